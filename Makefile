@@ -1,0 +1,52 @@
+# One-command set-up: `make run` starts the app, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install install-dev browser run test bench lint clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+## install: the virtual environment with the app's requirements
+install: $(VENV)/.installed
+
+## install-dev: plus test tools and Debian's chromium for the browser tests
+install-dev: $(VENV)/.installed-dev browser
+
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	else echo "chromium is missing: run 'sudo apt-get install -y chromium fonts-noto-cjk'" >&2; exit 1; fi
+
+## run: start the app (local in-process model unless EMBEDDING_BASE_URL is set)
+run: install
+	$(BIN)/streamlit run app.py
+
+## test: lint and every test (unit, AppTest, browser)
+test: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+## bench: every benchmark script in bench/, printing figures
+bench: install-dev
+	@for script in bench/[!_]*.py; do mod=$$(basename $$script .py); echo "== bench.$$mod"; \
+		$(BIN)/python -m bench.$$mod || exit 1; done
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

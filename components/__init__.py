@@ -1,0 +1,1 @@
+"""Streamlit-only building blocks shared by the pages."""

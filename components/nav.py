@@ -1,0 +1,26 @@
+"""The list of pages for the home page, read from pages/ so new pages appear by themselves."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+
+
+@dataclass(frozen=True)
+class PageEntry:
+    path: str  # relative to the app root, as st.page_link expects
+    title: str
+    summary: str
+
+
+def page_entries(pages_dir: Path = PAGES_DIR) -> list[PageEntry]:
+    """Each page's title (from its file name) and first docstring line, in menu order."""
+    entries = []
+    for file in sorted(pages_dir.glob("*.py")):
+        doc = ast.get_docstring(ast.parse(file.read_text(encoding="utf-8"))) or ""
+        title = file.stem.split("_", 1)[-1].replace("_", " ")
+        entries.append(PageEntry(f"pages/{file.name}", title, doc.strip().splitlines()[0] if doc else ""))
+    return entries

@@ -1,0 +1,68 @@
+"""Cached resources shared by every session of this process: settings, cache, embedders."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components import state
+from embedlab.backends import LocalEmbedder, OpenAICompatibleEmbedder, ProbeResult
+from embedlab.cache import CachedEmbedder, EmbeddingCache
+from embedlab.config import Settings, SettingsError, load_settings
+
+
+def current_settings() -> Settings:
+    """Settings for this browser session (env, secrets.toml, then sidebar overrides)."""
+    state.init_state()
+    try:
+        return load_settings(overrides=st.session_state[state.CONN_OVERRIDES])
+    except SettingsError as exc:
+        st.sidebar.error(f"Configuration problem: {exc}. Falling back to the defaults.")
+        st.session_state[state.CONN_OVERRIDES] = {}
+        return load_settings(overrides={})
+
+
+@st.cache_resource(show_spinner=False)
+def get_cache(data_dir: str) -> EmbeddingCache:
+    return EmbeddingCache(f"{data_dir}/embeddings.sqlite")
+
+
+def _make_backend(settings: Settings, timeout_s: float = 30.0) -> OpenAICompatibleEmbedder | LocalEmbedder:
+    if settings.backend == "server":
+        assert settings.embedding_base_url
+        return OpenAICompatibleEmbedder(
+            base_url=settings.embedding_base_url,
+            model=settings.embedding_model,
+            api_key=settings.embedding_api_key,
+            dimensions=settings.embedding_dimensions,
+            timeout_s=timeout_s,
+        )
+    return LocalEmbedder(
+        cache_dir=settings.data_path / "models",
+        local_path=settings.embedding_local_path,
+        dimensions=settings.embedding_dimensions,
+    )
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_embedder(settings: Settings) -> CachedEmbedder:
+    """The embedder for these settings, wrapped in the shared on-disk cache."""
+    return CachedEmbedder(_make_backend(settings), get_cache(settings.data_dir))
+
+
+@st.cache_data(ttl=60, show_spinner=False, max_entries=16)
+def probe(settings: Settings, nonce: int) -> tuple[ProbeResult | None, str | None]:
+    """(result, None) or (None, error message) for a server; never raises.
+
+    Cached for a minute so that every rerun does not cost a request; `nonce` forces a re-probe.
+    The probe uses a short timeout so a dead or hung server does not stall the page.
+    """
+    from embedlab.backends import EmbeddingError
+
+    if settings.backend != "server":
+        return None, None
+    try:
+        backend = _make_backend(settings, timeout_s=5.0)
+        backend.max_attempts = 2
+        return backend.probe(), None
+    except EmbeddingError as exc:
+        return None, str(exc)

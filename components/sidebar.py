@@ -1,0 +1,123 @@
+"""The connection panel drawn in the sidebar of every page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components import resources, state
+from embedlab.backends import LocalEmbedder
+from embedlab.cache import CachedEmbedder
+from embedlab.config import Settings
+
+_BACKENDS = {"server": "OpenAI-compatible server", "local": "Local model (in-process)"}
+
+
+def _apply(values: dict) -> None:
+    overrides = dict(st.session_state[state.CONN_OVERRIDES])
+    overrides.update(values)
+    st.session_state[state.CONN_OVERRIDES] = overrides
+    st.session_state[state.CONN_PROBE_NONCE] += 1
+
+
+def _settings_form(settings: Settings) -> None:
+    with st.form("conn.form", border=False):
+        backend = st.radio(
+            "Backend",
+            list(_BACKENDS),
+            format_func=_BACKENDS.get,
+            index=0 if settings.backend == "server" else 1,
+            key="conn.backend",
+        )
+        base_url = st.text_input(
+            "Base URL",
+            value=settings.embedding_base_url or "",
+            placeholder="http://localhost:30000/v1",
+            key="conn.base_url",
+            help="Any server with OpenAI's /v1/embeddings: sglang, vLLM, TEI, Ollama, Infinity.",
+        )
+        model = st.text_input("Model", value=settings.embedding_model, key="conn.model")
+        api_key = st.text_input(
+            "API key",
+            type="password",
+            value="",  # never echo a configured key back into the page
+            placeholder="configured" if settings.embedding_api_key else "none",
+            key="conn.api_key",
+            help="Leave empty to keep the configured key.",
+        )
+        dims = st.number_input(
+            "Dimensions (0 = full)",
+            min_value=0,
+            max_value=4096,
+            step=32,
+            value=settings.embedding_dimensions or 0,
+            key="conn.dimensions",
+            help="Matryoshka truncation: Qwen3-Embedding-0.6B allows 32 to 1024.",
+        )
+        if st.form_submit_button("Apply", type="primary"):
+            if backend == "server" and not base_url.strip():
+                st.error("A server backend needs a base URL.")
+                return
+            values = {
+                "embedding_base_url": base_url.strip() if backend == "server" else "",
+                "embedding_model": model.strip() or None,
+                "embedding_dimensions": int(dims),
+            }
+            if api_key:
+                values["embedding_api_key"] = api_key
+            _apply(values)
+            st.rerun()
+
+
+def _status(settings: Settings, embedder: CachedEmbedder) -> None:
+    if settings.backend == "server":
+        result, error = resources.probe(settings, st.session_state[state.CONN_PROBE_NONCE])
+        if error:
+            st.error(error, icon=":material/power_off:")
+        elif result:
+            st.success(f"Connected: **{result.model_id}**", icon=":material/check_circle:")
+            mode = {
+                "server": "server truncates",
+                "client": "truncated here (server ignores or refuses `dimensions`)",
+                "n/a": "full size",
+                "unknown": "unknown",
+            }[result.matryoshka]
+            st.caption(f"dimension {result.dim} · {result.latency_ms:.0f} ms · Matryoshka: {mode}")
+    else:
+        inner = embedder.inner
+        assert isinstance(inner, LocalEmbedder)
+        if inner.loaded:
+            st.success(f"Local model loaded: **{inner.model_name}**", icon=":material/check_circle:")
+        else:
+            st.info(
+                f"Local model **{inner.model_name}** loads on first use (2.4 GB download, "
+                "needs internet). Or set a server base URL above.",
+                icon=":material/computer:",
+            )
+    if st.button("Test connection", key="conn.test"):
+        st.session_state[state.CONN_PROBE_NONCE] += 1
+        if settings.backend == "local":
+            from components.widgets import ensure_local_model
+
+            ensure_local_model(embedder)
+        st.rerun()
+
+
+def connection_panel() -> CachedEmbedder:
+    """Draw the sidebar panel; returns this session's (cached) embedder."""
+    settings = resources.current_settings()
+    embedder = resources.get_embedder(settings)
+    with st.sidebar:
+        st.subheader("Connection")
+        _status(settings, embedder)
+        with st.expander("Settings", expanded=False):
+            _settings_form(settings)
+        cache = embedder.cache
+        st.caption(
+            f"Embedding cache: {len(cache):,} vectors · {cache.size_bytes() / 1e6:.1f} MB · "
+            f"{cache.hits:,} hits / {cache.misses:,} misses"
+        )
+        if st.button("Clear cache", key="conn.clear_cache"):
+            cache.clear()
+            st.toast("Embedding cache cleared")
+            st.rerun()
+    return embedder

@@ -1,0 +1,112 @@
+"""Small widgets shared by pages: embedding with progress, error display, downloads."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from embedlab.backends import EmbeddingError, LocalEmbedder
+from embedlab.cache import CachedEmbedder
+
+LOCAL_MODEL_BYTES = 2.4e9  # size of the fastembed ONNX export, for the download bar
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def ensure_local_model(embedder: CachedEmbedder) -> bool:
+    """Load the in-process model if needed, showing download progress; False on failure."""
+    inner = embedder.inner
+    if not isinstance(inner, LocalEmbedder) or inner.loaded:
+        return True
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            inner.load()
+        except BaseException as exc:  # noqa: BLE001 - reported below, in the script thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=load, daemon=True)
+    with st.status("Loading Qwen3-Embedding-0.6B in-process (first use downloads 2.4 GB)...") as box:
+        bar = st.progress(0.0)
+        start_bytes = _dir_bytes(inner.cache_dir)
+        worker.start()
+        while worker.is_alive():
+            got = _dir_bytes(inner.cache_dir) - start_bytes
+            bar.progress(min(got / LOCAL_MODEL_BYTES, 1.0), text=f"{got / 1e9:.2f} GB downloaded")
+            time.sleep(0.5)
+        if errors:
+            box.update(label="The local model could not be loaded", state="error")
+            show_error(errors[0])
+            return False
+        box.update(label="Local model loaded", state="complete")
+    return True
+
+
+def embed_with_progress(
+    embedder: CachedEmbedder, texts: Sequence[str], label: str = "Embedding"
+) -> np.ndarray | None:
+    """Embed through the cache with a progress bar; shows the error and returns None on failure.
+
+    Returns:
+        float32 (len(texts), dim), rows L2-normalised, or None.
+    """
+    if not ensure_local_model(embedder):
+        return None
+    bar = st.progress(0.0, text=f"{label}: 0 / {len(texts)}")
+
+    def report(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"{label}: {done} / {total} unique texts")
+
+    try:
+        vectors = embedder.embed(list(texts), progress=report)
+    except EmbeddingError as exc:
+        bar.empty()
+        show_error(exc)
+        return None
+    bar.empty()
+    return vectors
+
+
+def show_error(exc: BaseException) -> None:
+    """A user-facing error box; EmbeddingError messages are written for users already."""
+    if isinstance(exc, EmbeddingError):
+        st.error(str(exc), icon=":material/error:")
+    else:
+        st.error(f"Unexpected error: {type(exc).__name__}: {exc}", icon=":material/error:")
+
+
+def safe_filename(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "export"
+
+
+def download_table(df: pd.DataFrame, name: str, key: str, label: str = "Download CSV") -> None:
+    """A CSV download button for a result table (UTF-8 with BOM so Excel reads Chinese)."""
+    st.download_button(
+        label,
+        df.to_csv(index=False).encode("utf-8-sig"),
+        file_name=f"{safe_filename(name)}.csv",
+        mime="text/csv",
+        key=key,
+    )
+
+
+def download_figure(fig: go.Figure, name: str, key: str, label: str = "Download HTML") -> None:
+    """A standalone interactive HTML download of a plotly figure (plotly.js inlined, works offline)."""
+    st.download_button(
+        label,
+        fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8"),
+        file_name=f"{safe_filename(name)}.html",
+        mime="text/html",
+        key=key,
+    )

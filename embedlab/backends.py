@@ -1,0 +1,535 @@
+"""Embedding backends: an OpenAI-compatible server client and the in-process fastembed model.
+
+Both return float32 arrays of shape (n, dim) with L2-normalised rows, whatever the server sent.
+Failures are raised as one small family of exceptions whose messages a user can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+ProgressCallback = Callable[[int, int], None]
+"""Called as progress(done, total) with counts of texts, from the calling thread."""
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+class EmbeddingError(Exception):
+    """Base of the backend errors; str(error) is a message fit to show a user."""
+
+
+class ServerUnreachable(EmbeddingError):
+    """Nothing answers at the configured address (refused, DNS, TLS, reset)."""
+
+
+class ServerTimeout(EmbeddingError):
+    """The server accepted the connection but did not answer in time."""
+
+
+class InputRejected(EmbeddingError):
+    """The server refused the request (4xx); `body` is the server's own explanation."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        body: str = "",
+        indices: Sequence[int] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+        self.indices = list(indices)  # positions of the offending texts in the input, if known
+
+
+class BadResponse(EmbeddingError):
+    """The server answered, but not with usable embeddings."""
+
+
+class ModelUnavailable(EmbeddingError):
+    """The in-process model cannot be loaded (no network for the download, bad local path)."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Anything that turns texts into normalised vectors."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:
+        """Embed texts in order.
+
+        Returns:
+            float32 array of shape (len(texts), dim), rows L2-normalised.
+        """
+        ...
+
+
+def clean_text(text: str) -> str:
+    """Replace lone UTF-16 surrogates, which cannot be encoded as UTF-8 for the request."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def check_texts(texts: Sequence[str]) -> None:
+    """Refuse empty or whitespace-only texts before any request is made."""
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+    if bad:
+        shown = ", ".join(f"#{i + 1}" for i in bad[:10]) + (" ..." if len(bad) > 10 else "")
+        raise InputRejected(
+            f"{len(bad)} text(s) are empty or only whitespace ({shown}); remove or fill them.",
+            indices=bad,
+        )
+
+
+def normalize_rows(vectors: np.ndarray, dimensions: int | None = None) -> np.ndarray:
+    """Optionally truncate to `dimensions` (Matryoshka) and L2-normalise each row.
+
+    Args:
+        vectors: array of shape (n, d).
+        dimensions: keep the first `dimensions` components when set (must be <= d).
+    Returns:
+        float32 array of shape (n, dimensions or d).
+    """
+    out = np.asarray(vectors, dtype=np.float32)
+    if dimensions is not None:
+        out = out[:, :dimensions]
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise BadResponse("The model returned an all-zero vector; it cannot be normalised.")
+    return np.ascontiguousarray(out / norms, dtype=np.float32)
+
+
+def _batches(n: int, size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the sidebar shows about a backend after one small request."""
+
+    model_id: str
+    dim: int
+    latency_ms: float
+    matryoshka: str  # "server", "client" (truncated here), "n/a" (no dimensions requested)
+    served_models: tuple[str, ...] = ()
+
+
+class OpenAICompatibleEmbedder:
+    """Client for any server speaking OpenAI's `/v1/embeddings` (sglang, vLLM, TEI, Ollama ...).
+
+    Batches are sent concurrently (at most `max_concurrency` in flight) and reassembled in
+    input order. Only transient failures (connection errors, timeouts, 408/429/5xx) are retried,
+    with backoff, inside a total time budget, so a dead server fails fast and a hung one fails
+    after about `timeout_s`, never after the openai client's default 600 s x 3.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        dimensions: int | None = None,
+        batch_size: int = 32,
+        max_concurrency: int = 4,
+        timeout_s: float = 30.0,
+        max_attempts: int = 4,
+        backoff_s: float = 0.5,
+    ) -> None:
+        import httpx
+        import openai
+
+        if batch_size < 1 or max_concurrency < 1:
+            raise ValueError("batch_size and max_concurrency must be >= 1")
+        if dimensions is not None and dimensions < 1:
+            raise ValueError("dimensions must be positive")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.dimensions = dimensions
+        self.batch_size = batch_size
+        self.max_concurrency = max_concurrency
+        self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        # Total wait for one batch including retries: a hang costs one timeout plus a little.
+        self.budget_s = timeout_s + min(10.0, timeout_s)
+        self._client = openai.OpenAI(
+            base_url=self._api_root(self.base_url),
+            api_key=api_key or "not-needed",
+            max_retries=0,  # retries are ours: bounded and only for transient errors
+            timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
+        )
+        self._lock = threading.Lock()
+        self._dim: int | None = None
+        # None: unknown yet; True: server honours `dimensions`; False: we truncate here.
+        self.server_truncates: bool | None = None if dimensions else False
+        self.requests_sent = 0
+
+    @staticmethod
+    def _api_root(base_url: str) -> str:
+        # Accept both "http://host:port" and "http://host:port/v1".
+        return base_url if base_url.endswith("/v1") else base_url + "/v1"
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.model}@{self.base_url}"
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self.embed(["dimension probe"])
+        assert self._dim is not None
+        return self._dim
+
+    @property
+    def matryoshka_mode(self) -> str:
+        """How `dimensions` is applied: "server", "client", "unknown" or "n/a"."""
+        if not self.dimensions:
+            return "n/a"
+        if self.server_truncates is None:
+            return "unknown"
+        return "server" if self.server_truncates else "client"
+
+    # -- public --------------------------------------------------------------------------
+    def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:
+        """Embed texts; see the Embedder protocol. Raises EmbeddingError subclasses."""
+        texts = [clean_text(t) for t in texts]
+        check_texts(texts)
+        n = len(texts)
+        if n == 0:
+            return np.zeros((0, self._dim or 0), dtype=np.float32)
+        spans = _batches(n, self.batch_size)
+        results: list[np.ndarray | None] = [None] * len(spans)
+        done = 0
+        # The first batch runs alone when we do not yet know whether the server honours
+        # `dimensions`, so that the answer is learnt once rather than by every batch.
+        first = 0
+        if self.server_truncates is None:
+            results[0] = self._embed_batch(texts[spans[0][0] : spans[0][1]])
+            done = spans[0][1]
+            first = 1
+            if progress:
+                progress(done, n)
+        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+            futures = {
+                pool.submit(self._embed_batch, texts[a:b]): i
+                for i, (a, b) in enumerate(spans)
+                if i >= first
+            }
+            try:
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    results[i] = fut.result()
+                    done += spans[i][1] - spans[i][0]
+                    if progress:
+                        progress(done, n)
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+        return np.vstack(results)  # type: ignore[arg-type]
+
+    def probe(self) -> ProbeResult:
+        """One small request: model id, dimension, latency, whether `dimensions` is honoured."""
+        served: tuple[str, ...] = ()
+        try:
+            served = tuple(m.id for m in self._client.models.list(timeout=min(5.0, self.timeout_s)))
+        except Exception:  # noqa: BLE001 - /v1/models is optional (TEI, some proxies lack it)
+            served = ()
+        start = time.perf_counter()
+        vectors = self.embed(["connection test"])
+        latency_ms = (time.perf_counter() - start) * 1000
+        return ProbeResult(
+            model_id=served[0] if len(served) == 1 else self.model,
+            dim=int(vectors.shape[1]),
+            latency_ms=latency_ms,
+            matryoshka=self.matryoshka_mode,
+            served_models=served,
+        )
+
+    # -- internals -----------------------------------------------------------------------
+    def _embed_batch(self, batch: list[str]) -> np.ndarray:
+        """Embed one batch, learning once whether the server honours `dimensions`."""
+        if self.dimensions and self.server_truncates is not False:
+            try:
+                raw = self._request(batch, send_dimensions=True)
+            except InputRejected:
+                if self.server_truncates:
+                    raise
+                # sglang/vLLM refuse `dimensions` unless launched as Matryoshka: retry without.
+                raw = self._request(batch, send_dimensions=False)
+                self.server_truncates = False
+            else:
+                if raw.shape[1] == self.dimensions:
+                    self.server_truncates = True
+                elif raw.shape[1] > self.dimensions:
+                    self.server_truncates = False  # ignored silently: truncate here
+                else:
+                    raise InputRejected(
+                        f"{self.dimensions} dimensions were requested but the model only has "
+                        f"{raw.shape[1]}; choose {raw.shape[1]} or fewer."
+                    )
+        else:
+            raw = self._request(batch, send_dimensions=False)
+        if self.dimensions and raw.shape[1] < self.dimensions:
+            raise InputRejected(
+                f"{self.dimensions} dimensions were requested but the model only has "
+                f"{raw.shape[1]}; choose {raw.shape[1]} or fewer."
+            )
+        vectors = normalize_rows(raw, self.dimensions)
+        with self._lock:
+            if self._dim is None:
+                self._dim = vectors.shape[1]
+            elif self._dim != vectors.shape[1]:
+                raise BadResponse(
+                    f"The server changed dimension between calls ({self._dim} then "
+                    f"{vectors.shape[1]}); was the model behind {self.base_url} replaced?"
+                )
+        return vectors
+
+    def _request(self, batch: list[str], send_dimensions: bool) -> np.ndarray:
+        """POST one batch with retries; returns the raw (len(batch), d) float32 matrix."""
+        import openai
+
+        deadline = time.monotonic() + self.budget_s
+        extra = {"dimensions": self.dimensions} if send_dimensions else {}
+        last: EmbeddingError | None = None
+        for attempt in range(self.max_attempts):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.05:
+                break
+            try:
+                with self._lock:
+                    self.requests_sent += 1
+                # The raw body parsed with json + numpy costs a fifth of the CPU of the
+                # client's pydantic models: it matters when client and server share cores.
+                response = self._client.embeddings.with_raw_response.create(
+                    model=self.model,
+                    input=batch,
+                    encoding_format="float",
+                    timeout=min(self.timeout_s, remaining),
+                    **extra,
+                )
+                return self._validate(response.http_response.content, len(batch))
+            except openai.APITimeoutError:
+                last = ServerTimeout(
+                    f"The embedding server at {self.base_url} did not answer within "
+                    f"{self.timeout_s:.0f} s. It may be overloaded or stuck; try fewer texts or "
+                    "check the server's log."
+                )
+            except openai.APIConnectionError as exc:
+                last = ServerUnreachable(
+                    f"Cannot reach the embedding server at {self.base_url} ({_root_cause(exc)}). "
+                    "Is it running, and is the URL right? Start one with "
+                    "`sglang serve --model-path Qwen/Qwen3-Embedding-0.6B --is-embedding` or "
+                    "clear the URL to use the local model."
+                )
+            except openai.APIStatusError as exc:
+                body = _body_text(exc)
+                status = exc.status_code
+                if status in (408, 429) or status >= 500:
+                    last = BadResponse(
+                        f"The embedding server at {self.base_url} answered HTTP {status}"
+                        f"{' (rate limited)' if status == 429 else ''}: {body[:300]}"
+                    )
+                elif status in (401, 403):
+                    raise InputRejected(
+                        f"The embedding server refused the API key (HTTP {status}). "
+                        "Check EMBEDDING_API_KEY.",
+                        status=status,
+                        body=body,
+                    ) from None
+                elif status == 404:
+                    raise InputRejected(
+                        f"{self.base_url} has no embeddings endpoint or no model "
+                        f"{self.model!r} (HTTP 404): {body[:300]}",
+                        status=status,
+                        body=body,
+                    ) from None
+                else:
+                    raise InputRejected(
+                        f"The embedding server rejected the input (HTTP {status}): {body[:500]}",
+                        status=status,
+                        body=body,
+                    ) from None
+            except BadResponse:
+                raise
+            except (openai.APIResponseValidationError, ValueError, TypeError, AttributeError) as exc:
+                raise BadResponse(
+                    f"The server at {self.base_url} did not return embeddings in the OpenAI "
+                    f"format ({type(exc).__name__}: {str(exc)[:200]}). Is this an embeddings "
+                    "endpoint?"
+                ) from None
+            if attempt + 1 < self.max_attempts:
+                pause = self.backoff_s * (2**attempt) * (0.75 + 0.5 * random.random())
+                time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+        raise last or ServerTimeout(f"No answer from {self.base_url} within {self.budget_s:.0f} s.")
+
+    def _validate(self, content: bytes, expected: int) -> np.ndarray:
+        """Parse an embeddings answer; returns float32 (expected, d) or raises BadResponse."""
+        try:
+            payload = json.loads(content)
+        except ValueError:
+            raise BadResponse(
+                f"The server at {self.base_url} answered with something that is not JSON "
+                f"({content[:80]!r}...). Is the URL an OpenAI-compatible embeddings endpoint?"
+            ) from None
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list):
+            raise BadResponse(
+                f"The server at {self.base_url} answered, but not with an embeddings list "
+                "(is the URL an OpenAI-compatible embeddings server?)."
+            )
+        if len(data) != expected:
+            raise BadResponse(
+                f"The server returned {len(data)} vectors for {expected} texts; refusing a "
+                "partial answer."
+            )
+        try:
+            rows = [d["embedding"] for d in sorted(data, key=lambda d: d["index"])]
+            if any(not isinstance(r, list) for r in rows):
+                raise TypeError("embedding is not a list of floats (base64 answer to a float request?)")
+            lengths = {len(r) for r in rows}
+            if len(lengths) != 1 or 0 in lengths:
+                raise BadResponse(f"The server returned vectors of different lengths {sorted(lengths)}.")
+            matrix = np.asarray(rows, dtype=np.float32)
+        except BadResponse:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise BadResponse(f"The server returned malformed vectors ({exc}).") from None
+        if not np.all(np.isfinite(matrix)):
+            raise BadResponse("The server returned NaN or infinite numbers in an embedding.")
+        return matrix
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = str(exc) or type(exc).__name__
+    return text[:200]
+
+
+def _body_text(exc: object) -> str:
+    response = getattr(exc, "response", None)
+    try:
+        return response.text if response is not None else str(exc)
+    except Exception:  # noqa: BLE001 - a streamed/closed body: fall back to the message
+        return str(exc)
+
+
+class LocalEmbedder:
+    """The real Qwen3-Embedding model in-process, through fastembed (ONNX, CPU).
+
+    The model (2.4 GB) is downloaded into `cache_dir` on first use; with no network that fails
+    with a ModelUnavailable that says how to use a server instead.
+    """
+
+    MODEL_NAME = "Qwen/Qwen3-Embedding-0.6B"
+    FULL_DIM = 1024
+
+    def __init__(
+        self,
+        cache_dir: str | Path,
+        local_path: str | None = None,
+        dimensions: int | None = None,
+        batch_size: int = 8,
+        model_name: str = MODEL_NAME,
+    ) -> None:
+        if dimensions is not None and not 1 <= dimensions <= self.FULL_DIM:
+            raise InputRejected(f"dimensions must be between 1 and {self.FULL_DIM}, got {dimensions}")
+        self.cache_dir = Path(cache_dir)
+        self.local_path = local_path
+        self.dimensions = dimensions
+        self.batch_size = batch_size
+        self.model_name = model_name
+        self._model = None
+        self._load_lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.model_name}@local"
+
+    @property
+    def dim(self) -> int:
+        return self.dimensions or self.FULL_DIM
+
+    @property
+    def matryoshka_mode(self) -> str:
+        return "client" if self.dimensions else "n/a"
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> None:
+        """Load (downloading on first use) the model; raises ModelUnavailable."""
+        with self._load_lock:
+            if self._model is not None:
+                return
+            if self.local_path and not Path(self.local_path).is_dir():
+                raise ModelUnavailable(
+                    f"EMBEDDING_LOCAL_PATH={self.local_path} is not a directory. Point it at a "
+                    "folder holding the ONNX export of Qwen3-Embedding-0.6B, or unset it."
+                )
+            try:
+                from fastembed import TextEmbedding
+
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                self._model = TextEmbedding(
+                    self.model_name,
+                    cache_dir=str(self.cache_dir),
+                    specific_model_path=self.local_path,
+                )
+            except Exception as exc:  # noqa: BLE001 - fastembed raises many kinds
+                raise ModelUnavailable(
+                    f"Could not load {self.model_name} in-process ({type(exc).__name__}: "
+                    f"{str(exc)[:200]}). Downloading it needs internet access to the model hub "
+                    "(2.4 GB). Without it, point the app at an embedding server: set "
+                    "EMBEDDING_BASE_URL (or the sidebar's base URL) to e.g. "
+                    "http://localhost:30000/v1 after `sglang serve --model-path "
+                    "Qwen/Qwen3-Embedding-0.6B --is-embedding --port 30000`, or set "
+                    "EMBEDDING_LOCAL_PATH to a downloaded model directory."
+                ) from None
+
+    def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:
+        texts = [clean_text(t) for t in texts]
+        check_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        self.load()
+        out: list[np.ndarray] = []
+        done = 0
+        for a, b in _batches(len(texts), self.batch_size):
+            out.append(np.asarray(list(self._model.embed(texts[a:b], batch_size=self.batch_size))))
+            done = b
+            if progress:
+                progress(done, len(texts))
+        raw = np.vstack(out)
+        if not np.all(np.isfinite(raw)):
+            raise BadResponse("The local model produced NaN values.")
+        return normalize_rows(raw, self.dimensions)
+
+    def probe(self) -> ProbeResult:
+        start = time.perf_counter()
+        vectors = self.embed(["connection test"])
+        return ProbeResult(
+            model_id=self.model_name,
+            dim=int(vectors.shape[1]),
+            latency_ms=(time.perf_counter() - start) * 1000,
+            matryoshka=self.matryoshka_mode,
+        )
+

