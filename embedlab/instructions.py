@@ -1,13 +1,35 @@
-"""Instruction templates: how a task description and a query become the model's input.
+"""Instruction templates and the persisted instruction library.
 
 Qwen3-Embedding expects queries as `Instruct: {task}\\nQuery:{query}` (no space after
-"Query:"); documents are embedded as they are for retrieval.
+"Query:"); documents are embedded as they are for retrieval. Symmetric tasks (STS, clustering)
+instruct both sides.
+
+The library is the built-in presets plus the user's own entries, which are stored as JSON
+(`instructions.json` under the data directory) and written atomically.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
 DEFAULT_TEMPLATE = "Instruct: {task}\nQuery:{query}"
 DEFAULT_TASK = "Given a web search query, retrieve relevant passages that answer the query"
+
+LIBRARY_FILE = "instructions.json"
+FORMAT_VERSION = 1
+MAX_NAME_CHARS = 80
+MAX_TASK_CHARS = 2000
+MAX_NOTE_CHARS = 2000
+MAX_IMPORT_BYTES = 1_000_000
+MAX_TEMPLATE_CHARS = 2000
+ALLOWED_PLACEHOLDERS = ("task", "query")
 
 
 def format_query(task: str, query: str, template: str = DEFAULT_TEMPLATE) -> str:
@@ -17,10 +39,372 @@ def format_query(task: str, query: str, template: str = DEFAULT_TEMPLATE) -> str
     """
     if not task or not task.strip():
         return query
-    # str.replace, not str.format: user text may contain braces.
-    return template.replace("{task}", task.strip()).replace("{query}", query)
+    # str.replace, not str.format: user text may contain braces. {task} first, so a task that
+    # contains the text "{query}" is not expanded again.
+    head, sep, tail = template.partition("{query}")
+    return head.replace("{task}", task.strip()) + (query if sep else "") + tail.replace("{task}", task.strip())
 
 
 def format_document(document: str, task: str | None = None, template: str = DEFAULT_TEMPLATE) -> str:
     """Documents are not instructed for retrieval; pass `task` for symmetric tasks (STS, clustering)."""
     return document if task is None else format_query(task, document, template)
+
+
+# --- Template validation ---------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\{([^{}\n]*)\}")
+
+
+class TemplateError(ValueError):
+    """A custom template cannot be used; the message says why, for users."""
+
+
+def template_problems(template: str) -> list[str]:
+    """Every reason `template` cannot be used (empty list = valid).
+
+    Rules: `{query}` exactly once; the only placeholders are `{task}` and `{query}`.
+    """
+    problems: list[str] = []
+    if not template.strip():
+        return ["The template is empty."]
+    if len(template) > MAX_TEMPLATE_CHARS:
+        problems.append(f"The template is longer than {MAX_TEMPLATE_CHARS} characters.")
+    names = _PLACEHOLDER.findall(template)
+    unknown = sorted({n for n in names if n not in ALLOWED_PLACEHOLDERS})
+    if unknown:
+        shown = ", ".join("{" + n + "}" for n in unknown)
+        problems.append(f"Unknown placeholder(s) {shown}: only {{task}} and {{query}} are allowed.")
+    count = names.count("query")
+    if count == 0:
+        problems.append("The template must contain {query} (where the text goes).")
+    elif count > 1:
+        problems.append(f"The template must contain {{query}} exactly once, not {count} times.")
+    return problems
+
+
+def validate_template(template: str) -> str:
+    """Return `template` unchanged if valid, else raise TemplateError listing the problems."""
+    problems = template_problems(template)
+    if problems:
+        raise TemplateError(" ".join(problems))
+    return template
+
+
+# --- Instruction library ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """A named task description; `preset` entries ship with the app and are read-only."""
+
+    name: str
+    task: str
+    note: str = ""
+    preset: bool = False
+
+
+PRESETS: tuple[Instruction, ...] = (
+    Instruction(
+        "Web search (Qwen default)",
+        DEFAULT_TASK,
+        "Qwen's default for retrieval. Queries only; documents stay as they are.",
+        True,
+    ),
+    Instruction(
+        "HR policy",
+        "Given an employee's question about workplace rules, retrieve the HR policy passages that answer it",
+        "Policy Q&A over an employee handbook: leave, expenses, working hours, benefits.",
+        True,
+    ),
+    Instruction(
+        "HR policy (Chinese wording)",
+        "根据员工关于公司规章制度的提问，检索能够回答该问题的人事制度条款",
+        "The HR instruction written in Chinese, to compare with the English one (English usually works better).",
+        True,
+    ),
+    Instruction(
+        "Customer questions",
+        "Retrieve customer questions that ask for the same thing as the given customer question",
+        "Customer-service matching: find earlier questions with the same intent. Works well in symmetric mode.",
+        True,
+    ),
+    Instruction(
+        "Code search",
+        "Given a description of what a program should do, retrieve code snippets that implement it",
+        "Natural language to code. Documents are code snippets.",
+        True,
+    ),
+    Instruction(
+        "IT security policy",
+        "Given a question about an information security procedure, retrieve the IT security policy sections that govern it",
+        "Security policy retrieval: approvals, access rules, incident handling.",
+        True,
+    ),
+    Instruction(
+        "Semantic similarity",
+        "Retrieve sentences that have the same meaning as the given sentence",
+        "Symmetric (STS-style): instruct both sides.",
+        True,
+    ),
+    Instruction(
+        "Clustering",
+        "Identify the main topic of the given text",
+        "Symmetric: use on both sides when grouping texts by topic.",
+        True,
+    ),
+    Instruction(
+        "Classification",
+        "Classify the given text by the kind of request it makes",
+        "Symmetric: use on both sides for intent or category classification.",
+        True,
+    ),
+)
+
+
+class LibraryError(ValueError):
+    """A library operation or import was refused; the message is written for users."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    added: int
+    replaced: int
+
+
+def _clean_entry(raw: object, where: str) -> Instruction:
+    """Validate one user entry (a dict) into an Instruction; LibraryError names `where`."""
+    if not isinstance(raw, dict):
+        raise LibraryError(f"{where}: expected an object with 'name' and 'task', got {type(raw).__name__}.")
+    name, task, note = raw.get("name"), raw.get("task"), raw.get("note", "")
+    if not isinstance(name, str) or not name.strip():
+        raise LibraryError(f"{where}: 'name' must be a non-empty string.")
+    if not isinstance(task, str) or not task.strip():
+        raise LibraryError(f"{where} ({name.strip()!r}): 'task' must be a non-empty string.")
+    if note is None:
+        note = ""
+    if not isinstance(note, str):
+        raise LibraryError(f"{where} ({name.strip()!r}): 'note' must be a string.")
+    return _checked(Instruction(name.strip(), task.strip(), note.strip()), where)
+
+
+def _checked(instr: Instruction, where: str = "Instruction") -> Instruction:
+    if not instr.name:
+        raise LibraryError(f"{where}: the name is empty.")
+    if len(instr.name) > MAX_NAME_CHARS:
+        raise LibraryError(f"{where}: the name is longer than {MAX_NAME_CHARS} characters.")
+    if not instr.task:
+        raise LibraryError(f"{where} ({instr.name!r}): the task description is empty.")
+    if len(instr.task) > MAX_TASK_CHARS:
+        raise LibraryError(f"{where} ({instr.name!r}): the task is longer than {MAX_TASK_CHARS} characters.")
+    if len(instr.note) > MAX_NOTE_CHARS:
+        raise LibraryError(f"{where} ({instr.name!r}): the note is longer than {MAX_NOTE_CHARS} characters.")
+    return instr
+
+
+def _key(name: str) -> str:
+    return name.strip().casefold()
+
+
+_PRESET_KEYS = {_key(p.name): p for p in PRESETS}
+# One lock per file path: several browser sessions of one server share the library file.
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(str(path.resolve()), threading.Lock())
+
+
+def parse_entries(data: bytes | str) -> list[Instruction]:
+    """User entries from library JSON (`{"instructions": [...]}` or a bare list).
+
+    Raises LibraryError for anything malformed: not JSON, wrong shape, missing or empty fields,
+    duplicate names or preset names.
+    """
+    if isinstance(data, bytes):
+        if len(data) > MAX_IMPORT_BYTES:
+            raise LibraryError(f"The file is larger than {MAX_IMPORT_BYTES // 1000} kB; not an instruction library.")
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise LibraryError("The file is not UTF-8 text, so it is not an instruction library.") from None
+    try:
+        doc = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise LibraryError(f"The file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
+    if isinstance(doc, dict):
+        if "instructions" not in doc:
+            raise LibraryError("The JSON has no 'instructions' list.")
+        doc = doc["instructions"]
+    if not isinstance(doc, list):
+        raise LibraryError("Expected a list of instructions.")
+    entries: list[Instruction] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(doc, start=1):
+        instr = _clean_entry(raw, f"Entry {i}")
+        if _key(instr.name) in _PRESET_KEYS:
+            raise LibraryError(f"Entry {i}: {instr.name!r} is the name of a preset; rename it.")
+        if _key(instr.name) in seen:
+            raise LibraryError(f"Entry {i}: the name {instr.name!r} appears more than once.")
+        seen.add(_key(instr.name))
+        entries.append(instr)
+    return entries
+
+
+def dump_entries(entries: list[Instruction]) -> str:
+    """Library JSON for user entries (the on-disk and export format)."""
+    items = [{k: v for k, v in asdict(e).items() if k != "preset"} for e in entries]
+    return json.dumps({"version": FORMAT_VERSION, "instructions": items}, ensure_ascii=False, indent=2) + "\n"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` so readers see the old or the new file, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class InstructionLibrary:
+    """Presets plus the user's entries stored in the JSON file at `path`.
+
+    Every change re-reads the file, applies the change and writes it back atomically, so
+    sessions sharing one file do not overwrite each other's edits.
+
+    Attributes:
+        warning: set when the file on disk was unreadable; it was moved aside (not deleted)
+            and the library started empty. None otherwise.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.warning: str | None = None
+        self._lock = _lock_for(self.path)
+
+    # Reading ------------------------------------------------------------------------------
+    def _read(self) -> list[Instruction]:
+        if not self.path.exists():
+            return []
+        try:
+            return parse_entries(self.path.read_bytes())
+        except (LibraryError, OSError) as exc:
+            # Keep the broken file for the user, start afresh.
+            aside = self.path.with_name(f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+            try:
+                os.replace(self.path, aside)
+            except OSError:
+                aside = self.path
+            self.warning = f"The saved instruction library could not be read ({exc}); it was kept as {aside.name}."
+            return []
+
+    def user(self) -> list[Instruction]:
+        """The user's own entries, in the order they were created."""
+        with self._lock:
+            return self._read()
+
+    def all(self) -> list[Instruction]:
+        """Presets first, then the user's entries."""
+        return [*PRESETS, *self.user()]
+
+    def get(self, name: str) -> Instruction | None:
+        key = _key(name)
+        return next((i for i in self.all() if _key(i.name) == key), None)
+
+    def names(self) -> list[str]:
+        return [i.name for i in self.all()]
+
+    # Changing -----------------------------------------------------------------------------
+    def _write(self, entries: list[Instruction]) -> None:
+        atomic_write_text(self.path, dump_entries(entries))
+
+    @staticmethod
+    def _ensure_free(name: str, entries: list[Instruction], ignore: str | None = None) -> None:
+        key = _key(name)
+        if key in _PRESET_KEYS:
+            raise LibraryError(f"{name!r} is the name of a preset; choose another name.")
+        if any(_key(e.name) == key and _key(e.name) != ignore for e in entries):
+            raise LibraryError(f"An instruction named {name!r} already exists.")
+
+    def create(self, name: str, task: str, note: str = "") -> Instruction:
+        instr = _checked(Instruction(name.strip(), task.strip(), note.strip()))
+        with self._lock:
+            entries = self._read()
+            self._ensure_free(instr.name, entries)
+            self._write([*entries, instr])
+        return instr
+
+    def update(self, old_name: str, name: str, task: str, note: str = "") -> Instruction:
+        """Replace the user entry `old_name` (which may be renamed); presets are read-only."""
+        if _key(old_name) in _PRESET_KEYS:
+            raise LibraryError(f"{old_name!r} is a preset and cannot be changed; duplicate it and edit the copy.")
+        instr = _checked(Instruction(name.strip(), task.strip(), note.strip()))
+        with self._lock:
+            entries = self._read()
+            idx = next((i for i, e in enumerate(entries) if _key(e.name) == _key(old_name)), None)
+            if idx is None:
+                raise LibraryError(f"There is no instruction named {old_name!r}.")
+            self._ensure_free(instr.name, entries, ignore=_key(old_name))
+            entries[idx] = instr
+            self._write(entries)
+        return instr
+
+    def duplicate(self, name: str, new_name: str | None = None) -> Instruction:
+        """Copy any entry (preset or not) to a new user entry, "<name> (copy)" by default."""
+        source = self.get(name)
+        if source is None:
+            raise LibraryError(f"There is no instruction named {name!r}.")
+        taken = {_key(n) for n in self.names()}
+        if new_name is None:
+            new_name, n = f"{source.name} (copy)", 2
+            while _key(new_name) in taken:
+                new_name, n = f"{source.name} (copy {n})", n + 1
+        return self.create(new_name[:MAX_NAME_CHARS], source.task, source.note)
+
+    def delete(self, name: str) -> None:
+        if _key(name) in _PRESET_KEYS:
+            raise LibraryError(f"{name!r} is a preset and cannot be deleted.")
+        with self._lock:
+            entries = self._read()
+            kept = [e for e in entries if _key(e.name) != _key(name)]
+            if len(kept) == len(entries):
+                raise LibraryError(f"There is no instruction named {name!r}.")
+            self._write(kept)
+
+    # Import / export ----------------------------------------------------------------------
+    def export_json(self) -> str:
+        """The user's entries as library JSON (presets ship with the app and are not exported)."""
+        return dump_entries(self.user())
+
+    def import_json(self, data: bytes | str) -> ImportResult:
+        """Merge entries from library JSON; same-named user entries are replaced.
+
+        A malformed file raises LibraryError and leaves the library unchanged.
+        """
+        incoming = parse_entries(data)  # validates everything before anything is written
+        with self._lock:
+            entries = self._read()
+            index = {_key(e.name): i for i, e in enumerate(entries)}
+            added = replaced = 0
+            for instr in incoming:
+                if _key(instr.name) in index:
+                    entries[index[_key(instr.name)]] = instr
+                    replaced += 1
+                else:
+                    index[_key(instr.name)] = len(entries)
+                    entries.append(instr)
+                    added += 1
+            self._write(entries)
+        return ImportResult(added, replaced)
+
+
+def load_library(data_dir: str | Path) -> InstructionLibrary:
+    """The library stored under `data_dir` (the file is created on the first change)."""
+    return InstructionLibrary(Path(data_dir) / LIBRARY_FILE)

@@ -1,4 +1,21 @@
-from embedlab.instructions import DEFAULT_TASK, DEFAULT_TEMPLATE, format_document, format_query
+import json
+import re
+
+import pytest
+
+from embedlab.instructions import (
+    DEFAULT_TASK,
+    DEFAULT_TEMPLATE,
+    PRESETS,
+    Instruction,
+    LibraryError,
+    TemplateError,
+    format_document,
+    format_query,
+    load_library,
+    template_problems,
+    validate_template,
+)
 
 
 def test_official_template():
@@ -17,3 +34,151 @@ def test_braces_in_user_text_are_kept():
 def test_documents_are_not_instructed_unless_symmetric():
     assert format_document("doc") == "doc"
     assert format_document("doc", task="cluster") == "Instruct: cluster\nQuery:doc"
+
+
+# --- template validation -------------------------------------------------------------------
+
+
+def test_default_template_is_valid():
+    assert template_problems(DEFAULT_TEMPLATE) == []
+    assert validate_template("{query}") == "{query}"
+    assert validate_template("Task: {task} | Text: {query} | again {task}")
+
+
+@pytest.mark.parametrize(
+    ("template", "fragment"),
+    [
+        ("Instruct: {task}", "must contain {query}"),
+        ("{query} and {query}", "exactly once, not 2 times"),
+        ("{task} {query} {lang}", "Unknown placeholder(s) {lang}"),
+        ("{} {query}", "Unknown placeholder(s) {}"),
+        ("   ", "empty"),
+    ],
+)
+def test_bad_templates_are_rejected_with_reason(template, fragment):
+    problems = template_problems(template)
+    assert any(fragment in p for p in problems), problems
+    with pytest.raises(TemplateError, match=re.escape(fragment)):
+        validate_template(template)
+
+
+def test_task_containing_query_placeholder_is_not_expanded():
+    assert format_query("say {query}", "x") == "Instruct: say {query}\nQuery:x"
+    assert format_query("t", "q", "[{query}] <{task}>") == "[q] <t>"
+
+
+# --- library -----------------------------------------------------------------------------------
+
+
+def test_presets_have_the_contract_names():
+    lib_names = {p.name for p in PRESETS}
+    for name in ["Web search (Qwen default)", "HR policy", "Customer questions", "Code search",
+                 "IT security policy", "Clustering"]:
+        assert name in lib_names
+    assert PRESETS[0].task == DEFAULT_TASK and all(p.preset for p in PRESETS)
+
+
+def test_create_edit_duplicate_delete_persist(tmp_path):
+    lib = load_library(tmp_path)
+    lib.create("Legal", "Retrieve contract clauses", "for lawyers")
+    lib.duplicate("HR policy")
+    lib.update("Legal", "Legal v2", "Retrieve contract clauses that answer the question", "")
+    fresh = load_library(tmp_path)  # a new object reads the file again, as after a restart
+    assert [i.name for i in fresh.user()] == ["Legal v2", "HR policy (copy)"]
+    assert fresh.get("legal V2") == Instruction("Legal v2", "Retrieve contract clauses that answer the question")
+    assert fresh.get("HR policy (copy)").task == fresh.get("HR policy").task
+    assert fresh.duplicate("HR policy").name == "HR policy (copy 2)"
+    fresh.delete("Legal v2")
+    assert load_library(tmp_path).get("Legal v2") is None
+    assert fresh.all()[: len(PRESETS)] == list(PRESETS)
+
+
+def test_chinese_names_and_tasks_round_trip(tmp_path):
+    lib = load_library(tmp_path)
+    lib.create("报销制度", "根据员工的问题检索报销制度条款")
+    raw = (tmp_path / "instructions.json").read_text(encoding="utf-8")
+    assert "报销制度" in raw  # stored readable, not as \\u escapes
+    assert load_library(tmp_path).get("报销制度").task == "根据员工的问题检索报销制度条款"
+
+
+@pytest.mark.parametrize(
+    ("action", "fragment"),
+    [
+        (lambda lib: lib.create("HR Policy", "x"), "name of a preset"),
+        (lambda lib: lib.create("Mine", "y"), "already exists"),
+        (lambda lib: lib.create("  ", "y"), "name is empty"),
+        (lambda lib: lib.create("New", "  "), "task description is empty"),
+        (lambda lib: lib.create("x" * 81, "t"), "longer than 80"),
+        (lambda lib: lib.update("HR policy", "HR policy", "t"), "cannot be changed"),
+        (lambda lib: lib.update("Ghost", "Ghost", "t"), "no instruction named"),
+        (lambda lib: lib.delete("Clustering"), "cannot be deleted"),
+        (lambda lib: lib.delete("Ghost"), "no instruction named"),
+    ],
+)
+def test_refused_changes_explain_and_change_nothing(tmp_path, action, fragment):
+    lib = load_library(tmp_path)
+    lib.create("Mine", "my task")
+    before = (tmp_path / "instructions.json").read_bytes()
+    with pytest.raises(LibraryError, match=re.escape(fragment)):
+        action(lib)
+    assert (tmp_path / "instructions.json").read_bytes() == before
+
+
+def test_export_import_round_trip_merges(tmp_path):
+    src = load_library(tmp_path / "a")
+    src.create("One", "task one", "n1")
+    src.create("Two", "task two")
+    exported = src.export_json()
+    assert [e["name"] for e in json.loads(exported)["instructions"]] == ["One", "Two"]
+    dst = load_library(tmp_path / "b")
+    dst.create("Two", "old task two")
+    result = dst.import_json(exported.encode("utf-8"))
+    assert (result.added, result.replaced) == (1, 1)
+    assert [(i.name, i.task, i.note) for i in dst.user()] == [("Two", "task two", ""), ("One", "task one", "n1")]
+    # A bare list is accepted too.
+    dst.import_json('[{"name": "Three", "task": "t3"}]')
+    assert dst.get("Three").task == "t3"
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        (b'{"items": []}', "no 'instructions' list"),
+        (b'"just a string"', "Expected a list"),
+        (b'[{"name": "A", "task": "t"}, 5]', "Entry 2"),
+        (b'[{"name": "A"}]', "'task' must be a non-empty string"),
+        (b'[{"name": "", "task": "t"}]', "'name' must be a non-empty string"),
+        (b'[{"name": "A", "task": "t", "note": 3}]', "'note' must be a string"),
+        (b'[{"name": "A", "task": "t"}, {"name": "a", "task": "u"}]', "more than once"),
+        (b'[{"name": "Code search", "task": "t"}]', "name of a preset"),
+        (b"[" + b'{"name": "A", "task": "t"},' * 40_000 + b"]", "larger than"),
+    ],
+)
+def test_malformed_import_is_rejected_and_library_unchanged(tmp_path, payload, fragment):
+    lib = load_library(tmp_path)
+    lib.create("Keep me", "kept task")
+    before = (tmp_path / "instructions.json").read_bytes()
+    with pytest.raises(LibraryError, match=re.escape(fragment)):
+        lib.import_json(payload)
+    assert (tmp_path / "instructions.json").read_bytes() == before
+    assert [i.name for i in lib.user()] == ["Keep me"]
+
+
+def test_broken_file_is_kept_aside_not_lost(tmp_path):
+    (tmp_path / "instructions.json").write_text("{broken", encoding="utf-8")
+    lib = load_library(tmp_path)
+    assert lib.user() == []
+    assert lib.warning and "could not be read" in lib.warning
+    kept = list(tmp_path.glob("instructions.json.broken-*"))
+    assert len(kept) == 1 and kept[0].read_text(encoding="utf-8") == "{broken"
+    lib.create("After", "t")  # the library works again
+    assert load_library(tmp_path).get("After") is not None
+
+
+def test_writes_are_atomic_no_temp_files_left(tmp_path):
+    lib = load_library(tmp_path)
+    for i in range(5):
+        lib.create(f"n{i}", "t")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["instructions.json"]
