@@ -1,0 +1,249 @@
+"""The store guard, batching, search and export, against an embedded store AND a real Chroma server."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embedlab import textio
+from embedlab.store import (
+    CollectionExists,
+    CollectionSpec,
+    InvalidName,
+    ModelMismatch,
+    PartialWrite,
+    Store,
+    StoreError,
+    open_client,
+    parse_export,
+    validate_name,
+)
+from tests import procs
+from tests.chroma_server import start_chroma_server
+
+MODEL = "Qwen/Qwen3-Embedding-0.6B@http://gpu-a:30000/v1"
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("chroma-server")
+    proc, host, port = start_chroma_server(tmp / "db", tmp / "chroma.log")
+    yield host, port
+    procs.stop(proc)
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store(request, tmp_path) -> Store:
+    if request.param == "embedded":
+        return Store(open_client(path=str(tmp_path / "chroma")))
+    host, port = request.getfixturevalue("chroma_server")
+    store = Store(open_client(host=host, port=port))
+    for info in store.list():  # the server outlives one test: start each test empty
+        store.delete(info.name)
+    return store
+
+
+def unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    rows = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def spec(name: str = "hr_policy_v1", dim: int = 8, model: str = MODEL) -> CollectionSpec:
+    return CollectionSpec(name=name, model_id=model, dim=dim, instruction_name="HR policy",
+                          instruction="Given an employee's question, retrieve HR policy passages",
+                          description="Employee handbook", threshold=0.4)
+
+
+def fill(store: Store, name: str, n: int, dim: int = 8, sources: int = 2) -> np.ndarray:
+    vectors = unit_rows(n, dim)
+    ids = [f"id{i:05d}" for i in range(n)]
+    texts = [f"chunk {i} 文本" for i in range(n)]
+    metas = [{"source": f"doc{i % sources}.md", "chunk": i // sources, "start": 0, "end": 1} for i in range(n)]
+    store.upsert(name, MODEL, ids, texts, metas, vectors)
+    return vectors
+
+
+# -- names (no Chroma needed) ------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["hr_policy_v1", "tech-doc.v2", "abc", "A1" + "x" * 61])
+def test_valid_names_pass(name):
+    assert validate_name(f"  {name} ") == name
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("", "Give the collection a name"),
+        ("ab", "2 characters"),
+        ("x" * 64, "64 characters"),
+        ("人事制度", "only letters a-z"),
+        ("hr policy", "' '"),
+        ("_hr_policy", "start and end with a letter or digit"),
+        ("hr..policy", "'..'"),
+        ("192.168.1.10", "IP address"),
+    ],
+)
+def test_invalid_names_say_why(name, reason):
+    with pytest.raises(InvalidName, match=reason.replace(".", r"\.").replace("(", r"\(")):
+        validate_name(name)
+
+
+def test_invalid_name_suggests_a_fix():
+    with pytest.raises(InvalidName, match="Try 'hr_policy_v1'"):
+        validate_name("hr policy v1")
+
+
+# -- collections ---------------------------------------------------------------------------------
+def test_create_records_spec_and_uses_cosine(store):
+    created = store.create(spec())
+    assert created.created_at
+    assert store.spec("hr_policy_v1") == created
+    config = store.client.get_collection("hr_policy_v1", embedding_function=None).configuration
+    assert config["hnsw"]["space"] == "cosine"
+    [info] = store.list()
+    assert (info.name, info.count, info.spec) == ("hr_policy_v1", 0, created)
+
+
+def test_invalid_or_taken_name_creates_nothing(store):
+    with pytest.raises(InvalidName):
+        store.create(spec(name="hr policy"))
+    assert store.list() == []
+    store.create(spec())
+    with pytest.raises(CollectionExists, match="already exists"):
+        store.create(spec(dim=16))
+    assert store.spec("hr_policy_v1").dim == 8
+
+
+def test_other_model_or_dimension_is_refused_and_nothing_written(store):
+    store.create(spec())
+    vectors = unit_rows(3, 8)
+    with pytest.raises(ModelMismatch, match="built with 'Qwen/Qwen3-Embedding-0.6B'.*current model is 'bge-m3'"):
+        store.upsert("hr_policy_v1", "bge-m3@http://x/v1", ["a", "b", "c"], ["x", "y", "z"], [{}] * 3, vectors)
+    with pytest.raises(ModelMismatch, match="holds 8-dimensional vectors.*gives 4"):
+        store.upsert("hr_policy_v1", MODEL, ["a", "b", "c"], ["x", "y", "z"], [{}] * 3, unit_rows(3, 4))
+    assert store.count("hr_policy_v1") == 0
+    # Same model name behind another server is the same model.
+    store.upsert("hr_policy_v1", "Qwen/Qwen3-Embedding-0.6B@local", ["a"], ["x"], [{"source": "s"}], vectors[:1])
+    assert store.count("hr_policy_v1") == 1
+    with pytest.raises(ModelMismatch):
+        store.search("hr_policy_v1", MODEL, unit_rows(1, 16)[0], k=3)
+
+
+def test_foreign_collection_is_listed_but_refused(store):
+    store.client.create_collection("made_elsewhere", embedding_function=None)
+    [info] = store.list()
+    assert info.spec is None
+    with pytest.raises(StoreError, match="not created by this playground"):
+        store.check("made_elsewhere", MODEL, 8)
+
+
+def test_update_keeps_model_and_refuses_model_change(store):
+    store.create(spec())
+    new = store.update("hr_policy_v1", threshold=0.62, description="Handbook 2025")
+    assert store.spec("hr_policy_v1") == new
+    assert (new.threshold, new.description, new.model_id, new.dim) == (0.62, "Handbook 2025", MODEL, 8)
+    with pytest.raises(StoreError, match="cannot be changed: dim"):
+        store.update("hr_policy_v1", dim=16)
+    with pytest.raises(StoreError, match="between 0 and 1"):
+        store.update("hr_policy_v1", threshold=1.5)
+
+
+def test_delete(store):
+    store.create(spec())
+    store.delete("hr_policy_v1")
+    assert store.list() == []
+
+
+# -- writes ------------------------------------------------------------------------------------------
+def test_batches_above_the_limit_are_split(store):
+    store.create(spec())
+    limit = store.max_batch_size
+    n = limit + 7
+    vectors = unit_rows(n, 8)
+    ids = [f"r{i}" for i in range(n)]
+    raw = store.client.get_collection("hr_policy_v1", embedding_function=None)
+    with pytest.raises(Exception, match="(?i)batch size"):  # what Chroma itself does with one big batch
+        raw.upsert(ids=ids, embeddings=vectors, documents=ids)
+    assert store.count("hr_policy_v1") == 0
+    calls = []
+    written = store.upsert("hr_policy_v1", MODEL, ids, ids, [{"source": "s"}] * n, vectors,
+                           progress=lambda done, total: calls.append((done, total)))
+    assert written == n and store.count("hr_policy_v1") == n
+    assert calls == [(limit, n), (n, n)]
+
+
+def test_upsert_replaces_instead_of_duplicating(store):
+    store.create(spec())
+    vectors = fill(store, "hr_policy_v1", 6)
+    store.upsert("hr_policy_v1", MODEL, ["id00000"], ["changed text"], [{"source": "doc0.md"}], vectors[5:6])
+    assert store.count("hr_policy_v1") == 6
+    [rec] = store.get_records("hr_policy_v1", ids=["id00000"], include_embeddings=True)
+    assert rec["text"] == "changed text" and rec["metadata"] == {"source": "doc0.md"}
+    assert np.allclose(rec["embedding"], vectors[5], atol=1e-6)
+
+
+def test_failure_mid_way_keeps_what_was_written(store):
+    store.create(spec())
+    limit = store.max_batch_size
+    n = limit + 3
+    metas = [{"source": "s", "chunk": i} for i in range(n)]
+    metas[-1] = {"source": {"nested": "not allowed"}}  # Chroma refuses this record, in batch 2
+    ids = [f"r{i}" for i in range(n)]
+    with pytest.raises(PartialWrite, match=f"after {limit} of {n} records were stored") as err:
+        store.upsert("hr_policy_v1", MODEL, ids, ids, metas, unit_rows(n, 8))
+    assert err.value.written_ids == ids[:limit]
+    assert store.count("hr_policy_v1") == limit
+
+
+# -- reads -------------------------------------------------------------------------------------------
+def test_search_similarity_is_one_minus_cosine_distance(store):
+    store.create(spec())
+    vectors = fill(store, "hr_policy_v1", 40)
+    query = unit_rows(1, 8, seed=9)[0]
+    hits = store.search("hr_policy_v1", MODEL, query, k=5)
+    expected = np.argsort(-(vectors @ query))[:5]
+    assert [h.id for h in hits] == [f"id{i:05d}" for i in expected]
+    assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
+    assert np.allclose([h.similarity for h in hits], (vectors @ query)[expected], atol=1e-4)
+    assert hits[0].text == f"chunk {expected[0]} 文本"
+    only = store.search("hr_policy_v1", MODEL, query, k=5, where={"source": "doc1.md"})
+    assert only and {h.source for h in only} == {"doc1.md"}
+    assert store.sources("hr_policy_v1") == ["doc0.md", "doc1.md"]
+
+
+def test_context_joins_neighbouring_chunks_without_repeating_overlap(store):
+    store.create(spec())
+    doc = "Alpha section text. Beta section text. Gamma section text."
+    spans = [(0, 25), (20, 45), (40, len(doc))]  # 5-character overlaps
+    store.upsert("hr_policy_v1", MODEL, ["c0", "c1", "c2"], [doc[a:b] for a, b in spans],
+                 [{"source": "d.md", "chunk": i, "start": a, "end": b} for i, (a, b) in enumerate(spans)],
+                 unit_rows(3, 8))
+    [hit] = [h for h in store.search("hr_policy_v1", MODEL, unit_rows(3, 8)[1], k=3) if h.id == "c1"]
+    ctx = store.context("hr_policy_v1", hit)
+    assert ctx.before + ctx.match + ctx.after == doc
+    assert ctx.match == doc[20:45]
+
+
+def test_export_round_trip(store):
+    store.create(spec())
+    fill(store, "hr_policy_v1", 12)
+    data = "".join(store.export_jsonl("hr_policy_v1", include_embeddings=True)).encode("utf-8")
+    rows = parse_export(textio.read_jsonl(data))
+    assert len(rows) == 12 and rows[0]["text"].endswith("文本")
+    store.create(spec(name="hr_policy_v2"))
+    vectors = np.array([r["embedding"] for r in textio.read_jsonl(data)], dtype=np.float32)
+    store.upsert("hr_policy_v2", MODEL, [r["id"] for r in rows], [r["text"] for r in rows],
+                 [r["metadata"] for r in rows], vectors)
+    key = lambda r: r["id"]  # noqa: E731
+    assert sorted(store.get_records("hr_policy_v1"), key=key) == sorted(store.get_records("hr_policy_v2"), key=key)
+    query = unit_rows(1, 8, seed=3)[0]
+    assert ([h.id for h in store.search("hr_policy_v1", MODEL, query, 4)]
+            == [h.id for h in store.search("hr_policy_v2", MODEL, query, 4)])
+    plain = "".join(store.export_jsonl("hr_policy_v1")).encode("utf-8")
+    assert "embedding" not in textio.read_jsonl(plain)[0]
+
+
+def test_parse_export_names_the_bad_record():
+    with pytest.raises(ValueError, match="Record 2 has no text"):
+        parse_export([{"text": "ok"}, {"id": "x", "metadata": {}}])
+    with pytest.raises(ValueError, match="Record 1: metadata values"):
+        parse_export([{"text": "ok", "metadata": {"tags": ["a", "b"]}}])
