@@ -1,0 +1,357 @@
+"""Similarity matrices, rankings, rank shifts, margins and label metrics.
+
+Conventions: `n` queries, `m` documents; embeddings are float32 (k, dim) with L2-normalised
+rows, so cosine similarity is a dot product. `sim[i, j]` is the similarity of query i and
+document j. Labels are boolean (n, m) arrays: `labels[i, j]` = document j answers query i.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from embedlab.instructions import DEFAULT_TEMPLATE, format_query
+
+DISPLAY_DECIMALS = 4  # scores are shown, exported and differenced at this precision
+
+
+# --- Matrices ------------------------------------------------------------------------------------
+
+
+def cosine_matrix(queries: np.ndarray, documents: np.ndarray) -> np.ndarray:
+    """sim[i, j] = cos(queries[i], documents[j]).
+
+    Args:
+        queries: (n, dim), rows L2-normalised.
+        documents: (m, dim), rows L2-normalised.
+
+    Returns:
+        float64 (n, m).
+    """
+    q = np.asarray(queries, dtype=np.float64)
+    d = np.asarray(documents, dtype=np.float64)
+    if q.ndim != 2 or d.ndim != 2 or q.shape[1] != d.shape[1]:
+        raise ValueError(f"shapes {q.shape} and {d.shape} cannot be compared")
+    return q @ d.T
+
+
+def rounded(sim: np.ndarray, decimals: int = DISPLAY_DECIMALS) -> np.ndarray:
+    """`sim` at display precision (+0.0 turns -0.0 into 0.0 for clean CSVs)."""
+    return np.round(np.asarray(sim, dtype=np.float64), decimals) + 0.0
+
+
+def difference(with_: np.ndarray, without: np.ndarray, decimals: int = DISPLAY_DECIMALS) -> np.ndarray:
+    """with - without, computed from the displayed (rounded) values so that every shown
+    difference is exactly the shown "with" minus the shown "without". Shapes (n, m)."""
+    return rounded(rounded(with_, decimals) - rounded(without, decimals), decimals)
+
+
+# --- Rankings ------------------------------------------------------------------------------------
+
+
+def ranks(sim: np.ndarray) -> np.ndarray:
+    """ranks[i, j] = 1-based rank of document j for query i (1 = most similar).
+
+    Ties keep document order (stable sort). Returns int (n, m).
+    """
+    order = np.argsort(-np.asarray(sim), axis=1, kind="stable")
+    out = np.empty_like(order)
+    rows = np.arange(order.shape[0])[:, None]
+    out[rows, order] = np.arange(1, order.shape[1] + 1)[None, :]
+    return out
+
+
+def rank_changes(sim_without: np.ndarray, sim_with: np.ndarray) -> np.ndarray:
+    """change[i, j] = rank without - rank with: positive = document j moved up for query i.
+
+    Returns int (n, m).
+    """
+    return ranks(sim_without) - ranks(sim_with)
+
+
+def top1_margin(sim: np.ndarray) -> np.ndarray:
+    """margin[i] = best score - second-best score for query i (NaN with fewer than 2 documents).
+
+    A larger margin means the top answer stands out more clearly. Returns float64 (n,).
+    """
+    sim = np.asarray(sim, dtype=np.float64)
+    if sim.shape[1] < 2:
+        return np.full(sim.shape[0], np.nan)
+    top2 = -np.sort(-sim, axis=1)[:, :2]
+    return top2[:, 0] - top2[:, 1]
+
+
+# --- Label metrics -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelMetrics:
+    """How well the similarities match relevance labels.
+
+    Attributes:
+        mean_relevant: mean similarity over labelled (query, document) pairs.
+        mean_irrelevant: mean similarity over the other pairs of the labelled queries.
+        separation: mean_relevant - mean_irrelevant (higher = relevant pairs stand out more).
+        mrr: mean reciprocal rank of the first relevant document, over labelled queries.
+        queries: how many queries have at least one relevant document.
+    """
+
+    mean_relevant: float
+    mean_irrelevant: float
+    separation: float
+    mrr: float
+    queries: int
+
+
+def label_metrics(sim: np.ndarray, labels: np.ndarray) -> LabelMetrics:
+    """Separation and MRR of `sim` (n, m) against boolean `labels` (n, m).
+
+    Queries without any relevant document are left out of every figure (they say nothing
+    about ranking); all figures are NaN when no query is labelled.
+    """
+    sim = np.asarray(sim, dtype=np.float64)
+    labels = np.asarray(labels, dtype=bool)
+    if sim.shape != labels.shape:
+        raise ValueError(f"labels {labels.shape} do not match similarities {sim.shape}")
+    labelled = labels.any(axis=1)
+    if not labelled.any():
+        nan = float("nan")
+        return LabelMetrics(nan, nan, nan, nan, 0)
+    s, lab = sim[labelled], labels[labelled]
+    mean_rel = float(s[lab].mean())
+    mean_irr = float(s[~lab].mean()) if (~lab).any() else float("nan")
+    r = ranks(s)
+    first = np.where(lab, r, np.iinfo(r.dtype).max).min(axis=1)
+    mrr = float(np.mean(1.0 / first))
+    return LabelMetrics(mean_rel, mean_irr, mean_rel - mean_irr, mrr, int(labelled.sum()))
+
+
+def labels_from_pairs(
+    queries: Sequence[str], documents: Sequence[str], pairs: Sequence[tuple[str, str]]
+) -> np.ndarray:
+    """Boolean (n, m) labels from (query text, document text) pairs; unknown pairs are ignored.
+
+    Pairs are keyed by text, not position, so labels survive reordering and edits elsewhere.
+    """
+    wanted = {(q, d) for q, d in pairs}
+    return np.array([[(q, d) in wanted for d in documents] for q in queries], dtype=bool).reshape(
+        len(queries), len(documents)
+    )
+
+
+# --- Labels for axes -----------------------------------------------------------------------------
+
+
+def _width(ch: str) -> int:
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def shorten(text: str, width: int = 28) -> str:
+    """`text` on one line, cut to about `width` display columns (CJK characters count 2)."""
+    flat = " ".join(text.split())
+    used, out = 0, []
+    for ch in flat:
+        if used + _width(ch) > width:
+            return "".join(out).rstrip() + "…"
+        out.append(ch)
+        used += _width(ch)
+    return "".join(out)
+
+
+def short_labels(texts: Sequence[str], prefix: str, width: int = 28) -> list[str]:
+    """Unique axis labels: "Q1 · first words…", numbered so equal or similar texts stay apart."""
+    return [f"{prefix}{i} · {shorten(t, width) or '(empty)'}" for i, t in enumerate(texts, start=1)]
+
+
+# --- Instruction variants and the whole comparison ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of embedding a query/document set.
+
+    Attributes:
+        name: shown in tables and charts.
+        task: the instruction; None or blank = no instruction.
+        template: how task and text combine (validated by the caller).
+        symmetric: instruct documents too (STS, clustering), not only queries.
+    """
+
+    name: str
+    task: str | None = None
+    template: str = DEFAULT_TEMPLATE
+    symmetric: bool = False
+
+    def query_texts(self, queries: Sequence[str]) -> list[str]:
+        """The exact strings sent to the model for the queries."""
+        return [format_query(self.task or "", q, self.template) for q in queries]
+
+    def document_texts(self, documents: Sequence[str]) -> list[str]:
+        """The exact strings sent to the model for the documents."""
+        if not self.symmetric:
+            return list(documents)
+        return [format_query(self.task or "", d, self.template) for d in documents]
+
+
+def texts_to_embed(queries: Sequence[str], documents: Sequence[str], variants: Sequence[Variant]) -> list[str]:
+    """Every distinct string the variants need, in first-seen order (each is embedded once)."""
+    seen: dict[str, None] = {}
+    for v in variants:
+        for t in (*v.query_texts(queries), *v.document_texts(documents)):
+            seen.setdefault(t, None)
+    return list(seen)
+
+
+def variant_similarity(
+    queries: Sequence[str], documents: Sequence[str], variant: Variant, texts: Sequence[str], vectors: np.ndarray
+) -> np.ndarray:
+    """sim (n, m) for `variant`, looking vectors up by exact text.
+
+    Args:
+        texts: the strings that were embedded (from texts_to_embed), length k.
+        vectors: float32 (k, dim), row i is the embedding of texts[i].
+    """
+    row = {t: i for i, t in enumerate(texts)}
+    q = vectors[[row[t] for t in variant.query_texts(queries)]]
+    d = vectors[[row[t] for t in variant.document_texts(documents)]]
+    return cosine_matrix(q, d)
+
+
+def ranking_table(
+    queries: Sequence[str],
+    documents: Sequence[str],
+    sim_without: np.ndarray,
+    sim_with: np.ndarray,
+    labels: np.ndarray | None = None,
+    top_k: int = 5,
+) -> pd.DataFrame:
+    """Per query, the documents in the top `top_k` without or with the instruction.
+
+    One row per (query, document), ordered by query then rank with the instruction. Columns:
+    Query #, Query, Rank with, Rank without, Rank change (positive = moved up), Document #,
+    Document, Score with, Score without, Score change, and Relevant when labels are given.
+    """
+    r_with, r_without = ranks(sim_with), ranks(sim_without)
+    rows = []
+    for i, q in enumerate(queries):
+        shown = np.flatnonzero((r_with[i] <= top_k) | (r_without[i] <= top_k))
+        for j in sorted(shown, key=lambda j: r_with[i, j]):
+            row = {
+                "Query #": i + 1,
+                "Query": q,
+                "Rank with": int(r_with[i, j]),
+                "Rank without": int(r_without[i, j]),
+                "Rank change": int(r_without[i, j] - r_with[i, j]),
+                "Document #": int(j) + 1,
+                "Document": documents[j],
+                "Score with": round(float(sim_with[i, j]), DISPLAY_DECIMALS),
+                "Score without": round(float(sim_without[i, j]), DISPLAY_DECIMALS),
+                "Score change": round(
+                    round(float(sim_with[i, j]), DISPLAY_DECIMALS) - round(float(sim_without[i, j]), DISPLAY_DECIMALS),
+                    DISPLAY_DECIMALS,
+                ),
+            }
+            if labels is not None:
+                row["Relevant"] = bool(labels[i, j])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def query_summary(
+    queries: Sequence[str],
+    documents: Sequence[str],
+    sim_without: np.ndarray,
+    sim_with: np.ndarray,
+    labels: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """One row per query: top-1 document without and with, top-1 margins and their change,
+    and (with labels) the rank of the first relevant document each way."""
+    r_with, r_without = ranks(sim_with), ranks(sim_without)
+    m_with, m_without = top1_margin(sim_with), top1_margin(sim_without)
+    rows = []
+    for i, q in enumerate(queries):
+        top_w, top_wo = int(np.argmin(r_with[i])), int(np.argmin(r_without[i]))
+        row = {
+            "Query #": i + 1,
+            "Query": q,
+            "Top-1 without": f"D{top_wo + 1} · {shorten(documents[top_wo], 40)}",
+            "Top-1 with": f"D{top_w + 1} · {shorten(documents[top_w], 40)}",
+            "Top-1 changed": top_w != top_wo,
+            "Margin without": round(float(m_without[i]), DISPLAY_DECIMALS),
+            "Margin with": round(float(m_with[i]), DISPLAY_DECIMALS),
+            "Margin change": round(float(m_with[i] - m_without[i]), DISPLAY_DECIMALS),
+            "Documents that moved": int((r_with[i] != r_without[i]).sum()),
+        }
+        if labels is not None:
+            rel = np.flatnonzero(labels[i])
+            row["First relevant rank without"] = int(r_without[i, rel].min()) if rel.size else None
+            row["First relevant rank with"] = int(r_with[i, rel].min()) if rel.size else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def metrics_table(named_sims: Sequence[tuple[str, np.ndarray]], labels: np.ndarray) -> pd.DataFrame:
+    """Label metrics for each (variant name, sim (n, m)), one row each, in the given order."""
+    rows = []
+    for name, sim in named_sims:
+        m = label_metrics(sim, labels)
+        rows.append(
+            {
+                "Instruction": name,
+                "Mean sim. relevant": round(m.mean_relevant, DISPLAY_DECIMALS),
+                "Mean sim. irrelevant": round(m.mean_irrelevant, DISPLAY_DECIMALS),
+                "Separation": round(m.separation, DISPLAY_DECIMALS),
+                "MRR": round(m.mrr, DISPLAY_DECIMALS),
+                "Labelled queries": m.queries,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def matrix_frame(sim: np.ndarray, queries: Sequence[str], documents: Sequence[str]) -> pd.DataFrame:
+    """A (n, m) matrix as a table for CSV export: the full query, then one column per document
+    headed by its unique short label ("D1 · first words…"), values at display precision."""
+    frame = pd.DataFrame(rounded(sim), columns=short_labels(documents, "D", 40))
+    frame.insert(0, "Query", list(queries))
+    return frame
+
+
+def input_preview(queries: Sequence[str], documents: Sequence[str], variant: Variant) -> pd.DataFrame:
+    """The exact strings `variant` sends to the model, with their Qwen token counts.
+
+    Columns: Side ("query" / "document"), #, Sent to the model, Tokens, Instruction tokens
+    (tokens added by the instruction compared with the bare text).
+    """
+    from embedlab.tokens import count_tokens
+
+    rows = []
+    for side, bare, sent in (
+        ("query", queries, variant.query_texts(queries)),
+        ("document", documents, variant.document_texts(documents)),
+    ):
+        for i, (b, s) in enumerate(zip(bare, sent, strict=True), start=1):
+            n = count_tokens(s)
+            rows.append({"Side": side, "#": i, "Sent to the model": s, "Tokens": n,
+                         "Instruction tokens": n - count_tokens(b)})
+    return pd.DataFrame(rows)
+
+
+def labels_frame(queries: Sequence[str], documents: Sequence[str], labels: np.ndarray) -> pd.DataFrame:
+    """Labels (n, m) as an editable grid: one row per query (unique short label as index), one
+    boolean column per document ("D1", "D2", ...)."""
+    frame = pd.DataFrame(np.asarray(labels, dtype=bool).reshape(len(queries), len(documents)),
+                         columns=[f"D{j}" for j in range(1, len(documents) + 1)])
+    frame.index = short_labels(queries, "Q", 40)
+    return frame
+
+
+def pairs_from_frame(queries: Sequence[str], documents: Sequence[str], frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(query text, document text) pairs ticked in a labels_frame-shaped grid (n, m)."""
+    grid = frame.to_numpy(dtype=bool)
+    if grid.shape != (len(queries), len(documents)):
+        raise ValueError(f"label grid {grid.shape} does not match {len(queries)} queries x {len(documents)} documents")
+    return [(queries[i], documents[j]) for i, j in zip(*np.nonzero(grid), strict=True)]

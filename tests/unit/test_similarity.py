@@ -1,0 +1,183 @@
+"""Similarity math: matrices, ranks, rank shifts, margins, label metrics, variants."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from embedlab.instructions import DEFAULT_TEMPLATE
+from embedlab.similarity import (
+    Variant,
+    cosine_matrix,
+    difference,
+    input_preview,
+    label_metrics,
+    labels_frame,
+    labels_from_pairs,
+    matrix_frame,
+    metrics_table,
+    pairs_from_frame,
+    query_summary,
+    rank_changes,
+    ranking_table,
+    ranks,
+    rounded,
+    short_labels,
+    shorten,
+    texts_to_embed,
+    top1_margin,
+    variant_similarity,
+)
+
+
+def unit(rows):
+    a = np.asarray(rows, dtype=np.float32)
+    return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+
+def test_cosine_matrix_is_dot_product_of_normalised_rows():
+    rng = np.random.default_rng(0)
+    q, d = unit(rng.normal(size=(3, 8))), unit(rng.normal(size=(5, 8)))
+    sim = cosine_matrix(q, d)
+    assert sim.shape == (3, 5) and sim.dtype == np.float64
+    expected = [[np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)) for b in d] for a in q]
+    np.testing.assert_allclose(sim, expected, atol=1e-6)
+    np.testing.assert_allclose(cosine_matrix(q, q).diagonal(), 1.0, atol=1e-6)
+    with pytest.raises(ValueError, match="cannot be compared"):
+        cosine_matrix(q, unit(rng.normal(size=(2, 4))))
+
+
+def test_difference_equals_displayed_with_minus_displayed_without():
+    rng = np.random.default_rng(1)
+    without, with_ = rng.uniform(-1, 1, (20, 30)), rng.uniform(-1, 1, (20, 30))
+    diff = difference(with_, without)
+    # Every shown difference is exactly the shown "with" minus the shown "without".
+    np.testing.assert_array_equal(diff, np.round(rounded(with_) - rounded(without), 4))
+    assert np.abs(diff - (with_ - without)).max() <= 1e-4 + 1e-12
+    as_text = np.vectorize(lambda x: f"{x:.4f}")
+    shown = as_text(rounded(with_)).astype(float) - as_text(rounded(without)).astype(float)
+    np.testing.assert_allclose(as_text(diff).astype(float), shown, atol=1e-9)
+
+
+def test_ranks_rank_changes_and_ties():
+    sim = np.array([[0.1, 0.9, 0.5], [0.3, 0.3, 0.2]])
+    np.testing.assert_array_equal(ranks(sim), [[3, 1, 2], [1, 2, 3]])  # tie keeps document order
+    with_ = np.array([[0.8, 0.7, 0.1], [0.1, 0.2, 0.9]])
+    # doc 0 went from 3rd to 1st for query 0: +2; doc 1 from 1st to 2nd: -1.
+    np.testing.assert_array_equal(rank_changes(sim, with_), [[2, -1, -1], [-2, 0, 2]])
+
+
+def test_top1_margin():
+    sim = np.array([[0.2, 0.9, 0.6], [0.5, 0.5, 0.1]])
+    np.testing.assert_allclose(top1_margin(sim), [0.3, 0.0])
+    assert math.isnan(top1_margin(np.array([[0.4]]))[0])
+
+
+def test_label_metrics_separation_and_mrr():
+    sim = np.array([[0.9, 0.2, 0.5], [0.1, 0.3, 0.8], [0.4, 0.4, 0.4]])
+    labels = np.array([[1, 0, 0], [1, 0, 0], [0, 0, 0]], dtype=bool)  # query 3 unlabelled
+    m = label_metrics(sim, labels)
+    assert m.queries == 2
+    assert m.mean_relevant == pytest.approx((0.9 + 0.1) / 2)
+    assert m.mean_irrelevant == pytest.approx((0.2 + 0.5 + 0.3 + 0.8) / 4)
+    assert m.separation == pytest.approx(m.mean_relevant - m.mean_irrelevant)
+    assert m.mrr == pytest.approx((1 / 1 + 1 / 3) / 2)  # relevant doc ranked 1st, then 3rd
+
+
+def test_label_metrics_with_several_relevant_and_none():
+    sim = np.array([[0.1, 0.7, 0.6]])
+    assert label_metrics(sim, np.array([[1, 0, 1]], dtype=bool)).mrr == pytest.approx(0.5)
+    empty = label_metrics(sim, np.zeros((1, 3), dtype=bool))
+    assert empty.queries == 0 and math.isnan(empty.mrr) and math.isnan(empty.separation)
+    with pytest.raises(ValueError, match="do not match"):
+        label_metrics(sim, np.zeros((2, 3), dtype=bool))
+
+
+def test_labels_from_pairs_follow_texts_not_positions():
+    labels = labels_from_pairs(["b", "a"], ["x", "y"], [("a", "y"), ("b", "x"), ("gone", "x")])
+    np.testing.assert_array_equal(labels, [[True, False], [False, True]])
+    assert labels_from_pairs([], ["x"], []).shape == (0, 1)
+
+
+def test_short_labels_are_unique_and_short():
+    texts = ["The same long sentence about annual leave rules"] * 2 + ["年假申请需要提前多少天提交给直属经理审批", ""]
+    labels = short_labels(texts, "Q", width=20)
+    assert len(set(labels)) == 4
+    assert labels[0].startswith("Q1 · ") and labels[0].endswith("…") and labels[1].startswith("Q2 · ")
+    assert labels[3] == "Q4 · (empty)"
+    assert shorten("年假申请需要提前多少天", 10) == "年假申请需…"  # CJK counts double
+    assert shorten("a\nb   c") == "a b c"
+
+
+def test_variants_format_exact_strings_and_share_texts():
+    qs, ds = ["q1", "q2"], ["d1"]
+    plain = Variant("none")
+    asym = Variant("web", "find", DEFAULT_TEMPLATE, symmetric=False)
+    sym = Variant("sts", "same", "{task}: {query}", symmetric=True)
+    assert plain.query_texts(qs) == qs and asym.document_texts(ds) == ds
+    assert asym.query_texts(qs) == ["Instruct: find\nQuery:q1", "Instruct: find\nQuery:q2"]
+    assert sym.document_texts(ds) == ["same: d1"]
+    texts = texts_to_embed(qs, ds, [plain, asym, sym])
+    assert texts == ["q1", "q2", "d1", "Instruct: find\nQuery:q1", "Instruct: find\nQuery:q2", "same: q1",
+                     "same: q2", "same: d1"]
+    rng = np.random.default_rng(2)
+    vectors = unit(rng.normal(size=(len(texts), 6)))
+    sim = variant_similarity(qs, ds, sym, texts, vectors)
+    np.testing.assert_allclose(sim, vectors[[5, 6]] @ vectors[[7]].T, atol=1e-6)
+
+
+def test_ranking_table_shows_union_of_top_k_with_rank_changes():
+    queries, docs = ["q"], ["d1", "d2", "d3", "d4"]
+    without = np.array([[0.9, 0.8, 0.1, 0.2]])
+    with_ = np.array([[0.5, 0.6, 0.95, 0.1]])
+    table = ranking_table(queries, docs, without, with_, labels=np.array([[0, 0, 1, 0]], bool), top_k=2)
+    assert list(table["Document"]) == ["d3", "d2", "d1"]  # top 2 with, plus d1 (top 2 without)
+    assert list(table["Rank with"]) == [1, 2, 3] and list(table["Rank without"]) == [4, 2, 1]
+    assert list(table["Rank change"]) == [3, 0, -2]
+    assert list(table["Relevant"]) == [True, False, False]
+    assert table["Score change"].iloc[0] == pytest.approx(0.95 - 0.1)
+
+
+def test_query_summary_margins_and_first_relevant():
+    without = np.array([[0.9, 0.8, 0.1]])
+    with_ = np.array([[0.5, 0.6, 0.95]])
+    s = query_summary(["q"], ["alpha", "beta", "gamma"], without, with_, np.array([[0, 0, 1]], bool)).iloc[0]
+    assert s["Top-1 without"] == "D1 · alpha" and s["Top-1 with"] == "D3 · gamma" and s["Top-1 changed"]
+    assert s["Margin without"] == pytest.approx(0.1) and s["Margin with"] == pytest.approx(0.35)
+    assert s["Margin change"] == pytest.approx(0.25)
+    assert (s["First relevant rank without"], s["First relevant rank with"]) == (3, 1)
+    assert s["Documents that moved"] == 2  # beta stays 2nd
+
+
+def test_metrics_table_and_matrix_frame():
+    labels = np.array([[1, 0]], bool)
+    table = metrics_table([("none", np.array([[0.2, 0.4]])), ("web", np.array([[0.6, 0.1]]))], labels)
+    assert list(table["Instruction"]) == ["none", "web"]
+    assert list(table["MRR"]) == [0.5, 1.0] and list(table["Separation"]) == [-0.2, 0.5]
+    frame = matrix_frame(np.array([[0.123456, -0.00001]]), ["q"], ["doc one", "doc one"])
+    assert list(frame.columns) == ["Query", "D1 · doc one", "D2 · doc one"]
+    assert frame.iloc[0, 1] == 0.1235 and str(frame.iloc[0, 2]) == "0.0"
+
+
+def test_input_preview_shows_exact_strings_and_token_counts():
+    from embedlab.tokens import count_tokens
+
+    v = Variant("web", "Find passages", DEFAULT_TEMPLATE, symmetric=False)
+    table = input_preview(["what is leave?"], ["Leave is time off."], v)
+    assert list(table["Side"]) == ["query", "document"]
+    assert table["Sent to the model"][0] == "Instruct: Find passages\nQuery:what is leave?"
+    assert table["Tokens"][0] == count_tokens("Instruct: Find passages\nQuery:what is leave?")
+    assert table["Instruction tokens"][0] > 0 and table["Instruction tokens"][1] == 0
+
+
+def test_labels_grid_round_trip():
+    qs, ds = ["q1", "q2"], ["a", "b", "c"]
+    labels = labels_from_pairs(qs, ds, [("q1", "c"), ("q2", "a")])
+    frame = labels_frame(qs, ds, labels)
+    assert list(frame.columns) == ["D1", "D2", "D3"] and list(frame.index) == ["Q1 · q1", "Q2 · q2"]
+    frame.iloc[1, 1] = True
+    assert pairs_from_frame(qs, ds, frame) == [("q1", "c"), ("q2", "a"), ("q2", "b")]
+    with pytest.raises(ValueError, match="does not match"):
+        pairs_from_frame(qs, ["a"], frame)
