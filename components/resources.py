@@ -49,12 +49,10 @@ def get_embedder(settings: Settings) -> CachedEmbedder:
     return CachedEmbedder(_make_backend(settings), get_cache(settings.data_dir))
 
 
-@st.cache_data(ttl=60, show_spinner=False, max_entries=16)
-def probe(settings: Settings, nonce: int) -> tuple[ProbeResult | None, str | None]:
-    """(result, None) or (None, error message) for a server; never raises.
+def probe_now(settings: Settings) -> tuple[ProbeResult | None, str | None]:
+    """(result, None) or (None, error message) for a server, uncached; never raises.
 
-    Cached for a minute so that every rerun does not cost a request; `nonce` forces a re-probe.
-    The probe uses a short timeout so a dead or hung server does not stall the page.
+    Uses a short timeout so that a dead or hung server does not stall the page.
     """
     from embedlab.backends import EmbeddingError
 
@@ -66,3 +64,12 @@ def probe(settings: Settings, nonce: int) -> tuple[ProbeResult | None, str | Non
         return backend.probe(), None
     except EmbeddingError as exc:
         return None, str(exc)
+
+
+@st.cache_data(ttl=60, show_spinner=False, max_entries=16)
+def probe(settings: Settings, nonce: int) -> tuple[ProbeResult | None, str | None]:
+    """probe_now, cached for a minute so that every rerun does not cost a request.
+
+    `nonce` (bumped by "Test connection" and by applying settings) forces a re-probe.
+    """
+    return probe_now(settings)

@@ -1,0 +1,202 @@
+"""Latency and throughput of an embedding server, measured as users hit it.
+
+The benchmark talks to the server directly (never through the embedding cache), sends texts of
+known token counts, and reads the server's own usage counts for tokens/s. Every request carries a
+unique prefix so that no server-side prefix cache can shortcut it. Runs are bounded in time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from embedlab import tokens
+
+# Token budgets of the three input lengths.
+INPUT_LENGTHS: dict[str, int] = {"short": 16, "medium": 256, "long": 2048}
+BATCH_SIZES = (1, 8, 32, 128)
+CONCURRENCIES = (1, 2, 4, 8)
+
+_FILLER = (
+    "Employees may carry over up to five days of annual leave into the next calendar year. "
+    "员工每年享有带薪年假，未休完的假期可顺延至下一年度第一季度。 "
+    "Access to production systems requires a ticket approved by the service owner. "
+    "渗透测试须经信息安全部书面批准，并在约定时间窗口内进行。 "
+)
+
+
+def make_text(n_tokens: int, salt: str) -> str:
+    """A bilingual text of exactly `n_tokens` Qwen tokens (plus the salt), unique per salt."""
+    body = _FILLER * (n_tokens // 40 + 2)
+    # A short digest keeps the unique prefix to a few tokens even for 16-token inputs.
+    prefix = "[" + hashlib.blake2b(salt.encode(), digest_size=4).hexdigest() + "]"
+    # Tokens can merge across the join, so adjust the body's budget until the total is exact.
+    budget = max(1, n_tokens - tokens.count_tokens(prefix))
+    for _ in range(4):
+        text = prefix + " " + tokens.truncate(body, budget)
+        excess = tokens.count_tokens(text) - n_tokens
+        if excess == 0:
+            break
+        budget = max(1, budget - excess)
+    return text
+
+
+@dataclass(frozen=True)
+class Point:
+    """One cell of the sweep."""
+
+    length: str
+    batch_size: int
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Results for one Point: request latencies (ms) and throughput."""
+
+    length: str
+    tokens_per_text: int
+    batch_size: int
+    concurrency: int
+    requests: int
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    texts_per_s: float
+    tokens_per_s: float
+    wall_s: float
+    first_error: str = ""
+
+
+def sweep_points(lengths: Sequence[str], batch_sizes: Sequence[int], concurrencies: Sequence[int]) -> list[Point]:
+    return [Point(*combo) for combo in itertools.product(lengths, batch_sizes, concurrencies)]
+
+
+def percentile_ms(latencies_s: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) of latencies in seconds, as milliseconds; NaN when empty."""
+    if not latencies_s:
+        return float("nan")
+    return float(np.percentile(np.asarray(latencies_s) * 1000, q))
+
+
+RequestFn = Callable[[list[str]], int]
+"""Sends one embeddings request for the texts; returns the server's prompt-token count."""
+
+
+def openai_request_fn(base_url: str, model: str, api_key: str | None, timeout_s: float) -> RequestFn:
+    """A RequestFn over the official client, with no retries (a benchmark reports failures)."""
+    import httpx
+    import openai
+
+    root = base_url if base_url.rstrip("/").endswith("/v1") else base_url.rstrip("/") + "/v1"
+    client = openai.OpenAI(
+        base_url=root,
+        api_key=api_key or "not-needed",
+        max_retries=0,
+        timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
+    )
+
+    def send(texts: list[str]) -> int:
+        response = client.embeddings.create(model=model, input=texts, encoding_format="float")
+        if len(response.data) != len(texts):
+            raise RuntimeError(f"{len(response.data)} vectors for {len(texts)} texts")
+        usage = getattr(response, "usage", None)
+        return int(getattr(usage, "prompt_tokens", 0) or 0)
+
+    return send
+
+
+def measure_point(
+    send: RequestFn,
+    point: Point,
+    requests: int,
+    deadline: float,
+    stop: threading.Event,
+    run_id: str = "",
+) -> Measurement:
+    """Send `requests` batches at `point.concurrency` in flight, stopping early at the deadline."""
+    n_tokens = INPUT_LENGTHS[point.length]
+    counter = itertools.count()
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+    token_total = 0
+    text_total = 0
+
+    def worker() -> None:
+        nonlocal token_total, text_total
+        while not stop.is_set() and time.monotonic() < deadline:
+            with lock:
+                i = next(counter)
+            if i >= requests:
+                return
+            batch = [make_text(n_tokens, f"{run_id}{point.length}-{point.batch_size}-{point.concurrency}-{i}-{j}")
+                     for j in range(point.batch_size)]
+            start = time.perf_counter()
+            try:
+                used = send(batch)
+            except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            elapsed = time.perf_counter() - start
+            with lock:
+                latencies.append(elapsed)
+                token_total += used
+                text_total += len(batch)
+
+    wall_start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=point.concurrency) as pool:
+        for future in [pool.submit(worker) for _ in range(point.concurrency)]:
+            future.result()
+    wall = max(time.perf_counter() - wall_start, 1e-9)
+    return Measurement(
+        length=point.length,
+        tokens_per_text=n_tokens,
+        batch_size=point.batch_size,
+        concurrency=point.concurrency,
+        requests=len(latencies),
+        errors=len(errors),
+        p50_ms=percentile_ms(latencies, 50),
+        p95_ms=percentile_ms(latencies, 95),
+        p99_ms=percentile_ms(latencies, 99),
+        texts_per_s=text_total / wall,
+        tokens_per_s=token_total / wall,
+        wall_s=wall,
+        first_error=errors[0] if errors else "",
+    )
+
+
+def run_sweep(
+    send: RequestFn,
+    points: Sequence[Point],
+    requests_per_point: int,
+    time_budget_s: float,
+    stop: threading.Event | None = None,
+) -> Iterator[Measurement]:
+    """Measure each point in turn, yielding as results come, within `time_budget_s` overall.
+
+    Points not reached before the budget runs out (or `stop` is set) are not yielded.
+    """
+    stop = stop or threading.Event()
+    deadline = time.monotonic() + time_budget_s
+    run_id = f"{time.time_ns() % 10**9}-"
+    send(["warm-up " + run_id])  # connection set-up and lazy server initialisation stay out of the figures
+    for point in points:
+        if stop.is_set() or time.monotonic() >= deadline:
+            return
+        yield measure_point(send, point, requests_per_point, deadline, stop, run_id)
+
+
+def to_frame(measurements: Sequence[Measurement]) -> pd.DataFrame:
+    """Measurements as a table, one row per point (columns are Measurement's fields)."""
+    return pd.DataFrame([asdict(m) for m in measurements], columns=list(Measurement.__dataclass_fields__))
