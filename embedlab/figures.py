@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import html
 
-import plotly.graph_objects as go  # noqa: F401 - used by the builders below
+import pandas as pd
+import plotly.graph_objects as go
 
 
 def hover_text(text: str, limit: int = 300) -> str:
@@ -19,6 +20,124 @@ def hover_text(text: str, limit: int = 300) -> str:
 
 # --- Instruction Lab --------------------------------------------------------------------------
 
+
+def wrapped_hover(text: str, width: int = 80, limit: int = 2000) -> str:
+    """Full user text for a hover label: escaped, hard-wrapped to ~`width` characters per line
+    (plotly does not wrap hover labels), cut only past `limit` characters."""
+    import textwrap
+
+    short = text if len(text) <= limit else text[: limit - 1] + "…"
+    lines = [
+        part
+        for line in short.splitlines() or [""]
+        for part in (textwrap.wrap(line, width) if len(line) > width else [line])
+    ]
+    return "<br>".join(html.escape(line) for line in lines)
+
+
+def similarity_heatmap(
+    sim: object,
+    queries: list[str],
+    documents: list[str],
+    title: str,
+    zmin: float,
+    zmax: float,
+    colorscale: str = "Viridis",
+    zmid: float | None = None,
+    value_label: str = "similarity",
+) -> go.Figure:
+    """Heatmap of a (n, m) query x document matrix, queries as rows (Q1 at the top).
+
+    Axis labels are unique shortened texts; the hover shows both full texts (escaped) and the
+    value to 4 decimals. Pass the same zmin/zmax to heatmaps that must share a colour scale.
+    """
+    import numpy as np
+
+    from embedlab.similarity import short_labels
+
+    z = np.asarray(sim, dtype=np.float64)
+    q_hover = [wrapped_hover(q) for q in queries]
+    d_hover = [wrapped_hover(d) for d in documents]
+    custom = np.array([[[q_hover[i], d_hover[j]] for j in range(len(documents))] for i in range(len(queries))],
+                      dtype=object).reshape(len(queries), len(documents), 2)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[html.escape(s) for s in short_labels(documents, "D", 16)],
+            y=[html.escape(s) for s in short_labels(queries, "Q", 22)],
+            customdata=custom,
+            zmin=zmin,
+            zmax=zmax,
+            zmid=zmid,
+            colorscale=colorscale,
+            colorbar={"title": {"text": value_label}, "thickness": 12},
+            hovertemplate=(
+                "<b>Query</b><br>%{customdata[0]}<br><br><b>Document</b><br>%{customdata[1]}"
+                f"<br><br><b>{value_label}</b>: %{{z:.4f}}<extra></extra>"
+            ),
+            xgap=1,
+            ygap=1,
+        )
+    )
+    fig.update_yaxes(autorange="reversed", tickfont={"size": 11})
+    fig.update_xaxes(tickangle=-45, tickfont={"size": 10})
+    fig.update_layout(
+        title={"text": html.escape(title), "font": {"size": 15}},
+        height=220 + 26 * len(queries) + 6 * min(len(documents), 30),
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        hoverlabel={"align": "left"},
+    )
+    return fig
+
+
+def shared_range(*matrices: object) -> tuple[float, float]:
+    """(min, max) over every matrix, for heatmaps that share one colour scale."""
+    import numpy as np
+
+    values = np.concatenate([np.asarray(m, dtype=np.float64).ravel() for m in matrices])
+    lo, hi = float(values.min()), float(values.max())
+    return (lo, hi) if hi > lo else (lo - 0.01, hi + 0.01)
+
+
+def difference_heatmap(diff: object, queries: list[str], documents: list[str], title: str) -> go.Figure:
+    """Heatmap of with - without on a diverging scale centred on 0 (red = instruction raised it)."""
+    import numpy as np
+
+    limit = float(np.abs(np.asarray(diff, dtype=np.float64)).max()) or 0.01
+    return similarity_heatmap(diff, queries, documents, title, -limit, limit, colorscale="RdBu_r",
+                              zmid=0.0, value_label="with − without")
+
+
+def instruction_comparison_bars(metrics: pd.DataFrame) -> go.Figure:
+    """Separation and MRR side by side, one bar per instruction.
+
+    Args:
+        metrics: embedlab.similarity.metrics_table output (Instruction, Separation, MRR, ...).
+    """
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Separation (relevant − irrelevant)", "MRR"))
+    names = [html.escape(str(n)) for n in metrics["Instruction"]]
+    for col, metric in enumerate(("Separation", "MRR"), start=1):
+        fig.add_trace(
+            go.Bar(
+                x=names,
+                y=metrics[metric],
+                marker_color=[qualitative.Set2[i % len(qualitative.Set2)] for i in range(len(names))],
+                text=[f"{v:.4f}" for v in metrics[metric]],
+                textposition="outside",
+                hovertemplate=f"%{{x}}<br>{metric}: %{{y:.4f}}<extra></extra>",
+                showlegend=False,
+            ),
+            row=1,
+            col=col,
+        )
+    fig.update_yaxes(range=[0, 1.1], row=1, col=2)
+    fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
 # --- Chunking ---------------------------------------------------------------------------------
 
 # --- Clusters ---------------------------------------------------------------------------------
@@ -28,3 +147,42 @@ def hover_text(text: str, limit: int = 300) -> str:
 # --- Evaluate ---------------------------------------------------------------------------------
 
 # --- Benchmark --------------------------------------------------------------------------------
+
+
+def latency_vs_batch(frame: pd.DataFrame, target_ms: float | None = None, percentile: str = "p95_ms") -> go.Figure:
+    """Latency percentile per request against batch size, one line per (length, concurrency).
+
+    Args:
+        frame: embedlab.benchmark.to_frame output.
+        target_ms: draws a dashed horizontal target line (e.g. the "P95 < 50 ms" claim).
+    """
+    fig = go.Figure()
+    for (length, conc), group in frame.sort_values("batch_size").groupby(["length", "concurrency"], sort=False):
+        fig.add_trace(go.Scatter(
+            x=group["batch_size"], y=group[percentile], mode="lines+markers",
+            name=f"{length}, {conc} in flight",
+            hovertemplate=f"{length} · concurrency {conc}<br>batch %{{x}}<br>{percentile[:3].upper()} %{{y:.1f}} ms<extra></extra>",
+        ))
+    if target_ms:
+        fig.add_hline(y=target_ms, line_dash="dash", line_color="crimson",
+                      annotation_text=f"target {target_ms:g} ms", annotation_position="top left")
+    fig.update_xaxes(title="batch size (texts per request)", type="log", tickvals=sorted(frame["batch_size"].unique()))
+    fig.update_yaxes(title=f"{percentile[:3].upper()} latency per request (ms)", rangemode="tozero")
+    fig.update_layout(title="Latency vs batch size", legend_title="input, concurrency", height=420)
+    return fig
+
+
+def throughput_vs_concurrency(frame: pd.DataFrame, metric: str = "texts_per_s") -> go.Figure:
+    """Throughput against requests in flight, one line per (length, batch size)."""
+    fig = go.Figure()
+    label = "texts/s" if metric == "texts_per_s" else "tokens/s"
+    for (length, batch), group in frame.sort_values("concurrency").groupby(["length", "batch_size"], sort=False):
+        fig.add_trace(go.Scatter(
+            x=group["concurrency"], y=group[metric], mode="lines+markers",
+            name=f"{length}, batch {batch}",
+            hovertemplate=f"{length} · batch {batch}<br>concurrency %{{x}}<br>%{{y:,.1f}} {label}<extra></extra>",
+        ))
+    fig.update_xaxes(title="requests in flight", type="log", tickvals=sorted(frame["concurrency"].unique()))
+    fig.update_yaxes(title=label, rangemode="tozero")
+    fig.update_layout(title=f"Throughput ({label}) vs concurrency", legend_title="input, batch", height=420)
+    return fig
