@@ -46,11 +46,14 @@ class InputRejected(EmbeddingError):
         status: int | None = None,
         body: str = "",
         indices: Sequence[int] = (),
+        partial: dict[int, np.ndarray] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.body = body
         self.indices = list(indices)  # positions of the offending texts in the input, if known
+        # Vectors of the texts that were accepted, by input position: callers keep (cache) them.
+        self.partial = partial or {}
 
 
 class BadResponse(EmbeddingError):
@@ -213,20 +216,20 @@ class OpenAICompatibleEmbedder:
         if n == 0:
             return np.zeros((0, self._dim or 0), dtype=np.float32)
         spans = _batches(n, self.batch_size)
-        results: list[np.ndarray | None] = [None] * len(spans)
+        results: list[list[np.ndarray | InputRejected] | None] = [None] * len(spans)
         done = 0
         # The first batch runs alone when we do not yet know whether the server honours
         # `dimensions`, so that the answer is learnt once rather than by every batch.
         first = 0
         if self.server_truncates is None:
-            results[0] = self._embed_batch(texts[spans[0][0] : spans[0][1]])
+            results[0] = self._embed_isolating(texts[spans[0][0] : spans[0][1]])
             done = spans[0][1]
             first = 1
             if progress:
                 progress(done, n)
         with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
             futures = {
-                pool.submit(self._embed_batch, texts[a:b]): i
+                pool.submit(self._embed_isolating, texts[a:b]): i
                 for i, (a, b) in enumerate(spans)
                 if i >= first
             }
@@ -241,7 +244,56 @@ class OpenAICompatibleEmbedder:
                 for fut in futures:
                     fut.cancel()
                 raise
-        return np.vstack(results)  # type: ignore[arg-type]
+        rows = [row for batch in results for row in batch]  # type: ignore[union-attr]
+        rejected = {i: row for i, row in enumerate(rows) if isinstance(row, InputRejected)}
+        if rejected:
+            raise self._rejection_summary(texts, rows, rejected)
+        return np.vstack(rows)  # type: ignore[arg-type]
+
+    def _embed_isolating(self, batch: list[str]) -> list[np.ndarray | InputRejected]:
+        """Embed a batch; when the server rejects it (400), retry its texts one by one.
+
+        One over-long text must not cost the other texts of its batch, so each text ends up
+        either as its vector or as the rejection the server gave for it alone.
+        """
+        try:
+            return list(self._embed_batch(batch))
+        except InputRejected as exc:
+            if len(batch) == 1 or exc.status != 400:
+                if len(batch) == 1 and exc.status == 400:
+                    return [exc]
+                raise
+        out: list[np.ndarray | InputRejected] = []
+        for text in batch:
+            try:
+                out.append(self._embed_batch([text])[0])
+            except InputRejected as exc:
+                if exc.status != 400:
+                    raise
+                out.append(exc)
+        return out
+
+    @staticmethod
+    def _rejection_summary(
+        texts: list[str], rows: list[np.ndarray | InputRejected], rejected: dict[int, InputRejected]
+    ) -> InputRejected:
+        from embedlab.tokens import count_tokens
+
+        first = next(iter(rejected.values()))
+        shown = "; ".join(
+            f"#{i + 1} ({count_tokens(texts[i]):,} tokens)" for i in list(rejected)[:5]
+        ) + (" ..." if len(rejected) > 5 else "")
+        accepted = {i: row for i, row in enumerate(rows) if not isinstance(row, InputRejected)}
+        return InputRejected(
+            f"The server rejected {len(rejected)} of {len(texts)} text(s): {shown}. Server said: "
+            f"{first.body[:400] or first}. The other {len(accepted)} were embedded and kept. "
+            "Shorten or split the rejected texts (Qwen3-Embedding accepts up to 32,768 tokens; "
+            "see the Chunking page) and run again.",
+            status=400,
+            body=first.body,
+            indices=list(rejected),
+            partial=accepted,
+        )
 
     def probe(self) -> ProbeResult:
         """One small request: model id, dimension, latency, whether `dimensions` is honoured."""

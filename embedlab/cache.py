@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedlab.backends import Embedder, ProgressCallback, check_texts, clean_text
+from embedlab.backends import Embedder, InputRejected, ProgressCallback, check_texts, clean_text
 
 _SQLITE_MAX_VARS = 900  # stay well under SQLite's bound-parameter limit
 
@@ -129,7 +129,21 @@ class CachedEmbedder:
         if missing:
             offset = total - len(missing)
             inner_progress = (lambda done, _n: progress(offset + done, total)) if progress else None
-            vectors = self.inner.embed(missing, progress=inner_progress)
+            try:
+                vectors = self.inner.embed(missing, progress=inner_progress)
+            except InputRejected as exc:
+                # Keep what the server accepted, then report the rejected texts by the
+                # caller's positions (every position of a duplicated text).
+                if exc.partial:
+                    kept = sorted(exc.partial)
+                    self.cache.put_many(
+                        self.model_id, self.dimensions, [missing[i] for i in kept],
+                        np.stack([exc.partial[i] for i in kept]),
+                    )
+                bad = {missing[i] for i in exc.indices}
+                exc.indices = [i for i, t in enumerate(texts) if t in bad]
+                exc.partial = {}
+                raise
             self.cache.put_many(self.model_id, self.dimensions, missing, vectors)
             found.update(zip(missing, vectors, strict=True))
         dims = {found[t].shape[0] for t in unique}

@@ -17,6 +17,7 @@ from embedlab.backends import (
     ServerTimeout,
     ServerUnreachable,
 )
+from embedlab.tokens import count_tokens
 from tests import fakeserver
 from tests.procs import free_port
 
@@ -182,3 +183,23 @@ def test_local_model_bad_path_is_reported(tmp_path):
     emb = LocalEmbedder(cache_dir=tmp_path, local_path=str(tmp_path / "missing"))
     with pytest.raises(ModelUnavailable, match="EMBEDDING_LOCAL_PATH"):
         emb.load()
+
+
+def test_text_over_context_is_isolated_and_the_others_are_embedded(fake_server):
+    limit_body = '{"error": {"message": "input is longer than the model context length (32768)"}}'
+
+    def refuse_long(req):
+        if any(len(t) > 100 for t in req["input"]):
+            return 400, "application/json", limit_body.encode()
+        return fakeserver.ok()(req)
+
+    fake_server.plan = [refuse_long]
+    texts = ["short one", "x " * 200, "short two", "short three"]
+    emb = OpenAICompatibleEmbedder(fake_server.url, "m", batch_size=4)
+    with pytest.raises(InputRejected) as info:
+        emb.embed(texts)
+    err = info.value
+    assert err.indices == [1] and sorted(err.partial) == [0, 2, 3]
+    assert "rejected 1 of 4" in str(err) and f"#2 ({count_tokens(texts[1])} tokens)" in str(err) and "context length" in str(err)
+    # One batch, then each text alone.
+    assert [len(r["input"]) for r in fake_server.requests] == [4, 1, 1, 1, 1]

@@ -83,3 +83,22 @@ def test_failed_embedding_writes_nothing(fake_server, tmp_path):
     with pytest.raises(InputRejected):
         emb.embed(["a", "b"])
     assert len(emb.cache) == 0
+
+
+def test_rejected_text_reported_by_caller_position_and_the_rest_cached(fake_server, tmp_path):
+    from tests import fakeserver
+
+    def refuse_long(req):
+        if any(len(t) > 50 for t in req["input"]):
+            return 400, "application/json", b'{"error": "too long"}'
+        return fakeserver.ok()(req)
+
+    fake_server.plan = [refuse_long]
+    emb = CachedEmbedder(OpenAICompatibleEmbedder(fake_server.url, "m"), EmbeddingCache(tmp_path / "c.sqlite"))
+    long_text = "y" * 80
+    with pytest.raises(InputRejected) as info:
+        emb.embed(["a", long_text, "b", long_text])
+    assert info.value.indices == [1, 3]
+    assert len(emb.cache) == 2  # "a" and "b" were kept
+    sent = len(fake_server.requests)
+    assert emb.embed(["b", "a"]).shape == (2, 8) and len(fake_server.requests) == sent
