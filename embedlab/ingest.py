@@ -1,0 +1,248 @@
+"""Ingestion: documents -> chunks with content-hash ids -> embeddings -> guarded upserts.
+
+Chunk ids are a hash of (source, chunk text, occurrence), so ingesting the same document again
+finds its chunks already stored (skipped, nothing embedded or written), an edited document only
+writes its changed chunks, and chunks of the old version that no longer exist are removed after
+the new ones are stored. Embedding and writing alternate batch by batch: a failure part-way
+leaves every earlier batch stored, and the report says exactly how many.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from embedlab.backends import Embedder, EmbeddingError
+from embedlab.store import PartialWrite, Store, StoreError
+
+DATA_DIR = Path(__file__).resolve().parent / "data" / "corpora"
+SAMPLE_DOMAINS = ("hr_policy", "tech_doc", "customer_chat")
+
+IngestProgress = Callable[[str, int, int], None]
+"""Called as progress(stage, done, total); stage is "embedding" or "writing"."""
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str  # file name or title; used for filters and to replace a re-ingested document
+    text: str
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    id: str
+    text: str
+    metadata: dict[str, Any]
+
+
+@dataclass
+class IngestReport:
+    """What one ingestion did. `error` is set when it stopped early; counts are what was stored."""
+
+    collection: str
+    documents: int = 0
+    chunks: int = 0
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0
+    removed: int = 0
+    embed_s: float = 0.0
+    store_s: float = 0.0
+    error: str | None = None
+    stored_ids: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def summary(self) -> str:
+        done = (
+            f"{self.documents} document(s), {self.chunks} chunk(s): {self.added} added, "
+            f"{self.updated} updated, {self.skipped} unchanged (skipped)"
+        )
+        if self.removed:
+            done += f", {self.removed} outdated removed"
+        if self.error:
+            return (
+                f"Stopped: {self.error} Stored before the failure: {self.added} added and "
+                f"{self.updated} updated chunk(s) in {self.collection!r}; they are intact."
+            )
+        return f"{done}. Embedding {self.embed_s:.2f} s, writing {self.store_s:.2f} s."
+
+
+def chunk_id(source: str, text: str, occurrence: int = 0) -> str:
+    """A stable id from content: the same chunk of the same source always gets the same id."""
+    digest = hashlib.sha256(f"{source}\x00{occurrence}\x00{text}".encode()).hexdigest()
+    return digest[:32]
+
+
+def chunk_documents(
+    documents: Sequence[Document], strategy: str = "recursive", max_tokens: int = 512, overlap: int = 0
+) -> list[ChunkRecord]:
+    """Split documents with embedlab.chunking; metadata: source, chunk index, span, tokens."""
+    from embedlab.chunking import chunk_text
+
+    records: list[ChunkRecord] = []
+    seen_sources: set[str] = set()
+    for doc in documents:
+        if doc.source in seen_sources:
+            raise ValueError(f"Two documents are named {doc.source!r}; sources must be unique.")
+        seen_sources.add(doc.source)
+        seen: dict[str, int] = {}
+        index = 0
+        for chunk in chunk_text(doc.text, strategy=strategy, max_tokens=max_tokens, overlap=overlap):
+            text = doc.text[chunk.start : chunk.end]
+            if not text.strip():
+                continue
+            occurrence = seen.get(text, 0)
+            seen[text] = occurrence + 1
+            meta = {
+                "source": doc.source,
+                "chunk": index,
+                "start": chunk.start,
+                "end": chunk.end,
+                "tokens": chunk.tokens,
+                "strategy": strategy,
+            }
+            records.append(ChunkRecord(chunk_id(doc.source, text, occurrence), text, meta))
+            index += 1
+    return records
+
+
+def records_from_rows(rows: Sequence[dict[str, Any]]) -> list[ChunkRecord]:
+    """Records from an export (store.parse_export output): kept ids, else content-hash ids."""
+    out = []
+    for i, row in enumerate(rows):
+        meta = dict(row.get("metadata") or {})
+        rid = row.get("id") or chunk_id(str(meta.get("source", "import")), row["text"], i)
+        out.append(ChunkRecord(rid, row["text"], meta))
+    return out
+
+
+def ingest(
+    store: Store,
+    collection: str,
+    embedder: Embedder,
+    records: Sequence[ChunkRecord],
+    progress: IngestProgress | None = None,
+    batch_size: int = 256,
+    replace_sources: bool = True,
+) -> IngestReport:
+    """Embed and upsert `records` into `collection`; never raises for embedding/store failures.
+
+    The model guard runs first (ModelMismatch is raised, nothing embedded or written). Records
+    already stored with the same text and metadata are skipped. With `replace_sources`, chunks of
+    the same sources that are not in `records` (an older version of the document) are removed
+    once every new chunk is stored.
+    """
+    report = IngestReport(collection, documents=len({r.metadata.get("source") for r in records}),
+                          chunks=len(records))
+    if len({r.id for r in records}) != len(records):
+        raise StoreError("Two chunks have the same id; each source name must be unique.")
+    # The guard runs before anything is embedded or written (ModelMismatch propagates).
+    try:
+        dim = embedder.dim
+    except EmbeddingError as exc:
+        report.error = str(exc)
+        return report
+    store.check(collection, embedder.model_id, dim)
+
+    start = time.perf_counter()
+    existing = {r["id"]: r for r in store.get_records(collection, ids=[r.id for r in records])}
+    todo = []
+    for rec in records:
+        old = existing.get(rec.id)
+        if old is not None and old["text"] == rec.text and old["metadata"] == rec.metadata:
+            report.skipped += 1
+        else:
+            todo.append(rec)
+    report.store_s += time.perf_counter() - start
+
+    for first in range(0, len(todo), batch_size):
+        batch = todo[first : first + batch_size]
+        try:
+            t0 = time.perf_counter()
+            vectors = embedder.embed([r.text for r in batch])
+            t1 = time.perf_counter()
+            report.embed_s += t1 - t0
+            if progress:
+                progress("embedding", first + len(batch), len(todo))
+            store.upsert(
+                collection,
+                embedder.model_id,
+                [r.id for r in batch],
+                [r.text for r in batch],
+                [r.metadata for r in batch],
+                vectors,
+            )
+            report.store_s += time.perf_counter() - t1
+        except PartialWrite as exc:
+            _count(report, batch[: len(exc.written_ids)], existing)
+            report.error = str(exc)
+            return report
+        except (EmbeddingError, StoreError) as exc:
+            report.error = str(exc)
+            return report
+        except Exception as exc:  # noqa: BLE001 - e.g. a Chroma server that went away
+            report.error = f"{type(exc).__name__}: {exc}"
+            return report
+        _count(report, batch, existing)
+        if progress:
+            progress("writing", first + len(batch), len(todo))
+
+    if replace_sources and records:
+        t0 = time.perf_counter()
+        sources = sorted({str(r.metadata.get("source")) for r in records})
+        keep = {r.id for r in records}
+        try:
+            stale = [i for i in store.ids_where(collection, {"source": {"$in": sources}}) if i not in keep]
+            store.delete_ids(collection, stale)
+            report.removed = len(stale)
+        except Exception as exc:  # noqa: BLE001 - new chunks are stored; only the clean-up failed
+            report.error = f"new chunks stored, but removing outdated ones failed: {exc}"
+        report.store_s += time.perf_counter() - t0
+    return report
+
+
+def _count(report: IngestReport, stored: Sequence[ChunkRecord], existing: dict[str, Any]) -> None:
+    for rec in stored:
+        if rec.id in existing:
+            report.updated += 1
+        else:
+            report.added += 1
+        report.stored_ids.append(rec.id)
+
+
+# -- bundled sample corpora ----------------------------------------------------------------
+@dataclass(frozen=True)
+class SampleCorpus:
+    """A small corpus written for this project: one business domain, Chinese and English."""
+
+    domain: str
+    collection: str  # suggested collection name, e.g. hr_policy_v1
+    description: str
+    instruction_name: str  # a preset of the instruction library
+    threshold: float
+    questions: tuple[str, ...]
+    documents: tuple[Document, ...]
+
+
+def load_sample(domain: str) -> SampleCorpus:
+    path = DATA_DIR / f"{domain}.json"
+    if domain not in SAMPLE_DOMAINS or not path.is_file():
+        raise ValueError(f"No sample corpus {domain!r}; choose one of {', '.join(SAMPLE_DOMAINS)}.")
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return SampleCorpus(
+        domain=domain,
+        collection=raw["collection"],
+        description=raw["description"],
+        instruction_name=raw["instruction"],
+        threshold=float(raw["threshold"]),
+        questions=tuple(raw["questions"]),
+        documents=tuple(Document(d["source"], d["text"]) for d in raw["documents"]),
+    )
