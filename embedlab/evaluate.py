@@ -1,0 +1,141 @@
+"""Command line: measure retrieval quality of one configuration on a labelled set.
+
+    python -m embedlab.evaluate --corpus C.jsonl --queries Q.jsonl [--instruction TEXT]
+        [--dimensions N] [--max-tokens N] [--chunked] [--base-url URL --model M] --format json|table
+
+`--bundled NAME` replaces --corpus/--queries with a set shipped in embedlab/data. Without
+--base-url the settings from the environment are used (EMBEDDING_BASE_URL, or the in-process
+model). Embeddings are cached in $PLAYGROUND_DATA_DIR/embeddings.sqlite unless --no-cache.
+Exit status: 0 on success, 2 for bad input files or arguments, 3 when embedding fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from embedlab import evaluation
+from embedlab.backends import EmbeddingError, LocalEmbedder, OpenAICompatibleEmbedder
+from embedlab.cache import CachedEmbedder, EmbeddingCache
+from embedlab.config import SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m embedlab.evaluate",
+        description="Recall@1/5/10, MRR@10 and nDCG@10 (MTEB definitions) of one retrieval set-up.",
+    )
+    source = parser.add_argument_group("labelled set")
+    source.add_argument("--corpus", type=Path, help='JSONL, one {"id", "text"} per line')
+    source.add_argument("--queries", type=Path, help='JSONL, one {"id", "text", "relevant"} per line')
+    source.add_argument("--bundled", choices=sorted(evaluation.BUNDLED), help="a set shipped with the app")
+    parser.add_argument("--instruction", default="",
+                        help="task description for queries, or the name of an instruction in the library")
+    parser.add_argument("--dimensions", type=int, help="Matryoshka size (truncate and re-normalise)")
+    parser.add_argument("--max-tokens", type=int, help="truncate every input to this many tokens")
+    parser.add_argument("--chunked", action="store_true", help="score documents by their best chunk")
+    parser.add_argument("--chunk-tokens", type=int, default=evaluation.DEFAULT_CHUNK_TOKENS)
+    parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://localhost:30000/v1")
+    parser.add_argument("--model", help="model name sent to the server")
+    parser.add_argument("--api-key", default=None)
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    parser.add_argument("--format", choices=("json", "table"), default="table")
+    return parser
+
+
+def _embedder(args: argparse.Namespace) -> CachedEmbedder | OpenAICompatibleEmbedder | LocalEmbedder:
+    settings = load_settings()
+    if args.base_url:
+        inner: OpenAICompatibleEmbedder | LocalEmbedder = OpenAICompatibleEmbedder(
+            args.base_url, args.model or settings.embedding_model, api_key=args.api_key
+        )
+    elif settings.backend == "server":
+        assert settings.embedding_base_url
+        inner = OpenAICompatibleEmbedder(settings.embedding_base_url, args.model or settings.embedding_model,
+                                         api_key=args.api_key or settings.embedding_api_key)
+    else:
+        inner = LocalEmbedder(cache_dir=settings.data_path / "models", local_path=settings.embedding_local_path)
+    if args.no_cache:
+        return inner
+    return CachedEmbedder(inner, EmbeddingCache(settings.data_path / "embeddings.sqlite"))
+
+
+def _instruction(text: str) -> tuple[str, str]:
+    """(name, task): a library name is looked up, anything else is the task itself."""
+    if not text.strip():
+        return "none", ""
+    try:
+        from embedlab.instructions import load_library
+
+        found = load_library(load_settings().data_path).get(text.strip())
+    except (ImportError, OSError, ValueError):
+        found = None
+    return (found.name, found.task) if found else ("custom", text)
+
+
+def _table(result: evaluation.ConfigResult, dataset: evaluation.LabelledSet) -> str:
+    lines = [
+        f"set: {dataset.name} ({len(dataset.documents)} documents, {len(dataset.queries)} queries)",
+        f"configuration: {result.config.label}",
+        "",
+        f"{'metric':<10} {'mean':>7}",
+        *(f"{m:<10} {result.metrics[m]:>7.4f}" for m in evaluation.METRICS),
+        "",
+        f"{'query':<16} " + " ".join(f"{m:>9}" for m in evaluation.METRICS),
+        *(
+            f"{qid[:16]:<16} " + " ".join(f"{values[m]:>9.4f}" for m in evaluation.METRICS)
+            for qid, values in result.per_query.items()
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.bundled and (args.corpus or args.queries):
+        parser.error("use either --bundled or --corpus/--queries")
+    if not args.bundled and not (args.corpus and args.queries):
+        parser.error("--corpus and --queries are both required (or --bundled NAME)")
+    for name in ("dimensions", "max_tokens", "chunk_tokens"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer")
+    try:
+        if args.bundled:
+            dataset = evaluation.load_bundled(args.bundled)
+        else:
+            dataset = evaluation.load_labelled_set(
+                args.corpus.read_bytes(), args.queries.read_bytes(), name=args.corpus.stem
+            )
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    name, task = _instruction(args.instruction)
+    config = evaluation.EvalConfig(task, name, args.max_tokens, args.dimensions, args.chunked, args.chunk_tokens)
+    try:
+        embedder = _embedder(args)
+        [result] = evaluation.run_grid(dataset, [config], embedder)
+    except SettingsError as exc:
+        print(f"error: configuration: {exc}", file=sys.stderr)
+        return 2
+    except EmbeddingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except ValueError as exc:  # e.g. more dimensions than the model has
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        payload = {"dataset": dataset.name, "model": getattr(embedder, "model_id", ""),
+                   **evaluation.result_json(result)}
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        print(_table(result, dataset))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

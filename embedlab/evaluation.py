@@ -1,0 +1,543 @@
+"""Retrieval evaluation over labelled query sets: Recall@k, MRR@10, nDCG@10 as MTEB defines them.
+
+Definitions (MTEB computes them with pytrec_eval / trec_eval; reproduced here without it):
+- a document is *relevant* to a query when its grade is >= 1 (trec_eval's relevance level);
+- Recall@k = relevant documents in the top k / all relevant documents of the query;
+- MRR@10 = 1 / rank of the first relevant document within the top 10, else 0;
+- nDCG@10 = DCG@10 / IDCG@10 with linear gains (the grade) and a log2(rank + 1) discount; the
+  ideal ranking sorts every judged grade of the query (MTEB's main retrieval score).
+Each metric is computed per query and averaged over queries (macro average).
+
+Rankings are deterministic: equal scores are ordered by corpus order (a stable sort), unlike
+trec_eval, which orders ties by descending document id.
+
+A grid of configurations (instruction x truncation x dimensions x chunking) is run in two steps so
+that a page can show progress with its own widget: `plan_grid` lists every distinct input string
+the grid needs (embed them once, through the cache, at the model's full size), then `score_grid`
+computes every configuration from those vectors. Matryoshka sizes are derived client-side by
+truncating and re-normalising the full vectors, so a dimension sweep costs no extra request.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from embedlab.backends import Embedder, ProgressCallback, normalize_rows
+from embedlab.instructions import format_query
+
+METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+MAIN_METRIC = "ndcg@10"
+TRUNCATION_CHOICES: tuple[int | None, ...] = (None, 2048, 512)
+DIMENSION_CHOICES: tuple[int | None, ...] = (None, 512, 256, 128, 64, 32)
+DEFAULT_CHUNK_TOKENS = 256
+TIE_TOLERANCE = 1e-9  # per-query metric differences below this count as a tie
+
+
+class DatasetError(ValueError):
+    """A labelled set is malformed; str(error) says what to fix, naming lines and ids."""
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Query:
+    id: str
+    text: str
+    relevant: Mapping[str, int]  # doc id -> grade (>= 0; grade >= 1 means relevant)
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    name: str
+    documents: tuple[Document, ...]
+    queries: tuple[Query, ...]
+
+    @property
+    def doc_ids(self) -> list[str]:
+        return [d.id for d in self.documents]
+
+    def subset(self, n_queries: int) -> LabelledSet:
+        """The first `n_queries` queries with the whole corpus (for quick runs and tests)."""
+        return LabelledSet(f"{self.name} (first {n_queries} queries)", self.documents,
+                           self.queries[:n_queries])
+
+
+def _id_of(record: Mapping, line: int, what: str) -> str:
+    raw = record.get("id")
+    if isinstance(raw, bool) or not isinstance(raw, str | int) or str(raw).strip() == "":
+        raise DatasetError(f"{what} line {line}: needs a non-empty \"id\" (string), got {raw!r}.")
+    return str(raw).strip()
+
+
+def _text_of(record: Mapping, line: int, what: str, ident: str) -> str:
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise DatasetError(f"{what} line {line} (id {ident!r}): needs a non-empty \"text\" string.")
+    return text
+
+
+def parse_corpus(records: Sequence[Mapping], lines: Sequence[int] | None = None) -> tuple[Document, ...]:
+    """Documents from JSONL records `{"id", "text"}`; raises DatasetError on any problem.
+
+    `lines` gives each record's line number in its file for messages (default 1, 2, ...).
+    """
+    if not records:
+        raise DatasetError("The corpus is empty: it needs at least one line {\"id\": ..., \"text\": ...}.")
+    seen: dict[str, int] = {}
+    docs = []
+    for line, record in zip(lines or range(1, len(records) + 1), records, strict=True):
+        if not isinstance(record, Mapping):
+            raise DatasetError(f"Corpus line {line}: expected a JSON object, got {type(record).__name__}.")
+        ident = _id_of(record, line, "Corpus")
+        if ident in seen:
+            raise DatasetError(
+                f"Corpus line {line}: duplicate document id {ident!r} (first on line {seen[ident]})."
+            )
+        seen[ident] = line
+        docs.append(Document(ident, _text_of(record, line, "Corpus", ident)))
+    return tuple(docs)
+
+
+def _grades(raw: object, line: int, ident: str) -> dict[str, int]:
+    where = f"Queries line {line} (id {ident!r})"
+    if isinstance(raw, list):
+        grades: dict[str, int] = {}
+        for item in raw:
+            if isinstance(item, bool) or not isinstance(item, str | int) or str(item).strip() == "":
+                raise DatasetError(f"{where}: \"relevant\" must list document ids, found {item!r}.")
+            key = str(item).strip()
+            if key in grades:
+                raise DatasetError(f"{where}: document {key!r} is listed twice in \"relevant\".")
+            grades[key] = 1
+        return grades
+    if isinstance(raw, Mapping):
+        grades = {}
+        for key, grade in raw.items():
+            ok = isinstance(grade, int | float) and not isinstance(grade, bool)
+            if not ok or grade < 0 or float(grade) != int(grade):
+                raise DatasetError(
+                    f"{where}: the grade of {key!r} must be a whole number >= 0, got {grade!r}."
+                )
+            grades[str(key).strip()] = int(grade)
+        return grades
+    raise DatasetError(
+        f"{where}: \"relevant\" must be a list of document ids or an object {{\"doc id\": grade}}, "
+        f"got {type(raw).__name__}."
+    )
+
+
+def parse_queries(
+    records: Sequence[Mapping], doc_ids: Iterable[str], lines: Sequence[int] | None = None
+) -> tuple[Query, ...]:
+    """Queries from JSONL records `{"id", "text", "relevant"}`, checked against the corpus ids.
+
+    `relevant` is a list of document ids (grade 1 each) or an object {doc id: grade}.
+    Raises DatasetError for unknown ids, empty relevant lists, duplicates and malformed lines.
+    """
+    if not records:
+        raise DatasetError("The query file is empty: it needs lines {\"id\", \"text\", \"relevant\"}.")
+    known = set(doc_ids)
+    seen: dict[str, int] = {}
+    queries = []
+    for line, record in zip(lines or range(1, len(records) + 1), records, strict=True):
+        if not isinstance(record, Mapping):
+            raise DatasetError(f"Queries line {line}: expected a JSON object, got {type(record).__name__}.")
+        ident = _id_of(record, line, "Queries")
+        if ident in seen:
+            raise DatasetError(f"Queries line {line}: duplicate query id {ident!r} (first on line {seen[ident]}).")
+        seen[ident] = line
+        text = _text_of(record, line, "Queries", ident)
+        if "relevant" not in record:
+            raise DatasetError(f"Queries line {line} (id {ident!r}): missing \"relevant\".")
+        grades = _grades(record["relevant"], line, ident)
+        if not any(g >= 1 for g in grades.values()):
+            raise DatasetError(
+                f"Queries line {line} (id {ident!r}): the relevant list is empty (no document "
+                "with grade >= 1); every query needs at least one relevant document."
+            )
+        unknown = [k for k in grades if k not in known]
+        if unknown:
+            shown = ", ".join(repr(u) for u in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            raise DatasetError(
+                f"Queries line {line} (id {ident!r}): unknown document id(s) {shown}; they are "
+                "not in the corpus."
+            )
+        queries.append(Query(ident, text, grades))
+    return tuple(queries)
+
+
+def load_labelled_set(corpus: bytes, queries: bytes, name: str = "uploaded") -> LabelledSet:
+    """Parse and validate two JSONL files; raises DatasetError (or textio.UploadError)."""
+    from embedlab.textio import decode_bytes, read_jsonl
+
+    parsed = []
+    for what, data in (("Corpus file", corpus), ("Query file", queries)):
+        try:
+            records = read_jsonl(data)
+        except ValueError as exc:
+            raise DatasetError(f"{what}: {exc}") from None
+        # read_jsonl skips blank lines: keep the real line numbers for messages.
+        lines = [n for n, text in enumerate(decode_bytes(data).text.splitlines(), start=1) if text.strip()]
+        parsed.append((records, lines if len(lines) == len(records) else None))
+    documents = parse_corpus(*parsed[0])
+    return LabelledSet(name, documents, parse_queries(parsed[1][0], (d.id for d in documents), parsed[1][1]))
+
+
+BUNDLED: dict[str, tuple[str, str]] = {
+    "IT security policy (Chinese)": ("it_policy_zh.corpus.jsonl", "it_policy_zh.queries.jsonl"),
+    "Engineering handbook (English / mixed)": ("eng_handbook_mixed.corpus.jsonl",
+                                               "eng_handbook_mixed.queries.jsonl"),
+}
+
+
+def bundled_files(name: str) -> tuple[Path, Path]:
+    """Paths of a bundled set's corpus and query files."""
+    corpus, queries = BUNDLED[name]
+    root = resources.files("embedlab") / "data" / "labelled"
+    return Path(str(root / corpus)), Path(str(root / queries))
+
+
+def load_bundled(name: str) -> LabelledSet:
+    """One of the labelled sets shipped in embedlab/data (see BUNDLED)."""
+    corpus, queries = bundled_files(name)
+    return load_labelled_set(corpus.read_bytes(), queries.read_bytes(), name)
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+def rank_documents(scores: np.ndarray, k: int | None = None) -> np.ndarray:
+    """Document indices by descending score, ties broken by corpus order (stable sort).
+
+    Args:
+        scores: (n_queries, n_docs) similarities.
+        k: keep only the first k columns when set.
+    Returns:
+        int64 (n_queries, min(k, n_docs)) indices into the corpus.
+    """
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), axis=1, kind="stable")
+    return order if k is None else order[:, :k]
+
+
+def query_metrics(ranked_ids: Sequence[str], grades: Mapping[str, int]) -> dict[str, float]:
+    """MTEB's metrics for one query.
+
+    Args:
+        ranked_ids: document ids, best first (at least the top 10 when the corpus allows).
+        grades: judged documents of this query: id -> grade (grade >= 1 is relevant).
+    """
+    relevant = {d for d, g in grades.items() if g >= 1}
+    if not relevant:
+        raise ValueError("a query needs at least one document with grade >= 1")
+    out: dict[str, float] = {}
+    for k in (1, 5, 10):
+        out[f"recall@{k}"] = len(relevant.intersection(ranked_ids[:k])) / len(relevant)
+    out["mrr@10"] = next((1.0 / r for r, d in enumerate(ranked_ids[:10], start=1) if d in relevant), 0.0)
+    dcg = sum(grades.get(d, 0) / math.log2(r + 1) for r, d in enumerate(ranked_ids[:10], start=1))
+    ideal = sorted((g for g in grades.values() if g > 0), reverse=True)[:10]
+    idcg = sum(g / math.log2(r + 1) for r, g in enumerate(ideal, start=1))
+    out["ndcg@10"] = dcg / idcg
+    return out
+
+
+def evaluate_scores(
+    scores: np.ndarray, doc_ids: Sequence[str], queries: Sequence[Query]
+) -> dict[str, dict[str, float]]:
+    """Per-query metrics from a score matrix.
+
+    Args:
+        scores: (len(queries), len(doc_ids)) similarities.
+    Returns:
+        {query id: {metric: value}} in query order.
+    """
+    scores = np.asarray(scores)
+    if scores.shape != (len(queries), len(doc_ids)):
+        raise ValueError(f"scores have shape {scores.shape}, expected {(len(queries), len(doc_ids))}")
+    top = rank_documents(scores, 10)
+    return {
+        q.id: query_metrics([doc_ids[i] for i in top[row]], q.relevant) for row, q in enumerate(queries)
+    }
+
+
+def mean_metrics(per_query: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Macro average of each metric over queries."""
+    if not per_query:
+        raise ValueError("no queries to average")
+    return {m: float(np.mean([pq[m] for pq in per_query.values()])) for m in METRICS}
+
+
+def compare_per_query(
+    baseline: Mapping[str, Mapping[str, float]],
+    other: Mapping[str, Mapping[str, float]],
+    metric: str = MAIN_METRIC,
+) -> dict[str, int]:
+    """Queries where `other` beats (wins), trails (losses) or equals (ties) the baseline on `metric`."""
+    if set(baseline) != set(other):
+        raise ValueError("the two results cover different queries")
+    out = {"wins": 0, "losses": 0, "ties": 0}
+    for qid, base in baseline.items():
+        diff = other[qid][metric] - base[metric]
+        out["wins" if diff > TIE_TOLERANCE else "losses" if diff < -TIE_TOLERANCE else "ties"] += 1
+    return out
+
+
+# --- configurations ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One retrieval set-up to measure.
+
+    instruction: the task text ("" = no instruction); instruction_name labels it in tables.
+    max_tokens: truncate every model input (formatted query, document or chunk) to this many
+        tokens with the exact tokenizer; None = full.
+    dimensions: Matryoshka size (truncate the full vectors and re-normalise); None = full.
+    chunked: score a document by its best chunk (max-sim) instead of embedding it whole.
+    """
+
+    instruction: str = ""
+    instruction_name: str = ""
+    max_tokens: int | None = None
+    dimensions: int | None = None
+    chunked: bool = False
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS
+
+    @property
+    def label(self) -> str:
+        instr = self.instruction_name or ("custom" if self.instruction.strip() else "no instruction")
+        parts = [
+            instr,
+            f"≤{self.max_tokens} tok" if self.max_tokens else "full text",
+            f"{self.dimensions} d" if self.dimensions else "full dim",
+        ]
+        if self.chunked:
+            parts.append(f"chunks {self.chunk_tokens}")
+        return " · ".join(parts)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "instruction": self.instruction_name or ("custom" if self.instruction.strip() else "none"),
+            "instruction_text": self.instruction,
+            "max_tokens": self.max_tokens or "full",
+            "dimensions": self.dimensions or "full",
+            "documents": f"chunks of {self.chunk_tokens} tokens" if self.chunked else "whole",
+        }
+
+
+def make_grid(
+    instructions: Sequence[tuple[str, str]],
+    truncations: Sequence[int | None] = (None,),
+    dimensions: Sequence[int | None] = (None,),
+    chunking: Sequence[bool] = (False,),
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+) -> list[EvalConfig]:
+    """Every combination of the chosen axes (instructions as (name, task) pairs), in a stable order."""
+    return [
+        EvalConfig(task, name, max_tok, dims, chunked, chunk_tokens)
+        for (name, task), max_tok, chunked, dims in itertools.product(
+            instructions, truncations, chunking, dimensions
+        )
+    ]
+
+
+def _truncate(text: str, max_tokens: int | None) -> str:
+    if max_tokens is None:
+        return text
+    from embedlab.tokens import truncate
+
+    return truncate(text, max_tokens)
+
+
+def _chunks(text: str, chunk_tokens: int) -> list[str]:
+    from embedlab.chunking import chunk_text
+
+    pieces = [text[c.start : c.end] for c in chunk_text(text, "recursive", max_tokens=chunk_tokens)]
+    pieces = [p for p in pieces if p.strip()]
+    return pieces or [text]
+
+
+@dataclass
+class GridPlan:
+    """What a grid needs embedded, and how each configuration maps onto those texts."""
+
+    dataset: LabelledSet
+    configs: list[EvalConfig]
+    texts: list[str] = field(default_factory=list)  # distinct model inputs, embed these
+    # Per config: query text indices (n_queries,), document input indices, and the owning
+    # document of each input (documents are scored by their best input).
+    query_rows: list[np.ndarray] = field(default_factory=list)
+    doc_rows: list[np.ndarray] = field(default_factory=list)
+    doc_owner: list[np.ndarray] = field(default_factory=list)
+
+    def _index(self, text: str, slots: dict[str, int]) -> int:
+        if text not in slots:
+            slots[text] = len(self.texts)
+            self.texts.append(text)
+        return slots[text]
+
+
+def plan_grid(dataset: LabelledSet, configs: Sequence[EvalConfig]) -> GridPlan:
+    """List the distinct inputs a grid needs; identical inputs across configurations are shared."""
+    if not configs:
+        raise ValueError("choose at least one configuration")
+    plan = GridPlan(dataset, list(configs))
+    slots: dict[str, int] = {}
+    memo: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+    for cfg in configs:
+        qkey = ("q", cfg.instruction, cfg.max_tokens)
+        if qkey not in memo:
+            rows = [plan._index(_truncate(format_query(cfg.instruction, q.text), cfg.max_tokens), slots)
+                    for q in dataset.queries]
+            memo[qkey] = (np.asarray(rows, dtype=np.int64), np.empty(0))
+        dkey = ("d", cfg.max_tokens, cfg.chunked, cfg.chunk_tokens if cfg.chunked else 0)
+        if dkey not in memo:
+            rows, owner = [], []
+            for i, doc in enumerate(dataset.documents):
+                pieces = _chunks(doc.text, cfg.chunk_tokens) if cfg.chunked else [doc.text]
+                for piece in pieces:
+                    rows.append(plan._index(_truncate(piece, cfg.max_tokens), slots))
+                    owner.append(i)
+            memo[dkey] = (np.asarray(rows, dtype=np.int64), np.asarray(owner, dtype=np.int64))
+        plan.query_rows.append(memo[qkey][0])
+        plan.doc_rows.append(memo[dkey][0])
+        plan.doc_owner.append(memo[dkey][1])
+    return plan
+
+
+@dataclass(frozen=True)
+class ConfigResult:
+    config: EvalConfig
+    metrics: dict[str, float]  # macro averages, keys METRICS
+    per_query: dict[str, dict[str, float]]  # query id -> metric -> value
+    top_ids: dict[str, list[str]]  # query id -> top-10 document ids
+    dimensions: int  # the size actually used
+
+
+def max_sim(scores: np.ndarray, owner: np.ndarray, n_docs: int) -> np.ndarray:
+    """Per document, the best score over its inputs (chunks).
+
+    Args:
+        scores: (n_queries, n_inputs); owner: (n_inputs,) document index of each input.
+    Returns:
+        (n_queries, n_docs).
+    """
+    out = np.full((scores.shape[0], n_docs), -np.inf, dtype=np.float64)
+    np.maximum.at(out.T, owner, scores.T.astype(np.float64))
+    return out
+
+
+def score_grid(plan: GridPlan, vectors: np.ndarray) -> list[ConfigResult]:
+    """Metrics of every configuration from the embedded plan texts.
+
+    Args:
+        vectors: (len(plan.texts), full_dim) float32, rows L2-normalised, aligned with plan.texts.
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.shape[0] != len(plan.texts):
+        raise ValueError(f"{vectors.shape[0]} vectors for {len(plan.texts)} texts")
+    full = vectors.shape[1]
+    doc_ids = plan.dataset.doc_ids
+    results = []
+    for cfg, q_rows, d_rows, owner in zip(plan.configs, plan.query_rows, plan.doc_rows, plan.doc_owner,
+                                          strict=True):
+        if cfg.dimensions is not None and cfg.dimensions > full:
+            raise ValueError(f"{cfg.dimensions} dimensions requested but the model gives {full}")
+        q = normalize_rows(vectors[q_rows], cfg.dimensions)
+        d = normalize_rows(vectors[d_rows], cfg.dimensions)
+        scores = max_sim(q @ d.T, owner, len(doc_ids))
+        per_query = evaluate_scores(scores, doc_ids, plan.dataset.queries)
+        top = rank_documents(scores, 10)
+        results.append(ConfigResult(
+            cfg, mean_metrics(per_query), per_query,
+            {qq.id: [doc_ids[i] for i in top[r]] for r, qq in enumerate(plan.dataset.queries)},
+            cfg.dimensions or full,
+        ))
+    return results
+
+
+def run_grid(
+    dataset: LabelledSet,
+    configs: Sequence[EvalConfig],
+    embedder: Embedder,
+    progress: ProgressCallback | None = None,
+) -> list[ConfigResult]:
+    """Plan, embed (once, at full size) and score a grid; for scripts and the CLI."""
+    plan = plan_grid(dataset, configs)
+    return score_grid(plan, embedder.embed(plan.texts, progress=progress))
+
+
+# --- tables and export -------------------------------------------------------------------------
+
+
+def results_table(results: Sequence[ConfigResult], baseline: int | None = 0,
+                  metric: str = MAIN_METRIC) -> list[dict[str, object]]:
+    """One row per configuration: settings, mean metrics and wins/losses/ties vs `baseline`."""
+    rows = []
+    for i, res in enumerate(results):
+        row: dict[str, object] = {"configuration": res.config.label, **res.config.describe()}
+        row["dimensions"] = res.dimensions
+        row.update({m: round(res.metrics[m], 4) for m in METRICS})
+        if baseline is not None:
+            cmp = compare_per_query(results[baseline].per_query, res.per_query, metric)
+            row.update(cmp if i != baseline else {"wins": "baseline", "losses": "", "ties": ""})
+        rows.append(row)
+    return rows
+
+
+def per_query_table(results: Sequence[ConfigResult], dataset: LabelledSet,
+                    metric: str = MAIN_METRIC) -> list[dict[str, object]]:
+    """One row per query: its text and `metric` under each configuration."""
+    rows = []
+    for q in dataset.queries:
+        row: dict[str, object] = {"query id": q.id, "query": q.text}
+        for res in results:
+            row[res.config.label] = round(res.per_query[q.id][metric], 4)
+        rows.append(row)
+    return rows
+
+
+def result_json(result: ConfigResult) -> dict[str, object]:
+    """One configuration as the CLI prints it: mean metrics at top level plus per_query."""
+    return {
+        **{m: result.metrics[m] for m in METRICS},
+        "config": {**asdict(result.config), "dimensions": result.dimensions},
+        "per_query": result.per_query,
+    }
+
+
+def results_json(results: Sequence[ConfigResult], dataset: LabelledSet, model_id: str = "",
+                 baseline: int | None = 0) -> str:
+    """The whole grid as JSON text (for the page's export)."""
+    payload = {
+        "dataset": dataset.name,
+        "documents": len(dataset.documents),
+        "queries": len(dataset.queries),
+        "model": model_id,
+        "baseline": results[baseline].config.label if baseline is not None and results else None,
+        "results": [{"label": r.config.label, **result_json(r)} for r in results],
+    }
+    if baseline is not None and results:
+        for entry, res in zip(payload["results"], results, strict=True):
+            entry["vs_baseline"] = compare_per_query(results[baseline].per_query, res.per_query)
+    return json.dumps(payload, ensure_ascii=False, indent=2)
+
+
+def usable_dimensions(full: int, choices: Sequence[int | None] = DIMENSION_CHOICES) -> list[int | None]:
+    """The Matryoshka sizes that fit a model of `full` dimensions (None = full)."""
+    return [d for d in choices if d is None or d < full]
+
