@@ -6,6 +6,8 @@ import contextlib
 import tempfile
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 @contextlib.contextmanager
 def embedding_server(url: str | None):
