@@ -45,11 +45,13 @@ def similarity_heatmap(
     colorscale: str = "Viridis",
     zmid: float | None = None,
     value_label: str = "similarity",
+    show_query_labels: bool = True,
 ) -> go.Figure:
     """Heatmap of a (n, m) query x document matrix, queries as rows (Q1 at the top).
 
     Axis labels are unique shortened texts; the hover shows both full texts (escaped) and the
-    value to 4 decimals. Pass the same zmin/zmax to heatmaps that must share a colour scale.
+    value to 4 decimals. Pass the same zmin/zmax to heatmaps that must share a colour scale;
+    `show_query_labels=False` hides the row labels of a heatmap drawn right of an identical one.
     """
     import numpy as np
 
@@ -60,11 +62,13 @@ def similarity_heatmap(
     d_hover = [wrapped_hover(d) for d in documents]
     custom = np.array([[[q_hover[i], d_hover[j]] for j in range(len(documents))] for i in range(len(queries))],
                       dtype=object).reshape(len(queries), len(documents), 2)
+    x = [html.escape(s) for s in short_labels(documents, "D", 12)]
+    y = [html.escape(s) for s in short_labels(queries, "Q", 24)]
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=[html.escape(s) for s in short_labels(documents, "D", 16)],
-            y=[html.escape(s) for s in short_labels(queries, "Q", 22)],
+            x=x,
+            y=y,
             customdata=custom,
             zmin=zmin,
             zmax=zmax,
@@ -79,8 +83,10 @@ def similarity_heatmap(
             ygap=1,
         )
     )
-    fig.update_yaxes(autorange="reversed", tickfont={"size": 11})
-    fig.update_xaxes(tickangle=-45, tickfont={"size": 10})
+    # Explicit tick lists: plotly would otherwise skip crowded category labels.
+    fig.update_yaxes(autorange="reversed", tickfont={"size": 11}, tickmode="array", tickvals=y, ticktext=y,
+                     showticklabels=show_query_labels)
+    fig.update_xaxes(tickangle=-60, tickfont={"size": 9}, tickmode="array", tickvals=x, ticktext=x)
     fig.update_layout(
         title={"text": html.escape(title), "font": {"size": 15}},
         height=220 + 26 * len(queries) + 6 * min(len(documents), 30),
@@ -99,13 +105,15 @@ def shared_range(*matrices: object) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo - 0.01, hi + 0.01)
 
 
-def difference_heatmap(diff: object, queries: list[str], documents: list[str], title: str) -> go.Figure:
+def difference_heatmap(
+    diff: object, queries: list[str], documents: list[str], title: str, show_query_labels: bool = True
+) -> go.Figure:
     """Heatmap of with - without on a diverging scale centred on 0 (red = instruction raised it)."""
     import numpy as np
 
     limit = float(np.abs(np.asarray(diff, dtype=np.float64)).max()) or 0.01
     return similarity_heatmap(diff, queries, documents, title, -limit, limit, colorscale="RdBu_r",
-                              zmid=0.0, value_label="with − without")
+                              zmid=0.0, value_label="with − without", show_query_labels=show_query_labels)
 
 
 def instruction_comparison_bars(metrics: pd.DataFrame) -> go.Figure:
