@@ -181,3 +181,42 @@ def test_labels_grid_round_trip():
     assert pairs_from_frame(qs, ds, frame) == [("q1", "c"), ("q2", "a"), ("q2", "b")]
     with pytest.raises(ValueError, match="does not match"):
         pairs_from_frame(qs, ["a"], frame)
+
+
+# --- figures (AppTest cannot look inside plotly charts, so the builders are tested here) ----------
+
+
+def test_heatmap_escapes_user_text_everywhere_and_keeps_full_hover():
+    from embedlab import figures
+
+    evil = "<img src=x onerror=alert(1)>"
+    long_doc = "word " * 100  # 500 characters: hover keeps all of it, wrapped
+    fig = figures.similarity_heatmap(np.array([[0.1, 0.2]]), [evil], [evil, long_doc], "t <b>x</b>", 0.0, 1.0)
+    trace = fig.data[0]
+    assert all("<img" not in s for s in (*trace.x, *trace.y, fig.layout.title.text))
+    assert trace.y[0] == "Q1 · &lt;img src=x onerror=alert…"
+    assert trace.customdata[0][0][0] == "&lt;img src=x onerror=alert(1)&gt;"
+    hover_doc = trace.customdata[0][1][1]
+    assert hover_doc.replace("<br>", " ").split() == long_doc.split() and "<br>" in hover_doc
+    assert len(set(trace.x)) == 2
+
+
+def test_shared_and_diverging_scales():
+    from embedlab import figures
+
+    a, b = np.array([[0.2, 0.5]]), np.array([[0.1, 0.9]])
+    assert figures.shared_range(a, b) == (0.1, 0.9)
+    diff = difference(b, a)
+    fig = figures.difference_heatmap(diff, ["q"], ["d1", "d2"], "diff", show_query_labels=False)
+    t = fig.data[0]
+    assert (t.zmin, t.zmid, t.zmax) == (-0.4, 0.0, 0.4) and fig.layout.yaxis.showticklabels is False
+
+
+def test_comparison_bars_one_bar_per_instruction_per_metric():
+    from embedlab import figures
+
+    table = metrics_table([("none", np.array([[0.2, 0.4]])), ("<i>web</i>", np.array([[0.6, 0.1]]))],
+                          np.array([[1, 0]], bool))
+    fig = figures.instruction_comparison_bars(table)
+    assert [list(t.y) for t in fig.data] == [[-0.2, 0.5], [0.5, 1.0]]
+    assert list(fig.data[0].x) == ["none", "&lt;i&gt;web&lt;/i&gt;"]

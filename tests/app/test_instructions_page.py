@@ -1,0 +1,136 @@
+"""Instruction Lab with AppTest against the stand-in embedding server."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from embedlab.instruction_sets import sample_sets
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_Instructions.py")
+
+
+def fresh() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def array(value) -> np.ndarray:
+    """A plotly JSON array: a list, or a typed array {"dtype", "bdata" (base64), "shape"}."""
+    if isinstance(value, dict):
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return flat.reshape([int(n) for n in str(value.get("shape", len(flat))).split(",")])
+    return np.asarray(value)
+
+
+def button(at: AppTest, label: str):
+    [b] = [b for b in at.button if b.label == label]
+    return b
+
+
+@pytest.fixture
+def at(app_env) -> AppTest:
+    return fresh()
+
+
+def test_sample_instruction_compare_shows_heatmaps_and_ranking(at):
+    zh = next(s for s in sample_sets().values() if s.language == "zh" and not s.symmetric)
+    at.selectbox(key="instr.w.sample").set_value(zh.name)
+    at.button(key="instr.load_sample").click().run()
+    assert at.text_area(key="instr.w.queries").value.splitlines() == list(zh.queries)
+    at.selectbox(key="instr.w.pick").set_value("HR policy").run()
+    at.button(key="instr.run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+
+    specs = charts(at)
+    heatmaps = [s for s in specs if s["data"][0]["type"] == "heatmap"]
+    assert len(heatmaps) == 3 and len(specs) == 4  # plus the labelled-set comparison bars
+    without, with_, diff = (array(h["data"][0]["z"]).astype(float) for h in heatmaps)
+    assert without.shape == (len(zh.queries), len(zh.documents))
+    np.testing.assert_allclose(diff, np.round(with_ - without, 4), atol=1e-9)  # exactly, as displayed
+    assert not np.allclose(with_, without)  # the instruction changed something
+    # One colour scale for the first two, a diverging one centred on 0 for the difference.
+    assert (heatmaps[0]["data"][0]["zmin"], heatmaps[0]["data"][0]["zmax"]) == (
+        heatmaps[1]["data"][0]["zmin"], heatmaps[1]["data"][0]["zmax"])
+    d = heatmaps[2]["data"][0]
+    assert d["zmid"] == 0 and d["zmin"] == -d["zmax"]
+    # Hover carries the full texts; axis labels are unique and short.
+    assert array(heatmaps[0]["data"][0]["customdata"])[0, 0, 0] == zh.queries[0]
+    assert len(set(heatmaps[0]["data"][0]["x"])) == len(zh.documents)
+
+    tables = {tuple(df.value.columns)[:3]: df.value for df in at.dataframe}
+    ranking = next(v for k, v in tables.items() if k == ("Query #", "Query", "Rank with"))
+    assert {"Rank change", "Rank without", "Relevant"} <= set(ranking.columns)
+    assert (ranking["Rank change"] == ranking["Rank without"] - ranking["Rank with"]).all()
+    summary = next(v for k, v in tables.items() if k == ("Query #", "Query", "Top-1 without"))
+    assert len(summary) == len(zh.queries) and "Margin with" in summary.columns
+    metrics = next(v for k, v in tables.items() if k[0] == "Instruction")
+    assert list(metrics["Instruction"]) == ["No instruction", "HR policy"]
+    assert [m.label for m in at.metric][:2] == ["Queries whose top-1 changed", "Mean top-1 margin"]
+
+
+def test_up_to_three_instructions_compared_on_labels(at):
+    at.multiselect(key="instr.w.compare").select("Code search").select("HR policy (Chinese wording)")
+    at.button(key="instr.run").click().run()
+    assert not at.exception
+    bars = charts(at)[-1]
+    assert [t["type"] for t in bars["data"]] == ["bar", "bar"]
+    assert bars["data"][0]["x"] == ["No instruction", "HR policy", "Code search", "HR policy (Chinese wording)"]
+
+
+def test_saved_instruction_survives_a_fresh_run(at):
+    at.text_input(key="instr.w.edit_name").input("Payroll <b>Q&A</b>")
+    at.text_area(key="instr.w.edit_task").input("Given a payroll question, retrieve the rule that answers it")
+    at.text_input(key="instr.w.edit_note").input("mine")
+    button(at, "Save instruction").click().run()
+    assert not at.exception
+    assert any("Saved instruction" in s.value for s in at.success)
+    assert at.selectbox(key="instr.w.pick").value == "Payroll <b>Q&A</b>"  # selected after saving
+
+    again = fresh()  # a new session reads the library from PLAYGROUND_DATA_DIR
+    picker = again.selectbox(key="instr.w.pick")
+    assert "Payroll <b>Q&A</b>" in picker.options
+    picker.set_value("Payroll <b>Q&A</b>").run()
+    assert "Instruct: Given a payroll question" in again.code[0].value
+
+    # Editing it keeps one entry; a clash with a preset is refused and loses nothing.
+    again.selectbox(key="instr.w.edit_target").set_value("Payroll <b>Q&A</b>").run()
+    assert again.text_area(key="instr.w.edit_task").value.startswith("Given a payroll question")
+    again.text_input(key="instr.w.edit_name").input("HR policy")
+    button(again, "Save instruction").click().run()
+    assert any("name of a preset" in e.value for e in again.error)
+    assert again.text_input(key="instr.w.edit_name").value == "HR policy"  # typed text kept
+    assert fresh().selectbox(key="instr.w.pick").options.count("Payroll <b>Q&A</b>") == 1
+
+
+def test_template_validation_and_symmetric_preview(at):
+    at.text_area(key="instr.w.template").input("{task} :: {query} {lang}")
+    button(at, "Apply template").click().run()
+    assert any("Unknown placeholder(s) {lang}" in e.value for e in at.error)
+    assert at.code[0].value.startswith("Instruct: ")  # still the official template
+    at.text_area(key="instr.w.template").input("Task: {task} | {query}")
+    button(at, "Apply template").click().run()
+    assert not at.error
+    assert at.code[0].value.startswith("Task: Given an employee") and " | How many days" in at.code[0].value
+    assert not at.code[1].value.startswith("Task:")  # documents plain in asymmetric mode
+    at.radio(key="instr.w.mode").set_value(True).run()
+    assert at.code[1].value.startswith("Task: Given an employee")
+    assert any("tokens" in c.value for c in at.caption)
+
+
+def test_empty_texts_are_refused_and_previous_texts_kept(at):
+    before = at.code[0].value
+    at.text_area(key="instr.w.queries").input("   \n  ")
+    button(at, "Apply texts").click().run()
+    assert any("at least one query" in e.value for e in at.error)
+    assert at.code[0].value == before
