@@ -49,12 +49,53 @@ DEFAULTS.update(
 )
 
 # --- Chunking (chunk.) --------------------------------------------------------------------------
+# Applied values survive page switches; widgets use "chunk.w.*" keys, seeded from these.
+CHUNK_SOURCE = "chunk.source"  # "Sample", "Paste" or "Upload"
+CHUNK_SAMPLE = "chunk.sample"  # title of the bundled sample shown
+CHUNK_PASTED = "chunk.pasted"  # the pasted text
+CHUNK_UPLOADED = "chunk.uploaded"  # {"name", "text", "encoding"} of the last good upload, or None
+CHUNK_STRATEGY = "chunk.strategy"  # one of embedlab.chunking.STRATEGIES
+CHUNK_SIZE = "chunk.size"  # token budget per chunk
+CHUNK_OVERLAP = "chunk.overlap"  # overlap in tokens
+CHUNK_STEP = "chunk.step"  # 1-based chunk highlighted by the step slider
+CHUNK_QUERY = "chunk.query"  # the matching query
+CHUNK_DOC_LIMIT = "chunk.doc_limit"  # token limit for embedding the whole document
+CHUNK_MATCH = "chunk.match"  # dict with the last matching results and the inputs they belong to
+DEFAULTS.update(
+    {
+        CHUNK_SOURCE: "Sample",
+        CHUNK_SAMPLE: "",
+        CHUNK_PASTED: "",
+        CHUNK_UPLOADED: None,
+        CHUNK_STRATEGY: "recursive",
+        CHUNK_SIZE: 256,
+        CHUNK_OVERLAP: 0,
+        CHUNK_STEP: 1,
+        CHUNK_QUERY: "",
+        CHUNK_DOC_LIMIT: 2048,
+        CHUNK_MATCH: None,
+    }
+)
 
 # --- Clusters (umap.) ---------------------------------------------------------------------------
 
 # --- Search (search.) ---------------------------------------------------------------------------
+# Widgets use "search.w.*" keys; these non-widget keys survive page switches.
+SEARCH_ACTIVE = "search.active"  # name of the collection being worked on, or None
+SEARCH_RESULT = "search.result"  # components.search_ui.QueryOutcome of the last query, or None
+SEARCH_INGEST_REPORT = "search.ingest_report"  # list of embedlab.ingest.IngestReport of the last run
+SEARCH_EXPORT = "search.export"  # {"name", "vectors", "data"} prepared JSONL export, or None
+SEARCH_NOTICE = "search.notice"  # a one-off success message shown after a rerun, or ""
+DEFAULTS.update(
+    {SEARCH_ACTIVE: None, SEARCH_RESULT: None, SEARCH_INGEST_REPORT: [], SEARCH_EXPORT: None, SEARCH_NOTICE: ""}
+)
 
 # --- Evaluate (eval.) ---------------------------------------------------------------------------
+# Results survive page switches; widgets use "eval.w.*" keys.
+EVAL_RESULTS = "eval.results"  # list[evaluation.ConfigResult] of the last run, [] before any
+EVAL_DATASET = "eval.dataset"  # the evaluation.LabelledSet those results were computed on
+EVAL_RUN_INFO = "eval.run_info"  # dict: model, texts, new (embedded this run), seconds, skipped
+DEFAULTS.update({EVAL_RESULTS: [], EVAL_DATASET: None, EVAL_RUN_INFO: {}})
 
 # --- Benchmark (bench.) -------------------------------------------------------------------------
 BENCH_RESULTS = "bench.results"  # list of Measurement dicts from the last (possibly stopped) run

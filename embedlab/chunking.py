@@ -21,6 +21,7 @@ in nested loops: spans are counted from the index in O(log n) and each chunk is 
 from __future__ import annotations
 
 import bisect
+import importlib.resources
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -335,3 +336,86 @@ def chunk_text(
     if strategy not in _CHUNKERS:
         raise ValueError(f"Unknown chunking strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}.")
     return _CHUNKERS[strategy](text, max_tokens, overlap, index)
+
+
+def first_words(text: str, limit: int = 60) -> str:
+    """The start of `text` on one line, cut at a word boundary near `limit` characters."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat.rfind(" ", limit // 2, limit)
+    return flat[: cut if cut > 0 else limit] + "…"
+
+
+def chunk_rows(text: str, chunks: list[Chunk]) -> list[dict[str, object]]:
+    """One row per chunk for the table: number (from 1), span, tokens, characters, first words."""
+    return [
+        {"chunk": i + 1, "start": c.start, "end": c.end, "tokens": c.tokens,
+         "characters": c.end - c.start, "first words": first_words(text[c.start : c.end])}
+        for i, c in enumerate(chunks)
+    ]
+
+
+POOLING = {
+    "document": "Whole document (truncated)",
+    "mean": "Mean of chunk vectors",
+    "weighted": "Length-weighted mean",
+    "best": "Best chunk (max-sim)",
+}
+
+
+def pooled_scores(
+    query: np.ndarray, document: np.ndarray, chunk_vectors: np.ndarray, chunk_tokens: list[int]
+) -> dict[str, float]:
+    """Four ways to score a long document against a query (keys as in POOLING).
+
+    Args:
+        query: (dim,) L2-normalised query vector.
+        document: (dim,) L2-normalised vector of the whole document (truncated to the model limit).
+        chunk_vectors: (n_chunks, dim) L2-normalised chunk vectors, n_chunks >= 1.
+        chunk_tokens: (n_chunks,) token counts, the weights of the length-weighted mean.
+
+    Returns:
+        cosine similarity of the query with: the document vector, the re-normalised mean of the
+        chunk vectors, the re-normalised token-weighted mean, and the best single chunk.
+    """
+    q = np.asarray(query, dtype=np.float32)
+    vecs = np.asarray(chunk_vectors, dtype=np.float32)
+    weights = np.asarray(chunk_tokens, dtype=np.float32)
+
+    def cosine(v: np.ndarray) -> float:
+        norm = float(np.linalg.norm(v))
+        return float(q @ v / norm) if norm > 0 else 0.0
+
+    return {
+        "document": cosine(np.asarray(document, dtype=np.float32)),
+        "mean": cosine(vecs.mean(axis=0)),
+        "weighted": cosine((vecs * weights[:, None]).sum(axis=0) / max(float(weights.sum()), 1.0)),
+        "best": float((vecs @ q).max()),
+    }
+
+
+def match_chunks(query: np.ndarray, chunk_vectors: np.ndarray) -> tuple[np.ndarray, int]:
+    """Query-to-chunk cosine similarities (vectors are L2-normalised) and the best chunk's index.
+
+    Args:
+        query: (dim,) query vector.
+        chunk_vectors: (n_chunks, dim), n_chunks >= 1.
+
+    Returns:
+        (similarities float32 (n_chunks,), argmax index).
+    """
+    sims = np.asarray(chunk_vectors, dtype=np.float32) @ np.asarray(query, dtype=np.float32)
+    return sims, int(np.argmax(sims))
+
+
+# Long documents written for this project (fictional organisations), Markdown with headings.
+SAMPLES = {
+    "English: information security and workplace policy": "policy_en.md",
+    "中文：员工手册（节选）": "policy_zh.md",
+}
+
+
+def load_sample(title: str) -> str:
+    """The text of a bundled sample document (a key of SAMPLES)."""
+    return (importlib.resources.files("embedlab") / "data" / SAMPLES[title]).read_text(encoding="utf-8")

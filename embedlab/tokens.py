@@ -107,3 +107,41 @@ def truncate(text: str, max_tokens: int) -> str:
     if len(ids) <= max_tokens:
         return normalized
     return normalized[: int(starts[max_tokens])]
+
+
+def _tokenize_urls(base_url: str) -> list[str]:
+    """Where servers offer tokenizing: sglang at /v1/tokenize (also /tokenize), vLLM at /tokenize."""
+    base = base_url.rstrip("/")
+    root = base[: -len("/v1")] if base.endswith("/v1") else base
+    return list(dict.fromkeys([f"{root}/v1/tokenize", f"{root}/tokenize"]))
+
+
+def server_token_count(
+    base_url: str, model: str, text: str, api_key: str | None = None, timeout_s: float = 5.0
+) -> int | None:
+    """The embedding server's own token count of `text`, or None when it has no tokenize endpoint.
+
+    Tries POST {"model", "prompt", "add_special_tokens": false} on /v1/tokenize (sglang) and
+    /tokenize (vLLM); both answer {"tokens": [...], "count": n, ...}. Any failure (404, refused
+    connection, timeout, unexpected body) means "not offered" rather than an error.
+    """
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    body = {"model": model, "prompt": text, "add_special_tokens": False}
+    for url in _tokenize_urls(base_url):
+        try:
+            resp = httpx.post(url, json=body, headers=headers, timeout=timeout_s)
+            if resp.status_code != 200:
+                continue
+            data = resp.json()
+        except (httpx.HTTPError, ValueError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        count = data.get("count")
+        if isinstance(count, int) and not isinstance(count, bool):
+            return count
+        if isinstance(data.get("tokens"), list):
+            return len(data["tokens"])
+    return None

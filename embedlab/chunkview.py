@@ -1,0 +1,126 @@
+"""HTML for the coloured chunk view (like ChunkViz): every piece of document text is escaped.
+
+The document is cut at every chunk start/end and token mark into segments; a segment covered by
+one chunk gets that chunk's colour, one covered by two (an overlap) gets both colours in stripes,
+one covered by none (whitespace between chunks) stays plain. The result is a few spans per chunk,
+not per token, so 50,000-token documents with hundreds of chunks stay light for the browser.
+"""
+
+from __future__ import annotations
+
+import bisect
+import html
+from collections.abc import Sequence
+
+from embedlab.chunking import Chunk
+
+PALETTE = ("#ffd6a5", "#caffbf", "#9bf6ff", "#bdb2ff", "#ffc6ff", "#fdffb6", "#a0c4ff", "#ffadad")
+HIGHLIGHT = "#d62728"
+
+
+def chunk_colour(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _background(covering: list[int]) -> str:
+    if len(covering) == 1:
+        return f"background:{chunk_colour(covering[0])};"
+    # Overlap: stripes of the chunks sharing the text.
+    stops, width = [], 6
+    for k, i in enumerate(covering):
+        stops.append(f"{chunk_colour(i)} {k * width}px {(k + 1) * width}px")
+    return f"background:repeating-linear-gradient(135deg,{','.join(stops)});"
+
+
+def _mark_badge(limit: int) -> str:
+    return (
+        f'<span class="ev-mark" title="token {limit:,} starts here" style="background:{HIGHLIGHT};color:#fff;'
+        f'border-radius:3px;padding:0 4px;margin:0 2px;font-size:0.75em;font-weight:600;">'
+        f"▼ {limit:,} tokens</span>"
+    )
+
+
+def chunk_html(
+    text: str,
+    chunks: Sequence[Chunk],
+    marks: dict[int, int] | None = None,
+    selected: int | None = None,
+    max_height_px: int = 480,
+    span: tuple[int, int] | None = None,
+    dim_others: bool = True,
+) -> str:
+    """The document with chunks coloured, overlaps striped and token marks inserted.
+
+    Args:
+        text: the document (escaped here; never trusted).
+        chunks: spans over `text`, in order.
+        marks: token limit -> character offset where that token starts (e.g. {2048: 10234}).
+        selected: index of a chunk to highlight (others are dimmed), or None.
+        max_height_px: height of the scrolling box.
+        span: draw only text[a:b] (e.g. one chunk, with its shared parts striped).
+        dim_others: with `selected`, fade the other chunks.
+    """
+    marks = marks or {}
+    lo, hi = span if span is not None else (0, len(text))
+    points = {lo, hi, *(c.start for c in chunks), *(c.end for c in chunks), *marks.values()}
+    cuts = sorted(p for p in points if lo <= p <= hi)
+    mark_at: dict[int, list[int]] = {}
+    for limit, pos in sorted(marks.items()):
+        mark_at.setdefault(pos, []).append(limit)
+    chunk_starts = [c.start for c in chunks]
+    parts = [
+        f'<div class="ev-chunks" style="white-space:pre-wrap;word-break:break-word;line-height:1.7;'
+        f'font-size:0.9rem;max-height:{max_height_px}px;overflow-y:auto;border:1px solid #ddd;'
+        f'border-radius:6px;padding:10px;background:#fff;color:#222;">'
+    ]
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        for limit in mark_at.get(a, []):
+            parts.append(_mark_badge(limit))
+        if a >= b:
+            continue
+        # Starts and ends both increase, so the chunks covering [a, b) are the run just before
+        # the first chunk starting after `a`, back to the first that ends by `a`.
+        covering, i = [], bisect.bisect_right(chunk_starts, a) - 1
+        while i >= 0 and chunks[i].end > a:
+            covering.append(i)
+            i -= 1
+        covering.reverse()
+        piece = html.escape(text[a:b])
+        if not covering:
+            parts.append(piece)
+            continue
+        style = _background(covering)
+        if selected is not None:
+            if selected in covering:
+                style += f"outline:2px solid {HIGHLIGHT};"
+            elif dim_others:
+                style += "opacity:0.35;"
+        ids = " ".join(str(i) for i in covering)
+        kind = "ev-overlap" if len(covering) > 1 else "ev-chunk"
+        parts.append(f'<span class="{kind}" data-chunks="{ids}" style="{style}">{piece}</span>')
+    for limit in mark_at.get(hi, []) if hi == len(text) else []:
+        parts.append(_mark_badge(limit))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def tokens_html(pieces: Sequence[str], max_height_px: int = 260) -> str:
+    """Tokens side by side in alternating colours (a token view); pieces are escaped here."""
+    colours = ("#e8f0fe", "#fde8e8")
+    spans = [
+        f'<span style="background:{colours[i % 2]};border-radius:2px;">{html.escape(p)}</span>'
+        for i, p in enumerate(pieces)
+    ]
+    return (
+        f'<div class="ev-tokens" style="white-space:pre-wrap;word-break:break-word;line-height:1.8;'
+        f'font-family:monospace;font-size:0.85rem;max-height:{max_height_px}px;overflow-y:auto;'
+        f'border:1px solid #ddd;border-radius:6px;padding:8px;background:#fff;color:#222;">{"".join(spans)}</div>'
+    )
+
+
+def first_token_pieces(text: str, starts: Sequence[int], limit: int = 400) -> list[str]:
+    """Text of each of the first `limit` tokens (`starts`: character offset of every token), cut
+    at character starts (a character split over several byte tokens is shown once)."""
+    n = min(limit, len(starts))
+    bounds = [int(s) for s in starts[:n]] + [int(starts[n]) if n < len(starts) else len(text)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]

@@ -1,0 +1,111 @@
+"""The Chunking page under AppTest, against the stand-in embedding server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from embedlab import chunking, tokens
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = str(ROOT / "pages" / "2_Chunking.py")
+
+
+def html_bodies(at: AppTest) -> list[str]:
+    return [el.proto.body for el in at.get("html")]
+
+
+def run_page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_sample_is_tokenized_and_chunked(app_env):
+    at = run_page()
+    text = chunking.load_sample(next(iter(chunking.SAMPLES)))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Tokens (Qwen3 tokenizer)"] == f"{tokens.count_tokens(text):,}"
+    assert metrics["Characters"] == f"{len(text):,}"
+    assert metrics["Server's count"] == "—"  # the stand-in server has no tokenize endpoint
+    # The English sample passes 2,048 tokens: the mark is announced and drawn.
+    assert any("token **2,048** starts at character" in m.value for m in at.markdown)
+    assert any("▼ 2,048 tokens" in body for body in html_bodies(at))
+    table = at.dataframe[0].value
+    expected = chunking.chunk_text(text, "recursive", 256, 0)
+    assert list(table["tokens"]) == [c.tokens for c in expected]
+    assert table["tokens"].max() <= 256
+
+
+def test_changing_strategy_size_and_step_updates_the_chunks(app_env):
+    at = run_page()
+    at.selectbox(key="chunk.w.strategy").set_value("tokens")
+    at.select_slider(key="chunk.w.size").set_value(128).run()  # the overlap slider's range follows
+    at.slider(key="chunk.w.overlap").set_value(32).run()
+    assert not at.exception
+    text = chunking.load_sample(next(iter(chunking.SAMPLES)))
+    expected = chunking.chunk_text(text, "tokens", 128, 32)
+    table = at.dataframe[0].value
+    assert len(table) == len(expected) and list(table["start"]) == [c.start for c in expected]
+    assert any(f"of {len(expected)}" in m.value and "Chunk 1" in m.value for m in at.markdown)
+    at.slider(key="chunk.w.step").set_value(3).run()
+    assert any("**Chunk 3 of" in m.value for m in at.markdown)
+    # Overlaps are striped: shared spans carry both chunk ids.
+    assert any('data-chunks="1 2"' in body for body in html_bodies(at))
+    # The values survive as applied (non-widget) keys, for page switches.
+    assert at.session_state["chunk.strategy"] == "tokens" and at.session_state["chunk.step"] == 3
+
+
+def test_chinese_sample_and_markdown_sections(app_env):
+    at = run_page()
+    title = list(chunking.SAMPLES)[1]
+    at.selectbox(key="chunk.w.sample").set_value(title)
+    at.selectbox(key="chunk.w.strategy").set_value("markdown")
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["first words"].iloc[1].startswith("## 第一章 总则")
+
+
+def test_pasted_markup_is_escaped(app_env):
+    at = run_page()
+    at.radio(key="chunk.w.source").set_value("Paste").run()
+    assert any("Choose a sample" in i.value for i in at.info)
+    payload = 'Policy <script>alert("x")</script> and <img src=x onerror="alert(1)"> end. ' * 30
+    at.text_area(key="chunk.w.pasted").input(payload).run()
+    assert not at.exception
+    bodies = "".join(html_bodies(at))
+    assert "<script>" not in bodies and "<img" not in bodies
+    assert "&lt;script&gt;" in bodies and "&lt;img src=x onerror=" in bodies
+
+
+def test_matching_finds_the_answering_chunk_and_compares_pooling(app_env):
+    at = run_page()
+    at.text_input(key="chunk.w.query").input("penetration test approval and external testers")
+    at.button(key="chunk.w.match").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    best = [m.value for m in at.markdown if m.value.startswith("**Best chunk:")]
+    assert best, "no best chunk shown"
+    result = at.session_state["chunk.match"]
+    assert len(result["sims"]) == len(at.dataframe[0].value)
+    assert set(result["scores"]) == {"document", "mean", "weighted", "best"}
+    assert result["scores"]["best"] == max(result["sims"])
+    assert result["whole_tokens"] == 2048
+    # The best chunk is the penetration-test section of the sample.
+    text = chunking.load_sample(next(iter(chunking.SAMPLES)))
+    chunks = chunking.chunk_text(text, "recursive", 256, 0)
+    best_text = text[chunks[result["best"]].start : chunks[result["best"]].end]
+    assert "penetration" in best_text.lower() or "testers" in best_text.lower()
+    pooling = at.dataframe[1].value
+    assert len(pooling) == 4
+    # Changing the query marks the result as stale instead of showing old numbers.
+    at.text_input(key="chunk.w.query").input("annual leave").run()
+    assert any("changed since the last match" in i.value for i in at.info)
+
+
+def test_empty_query_and_bad_upload_get_clear_messages(app_env):
+    at = run_page()
+    at.button(key="chunk.w.match").click().run()
+    assert any("Enter a query" in e.value for e in at.error)
