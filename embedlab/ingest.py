@@ -246,3 +246,60 @@ def load_sample(domain: str) -> SampleCorpus:
         questions=tuple(raw["questions"]),
         documents=tuple(Document(d["source"], d["text"]) for d in raw["documents"]),
     )
+
+
+# -- uploads -------------------------------------------------------------------------------
+_SOURCE_COLUMNS = ("source", "title", "name", "file", "filename", "id")
+UPLOAD_TYPES = ("txt", "md", "pdf", "csv", "jsonl")
+
+
+def documents_from_file(data: bytes, filename: str) -> tuple[list[Document], list[ChunkRecord]]:
+    """Documents from one uploaded file, or ready records when it is an export of a collection.
+
+    .txt/.md/.pdf: one document named after the file. .csv/.jsonl: one document per row, text
+    from the text column (textio.guess_text_column), name from a source/title/id column if any.
+    A .jsonl whose rows all have "text" and a "metadata" object is an export: its records keep
+    their ids and metadata (re-embedded with the current model).
+    Raises textio.UploadError with a message for the user.
+    """
+    from embedlab import textio
+    from embedlab.store import parse_export
+
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if suffix == "jsonl":
+        rows = textio.read_jsonl(data)
+        if rows and all(isinstance(r.get("metadata"), dict) and "text" in r for r in rows):
+            try:
+                return [], records_from_rows(parse_export(rows))
+            except ValueError as exc:
+                raise textio.UploadError(f"{filename}: {exc}") from None
+    if suffix in ("csv", "jsonl"):
+        frame = textio.read_table(data, filename)
+        column = textio.guess_text_column(frame)
+        if column is None:
+            raise textio.UploadError(
+                f"{filename}: no column with text found (columns: {', '.join(frame.columns)}). "
+                "Name the text column 'text'."
+            )
+        lowered = {c.lower(): c for c in frame.columns}
+        source_col = next((lowered[c] for c in _SOURCE_COLUMNS if c in lowered and lowered[c] != column), None)
+        docs: list[Document] = []
+        used: set[str] = set()
+        for i, row in enumerate(frame.itertuples(index=False), start=1):
+            values = dict(zip(frame.columns, row, strict=True))
+            text = values[column]
+            if not isinstance(text, str) or not text.strip():
+                continue
+            name = str(values[source_col]).strip() if source_col and values[source_col] is not None else ""
+            name = name or f"{filename}#{i}"
+            if name in used:
+                name = f"{name}#{i}"
+            used.add(name)
+            docs.append(Document(name, text))
+        if not docs:
+            raise textio.UploadError(f"{filename}: column {column!r} has no text.")
+        return docs, []
+    decoded = textio.extract_text(data, filename)
+    if not decoded.text.strip():
+        raise textio.UploadError(f"{filename} contains no text.")
+    return [Document(filename, decoded.text)], []

@@ -19,9 +19,8 @@ from typing import Any
 from embedlab.store import Hit
 
 START_HINT = (
-    "Set RERANK_BASE_URL to a server with a /v1/rerank endpoint, e.g. "
-    "`vllm serve Qwen/Qwen3-Reranker-0.6B --task score` or sglang with Qwen3-Reranker, "
-    "then restart the app."
+    "Serve Qwen3-Reranker with sglang or vLLM (both offer /v1/rerank), then set RERANK_BASE_URL "
+    "(and RERANK_MODEL) and restart the app."
 )
 
 

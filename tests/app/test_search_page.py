@@ -1,0 +1,146 @@
+"""The Search page in AppTest against the stand-in server: create, ingest, query, rerank, delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.unit.test_rerank import RerankServer
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = str(ROOT / "pages" / "4_Search.py")
+SEARCH = "FormSubmitter:search.w.query_form-Search"
+
+
+def new_page() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=120).run()
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def frame(at: AppTest, column: str, exclude: tuple[str, ...] = ("rank with", "rank without", "rerank score")):
+    """The first table with `column` (AppTest does not keep keys of read-only dataframes)."""
+    for df in at.dataframe:
+        cols = set(df.value.columns)
+        if column in cols and (column in exclude or not cols & set(exclude)):
+            return df.value
+    raise AssertionError(f"no table with column {column!r}")
+
+
+def create_and_fill(at: AppTest) -> None:
+    at.text_input(key="search.w.new_name").input("hr_policy_v1")
+    at.selectbox(key="search.w.new_instruction").set_value("HR policy")
+    at.button(key="search.w.create").click().run()
+    at.radio(key="search.w.ingest_source").set_value("Sample corpus").run()
+    at.selectbox(key="search.w.sample").set_value("hr_policy")
+    at.number_input(key="search.w.max_tokens").set_value(128)
+    at.button(key="search.w.ingest").click().run()
+
+
+def test_create_ingest_query_and_see_why(app_env):
+    at = new_page()
+    assert any("No collections yet" in i.value for i in at.info)
+    at.text_input(key="search.w.new_name").input("hr policy")
+    at.button(key="search.w.create").click().run()
+    assert any("cannot be used" in e and "Try 'hr_policy'" in e for e in errors(at))
+    assert any("No collections yet" in i.value for i in at.info)  # nothing was created
+
+    create_and_fill(at)
+    assert not at.exception and not errors(at)
+    assert any("14 added" in s.value for s in at.success)
+    table = frame(at, "usable now")
+    assert table.loc[0, "collection"] == "hr_policy_v1" and table.loc[0, "chunks"] == 14
+
+    at.text_input(key="search.w.query").input("How do I claim a taxi fare after working late?")
+    at.toggle(key="search.w.compare").set_value(True)
+    at.button(key=SEARCH).click().run()
+    assert not at.exception and not errors(at)
+    results = frame(at, "above threshold")
+    assert list(results["rank"]) == [1, 2, 3, 4, 5]
+    assert results["similarity"].is_monotonic_decreasing
+    assert "expenses.md" in set(results["source"])
+    without = frame(at, "rank with")
+    assert "rank with" in without.columns and len(without) == 5
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rerank"] == "off" and metrics["Vector search"].endswith("ms")
+    assert any("Reranking is off" in c.value for c in at.caption)
+    assert any("Instruct: Given an employee" in c.value for c in at.code)
+    assert any("Matched chunk" in m.value for m in at.markdown)
+
+    # Threshold 0.95 greys everything out but hides nothing.
+    at.number_input(key="search.w.edit_threshold").set_value(0.95)
+    at.button(key="FormSubmitter:search.w.settings_form-Save settings").click().run()
+    at.button(key=SEARCH).click().run()
+    results = frame(at, "above threshold")
+    assert len(results) == 5 and set(results["above threshold"]) == {"no"}
+    assert any("under the threshold 0.95 are shown in grey" in c.value for c in at.caption)
+
+    # Re-ingesting the same corpus changes nothing.
+    at.button(key="search.w.ingest").click().run()
+    assert any("0 added, 0 updated, 14 unchanged" in s.value for s in at.success)
+
+
+def test_collections_survive_a_restart_and_other_models_are_refused(app_env, monkeypatch):
+    at = new_page()
+    create_and_fill(at)
+    at.text_input(key="search.w.query").input("产假和陪产假分别有多少天？")
+    at.button(key=SEARCH).click().run()
+    first = list(frame(at, "above threshold")["text"])
+
+    again = new_page()  # a new session, as after restarting the app
+    again.text_input(key="search.w.query").input("产假和陪产假分别有多少天？")
+    again.button(key=SEARCH).click().run()
+    assert list(frame(again, "above threshold")["text"]) == first
+
+    monkeypatch.setenv("EMBEDDING_DIMENSIONS", "128")
+    other = new_page()
+    assert any("holds 384-dimensional vectors" in e and "gives 128" in e for e in errors(other))
+    assert not [b for b in other.button if b.key == "search.w.ingest"]  # nothing can be written
+
+
+def test_rerank_stage_shows_both_scores_and_moves(app_env, monkeypatch):
+    server = RerankServer()
+    try:
+        monkeypatch.setenv("RERANK_BASE_URL", server.url + "/v1")
+        monkeypatch.setenv("RERANK_MODEL", "Qwen/Qwen3-Reranker-0.6B")
+        at = new_page()
+        create_and_fill(at)
+        at.text_input(key="search.w.query").input("annual leave carry over to next year")
+        at.toggle(key="search.w.rerank").set_value(True)
+        at.number_input(key="search.w.fetch_n").set_value(10)
+        at.button(key=SEARCH).click().run()
+        assert not at.exception and not errors(at)
+        reranked = frame(at, "rerank score")
+        assert list(reranked["rank"]) == [1, 2, 3, 4, 5]
+        assert reranked["rerank score"].is_monotonic_decreasing
+        assert {"embedding rank", "move", "similarity"} <= set(reranked.columns)
+        [req] = server.requests
+        assert len(req["documents"]) == 10 and req["top_n"] == 5
+        assert req["query"] == "annual leave carry over to next year"  # no embedding instruction
+        assert {m.label: m.value for m in at.metric}["Rerank"].endswith("ms")
+    finally:
+        server.close()
+
+
+def test_delete_needs_the_name_typed(app_env):
+    at = new_page()
+    at.text_input(key="search.w.new_name").input("tmp_collection")
+    at.button(key="search.w.create").click().run()
+    assert at.button(key="search.w.delete").disabled
+    at.text_input(key="search.w.delete_confirm").input("tmp_collection").run()
+    at.button(key="search.w.delete").click().run()
+    assert any("Deleted" in s.value for s in at.success)
+    assert any("No collections yet" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("payload", [b"\x89PNG\r\n\x1a\n\x00\x00binary"])
+def test_bad_upload_is_explained_and_nothing_written(app_env, payload):
+    from embedlab.ingest import documents_from_file
+    from embedlab.textio import UploadError
+
+    with pytest.raises(UploadError, match="PNG"):
+        documents_from_file(payload, "scan.txt")
