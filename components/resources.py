@@ -60,7 +60,9 @@ def probe_now(settings: Settings) -> tuple[ProbeResult | None, str | None]:
         return None, None
     try:
         backend = _make_backend(settings, timeout_s=5.0)
+        # One retry for a transient error, but a hang costs one timeout only.
         backend.max_attempts = 2
+        backend.budget_s = 6.0
         return backend.probe(), None
     except EmbeddingError as exc:
         return None, str(exc)

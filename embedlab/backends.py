@@ -299,7 +299,7 @@ class OpenAICompatibleEmbedder:
         """One small request: model id, dimension, latency, whether `dimensions` is honoured."""
         served: tuple[str, ...] = ()
         try:
-            served = tuple(m.id for m in self._client.models.list(timeout=min(5.0, self.timeout_s)))
+            served = tuple(m.id for m in self._client.models.list(timeout=min(2.0, self.timeout_s)))
         except Exception:  # noqa: BLE001 - /v1/models is optional (TEI, some proxies lack it)
             served = ()
         start = time.perf_counter()

@@ -43,3 +43,20 @@ def test_sidebar_override_switches_backend_for_this_session(app_env):
     assert not at.exception
     assert any("loads on first use" in i.value for i in at.sidebar.info)
     assert any("`Qwen/Qwen3-Embedding-0.6B@local` · dimensions: 256" in m.value for m in at.markdown)
+
+
+def test_hanging_server_gives_bounded_wait_and_page_renders(app_env, monkeypatch):
+    import socket
+    import time
+
+    with socket.socket() as sock:  # accepts connections, never answers
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        monkeypatch.setenv("EMBEDDING_BASE_URL", f"http://127.0.0.1:{sock.getsockname()[1]}/v1")
+        start = time.monotonic()
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+        elapsed = time.monotonic() - start
+    assert not at.exception
+    assert any("did not answer within" in e.value for e in at.sidebar.error)
+    assert at.title[0].value == "Qwen3-Embedding Playground"
+    assert elapsed < 45  # probe: 2 s model list + one 5 s timeout; the rest is import time under load
