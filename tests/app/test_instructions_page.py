@@ -134,3 +134,28 @@ def test_empty_texts_are_refused_and_previous_texts_kept(at):
     button(at, "Apply texts").click().run()
     assert any("at least one query" in e.value for e in at.error)
     assert at.code[0].value == before
+
+
+def test_import_rejects_malformed_file_and_accepts_a_good_one(at, app_env):
+    library_file = Path(app_env["PLAYGROUND_DATA_DIR"]) / "instructions.json"
+    at.text_input(key="instr.w.edit_name").input("Kept")
+    at.text_area(key="instr.w.edit_task").input("kept task")
+    button(at, "Save instruction").click().run()
+    before = library_file.read_bytes()
+
+    at.file_uploader(key="instr.w.import_file").upload("bad.json", b'[{"name": "X"}]', "application/json")
+    at.button(key="instr.import").click().run()
+    assert any("Import rejected, the library is unchanged" in e.value and "'task'" in e.value for e in at.error)
+    assert library_file.read_bytes() == before
+
+    good = b'{"instructions": [{"name": "Imported", "task": "an imported task", "note": ""}]}'
+    at.file_uploader(key="instr.w.import_file").set_value(("good.json", good, "application/json"))
+    at.button(key="instr.import").click().run()
+    assert any("Imported 1 new" in s.value for s in at.success)
+    assert {"Kept", "Imported"} <= set(at.selectbox(key="instr.w.pick").options)
+
+    # Delete it again (a user entry; presets cannot be deleted).
+    at.selectbox(key="instr.w.edit_target").set_value("Imported").run()
+    at.button(key="instr.delete").click().run()
+    assert any("Deleted “Imported”" in s.value for s in at.success)
+    assert "Imported" not in fresh().selectbox(key="instr.w.pick").options
