@@ -28,12 +28,14 @@ def test_heatmaps_render_and_script_payload_stays_text(start_app, page, tmp_path
     # Add a hostile document, apply, compare.
     docs = page.get_by_role("textbox", name="Documents", exact=True)
     docs.fill(docs.input_value() + "\n" + PAYLOAD)
+    docs.press("Tab")  # commit the edit before submitting the form
     page.get_by_role("button", name="Apply texts").click()
     wait_idle(page)
     page.get_by_role("button", name="Compare").click()
     wait_idle(page)
     charts = page.locator("[data-testid='stPlotlyChart']")
     charts.nth(2).wait_for(timeout=60_000)
+    page.locator(".xtick text", has_text="D11 · ").first.wait_for(timeout=30_000)  # the added document
     assert charts.count() == 4  # without, with, difference, instruction comparison
     # Plotly drew heatmap cells and our shortened axis labels (Q1 ... / D1 ...).
     page.locator(".hm, .heatmaplayer image, .heatmaplayer").first.wait_for(timeout=30_000)
