@@ -441,11 +441,18 @@ def max_sim(scores: np.ndarray, owner: np.ndarray, n_docs: int) -> np.ndarray:
     return out
 
 
-def score_grid(plan: GridPlan, vectors: np.ndarray) -> list[ConfigResult]:
+def oversized(configs: Sequence[EvalConfig], full: int) -> list[EvalConfig]:
+    """Configurations asking for more dimensions than the model's `full` size."""
+    return [c for c in configs if c.dimensions is not None and c.dimensions > full]
+
+
+def score_grid(plan: GridPlan, vectors: np.ndarray, skip_oversized: bool = False) -> list[ConfigResult]:
     """Metrics of every configuration from the embedded plan texts.
 
     Args:
         vectors: (len(plan.texts), full_dim) float32, rows L2-normalised, aligned with plan.texts.
+        skip_oversized: leave out configurations with more dimensions than full_dim instead of
+            raising ValueError (see `oversized` to list them).
     """
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.shape[0] != len(plan.texts):
@@ -456,6 +463,8 @@ def score_grid(plan: GridPlan, vectors: np.ndarray) -> list[ConfigResult]:
     for cfg, q_rows, d_rows, owner in zip(plan.configs, plan.query_rows, plan.doc_rows, plan.doc_owner,
                                           strict=True):
         if cfg.dimensions is not None and cfg.dimensions > full:
+            if skip_oversized:
+                continue
             raise ValueError(f"{cfg.dimensions} dimensions requested but the model gives {full}")
         q = normalize_rows(vectors[q_rows], cfg.dimensions)
         d = normalize_rows(vectors[d_rows], cfg.dimensions)
@@ -489,12 +498,19 @@ def results_table(results: Sequence[ConfigResult], baseline: int | None = 0,
     """One row per configuration: settings, mean metrics and wins/losses/ties vs `baseline`."""
     rows = []
     for i, res in enumerate(results):
-        row: dict[str, object] = {"configuration": res.config.label, **res.config.describe()}
-        row["dimensions"] = res.dimensions
+        # Scores first so they are visible in a narrow table; settings (and the long task text) last.
+        row: dict[str, object] = {"configuration": res.config.label}
         row.update({m: round(res.metrics[m], 4) for m in METRICS})
         if baseline is not None:
+            # The baseline's own counts are left empty (None), not 0 / 0 / n, to avoid misreading.
             cmp = compare_per_query(results[baseline].per_query, res.per_query, metric)
-            row.update(cmp if i != baseline else {"wins": "baseline", "losses": "", "ties": ""})
+            row.update(cmp if i != baseline else dict.fromkeys(cmp))
+            row["baseline"] = i == baseline
+        settings = res.config.describe()
+        task = settings.pop("instruction_text")
+        row.update(settings)
+        row["dimensions"] = res.dimensions
+        row["instruction_text"] = task
         rows.append(row)
     return rows
 
@@ -507,6 +523,23 @@ def per_query_table(results: Sequence[ConfigResult], dataset: LabelledSet,
         row: dict[str, object] = {"query id": q.id, "query": q.text}
         for res in results:
             row[res.config.label] = round(res.per_query[q.id][metric], 4)
+        rows.append(row)
+    return rows
+
+
+def top_documents_table(results: Sequence[ConfigResult], dataset: LabelledSet, query_id: str,
+                        k: int = 5, preview_chars: int = 60) -> list[dict[str, object]]:
+    """Rank by rank, each configuration's document for one query: "✓ id · text" (✓ = relevant)."""
+    query = next(q for q in dataset.queries if q.id == query_id)
+    texts = {d.id: d.text for d in dataset.documents}
+    rows = []
+    for rank in range(min(k, len(dataset.documents))):
+        row: dict[str, object] = {"rank": rank + 1}
+        for res in results:
+            doc = res.top_ids[query_id][rank]
+            mark = "✓" if query.relevant.get(doc, 0) >= 1 else "✗"
+            preview = " ".join(texts[doc].split())[:preview_chars]
+            row[res.config.label] = f"{mark} {doc} · {preview}"
         rows.append(row)
     return rows
 

@@ -273,6 +273,60 @@ def search_rank_moves(rows: list[tuple[str, int | None, int | None]], left: str,
 
 # --- Evaluate ---------------------------------------------------------------------------------
 
+EVAL_METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+
+
+def eval_metric_bars(table: pd.DataFrame) -> go.Figure:
+    """Grouped bars: one group per metric, one bar per configuration (rows of results_table)."""
+    fig = go.Figure()
+    for _, row in table.iterrows():
+        name = hover_text(str(row["configuration"]), 120)
+        fig.add_bar(
+            name=name,
+            x=list(EVAL_METRICS),
+            y=[float(row[m]) for m in EVAL_METRICS],
+            hovertemplate=f"{name}<br>%{{x}} = %{{y:.3f}}<extra></extra>",
+        )
+    fig.update_layout(
+        barmode="group",
+        title="Retrieval quality per configuration",
+        yaxis={"title": "score (mean over queries)", "range": [0, 1.05]},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.15},
+        margin={"t": 50, "b": 10},
+        height=460 + 18 * max(0, len(table) - 4),
+    )
+    return fig
+
+
+def eval_dimension_line(table: pd.DataFrame, metric: str = "ndcg@10") -> go.Figure:
+    """`metric` against the embedding size, one line per otherwise-identical set-up.
+
+    `table` holds rows of results_table; `dimensions` is the size actually used (an int).
+    """
+    fig = go.Figure()
+    keys = ["instruction", "max_tokens", "documents"]
+    for values, group in table.groupby(keys, sort=False):
+        group = group.sort_values("dimensions")
+        name = hover_text(" · ".join(str(v) for v in values), 120)
+        fig.add_scatter(
+            x=group["dimensions"].astype(int),
+            y=group[metric].astype(float),
+            mode="lines+markers",
+            name=name,
+            hovertemplate=f"{name}<br>%{{x}} dimensions: {metric} = %{{y:.3f}}<extra></extra>",
+        )
+    sizes = sorted({int(d) for d in table["dimensions"]})
+    fig.update_layout(
+        title=f"Embedding size (Matryoshka) vs {metric}",
+        xaxis={"title": "dimensions", "type": "log", "tickvals": sizes, "ticktext": [str(s) for s in sizes]},
+        yaxis={"title": metric, "rangemode": "tozero"},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2},
+        margin={"t": 50, "b": 10},
+        height=440,
+    )
+    return fig
+
+
 # --- Benchmark --------------------------------------------------------------------------------
 
 

@@ -1,0 +1,83 @@
+"""The Evaluate page in chromium against the stand-in server: upload validation, a two-configuration grid."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tests.e2e.conftest import wait_idle
+
+SHOTS = os.environ.get("EVAL_SCREENSHOT_DIR")  # set to keep screenshots for a human look
+
+
+def _shot(page, tmp_path, name: str) -> None:
+    path = os.path.join(SHOTS, name) if SHOTS else str(tmp_path / name)
+    page.set_viewport_size({"width": 1500, "height": 3000})  # Streamlit scrolls inside its container
+    page.wait_for_timeout(800)
+    page.screenshot(path=path, full_page=True)
+    assert os.path.getsize(path) > 20_000  # a rendered page, not a blank one
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick `option` in the Streamlit selectbox or multiselect labelled `label`."""
+    box = page.get_by_test_id("stSelectbox").or_(page.get_by_test_id("stMultiSelect")).filter(has_text=label)
+    box.first.locator("input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+
+
+def test_upload_errors_then_grid_with_table_and_charts(start_app, page, tmp_path):
+    url = start_app()
+    page.goto(f"{url}/Evaluate")
+    wait_idle(page)
+    page.get_by_role("heading", name="Evaluate retrieval quality").wait_for(timeout=30_000)
+
+    # A query pointing at a document that is not in the corpus: named in a clear error.
+    corpus, queries = tmp_path / "corpus.jsonl", tmp_path / "queries.jsonl"
+    corpus.write_text(json.dumps({"id": "d1", "text": "<b>alpha</b>"}) + "\n", encoding="utf-8")
+    queries.write_text(json.dumps({"id": "q1", "text": "a", "relevant": ["d1", "d404"]}) + "\n", encoding="utf-8")
+    page.get_by_text("Upload my own").click()
+    wait_idle(page)
+    uploads = page.locator("[data-testid='stFileUploaderDropzoneInput']")
+    uploads.nth(0).set_input_files(str(corpus))
+    wait_idle(page)
+    uploads.nth(1).set_input_files(str(queries))
+    wait_idle(page)
+    error = page.get_by_test_id("stAlert").filter(has_text="unknown document id(s) 'd404'")
+    error.wait_for(timeout=30_000)
+    assert "Queries line 1 (id 'q1')" in error.inner_text()
+    _shot(page, tmp_path, "evaluate-upload-error.png")
+    page.set_viewport_size({"width": 1500, "height": 1000})
+
+    # Back to a bundled set, reduced to 4 queries, two instructions: a two-configuration grid.
+    page.get_by_text("Bundled set", exact=True).click()
+    wait_idle(page)
+    _choose(page, "Bundled set", "Engineering handbook (English / mixed)")
+    page.get_by_test_id("stMetric").filter(has_text="Documents").filter(has_text="41").wait_for(timeout=30_000)
+    wait_idle(page)
+    limit = page.get_by_role("spinbutton", name="Evaluate only the first N queries (0 = all)")
+    limit.fill("4")
+    limit.press("Enter")
+    page.get_by_test_id("stMetric").filter(has_text="Queries").filter(has_text="4").wait_for(timeout=30_000)
+    wait_idle(page)
+    _choose(page, "Dimensions (Matryoshka)", "64")
+    page.get_by_role("button", name="Run evaluation").click()
+    wait_idle(page, timeout_ms=120_000)
+
+    page.get_by_role("heading", name="3 · Results").wait_for(timeout=60_000)
+    charts = page.locator("[data-testid='stPlotlyChart']")
+    charts.nth(1).wait_for(timeout=60_000)
+    assert charts.count() == 2  # grouped bars and the dimension line
+    legend = page.locator("[data-testid='stPlotlyChart'] .legendtext").all_text_contents()
+    assert any("IT security policy" in t for t in legend) and any("no instruction" in t or "none" in t for t in legend)
+    assert page.locator(".xtick text", has_text="ndcg@10").count() >= 1
+    table = page.get_by_test_id("stDataFrame").filter(has_text="configuration")
+    assert table.count() >= 1
+    assert page.get_by_text("embedded now").count() >= 1
+    assert page.get_by_test_id("stException").count() == 0
+    assert page.dialogs == []
+    # Per-query detail: which documents each configuration ranked first, relevant ones marked.
+    page.get_by_text("Per query: ndcg@10").click()
+    page.get_by_text("Top documents for one query").click()
+    page.get_by_test_id("stDataFrame").filter(has_text="rank").wait_for(timeout=30_000)
+    _shot(page, tmp_path, "evaluate.png")
