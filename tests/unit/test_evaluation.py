@@ -250,3 +250,25 @@ def test_rerun_through_the_cache_embeds_only_new_texts(embedding_server, tmp_pat
     exported = json.loads(ev.results_json(second, data, "m"))
     assert exported["results"][0]["ndcg@10"] == pytest.approx(second[0].metrics["ndcg@10"])
     assert set(exported["results"][1]["per_query"]) == {"q1", "q2", "q3"}
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+def test_figures_group_by_metric_and_by_setup_with_escaped_labels():
+    import pandas as pd
+
+    from embedlab import figures
+
+    data = small_set()
+    fake = HashEmbedder()
+    grid = ev.make_grid([("none", ""), ("<b>mine</b>", "Retrieve the policy")], dimensions=[None, 16, 8])
+    table = pd.DataFrame(ev.results_table(ev.run_grid(data, grid, fake)))
+    bars = figures.eval_metric_bars(table)
+    assert len(bars.data) == 6 and all(list(t.x) == list(ev.METRICS) for t in bars.data)
+    assert bars.data[0].y[-1] == pytest.approx(table["ndcg@10"][0])
+    assert "&lt;b&gt;mine&lt;/b&gt;" in bars.data[3].name and "<b>" not in bars.data[3].name
+    line = figures.eval_dimension_line(table)
+    assert len(line.data) == 2  # one line per instruction, three sizes each
+    assert list(line.data[0].x) == [8, 16, 48] and list(line.layout.xaxis.tickvals) == [8, 16, 48]
+    assert "<b>" not in line.data[1].name
