@@ -30,12 +30,6 @@ STRATEGY_NAMES = {
 SOURCES = ["Sample", "Paste", "Upload"]
 
 
-def _seed(widget_key: str, applied_key: str) -> None:
-    """Give a widget the applied value once (widget keys vanish when the page is left)."""
-    if widget_key not in ss:
-        ss[widget_key] = ss[applied_key]
-
-
 def _keep(widget_key: str, applied_key: str) -> None:
     ss[applied_key] = ss[widget_key]
 
@@ -83,20 +77,22 @@ def _read_upload() -> None:
 
 def document_input() -> tuple[str, str]:
     """The document chosen by the user: (text, short description); text may be empty."""
-    _seed("chunk.w.source", S.CHUNK_SOURCE)
-    source = st.radio("Document", SOURCES, key="chunk.w.source", horizontal=True)
+    # Widgets start from the applied values passed as defaults (not written into their keys: a
+    # widget that was hidden and comes back would then show its first option in the browser).
+    source = st.radio("Document", SOURCES, key="chunk.w.source", horizontal=True,
+                      index=SOURCES.index(ss[S.CHUNK_SOURCE]))
     _keep("chunk.w.source", S.CHUNK_SOURCE)
     if source == "Sample":
         titles = list(chunking.SAMPLES)
         if ss[S.CHUNK_SAMPLE] not in titles:
             ss[S.CHUNK_SAMPLE] = titles[0]
-        _seed("chunk.w.sample", S.CHUNK_SAMPLE)
-        title = st.selectbox("Bundled sample (written for this playground)", titles, key="chunk.w.sample")
+        title = st.selectbox("Bundled sample (written for this playground)", titles, key="chunk.w.sample",
+                             index=titles.index(ss[S.CHUNK_SAMPLE]))
         _keep("chunk.w.sample", S.CHUNK_SAMPLE)
         return chunking.load_sample(title), f"sample: {title}"
     if source == "Paste":
-        _seed("chunk.w.pasted", S.CHUNK_PASTED)
         st.text_area("Paste a long text (Ctrl+Enter to apply)", key="chunk.w.pasted", height=200,
+                     value=ss[S.CHUNK_PASTED],
                      placeholder="Paste a policy, a manual, an article…")
         _keep("chunk.w.pasted", S.CHUNK_PASTED)
         return ss[S.CHUNK_PASTED], "pasted text"
@@ -160,18 +156,17 @@ def token_summary(text: str, index: TokenIndex) -> None:
 def chunk_settings() -> tuple[str, int, int]:
     """Strategy, chunk size and overlap chosen by the user (overlap clamped to half the size)."""
     cols = st.columns([2, 2, 2])
-    _seed("chunk.w.strategy", S.CHUNK_STRATEGY)
     strategy = cols[0].selectbox("Strategy", chunking.STRATEGIES, key="chunk.w.strategy",
+                                 index=chunking.STRATEGIES.index(ss[S.CHUNK_STRATEGY]),
                                  format_func=STRATEGY_NAMES.get)
     _keep("chunk.w.strategy", S.CHUNK_STRATEGY)
-    _seed("chunk.w.size", S.CHUNK_SIZE)
-    size = cols[1].select_slider("Chunk size (tokens)", SIZES, key="chunk.w.size")
+    size = cols[1].select_slider("Chunk size (tokens)", SIZES, key="chunk.w.size", value=ss[S.CHUNK_SIZE])
     _keep("chunk.w.size", S.CHUNK_SIZE)
     if ss[S.CHUNK_OVERLAP] > size // 2:
         ss[S.CHUNK_OVERLAP] = size // 2
         ss.pop("chunk.w.overlap", None)
-    _seed("chunk.w.overlap", S.CHUNK_OVERLAP)
-    overlap = cols[2].slider("Overlap (tokens)", 0, size // 2, key="chunk.w.overlap", step=max(1, size // 32))
+    overlap = cols[2].slider("Overlap (tokens)", 0, size // 2, key="chunk.w.overlap", step=max(1, size // 32),
+                             value=ss[S.CHUNK_OVERLAP])
     _keep("chunk.w.overlap", S.CHUNK_OVERLAP)
     return strategy, size, overlap
 
@@ -184,8 +179,7 @@ def chunk_view(text: str, index: TokenIndex, chunks: list[Chunk]) -> None:
         ss[S.CHUNK_STEP] = min(max(ss[S.CHUNK_STEP], 1), n)
         if ss.get("chunk.w.step", 1) > n:
             ss.pop("chunk.w.step")
-        _seed("chunk.w.step", S.CHUNK_STEP)
-        step = st.slider("Step through the chunks", 1, n, key="chunk.w.step")
+        step = st.slider("Step through the chunks", 1, n, key="chunk.w.step", value=ss[S.CHUNK_STEP])
         _keep("chunk.w.step", S.CHUNK_STEP)
     else:
         step = 1
@@ -193,8 +187,7 @@ def chunk_view(text: str, index: TokenIndex, chunks: list[Chunk]) -> None:
     st.html(chunkview.chunk_html(text, chunks, index.marks(), selected=step - 1))
     st.markdown(f"**Chunk {step} of {n}** · {chunk.tokens:,} tokens · {chunk.end - chunk.start:,} characters "
                 f"· characters {chunk.start:,}–{chunk.end:,} (striped parts are shared with a neighbour)")
-    st.html(chunkview.chunk_html(text, chunks, selected=step - 1, span=(chunk.start, chunk.end),
-                                 max_height_px=220, dim_others=False))
+    st.html(chunkview.chunk_html(text, chunks, span=(chunk.start, chunk.end), max_height_px=220))
 
 
 def chunk_details(text: str, chunks: list[Chunk], max_tokens: int, name: str) -> None:
@@ -218,11 +211,11 @@ def matching(embedder, text: str, chunks: list[Chunk], params: tuple[str, int, i
     instruction = pick_instruction("chunk.w.instruction", label="Instruction for the query")
     task = instruction.task if instruction else ""
     cols = st.columns([4, 2])
-    _seed("chunk.w.query", S.CHUNK_QUERY)
-    query = cols[0].text_input("Query", key="chunk.w.query", placeholder="e.g. How is a penetration test approved?")
+    query = cols[0].text_input("Query", key="chunk.w.query", value=ss[S.CHUNK_QUERY],
+                               placeholder="e.g. How is a penetration test approved?")
     _keep("chunk.w.query", S.CHUNK_QUERY)
-    _seed("chunk.w.doc_limit", S.CHUNK_DOC_LIMIT)
     limit = cols[1].selectbox("Whole document cut at (tokens)", DOC_LIMITS, key="chunk.w.doc_limit",
+                              index=DOC_LIMITS.index(ss[S.CHUNK_DOC_LIMIT]),
                               format_func=lambda n: f"{n:,}")
     _keep("chunk.w.doc_limit", S.CHUNK_DOC_LIMIT)
     key = [_digest(text), *params, query, task, limit]
@@ -264,8 +257,7 @@ def _show_match(text: str, chunks: list[Chunk], result: dict, limit: int) -> Non
     chunk = chunks[best]
     st.markdown(f"**Best chunk: {best + 1} of {len(chunks)}** · similarity {sims[best]:.3f} · "
                 f"{chunk.tokens:,} tokens")
-    st.html(chunkview.chunk_html(text, chunks, selected=best, span=(chunk.start, chunk.end),
-                                 max_height_px=220, dim_others=False))
+    st.html(chunkview.chunk_html(text, chunks, span=(chunk.start, chunk.end), max_height_px=220))
     fig = figures.chunk_similarity_bars(sims.tolist(), [text[c.start : c.end] for c in chunks], best)
     st.plotly_chart(fig, key="chunk.sims")
     download_figure(fig, "chunk-similarity", key="chunk.dl.sims")

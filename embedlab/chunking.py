@@ -39,7 +39,8 @@ _PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 _LINE = re.compile(r"\n\s*")
 # Chinese sentence ends need no space after them; Latin ones need whitespace (keeps 3.14, a.b).
 _SENTENCE = re.compile(r"[。！？；]+[」』”’）)]*\s*|[.!?]+[\"')\]”’]*\s+")
-_SEPARATORS = (_PARAGRAPH, _LINE, _SENTENCE)
+# Sentences before lines: hard-wrapped paragraphs break lines in mid-sentence.
+_SEPARATORS = (_PARAGRAPH, _SENTENCE, _LINE)
 # ATX headings; fenced code blocks are skipped so "# comment" lines in code are not headings.
 _HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]+|$)", re.MULTILINE)
 _FENCE = re.compile(r"^ {0,3}(```|~~~)", re.MULTILINE)
@@ -169,7 +170,7 @@ def _hard_split(index: TokenIndex, start: int, end: int, budget: int) -> list[tu
 
 
 def _units(index: TokenIndex, start: int, end: int, budget: int, level: int = 0) -> list[tuple[int, int]]:
-    """Paragraphs, else lines, else sentences, else token pieces: trimmed spans whose estimated
+    """Paragraphs, else sentences, else lines, else token pieces: trimmed spans whose estimated
     size fits `budget`, in order, covering every non-whitespace character of text[start:end]."""
     start, end = _trim(index.text, start, end)
     if start >= end:
@@ -277,7 +278,7 @@ def chunk_tokens(text: str, max_tokens: int = 512, overlap: int = 0, index: Toke
 def chunk_recursive(
     text: str, max_tokens: int = 512, overlap: int = 0, index: TokenIndex | None = None
 ) -> list[Chunk]:
-    """Paragraphs, split into lines, then sentences (。！？； and . ! ?), then token pieces until
+    """Paragraphs, split into sentences (。！？； and . ! ?), then lines, then token pieces until
     each piece fits, joined greedily into chunks of at most `max_tokens` tokens; with `overlap`,
     each chunk starts with up to `overlap` tokens from the end of the one before. Trimmed."""
     _check(max_tokens, overlap)

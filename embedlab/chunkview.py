@@ -92,7 +92,7 @@ def chunk_html(
         style = _background(covering)
         if selected is not None:
             if selected in covering:
-                style += f"outline:2px solid {HIGHLIGHT};"
+                style += f"text-decoration:underline 2px {HIGHLIGHT};text-underline-offset:3px;font-weight:600;"
             elif dim_others:
                 style += "opacity:0.35;"
         ids = " ".join(str(i) for i in covering)

@@ -177,11 +177,12 @@ def chunk_similarity_bars(similarities: list[float], previews: list[str], best: 
             hovertemplate="chunk %{x}<br>similarity %{y:.3f}<br>%{customdata}<extra></extra>",
         )
     )
-    lo = min(similarities) if n else 0.0
+    lo, hi = (min(similarities), max(similarities)) if n else (0.0, 1.0)
+    pad = max(0.02, (hi - lo) * 0.15)  # zoomed: similarities of one document sit close together
     fig.update_layout(
         title="Similarity along the document", xaxis_title="chunk (document order)", yaxis_title="cosine similarity",
         height=320, margin={"l": 50, "r": 20, "t": 50, "b": 40},
-        yaxis_range=[min(0.0, lo - 0.05), 1.0],
+        yaxis_range=[max(-1.0, lo - pad), min(1.0, hi + pad)],
     )
     return fig
 
@@ -197,8 +198,11 @@ def pooling_comparison_bars(scores: dict[str, float]) -> go.Figure:
             hovertemplate="%{y}: %{x:.3f}<extra></extra>",
         )
     )
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    pad = max(0.02, (hi - lo) * 0.3)
     fig.update_layout(
-        title="Whole document vs chunks for this query", xaxis_title="cosine similarity",
+        xaxis_range=[max(-1.0, lo - pad), min(1.0, hi + pad)],
+        title="Whole document vs chunks for this query", xaxis_title="cosine similarity (zoomed)",
         height=260, margin={"l": 10, "r": 20, "t": 50, "b": 40}, yaxis={"autorange": "reversed"},
     )
     return fig

@@ -31,7 +31,7 @@ st.subheader("3 · Chunks")
 strategy, size, overlap = cv.chunk_settings()
 chunks = cv.chunk_spans(text, strategy, size, overlap)
 st.caption(f"{len(chunks):,} chunks. Colours alternate per chunk; stripes mark text two chunks share; "
-           "the step slider outlines one chunk and fades the rest.")
+           "the step slider underlines one chunk and fades the rest.")
 cv.chunk_view(text, index, chunks)
 cv.chunk_details(text, chunks, size, name)
 

@@ -82,6 +82,9 @@ def test_pasted_markup_is_escaped(app_env):
 
 def test_matching_finds_the_answering_chunk_and_compares_pooling(app_env):
     at = run_page()
+    # Small inputs keep the stand-in model quick (it is quadratic in input length).
+    at.select_slider(key="chunk.w.size").set_value(128).run()
+    at.selectbox(key="chunk.w.doc_limit").set_value(512)
     at.text_input(key="chunk.w.query").input("penetration test approval and external testers")
     at.button(key="chunk.w.match").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -92,10 +95,10 @@ def test_matching_finds_the_answering_chunk_and_compares_pooling(app_env):
     assert len(result["sims"]) == len(at.dataframe[0].value)
     assert set(result["scores"]) == {"document", "mean", "weighted", "best"}
     assert result["scores"]["best"] == max(result["sims"])
-    assert result["whole_tokens"] == 2048
+    assert result["whole_tokens"] == 512
     # The best chunk is the penetration-test section of the sample.
     text = chunking.load_sample(next(iter(chunking.SAMPLES)))
-    chunks = chunking.chunk_text(text, "recursive", 256, 0)
+    chunks = chunking.chunk_text(text, "recursive", 128, 0)
     best_text = text[chunks[result["best"]].start : chunks[result["best"]].end]
     assert "penetration" in best_text.lower() or "testers" in best_text.lower()
     pooling = at.dataframe[1].value
@@ -105,7 +108,7 @@ def test_matching_finds_the_answering_chunk_and_compares_pooling(app_env):
     assert any("changed since the last match" in i.value for i in at.info)
 
 
-def test_empty_query_and_bad_upload_get_clear_messages(app_env):
+def test_empty_query_gets_a_clear_message(app_env):
     at = run_page()
     at.button(key="chunk.w.match").click().run()
     assert any("Enter a query" in e.value for e in at.error)

@@ -1,0 +1,144 @@
+"""Chunk view HTML, chunk figures, pooling maths and the server tokenize count."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from embedlab import chunking, chunkview, figures, tokens
+from embedlab.chunking import Chunk
+
+
+def test_chunk_html_escapes_text_and_stripes_overlaps():
+    text = 'Intro <script>alert("x")</script> and <img src=x onerror="alert(1)"> done.'
+    chunks = [Chunk(0, 40, 0), Chunk(30, len(text), 0)]
+    out = chunkview.chunk_html(text, chunks, marks={5: 20}, selected=1)
+    assert "<script" not in out and "<img" not in out
+    assert "&lt;script&gt;" in out and "onerror=&quot;alert(1)&quot;" in out
+    assert 'data-chunks="0 1"' in out and "repeating-linear-gradient" in out  # shared text
+    # Chunk 0 is drawn in two spans around the mark at character 20.
+    assert out.count('data-chunks="0"') == 2 and out.count('data-chunks="1"') == 1
+    assert "▼ 5 tokens" in out
+    # Every character of the text appears once, in order, once tags are stripped and unescaped.
+    plain = re.sub(r"<span class=\"ev-mark\"[^>]*>[^<]*</span>", "", out)
+    plain = re.sub(r"<[^>]+>", "", plain)
+    assert __import__("html").unescape(plain) == text
+
+
+def test_chunk_html_dims_other_chunks_and_draws_a_span():
+    text = "alpha beta gamma delta"
+    chunks = [Chunk(0, 10, 2), Chunk(11, 22, 2)]
+    out = chunkview.chunk_html(text, chunks, selected=0)
+    first, second = out.split('data-chunks="1"')
+    assert "underline" in first and "opacity:0.35" in second
+    part = chunkview.chunk_html(text, chunks, span=(11, 22))
+    assert "alpha" not in part and "gamma delta" in part
+
+
+def test_chunk_html_for_hundreds_of_chunks_is_compact():
+    text = chunking.load_sample(list(chunking.SAMPLES)[0]) * 4
+    chunks = chunking.chunk_text(text, "tokens", 32, 8)
+    assert len(chunks) > 300
+    out = chunkview.chunk_html(text, chunks, chunking.TokenIndex(text).marks(), selected=100)
+    # A few spans per chunk, not one per token: the markup stays within a small factor of the text.
+    assert out.count("<span") <= 2 * len(chunks) + 3
+    assert len(out) < 3 * len(text) + 300 * len(chunks)
+
+
+def test_first_token_pieces_rebuild_the_start_of_the_text():
+    text = "你好，世界。Hello world! 😀 done"
+    index = chunking.TokenIndex(text)
+    pieces = chunkview.first_token_pieces(text, index.starts, limit=400)
+    assert "".join(pieces) == text
+    assert len(chunkview.first_token_pieces(text, index.starts, limit=3)) == 3
+
+
+def test_pooled_scores_on_known_vectors():
+    q = np.array([1.0, 0.0], dtype=np.float32)
+    chunks = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    doc = np.array([0.6, 0.8], dtype=np.float32)
+    scores = chunking.pooled_scores(q, doc, chunks, [30, 10])
+    assert scores["document"] == pytest.approx(0.6)
+    assert scores["mean"] == pytest.approx(1 / np.sqrt(2), rel=1e-5)
+    assert scores["weighted"] == pytest.approx(3 / np.sqrt(10), rel=1e-5)  # (3, 1) normalised
+    assert scores["best"] == pytest.approx(1.0)
+    sims, best = chunking.match_chunks(q, chunks)
+    assert best == 0 and sims.tolist() == [1.0, 0.0]
+
+
+def test_chunk_figures_escape_hover_text():
+    fig = figures.chunk_similarity_bars([0.2, 0.9, 0.5], ["a", "<b>bold</b>", "c"], best=1)
+    assert fig.data[0].marker.color[1] == "#d62728"
+    assert "&lt;b&gt;" in fig.data[0].customdata[1]
+    hist = figures.chunk_size_histogram([10, 20, 30], 32)
+    assert list(hist.data[0].x) == [10, 20, 30]
+    pool = figures.pooling_comparison_bars({"Whole": 0.5, "Best <i>x</i>": 0.7})
+    assert list(pool.data[0].x) == [0.5, 0.7] and "&lt;i&gt;" in pool.data[0].y[1]
+
+
+def test_chunk_rows_and_samples():
+    for title in chunking.SAMPLES:
+        text = chunking.load_sample(title)
+        assert tokens.count_tokens(text) > 2048  # both samples pass the first mark
+        assert text.startswith("# ")
+    rows = chunking.chunk_rows("one two three four", [Chunk(0, 7, 2), Chunk(8, 18, 2)])
+    assert rows[1] == {"chunk": 2, "start": 8, "end": 18, "tokens": 2, "characters": 10, "first words": "three four"}
+    assert chunking.first_words("word " * 40, 20).endswith("…")
+
+
+class _TokenizeHandler(BaseHTTPRequestHandler):
+    path_ok = "/tokenize"
+    seen: list[tuple[str, dict]] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen.append((self.path, body))
+        if self.path != self.path_ok:
+            self.send_response(404)
+            self.end_headers()
+            return
+        ids = tokens.encode(body["prompt"])
+        out = json.dumps({"tokens": ids, "count": len(ids), "max_model_len": 32768}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+
+@pytest.fixture(params=["/tokenize", "/v1/tokenize"], ids=["vllm", "sglang"])
+def tokenize_server(request):
+    handler = type("Handler", (_TokenizeHandler,), {"path_ok": request.param, "seen": []})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", handler
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_server_token_count_uses_whichever_endpoint_exists(tokenize_server):
+    url, handler = tokenize_server
+    text = "员工出差前应提交申请。Travel needs approval."
+    assert tokens.server_token_count(url, "Qwen/Qwen3-Embedding-0.6B", text) == tokens.count_tokens(text)
+    path, body = handler.seen[-1]
+    assert path == handler.path_ok
+    assert body == {"model": "Qwen/Qwen3-Embedding-0.6B", "prompt": text, "add_special_tokens": False}
+
+
+def test_server_token_count_is_none_without_endpoint(embedding_server):
+    assert tokens.server_token_count(embedding_server, "multilingual-e5-small-q4", "hello") is None
+
+
+def test_server_token_count_is_none_when_nothing_listens():
+    from tests.procs import free_port
+
+    assert tokens.server_token_count(f"http://127.0.0.1:{free_port()}/v1", "m", "hello", timeout_s=1) is None
