@@ -23,6 +23,20 @@ from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import SettingsError, load_settings
 
 
+def _bundled_keys() -> dict[str, str]:
+    """Short names for the bundled sets (their file stems) -> the display names."""
+    return {files[0].split(".")[0]: name for name, files in evaluation.BUNDLED.items()}
+
+
+def _bundled_name(value: str) -> str:
+    if value in evaluation.BUNDLED:
+        return value
+    keys = _bundled_keys()
+    if value in keys:
+        return keys[value]
+    raise argparse.ArgumentTypeError(f"unknown set {value!r}; choose from {', '.join(keys)}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m embedlab.evaluate",
@@ -31,7 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     source = parser.add_argument_group("labelled set")
     source.add_argument("--corpus", type=Path, help='JSONL, one {"id", "text"} per line')
     source.add_argument("--queries", type=Path, help='JSONL, one {"id", "text", "relevant"} per line')
-    source.add_argument("--bundled", choices=sorted(evaluation.BUNDLED), help="a set shipped with the app")
+    source.add_argument(
+        "--bundled", type=_bundled_name, metavar="NAME",
+        help="a set shipped with the app: " + ", ".join(_bundled_keys()),
+    )
     parser.add_argument("--instruction", default="",
                         help="task description for queries, or the name of an instruction in the library")
     parser.add_argument("--dimensions", type=int, help="Matryoshka size (truncate and re-normalise)")

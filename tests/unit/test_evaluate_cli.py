@@ -93,3 +93,12 @@ def test_bad_input_and_dead_server_fail_with_clear_messages(tmp_path):
 
     run = cli("--corpus", str(corpus), "--format", "json", data_dir=tmp_path)
     assert run.returncode == 2 and "--corpus and --queries are both required" in run.stderr
+
+
+def test_bundled_sets_have_short_names():
+    from embedlab import evaluate
+
+    args = evaluate._parser().parse_args(["--bundled", "it_policy_zh"])
+    assert args.bundled == "IT security policy (Chinese)"
+    with pytest.raises(SystemExit):
+        evaluate._parser().parse_args(["--bundled", "nope"])
