@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from components import nav, page
+from components import clusters, nav, page
 
 embedder = page.setup("Home", "🏠")
+clusters.start_umap_warmup()  # compile UMAP in the background before anyone opens Clusters
 
 st.title("Qwen3-Embedding Playground")
 st.markdown(

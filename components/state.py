@@ -78,6 +78,11 @@ DEFAULTS.update(
 )
 
 # --- Clusters (umap.) ---------------------------------------------------------------------------
+# Widgets use "umap.w.*" keys; these non-widget keys survive page switches.
+UMAP_REQUEST = "umap.request"  # components.clusters.MapRequest of the last "Build maps", or None
+UMAP_VECTORS = "umap.vectors"  # {"key": ..., "plain": array, "instructed": array} for the request's data
+UMAP_QUERIES = "umap.queries"  # text of the queries box (one query per line)
+DEFAULTS.update({UMAP_REQUEST: None, UMAP_VECTORS: None, UMAP_QUERIES: ""})
 
 # --- Search (search.) ---------------------------------------------------------------------------
 # Widgets use "search.w.*" keys; these non-widget keys survive page switches.

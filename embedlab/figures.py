@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -209,6 +210,131 @@ def pooling_comparison_bars(scores: dict[str, float]) -> go.Figure:
 
 
 # --- Clusters ---------------------------------------------------------------------------------
+
+# Qualitative colours for topics and clusters; noise (HDBSCAN's -1) is grey.
+MAP_PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#bcbd22", "#7f7f7f", "#393b79", "#e7969c", "#637939", "#8c6d31", "#843c39", "#7b4173",
+    "#3182bd", "#31a354", "#756bb1", "#636363",
+)
+NOISE_COLOUR = "#c7c7c7"
+SVG_POINT_LIMIT = 1_500  # above this, WebGL traces (SVG makes one DOM node per point)
+
+
+def group_colours(groups: list[str], noise: str = "noise") -> dict[str, str]:
+    """A stable colour per group name (first-seen order), so two maps colour a topic alike."""
+    colours: dict[str, str] = {}
+    for group in dict.fromkeys(groups):
+        colours[group] = NOISE_COLOUR if group == noise else MAP_PALETTE[len(colours) % len(MAP_PALETTE)]
+    return colours
+
+
+def umap_map(
+    coords: np.ndarray,
+    texts: list[str],
+    groups: list[str],
+    title: str,
+    colours: dict[str, str] | None = None,
+    query_coords: np.ndarray | None = None,
+    queries: list[str] | None = None,
+    details: list[str] | None = None,
+) -> go.Figure:
+    """A 2-D or 3-D scatter of a UMAP map, one trace per group (legend toggles topics).
+
+    Args:
+        coords: (n, 2) or (n, 3) map coordinates.
+        texts, groups: length n; groups name the colour (topic or cluster). Both are user text
+            and are escaped here.
+        title: plain text (escaped here).
+        query_coords: (m, 2|3) positions of user queries, drawn as black stars / diamonds.
+        details: optional length-n extra hover line per point (plain text, escaped here).
+
+    Every point carries its row index as customdata, so selections map back to the texts;
+    query points carry -1 - i.
+    """
+    three_d = coords.shape[1] == 3
+    colours = colours or group_colours(groups)
+    groups_arr = np.asarray(groups, dtype=object)
+    big = len(texts) > SVG_POINT_LIMIT
+    fig = go.Figure()
+    for group in dict.fromkeys(groups):
+        rows = np.flatnonzero(groups_arr == group)
+        hover = [
+            hover_text(texts[i]) + "<br><i>" + hover_text(group, 80) + "</i>"
+            + (f"<br>{hover_text(details[i], 120)}" if details else "")
+            for i in rows
+        ]
+        common = {
+            "mode": "markers",
+            "name": hover_text(group, 40),
+            "customdata": rows,
+            "hovertext": hover,
+            "hovertemplate": "%{hovertext}<extra></extra>",
+        }
+        colour = colours.get(group, NOISE_COLOUR)
+        if three_d:
+            fig.add_trace(go.Scatter3d(
+                x=coords[rows, 0], y=coords[rows, 1], z=coords[rows, 2],
+                marker={"size": 3, "color": colour, "opacity": 0.8}, **common,
+            ))
+        else:
+            trace = go.Scattergl if big else go.Scatter
+            fig.add_trace(trace(
+                x=coords[rows, 0], y=coords[rows, 1],
+                marker={"size": 6 if big else 8, "color": colour, "opacity": 0.8}, **common,
+            ))
+    if query_coords is not None and queries and len(query_coords):
+        labels = [hover_text(q, 30) for q in queries]
+        common = {
+            "mode": "markers+text",
+            "name": "your queries",
+            "text": labels,
+            "textposition": "top center",
+            "customdata": -1 - np.arange(len(queries)),
+            "hovertext": ["Query: " + hover_text(q) for q in queries],
+            "hovertemplate": "%{hovertext}<extra></extra>",
+        }
+        if three_d:
+            fig.add_trace(go.Scatter3d(
+                x=query_coords[:, 0], y=query_coords[:, 1], z=query_coords[:, 2],
+                marker={"size": 7, "color": "black", "symbol": "diamond"}, **common,
+            ))
+        else:
+            fig.add_trace(go.Scatter(
+                x=query_coords[:, 0], y=query_coords[:, 1],
+                marker={"size": 18, "color": "black", "symbol": "star", "line": {"width": 1, "color": "white"}},
+                **common,
+            ))
+    axis = {"showticklabels": False, "title": "", "showgrid": False, "zeroline": False}
+    fig.update_layout(
+        title=hover_text(title, 120),
+        height=560,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.02, "itemsizing": "constant"},
+        hoverlabel={"align": "left"},
+        uirevision=title,  # keep zoom and legend toggles across reruns of the same map
+    )
+    if three_d:
+        fig.update_layout(scene={"xaxis": axis, "yaxis": axis, "zaxis": axis})
+    else:
+        fig.update_layout(xaxis=axis, yaxis=axis, dragmode="lasso")
+    return fig
+
+
+def silhouette_by_k(scores: dict[int, float], chosen: int, title: str) -> go.Figure:
+    """Bar chart of the cosine silhouette for each k tried by the k search; the chosen k stands out."""
+    ks = sorted(scores)
+    fig = go.Figure(go.Bar(
+        x=[str(k) for k in ks], y=[scores[k] for k in ks],
+        marker_color=["#d62728" if k == chosen else "#9ecae1" for k in ks],
+        hovertemplate="k = %{x}<br>silhouette %{y:.3f}<extra></extra>",
+    ))
+    fig.update_layout(
+        title=hover_text(title, 120), xaxis_title="k (clusters)", yaxis_title="cosine silhouette",
+        height=260, margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
+    return fig
+
 
 # --- Search -----------------------------------------------------------------------------------
 
