@@ -360,7 +360,8 @@ def search_similarity_bars(labels: list[str], similarities: list[float], thresho
             hovertemplate="%{y}<br>similarity %{x:.3f}<br>%{customdata}<extra></extra>",
         )
     )
-    fig.add_vline(x=threshold, line_dash="dash", line_color="#d62728", annotation_text=f"threshold {threshold:.2f}")
+    fig.add_vline(x=threshold, line_dash="dash", line_color="#d62728", annotation_text=f"threshold {threshold:.2f}",
+                  annotation_position="bottom right")
     low = min([*similarities, threshold]) if similarities else 0.0
     fig.update_layout(
         title="Similarity of each result", xaxis_title="similarity (1 - cosine distance)",

@@ -1,0 +1,43 @@
+"""The Search page in chromium: build the sample collections on a real Chroma server, ask, look."""
+
+from __future__ import annotations
+
+from tests import procs
+from tests.chroma_server import start_chroma_server
+from tests.e2e.conftest import wait_idle
+
+
+def test_build_samples_and_search_on_a_chroma_server(start_app, page, tmp_path):
+    chroma, host, port = start_chroma_server(tmp_path / "chroma", tmp_path / "chroma.log")
+    try:
+        url = start_app(CHROMA_HOST=host, CHROMA_PORT=str(port))
+        page.goto(f"{url}/Search")
+        wait_idle(page)
+        assert f"Chroma server {host}:{port}" in page.inner_text("body")
+        page.get_by_text("Sample collections", exact=True).click()
+        page.get_by_role("button", name="Build the three sample collections").click()
+        page.get_by_text("Sample collections ready").wait_for(timeout=180_000)
+        wait_idle(page)
+        body = page.inner_text("body")
+        assert "hr_policy_v1" in body and "tech_doc_v2" in body and "customer_chat_v1" in body
+
+        question = page.get_by_label("Question")
+        question.fill("<b>Can I carry unused annual leave</b> into next year?")
+        page.get_by_role("button", name="Search", exact=True).click()
+        page.get_by_text("Top 5 by embedding").wait_for(timeout=60_000)
+        wait_idle(page)
+        body = page.inner_text("body")
+        assert "Vector search" in body and "Why it matched" in body and "Matched chunk" in body
+        assert "Reranking is off" in body
+        assert "<b>Can I carry" in body  # shown as text, not rendered as markup
+        # Streamlit scrolls inside its own container, so a tall viewport captures the whole page.
+        page.set_viewport_size({"width": 1500, "height": 3400})
+        wait_idle(page)
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(500)  # plotly draws its bars after the svg exists
+        shot = tmp_path / "search.png"  # looked at by hand while building the page
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 50_000
+        assert not page.dialogs
+    finally:
+        procs.stop(chroma)

@@ -1,0 +1,22 @@
+"""The Search page's figures: threshold colouring, rank moves, escaped user text."""
+
+from __future__ import annotations
+
+from embedlab.figures import search_rank_moves, search_similarity_bars
+
+
+def test_similarity_bars_grey_below_threshold_and_escape_text():
+    fig = search_similarity_bars(["#1 <b>a.md</b>", "#2 b.md"], [0.72, 0.41], 0.5, ["<img src=x>", "ok"])
+    bar = fig.data[0]
+    assert list(bar.marker.color) == ["#4c78a8", "#c7c7c7"]
+    assert bar.y[0] == "#1 &lt;b&gt;a.md&lt;/b&gt;" and "<img" not in bar.customdata[0]
+    assert fig.layout.shapes[0].x0 == 0.5  # the threshold line
+
+
+def test_rank_moves_mark_moved_items_and_missing_sides():
+    fig = search_rank_moves([("up <i>", 3, 1), ("same", 2, 2), ("new", None, 3)], "embedding", "rerank")
+    moved, same, new = fig.data
+    assert list(moved.y) == [3, 1] and moved.line.color == "#d62728"
+    assert same.line.color == "#9aa0a6"
+    assert list(new.y) == [4, 3] and list(new.marker.symbol) == ["circle-open", "circle"]
+    assert "<i>" not in moved.hovertemplate
