@@ -317,7 +317,7 @@ def umap_map(
     if three_d:
         fig.update_layout(scene={"xaxis": axis, "yaxis": axis, "zaxis": axis})
     else:
-        fig.update_layout(xaxis=axis, yaxis=axis, dragmode="lasso")
+        fig.update_layout(xaxis=axis, yaxis=axis, dragmode="select")  # box; lasso is in the modebar
     return fig
 
 

@@ -1,0 +1,214 @@
+"""embedlab.projection and the Clusters figures: kNN, UMAP maps, query placement, clustering, measures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+from sklearn.neighbors import NearestNeighbors
+
+from embedlab import figures, projection
+from embedlab.projection import Separation, UmapParams
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def blobs(per: int = 30, centres: int = 4, dim: int = 32, spread: float = 0.15, seed: int = 0):
+    """Unit vectors around `centres` random directions: (vectors (per*centres, dim), labels)."""
+    rng = np.random.default_rng(seed)
+    middle = unit(rng.standard_normal((centres, dim)))
+    labels = np.repeat(np.arange(centres), per)
+    return unit(middle[labels] + spread * rng.standard_normal((len(labels), dim))), labels
+
+
+def test_cosine_knn_matches_brute_force_and_puts_self_first():
+    rng = np.random.default_rng(1)
+    x = unit(rng.standard_normal((300, 24)))
+    x[7] = x[3]  # a duplicate must still have itself first
+    idx, dist = projection.cosine_knn(x, 10, block=64)
+    assert idx.shape == dist.shape == (300, 10) and idx.dtype == np.int32 and dist.dtype == np.float32
+    assert (idx[:, 0] == np.arange(300)).all() and np.allclose(dist[:, 0], 0)
+    assert idx[3, 1] == 7 and idx[7, 1] == 3
+    ref_dist, _ = NearestNeighbors(n_neighbors=10, metric="cosine", algorithm="brute").fit(x).kneighbors(x)
+    assert np.allclose(dist[:, 1:], ref_dist[:, 1:], atol=1e-5)
+    assert (np.diff(dist, axis=1) >= -1e-6).all()  # nearest first
+
+    queries = unit(rng.standard_normal((5, 24)))
+    q_idx, q_dist = projection.cosine_knn(x, 4, queries=queries)
+    sims = queries @ x.T
+    assert (q_idx == np.argsort(-sims, axis=1)[:, :4]).all()
+    assert np.allclose(q_dist, 1 - np.sort(sims, axis=1)[:, ::-1][:, :4], atol=1e-6)
+    with pytest.raises(ValueError):
+        projection.cosine_knn(x, 301)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_fit_shapes_and_determinism_with_a_seed(dims):
+    x, _ = blobs(per=20)
+    params = UmapParams(n_components=dims, n_neighbors=10, seed=7, n_epochs=60)
+    a = projection.fit_umap(x, params)
+    b = projection.fit_umap(x, params)
+    assert a.coords.shape == (80, dims) and a.coords.dtype == np.float32
+    assert np.array_equal(a.coords, b.coords)
+    c = projection.fit_umap(x, UmapParams(n_components=dims, n_neighbors=10, seed=8, n_epochs=60))
+    assert not np.array_equal(a.coords, c.coords)
+    assert a.n_neighbors == 10 and a.a > 0 and a.b > 0
+
+
+def test_map_keeps_topics_apart_and_small_inputs_are_handled():
+    x, labels = blobs(per=25, centres=3, spread=0.1)
+    coords = projection.fit_umap(x, UmapParams(n_neighbors=10, seed=0, n_epochs=100)).coords
+    # On the map, every point's nearest other point shares its blob.
+    d = np.linalg.norm(coords[:, None] - coords[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    assert (labels[d.argmin(axis=1)] == labels).mean() > 0.95
+    tiny = projection.fit_umap(x[:6], UmapParams(n_neighbors=15, seed=0, n_epochs=20))
+    assert tiny.coords.shape == (6, 2) and tiny.n_neighbors == 5  # k capped at n - 1
+    with pytest.raises(ValueError, match="at least 4"):
+        projection.fit_umap(x[:3])
+
+
+def test_queries_land_next_to_their_topic():
+    x, labels = blobs(per=25, centres=3, spread=0.1, seed=2)
+    proj = projection.fit_umap(x, UmapParams(n_neighbors=10, seed=0, n_epochs=100))
+    rng = np.random.default_rng(3)
+    # New points near blob 0's and blob 2's members (not copies of them).
+    queries = unit(x[[0, 60]] + 0.05 * rng.standard_normal((2, x.shape[1])))
+    placed = projection.place_queries(proj, x, queries)
+    assert placed.shape == (2, 2) and placed.dtype == np.float32
+    for q, blob in zip(placed, (0, 2), strict=True):
+        nearest = np.linalg.norm(proj.coords - q, axis=1).argsort()[:5]
+        assert (labels[nearest] == blob).all()
+    again = projection.place_queries(proj, x, queries)
+    assert np.array_equal(placed, again)  # seeded: reproducible
+    assert projection.place_queries(proj, x, queries[:0]).shape == (0, 2)
+
+
+def test_large_inputs_search_on_pca_and_start_from_it(monkeypatch):
+    monkeypatch.setattr(projection, "LARGE_N", 50)
+    monkeypatch.setattr(projection, "SEARCH_DIMS", 8)
+    x, labels = blobs(per=30, centres=3, dim=32, spread=0.1)
+    space, pcs = projection._search_space(x)
+    assert space.shape == (90, 8) and pcs.shape == (90, 8)
+    assert np.allclose(np.linalg.norm(space, axis=1), 1, atol=1e-5)
+    coords = projection.fit_umap(x, UmapParams(n_neighbors=10, seed=0, n_epochs=80)).coords
+    d = np.linalg.norm(coords[:, None] - coords[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    assert (labels[d.argmin(axis=1)] == labels).mean() > 0.95
+    assert projection._search_space(x[:40])[1] is None  # small inputs: searched as they are
+
+
+def test_auto_epochs_fall_with_size():
+    assert projection.auto_epochs(500) > projection.auto_epochs(5_000) > projection.auto_epochs(20_000) >= 100
+
+
+def test_warm_up_is_idempotent():
+    first = projection.warm_up()
+    assert projection.is_warm()
+    assert projection.warm_up() == first
+    assert projection.enable_numba_disk_cache() == 0  # switched on once per process
+
+
+def test_measures_agree_with_scikit_learn():
+    x, labels = blobs(per=20, centres=3, spread=0.4, seed=4)
+    assert projection.silhouette_cosine(x, labels) == pytest.approx(silhouette_score(x, labels, metric="cosine"))
+    assert projection.silhouette_cosine(x, np.zeros(len(x))) is None
+    clusters = projection.kmeans(x, 3, seed=0)
+    sep = projection.separation(x, [f"t{v}" for v in labels], clusters)
+    assert sep.ari == pytest.approx(adjusted_rand_score(labels, clusters))
+    assert sep.nmi == pytest.approx(normalized_mutual_info_score(labels, clusters))
+    assert sep.clusters == 3
+    assert sep.cluster_silhouette == pytest.approx(silhouette_score(x, clusters, metric="cosine"))
+    no_labels = projection.separation(x, None, clusters)
+    assert no_labels.silhouette is None and no_labels.ari is None and no_labels.cluster_silhouette is not None
+
+
+def test_knn_label_agreement_by_hand():
+    # Points on a line: 0, 1, 2 | 10, 11 ; labels a a b | b b. With k=1 the nearest neighbours are
+    # 1, 0 (or 2), 1, 11, 10: agreements 1, 1, 0, 1, 1 -> 0.8.
+    knn = np.array([[0, 1], [1, 0], [2, 1], [3, 4], [4, 3]])
+    assert projection.knn_label_agreement(list("aabbb"), k=1, knn=knn) == pytest.approx(0.8)
+    x, labels = blobs(per=10, centres=2, spread=0.05)
+    assert projection.knn_label_agreement(labels, k=5, vectors=x) == 1.0
+
+
+def test_kmeans_k_by_silhouette_fixed_k_and_hdbscan():
+    x, labels = blobs(per=25, centres=4, spread=0.1, seed=5)
+    best = projection.cluster_kmeans(x, k_range=range(2, 9))
+    assert best.k == 4 and set(best.scores) == set(range(2, 9)) and max(best.scores.values()) == best.scores[4]
+    assert adjusted_rand_score(labels, best.labels) == pytest.approx(1.0)
+    fixed = projection.cluster_kmeans(x, k=3)
+    assert fixed.k == 3 and len(set(fixed.labels)) == 3 and not fixed.scores
+    rng = np.random.default_rng(6)
+    noisy = np.vstack([x, unit(rng.standard_normal((5, x.shape[1])))])
+    found = projection.cluster_hdbscan(noisy, min_cluster_size=8)
+    assert found.method == "HDBSCAN" and found.k == 4 and (found.labels == -1).any()
+    with pytest.raises(ValueError):
+        projection.cluster_kmeans(x[:3], k=5)
+
+
+def sep(sil, ari, nmi, knn, found=6, csil=0.1) -> Separation:
+    return Separation(sil, ari, nmi, knn, found, csil)
+
+
+def test_verdict_and_table():
+    worse, better = sep(0.05, 0.30, 0.40, 0.70), sep(0.12, 0.45, 0.52, 0.80)
+    assert projection.verdict(worse, better).startswith("With the instruction the topics separate better: 4 of 4")
+    assert projection.verdict(better, worse).startswith("Without the instruction the topics separate better")
+    same = projection.verdict(worse, sep(0.052, 0.301, 0.40, 0.70))
+    assert "little difference" in same
+    unlabelled = projection.verdict(sep(None, None, None, None, csil=0.1), sep(None, None, None, None, csil=0.3))
+    assert "Without labels" in unlabelled and "tighter with the instruction" in unlabelled
+    table = projection.comparison_table(worse, better)
+    assert list(table["measure"])[0] == "Silhouette of labels (cosine)"
+    assert table.set_index("measure").loc["kNN label agreement", "change"] == pytest.approx(0.10)
+
+
+def test_prepare_table_drops_empty_texts_marks_missing_labels_and_caps():
+    frame = pd.DataFrame({"t": ["a", "  ", None, "b ", "c"], "l": ["x", "y", "z", None, ""]})
+    prepared = projection.prepare_table(frame, "t", "l")
+    assert prepared.texts == ["a", "b", "c"] and prepared.labels == ["x", "(missing)", "(missing)"]
+    assert prepared.dropped == 2 and prepared.truncated == 0
+    capped = projection.prepare_table(frame, "t", None, max_texts=2)
+    assert capped.texts == ["a", "b"] and capped.labels is None and capped.truncated == 1
+
+
+def test_sample_corpus_is_big_bilingual_and_labelled():
+    df = projection.load_sample_corpus()
+    assert len(df) >= 300 and df["text"].is_unique
+    assert df["label"].nunique() >= 6 and set(df["lang"]) == {"en", "zh"}
+    assert (df.groupby("label")["lang"].nunique() == 2).all()
+    small = projection.load_sample_corpus(per_label=4)
+    assert len(small) == 4 * df["label"].nunique() and set(small["lang"]) == {"en", "zh"}
+
+
+def test_umap_map_escapes_text_and_keeps_row_ids():
+    coords = np.array([[0, 0], [1, 1], [2, 0]], dtype=np.float32)
+    texts = ["<script>alert(1)</script>", "plain", "x" * 500]
+    groups = ["<b>HR</b>", "IT", "<b>HR</b>"]
+    fig = figures.umap_map(coords, texts, groups, "<i>map</i>", query_coords=np.array([[0.5, 0.5]]),
+                           queries=["<img src=x>"])
+    spec = json.loads(fig.to_json())
+    traces = {t["name"]: t for t in spec["data"]}
+    hr = traces["&lt;b&gt;HR&lt;/b&gt;"]
+    assert hr["hovertext"][0].startswith("&lt;script&gt;") and "<script>" not in json.dumps(spec)
+    assert list(fig.data[0].customdata) == [0, 2] and list(fig.data[1].customdata) == [1]
+    assert len(hr["hovertext"][1]) < 400 and "…" in hr["hovertext"][1]  # shortened
+    queries = traces["your queries"]
+    assert queries["text"] == ["&lt;img src=x&gt;"] and list(fig.data[2].customdata) == [-1]
+    assert spec["layout"]["title"]["text"] == "&lt;i&gt;map&lt;/i&gt;"
+    fig3 = figures.umap_map(np.zeros((3, 3)), texts, groups, "3d")
+    assert {t.type for t in fig3.data} == {"scatter3d"}
+
+
+def test_group_colours_are_stable_and_noise_is_grey():
+    colours = figures.group_colours(["b", "a", "b", "noise"])
+    assert list(colours) == ["b", "a", "noise"] and colours["noise"] == figures.NOISE_COLOUR
+    assert colours["b"] != colours["a"]
+    fig = figures.silhouette_by_k({2: 0.1, 3: 0.3, 4: 0.2}, 3, "k")
+    assert list(fig.data[0].marker.color).count("#d62728") == 1
