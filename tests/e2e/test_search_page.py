@@ -25,6 +25,8 @@ def test_build_samples_and_search_on_a_chroma_server(start_app, page, tmp_path):
         question.fill("<b>Can I carry unused annual leave</b> into next year?")
         page.get_by_role("button", name="Search", exact=True).click()
         page.get_by_text("Top 5 by embedding").wait_for(timeout=60_000)
+        # The query is shown as text, not rendered as markup (wait: it may come in the next rerun).
+        page.get_by_text("<b>Can I carry").first.wait_for(timeout=60_000)
         wait_idle(page)
         body = page.inner_text("body")
         assert "Vector search" in body and "Why it matched" in body and "Matched chunk" in body
