@@ -388,7 +388,9 @@ def show_results(embedder: CachedEmbedder, corpus: Corpus, request: MapRequest, 
             if colour_by == "label":
                 groups, colours, details = list(corpus.labels), label_colours, clusters_named
             else:
-                groups, colours = clusters_named, None
+                ids = sorted(set(side.clustering.labels.tolist()), key=lambda c: (c < 0, c))  # noise last
+                groups = clusters_named
+                colours = figures.group_colours(["noise" if c < 0 else f"cluster {c + 1}" for c in ids])
                 details = [f"label: {x}" for x in corpus.labels] if has_labels else None
             fig = figures.umap_map(
                 side.projection.coords, list(corpus.texts), groups, side.title, colours,

@@ -257,7 +257,10 @@ def umap_map(
     groups_arr = np.asarray(groups, dtype=object)
     big = len(texts) > SVG_POINT_LIMIT
     fig = go.Figure()
-    for group in dict.fromkeys(groups):
+    present = set(groups)
+    # Traces (and legend entries) follow the colour map's order when one is given.
+    order = [g for g in colours if g in present] + [g for g in dict.fromkeys(groups) if g not in colours]
+    for group in order:
         rows = np.flatnonzero(groups_arr == group)
         hover = [
             hover_text(texts[i]) + "<br><i>" + hover_text(group, 80) + "</i>"

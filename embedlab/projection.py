@@ -510,6 +510,11 @@ def verdict(without: Separation, with_: Separation, instruction: str = "the inst
             f"Without {instruction} the topics separate better: {len(down)} of {len(pairs)} measures are worse "
             f"with it ({', '.join(names[m] for m in down)}){'; ' + detail if detail else ''}."
         )
+    if up:  # as many measures improve as get worse
+        return (
+            f"Mixed result: with {instruction} {', '.join(names[m] for m in up)} improve but "
+            f"{', '.join(names[m] for m in down)} get worse{' (' + detail + ')' if detail else ''}."
+        )
     return f"{instruction[0].upper() + instruction[1:]} makes little difference to how the topics separate" + (
         f" ({detail})." if detail else "."
     )

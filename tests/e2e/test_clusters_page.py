@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.e2e.conftest import wait_idle
 
-SHOTS = Path(os.environ.get("CLUSTERS_SHOTS", ""))  # set to keep the screenshots for a look
+SHOTS = os.environ.get("CLUSTERS_SHOTS", "")  # a directory, to keep the screenshot for a look
 
 
 def test_two_maps_hover_and_box_selection(start_app, page, tmp_path):
@@ -61,7 +61,7 @@ def test_two_maps_hover_and_box_selection(start_app, page, tmp_path):
     wait_idle(page)
     assert "Use the box or lasso tool" not in page.inner_text("body")
     assert page.locator("[data-testid='stDataFrame']").count() == 2  # measures + selected texts
-    shot = (SHOTS if str(SHOTS) else tmp_path) / "clusters.png"
+    shot = (Path(SHOTS) if SHOTS else tmp_path) / "clusters.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 50_000
     assert not page.dialogs

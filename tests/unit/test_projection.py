@@ -162,6 +162,8 @@ def test_verdict_and_table():
     assert projection.verdict(better, worse).startswith("Without the instruction the topics separate better")
     same = projection.verdict(worse, sep(0.052, 0.301, 0.40, 0.70))
     assert "little difference" in same
+    mixed = projection.verdict(worse, sep(0.01, 0.45, 0.52, 0.60))
+    assert mixed.startswith("Mixed result: with the instruction ARI, NMI improve but silhouette, kNN agreement get worse")
     unlabelled = projection.verdict(sep(None, None, None, None, csil=0.1), sep(None, None, None, None, csil=0.3))
     assert "Without labels" in unlabelled and "tighter with the instruction" in unlabelled
     table = projection.comparison_table(worse, better)
@@ -207,6 +209,9 @@ def test_umap_map_escapes_text_and_keeps_row_ids():
 
 
 def test_group_colours_are_stable_and_noise_is_grey():
+    fig = figures.umap_map(np.zeros((3, 2)), ["x", "y", "z"], ["cluster 2", "cluster 1", "noise"], "t",
+                           figures.group_colours(["cluster 1", "cluster 2", "noise"]))
+    assert [t.name for t in fig.data] == ["cluster 1", "cluster 2", "noise"]  # legend in the colour map's order
     colours = figures.group_colours(["b", "a", "b", "noise"])
     assert list(colours) == ["b", "a", "noise"] and colours["noise"] == figures.NOISE_COLOUR
     assert colours["b"] != colours["a"]
