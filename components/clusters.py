@@ -81,7 +81,7 @@ class Corpus:
 def _sample_source() -> Corpus | None:
     full = projection.load_sample_corpus()
     per_topic_max = int(full.groupby("label").size().max())
-    per_topic = st.number_input(
+    per_topic = st.columns(3)[0].number_input(
         "Texts per topic", min_value=4, max_value=per_topic_max, value=per_topic_max, step=4,
         key="umap.w.per_topic",
         help="Fewer texts give faster maps; each topic mixes English and Chinese texts.",
