@@ -9,6 +9,8 @@ from embedlab.backends import LocalEmbedder
 from embedlab.cache import CachedEmbedder
 from embedlab.config import Settings
 
+_STATS_SLOT = "conn._stats_slot"  # (placeholder, cache) of this run's sidebar
+
 _BACKENDS = {"server": "OpenAI-compatible server", "local": "Local model (in-process)"}
 
 
@@ -102,6 +104,18 @@ def _status(settings: Settings, embedder: CachedEmbedder) -> None:
         st.rerun()
 
 
+def refresh_cache_stats() -> None:
+    """Redraw the sidebar's cache line (called after a page embedded something)."""
+    entry = st.session_state.get(_STATS_SLOT)
+    if entry is None:
+        return
+    slot, cache = entry
+    slot.caption(
+        f"Embedding cache: {len(cache):,} vectors · {cache.size_bytes() / 1e6:.1f} MB · "
+        f"{cache.hits:,} hits / {cache.misses:,} misses"
+    )
+
+
 def connection_panel() -> CachedEmbedder:
     """Draw the sidebar panel; returns this session's (cached) embedder."""
     settings = resources.current_settings()
@@ -111,11 +125,11 @@ def connection_panel() -> CachedEmbedder:
         _status(settings, embedder)
         with st.expander("Settings", expanded=False):
             _settings_form(settings)
+        # A slot, so that pages can refresh the figures after they embed (refresh_cache_stats).
+        slot = st.empty()
+        st.session_state[_STATS_SLOT] = (slot, embedder.cache)
+        refresh_cache_stats()
         cache = embedder.cache
-        st.caption(
-            f"Embedding cache: {len(cache):,} vectors · {cache.size_bytes() / 1e6:.1f} MB · "
-            f"{cache.hits:,} hits / {cache.misses:,} misses"
-        )
         if st.button("Clear cache", key="conn.clear_cache"):
             cache.clear()
             st.toast("Embedding cache cleared")

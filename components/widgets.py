@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from components.sidebar import refresh_cache_stats
 from embedlab.backends import EmbeddingError, LocalEmbedder
 from embedlab.cache import CachedEmbedder
 
@@ -75,6 +76,7 @@ def embed_with_progress(
         show_error(exc)
         return None
     bar.empty()
+    refresh_cache_stats()
     return vectors
 
 

@@ -77,6 +77,9 @@ def test_sample_instruction_compare_shows_heatmaps_and_ranking(at):
     metrics = next(v for k, v in tables.items() if k[0] == "Instruction")
     assert list(metrics["Instruction"]) == ["No instruction", "HR policy"]
     assert [m.label for m in at.metric][:2] == ["Queries whose top-1 changed", "Mean top-1 margin"]
+    # The sidebar's cache line is redrawn after embedding, not left at its start-of-run value.
+    [stats] = [c.value for c in at.sidebar.caption if c.value.startswith("Embedding cache:")]
+    assert not stats.startswith("Embedding cache: 0 vectors")
 
 
 def test_up_to_three_instructions_compared_on_labels(at):
