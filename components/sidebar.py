@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import streamlit as st
+from streamlit.errors import StreamlitInvalidLayoutContextError
 
 from components import resources, state
 from embedlab.backends import LocalEmbedder
@@ -110,10 +113,12 @@ def refresh_cache_stats() -> None:
     if entry is None:
         return
     slot, cache = entry
-    slot.caption(
-        f"Embedding cache: {len(cache):,} vectors · {cache.size_bytes() / 1e6:.1f} MB · "
-        f"{cache.hits:,} hits / {cache.misses:,} misses"
-    )
+    # Inside a fragment rerun the sidebar cannot be written; the next full run redraws it.
+    with contextlib.suppress(StreamlitInvalidLayoutContextError):
+        slot.caption(
+            f"Embedding cache: {len(cache):,} vectors · {cache.size_bytes() / 1e6:.1f} MB · "
+            f"{cache.hits:,} hits / {cache.misses:,} misses"
+        )
 
 
 def connection_panel() -> CachedEmbedder:
