@@ -17,11 +17,19 @@ Facts about Chroma (1.5) this module relies on:
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the one-process rule is then the user's job
+    fcntl = None  # type: ignore[assignment]
 
 import numpy as np
 
@@ -50,6 +58,10 @@ class CollectionExists(StoreError):
 
 class CollectionMissing(StoreError):
     pass
+
+
+class StoreLocked(StoreError):
+    """Another process has the embedded Chroma directory open."""
 
 
 class ModelMismatch(StoreError):
@@ -185,11 +197,57 @@ class Context:
 
 
 # -- clients ---------------------------------------------------------------------------------
+LOCK_FILE = "embedlab.lock"  # inside the Chroma directory; holds the PID of the process using it
+
+# Resolved Chroma directory -> the open lock file, held for the life of the process. Re-opening a
+# path in the same process (AppTest runs, st.cache_resource misses) must not lock against itself:
+# flock locks taken through two open() calls conflict even inside one process.
+_held_locks: dict[str, IO[str]] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_directory(directory: Path) -> None:
+    """Take (once per process) an exclusive, non-blocking flock on `directory`/LOCK_FILE.
+
+    Raises StoreLocked when another process holds it. The lock goes away with the process, even
+    after kill -9, so a crashed app never leaves a stale lock behind.
+    """
+    key = str(directory)
+    with _locks_guard:
+        if fcntl is None or key in _held_locks:
+            return
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            handle = open(directory / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held open
+        except OSError as exc:
+            raise StoreError(f"Cannot open the Chroma database at {directory}: {exc}") from None
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            who = f"Another app process (PID {holder})" if holder.isdigit() else "Another app process"
+            raise StoreLocked(
+                f"{who} is using the embedded Chroma database at {directory}, and an embedded "
+                "Chroma database cannot be shared between processes. To run several app instances "
+                f"on one database, stop that process, serve the database with `chroma run --path "
+                f"{directory} --port 8000` and set CHROMA_HOST=localhost and CHROMA_PORT=8000 for "
+                "every instance; or give this instance its own CHROMA_PATH."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        _held_locks[key] = handle
+
+
 def open_client(path: str | None = None, host: str | None = None, port: int = 8000) -> Any:
     """A Chroma client: HttpClient when `host` is set, else an embedded PersistentClient at `path`.
 
-    Chroma's PersistentClient is not process-safe: create one per path per process (the app
-    caches it as a resource). Raises StoreError when a server does not answer.
+    Chroma's PersistentClient is not process-safe: an embedded path is locked for this process
+    (StoreLocked when another process has it; re-opening in this process is fine). Raises
+    StoreError when a server does not answer or the database cannot be opened.
     """
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -206,9 +264,10 @@ def open_client(path: str | None = None, host: str | None = None, port: int = 80
             ) from None
     if not path:
         raise StoreError("No Chroma path configured (CHROMA_PATH or PLAYGROUND_DATA_DIR).")
+    _lock_directory(Path(path).expanduser().resolve())
     try:
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-    except Exception as exc:  # noqa: BLE001 - permissions, a locked or corrupt database
+    except Exception as exc:  # noqa: BLE001 - permissions, a corrupt database
         raise StoreError(f"Cannot open the Chroma database at {path}: {exc}") from None
 
 
