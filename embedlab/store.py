@@ -226,6 +226,11 @@ def _lock_directory(directory: Path) -> None:
         except OSError:
             handle.seek(0)
             holder = handle.read().strip()
+            if holder == str(os.getpid()):
+                # This process holds it through an earlier import of this module (Streamlit's
+                # file watcher re-imports changed modules, with a fresh _held_locks).
+                _held_locks[key] = handle
+                return
             handle.close()
             who = f"Another app process (PID {holder})" if holder.isdigit() else "Another app process"
             raise StoreLocked(
