@@ -182,8 +182,11 @@ def pick_collection(infos: list[CollectionInfo]) -> str | None:
     # A widget key that holds a deleted name would break the selectbox: drop it.
     if st.session_state.get("search.w.collection") not in (None, *names):
         del st.session_state["search.w.collection"]
+    # No counts in the option labels: the browser keeps showing a keyed selectbox's old label
+    # after they change (right after an ingestion it read "(0 chunks)"), so the count is a caption.
     choice = st.selectbox("Collection", names, index=names.index(active) if active in names else 0,
-                          key="search.w.collection", format_func=lambda n: f"{n} ({counts[n]:,} chunks)")
+                          key="search.w.collection")
+    st.caption(f"{counts[choice]:,} chunks in {escape_markdown(choice)}")
     st.session_state[state.SEARCH_ACTIVE] = choice
     return choice
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -29,34 +30,48 @@ def browser():
         browser.close()
 
 
+def _launch(tmp_path: Path, embedding_server: str, **extra_env: str) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free port against the stand-in server: (process, URL)."""
+    port = procs.free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EMBEDDING_", "CHROMA_", "RERANK_"))}
+    env.update(
+        EMBEDDING_BASE_URL=embedding_server,
+        EMBEDDING_MODEL="multilingual-e5-small-q4",
+        PLAYGROUND_DATA_DIR=str(tmp_path / "data"),
+    )
+    env.update(extra_env)
+    proc = procs.start(
+        [str(procs.VENV_BIN / "streamlit"), "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1"],
+        f"http://127.0.0.1:{port}/_stcore/health",
+        tmp_path / f"streamlit-{port}.log",
+        env=env,
+        cwd=ROOT,
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
 @pytest.fixture
 def start_app(tmp_path, embedding_server):
     """Factory: start `streamlit run app.py` on a free port with extra env; returns its URL."""
     started = []
 
     def start(**extra_env: str) -> str:
-        port = procs.free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("EMBEDDING_", "CHROMA_", "RERANK_"))}
-        env.update(
-            EMBEDDING_BASE_URL=embedding_server,
-            EMBEDDING_MODEL="multilingual-e5-small-q4",
-            PLAYGROUND_DATA_DIR=str(tmp_path / "data"),
-        )
-        env.update(extra_env)
-        proc = procs.start(
-            [str(procs.VENV_BIN / "streamlit"), "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1"],
-            f"http://127.0.0.1:{port}/_stcore/health",
-            tmp_path / f"streamlit-{port}.log",
-            env=env,
-            cwd=ROOT,
-        )
+        proc, url = _launch(tmp_path, embedding_server, **extra_env)
         started.append(proc)
-        return f"http://127.0.0.1:{port}"
+        return url
 
     yield start
     for proc in started:
         procs.stop(proc)
+
+
+@pytest.fixture(scope="session")
+def shared_app(tmp_path_factory, embedding_server) -> str:
+    """URL of one app shared by tests that use distinct names (saves a start per test)."""
+    proc, url = _launch(tmp_path_factory.mktemp("shared-app"), embedding_server)
+    yield url
+    procs.stop(proc)
 
 
 @pytest.fixture

@@ -1,0 +1,193 @@
+"""HTML and script payloads in user text stay inert in chromium on every page that shows user text.
+
+Each test types or uploads `<img src=x onerror=alert(1)>` and `<script>alert(2)</script>`, then
+checks that the payload is visible as text (tables, hovers, chunk views, search results) and that
+nothing ran or became markup: no dialog, no <img src=x>, no injected <script> (iframes included).
+The tests share one app (distinct collection names) to keep the browser suite short.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.conftest import wait_idle
+from tests.e2e.hardening import IMG, SCRIPT, assert_inert, hover, hover_mark, shot, table_cells
+
+BOTH = (IMG, SCRIPT)
+
+
+def _in_all(texts: list[str] | str, payloads=BOTH) -> bool:
+    joined = " ".join(texts) if isinstance(texts, list) else texts
+    return all(p in joined for p in payloads)
+
+
+def test_instruction_lab_tables_and_heatmap_hovers(shared_app, page, tmp_path):
+    page.goto(f"{shared_app}/Instructions")
+    wait_idle(page)
+    queries = page.get_by_role("textbox", name="Queries", exact=True)
+    queries.fill(f"leave rules {IMG}\nreset a password {SCRIPT}")
+    queries.press("Tab")
+    docs = page.get_by_role("textbox", name="Documents", exact=True)
+    docs.fill(f"Annual leave is 25 days {IMG}\nPasswords reset at the desk {SCRIPT}\nThe canteen opens at noon")
+    docs.press("Tab")
+    page.get_by_role("button", name="Apply texts").click()
+    page.get_by_test_id("stCode").filter(has_text=f"Query:leave rules {IMG}").wait_for(timeout=30_000)
+    wait_idle(page)
+    page.get_by_text("Every input with its token count").click()
+    preview = page.get_by_test_id("stExpander").filter(has_text="Every input with its token count")
+    # Glide keeps an accessible copy of the grid's cells (hidden to the eye, there for screen readers).
+    preview.locator("td").filter(has_text=f"at the desk {SCRIPT}").first.wait_for(state="attached", timeout=30_000)
+    assert f"Passwords reset at the desk {SCRIPT}" in table_cells(page, preview)
+
+    page.get_by_role("button", name="Compare").click()
+    charts = page.locator("[data-testid='stPlotlyChart']")
+    charts.nth(2).wait_for(timeout=60_000)
+    wait_idle(page)
+    # Per-query summary and ranking tables show both payloads as cell text.
+    cells = table_cells(page)
+    assert f"leave rules {IMG}" in cells and f"reset a password {SCRIPT}" in cells
+    assert any(c.startswith("Passwords reset at the desk <script>") for c in cells), cells
+    # Hovers of the three heatmaps: cell (Q1, D1) and (Q2, D2) name both texts, as text.
+    for i in range(3):
+        top_left = hover(page, charts.nth(i), 1 / 6, 1 / 4)
+        assert f"leave rules {IMG}" in top_left and f"Annual leave is 25 days {IMG}" in top_left, top_left
+        middle = hover(page, charts.nth(i), 1 / 2, 3 / 4)
+        assert f"reset a password {SCRIPT}" in middle and f"at the desk {SCRIPT}" in middle, middle
+        assert_inert(page)
+    shot(page, tmp_path, "hardening-instructions.png", 2400)
+    assert_inert(page)
+
+
+def test_chunking_token_view_table_and_match(shared_app, page, tmp_path):
+    page.goto(f"{shared_app}/Chunking")
+    wait_idle(page)
+    page.get_by_text("Paste", exact=True).click()
+    wait_idle(page)
+    paragraph = (f"Visitors sign in at reception {IMG} and wear a badge. "
+                 f"Laptops are encrypted {SCRIPT} before they leave the office.\n\n")
+    area = page.get_by_role("textbox", name="Paste a long text (Ctrl+Enter to apply)")
+    area.fill(paragraph * 12)
+    area.press("Control+Enter")
+    page.locator(".ev-chunks").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    # Token view: the payload's pieces read back as the payload's characters.
+    page.get_by_text("Token view: the first 400 tokens").click()
+    assert _in_all(page.locator(".ev-tokens").first.text_content())
+    # The chunk table's "first words" column.
+    page.get_by_test_id("stDataFrame").first.locator("td").first.wait_for(state="attached", timeout=30_000)
+    assert any(IMG in c for c in table_cells(page)), table_cells(page)[:12]
+    # A query carrying the payload; the best chunk and the similarity bars' hover show text.
+    query = page.get_by_role("textbox", name="Query", exact=True)
+    query.fill(f"badge rules {SCRIPT}")
+    query.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Embed chunks and match").click()
+    page.get_by_text("Best chunk:").wait_for(timeout=60_000)
+    wait_idle(page)
+    assert _in_all(page.locator(".ev-chunks").last.inner_text())
+    bars = page.get_by_test_id("stPlotlyChart").filter(has_text="Similarity along the document")
+    tip = hover_mark(page, bars, 0)
+    assert "chunk 1" in tip and IMG in tip, tip
+    shot(page, tmp_path, "hardening-chunking.png", 3400)
+    assert_inert(page)
+
+
+def test_search_ingest_results_matched_chunk_and_context(shared_app, page, tmp_path):
+    page.goto(f"{shared_app}/Search")
+    wait_idle(page)
+    page.get_by_role("textbox", name="Name", exact=True).fill("xss_probe_v1")
+    desc = page.get_by_role("textbox", name="Description", exact=True)
+    desc.fill(f"probe {IMG} {SCRIPT}")
+    desc.press("Tab")
+    wait_idle(page)
+    page.get_by_role("button", name="Create collection").click()
+    page.get_by_text("Created 'xss_probe_v1'").wait_for(timeout=30_000)
+    wait_idle(page)
+    assert page.get_by_text(f"probe {IMG} {SCRIPT}").count() == 1  # the description, as text
+
+    # Paste a document (its name is a payload too) in small chunks, so the match has context.
+    page.get_by_text("Paste text").click()
+    wait_idle(page)
+    page.get_by_role("textbox", name="Document name").fill(f"{IMG}.txt")
+    text = page.get_by_role("textbox", name="Text", exact=True)
+    text.fill(f"Visitors sign in at the front reception desk. {IMG}\n\n"
+              f"All laptops use full disk encryption. {SCRIPT}\n\n"
+              "The staff canteen opens at noon every weekday.")
+    text.press("Tab")
+    size = page.get_by_role("spinbutton", name="Max tokens per chunk")
+    size.fill("16")
+    size.press("Tab")
+    wait_idle(page)
+    page.get_by_role("button", name="Add to collection").click()
+    page.get_by_test_id("stAlert").filter(has_text="xss_probe_v1").filter(has_text="added").wait_for(timeout=60_000)
+    wait_idle(page)
+    # The count is current right after the ingestion (it once stayed "0 chunks" in a stale label).
+    page.get_by_text("4 chunks in xss_probe_v1").wait_for(timeout=10_000)
+
+    page.get_by_role("tab", name="Search").click()
+    question = page.get_by_role("textbox", name="Question")
+    question.fill(f"laptop disk encryption {SCRIPT} {IMG}")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_text("Why it matched").wait_for(timeout=60_000)
+    wait_idle(page)
+    assert f"Query:laptop disk encryption {SCRIPT} {IMG}" in page.get_by_test_id("stCode").last.inner_text()
+    cells = table_cells(page)
+    assert f"{IMG}.txt" in cells and any(SCRIPT in c for c in cells), cells
+    # The matched chunk with its neighbours as context ("… before", "after …"), all as text.
+    box = page.get_by_test_id("stVerticalBlock").filter(has=page.get_by_text("Matched chunk")).last
+    shown = box.inner_text()
+    assert shown.startswith("…") and shown.endswith("…") and _in_all(shown), shown
+    assert page.get_by_text(f"of {IMG}.txt").count() >= 1  # the source name in the caption
+    tip = hover_mark(page, page.get_by_test_id("stPlotlyChart").filter(has_text="Similarity of each result"), 0)
+    assert f"{IMG}.txt" in tip, tip
+    shot(page, tmp_path, "hardening-search.png", 3200)
+    assert_inert(page)
+
+
+def test_evaluate_uploaded_texts_and_custom_instruction(shared_app, page, tmp_path):
+    corpus, queries = tmp_path / "corpus.jsonl", tmp_path / "queries.jsonl"
+    docs = [("d1", f"Leave goes to your manager {IMG}"), ("d2", f"Badges are returned on the last day {SCRIPT}"),
+            ("d3", "The canteen opens at noon")]
+    corpus.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in docs), encoding="utf-8")
+    queries.write_text(
+        json.dumps({"id": "q1", "text": f"who approves leave {IMG}", "relevant": ["d1"]}) + "\n"
+        + json.dumps({"id": "q2", "text": f"return my badge {SCRIPT}", "relevant": ["d2"]}) + "\n",
+        encoding="utf-8")
+    page.goto(f"{shared_app}/Evaluate")
+    wait_idle(page)
+    page.get_by_text("Upload my own").click()
+    wait_idle(page)
+    uploads = page.locator("[data-testid='stFileUploaderDropzoneInput']")
+    uploads.nth(0).set_input_files(str(corpus))
+    wait_idle(page)
+    uploads.nth(1).set_input_files(str(queries))
+    page.get_by_test_id("stMetric").filter(has_text="Documents").filter(has_text="3").wait_for(timeout=30_000)
+    wait_idle(page)
+    page.get_by_text("Preview the queries").click()
+    preview = page.get_by_test_id("stExpander").filter(has_text="Preview the queries")
+    preview.locator("td").filter(has_text=SCRIPT).first.wait_for(state="attached", timeout=30_000)
+    assert _in_all(table_cells(page, preview))
+
+    custom = page.get_by_role("textbox", name="Custom instruction (optional)")
+    custom.fill(f"Find the policy {IMG}")
+    custom.press("Tab")
+    page.get_by_role("button", name="Run evaluation").click()
+    page.get_by_role("heading", name="3 · Results").wait_for(timeout=60_000)
+    wait_idle(page)
+    # The task text is the results table's last column: a wide window draws every column.
+    page.set_viewport_size({"width": 3000, "height": 1000})
+    results = page.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="configuration"))
+    results.locator("td").filter(has_text=f"Find the policy {IMG}").wait_for(state="attached", timeout=10_000)
+    page.set_viewport_size({"width": 1500, "height": 1000})
+    page.get_by_text("Per query: ndcg@10").click()
+    page.get_by_text("Top documents for one query").click()
+    detail = page.get_by_test_id("stExpander").filter(has_text="Top documents for one query")
+    detail.locator("td").filter(has_text="d1 ·").first.wait_for(state="attached", timeout=30_000)
+    per_query = page.get_by_test_id("stExpander").filter(has_text="Per query: ndcg@10")
+    assert _in_all(table_cells(page, per_query))
+    assert any(f"d1 · Leave goes to your manager {IMG}" in c for c in table_cells(page, detail))
+    picker = detail.get_by_test_id("stSelectbox")
+    shown = picker.text_content() + " ".join(i.input_value() for i in picker.locator("input").all())
+    assert f"q1 · who approves leave {IMG}" in shown, shown
+    shot(page, tmp_path, "hardening-evaluate.png", 3400)
+    assert_inert(page)
