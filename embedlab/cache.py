@@ -96,11 +96,18 @@ class EmbeddingCache:
 
 
 class CachedEmbedder:
-    """An Embedder that answers from the cache and sends only new, deduplicated texts."""
+    """An Embedder that answers from the cache and sends only new, deduplicated texts.
 
-    def __init__(self, inner: Embedder, cache: EmbeddingCache) -> None:
+    One instance is shared by every session using the same settings, so texts being embedded
+    for one caller are not sent again by another: later callers wait for them instead.
+    """
+
+    def __init__(self, inner: Embedder, cache: EmbeddingCache, wait_s: float = 300.0) -> None:
         self.inner = inner
         self.cache = cache
+        self.wait_s = wait_s  # how long to wait for another caller's in-flight texts
+        self._inflight: dict[str, threading.Event] = {}
+        self._inflight_lock = threading.Lock()
 
     @property
     def model_id(self) -> str:
@@ -126,27 +133,67 @@ class CachedEmbedder:
         total = len(unique)
         if progress:
             progress(total - len(missing), total)
-        if missing:
-            offset = total - len(missing)
-            inner_progress = (lambda done, _n: progress(offset + done, total)) if progress else None
-            try:
-                vectors = self.inner.embed(missing, progress=inner_progress)
-            except InputRejected as exc:
-                # Keep what the server accepted, then report the rejected texts by the
-                # caller's positions (every position of a duplicated text).
-                if exc.partial:
-                    kept = sorted(exc.partial)
-                    self.cache.put_many(
-                        self.model_id, self.dimensions, [missing[i] for i in kept],
-                        np.stack([exc.partial[i] for i in kept]),
-                    )
-                bad = {missing[i] for i in exc.indices}
-                exc.indices = [i for i, t in enumerate(texts) if t in bad]
-                exc.partial = {}
-                raise
-            self.cache.put_many(self.model_id, self.dimensions, missing, vectors)
-            found.update(zip(missing, vectors, strict=True))
+        mine, theirs = self._claim(missing)
+        try:
+            if mine:
+                offset = total - len(missing)
+                inner_progress = (lambda done, _n: progress(offset + done, total)) if progress else None
+                found.update(self._embed_and_store(mine, texts, inner_progress))
+        finally:
+            self._release(mine)
+        if theirs:
+            for event in theirs.values():
+                event.wait(self.wait_s)
+            late = self.cache.get_many(self.model_id, self.dimensions, list(theirs))
+            found.update(late)
+            # The other caller failed on these: embed them here.
+            retry = [t for t in theirs if t not in late]
+            if retry:
+                found.update(self._embed_and_store(retry, texts, None))
+            if progress:
+                progress(total, total)
         dims = {found[t].shape[0] for t in unique}
         if len(dims) != 1:
             raise ValueError(f"cached vectors disagree in dimension: {sorted(dims)}")
         return np.stack([found[t] for t in texts]).astype(np.float32, copy=False)
+
+    def _claim(self, missing: list[str]) -> tuple[list[str], dict[str, threading.Event]]:
+        """Split missing texts into those this call embeds and those already in flight."""
+        mine: list[str] = []
+        theirs: dict[str, threading.Event] = {}
+        with self._inflight_lock:
+            for text in missing:
+                event = self._inflight.get(text)
+                if event is None:
+                    self._inflight[text] = threading.Event()
+                    mine.append(text)
+                else:
+                    theirs[text] = event
+        return mine, theirs
+
+    def _release(self, mine: list[str]) -> None:
+        with self._inflight_lock:
+            for text in mine:
+                self._inflight.pop(text).set()
+
+    def _embed_and_store(
+        self, batch: list[str], texts: list[str], progress: ProgressCallback | None
+    ) -> dict[str, np.ndarray]:
+        """Embed `batch` (unique, uncached), store it, return {text: vector}."""
+        try:
+            vectors = self.inner.embed(batch, progress=progress)
+        except InputRejected as exc:
+            # Keep what the server accepted, then report the rejected texts by the
+            # caller's positions (every position of a duplicated text).
+            if exc.partial:
+                kept = sorted(exc.partial)
+                self.cache.put_many(
+                    self.model_id, self.dimensions, [batch[i] for i in kept],
+                    np.stack([exc.partial[i] for i in kept]),
+                )
+            bad = {batch[i] for i in exc.indices}
+            exc.indices = [i for i, t in enumerate(texts) if t in bad]
+            exc.partial = {}
+            raise
+        self.cache.put_many(self.model_id, self.dimensions, batch, vectors)
+        return dict(zip(batch, vectors, strict=True))

@@ -102,3 +102,47 @@ def test_rejected_text_reported_by_caller_position_and_the_rest_cached(fake_serv
     assert len(emb.cache) == 2  # "a" and "b" were kept
     sent = len(fake_server.requests)
     assert emb.embed(["b", "a"]).shape == (2, 8) and len(fake_server.requests) == sent
+
+
+def test_concurrent_callers_do_not_embed_the_same_text_twice(embedding_server, tmp_path):
+    inner = OpenAICompatibleEmbedder(embedding_server, "e5", batch_size=4)
+    sent: list[str] = []
+    original = inner.embed
+
+    def slow_embed(texts, progress=None):
+        sent.extend(texts)
+        return original(texts, progress)
+
+    inner.embed = slow_embed
+    emb = CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite"))
+    texts = [f"shared workshop text {i}" for i in range(24)]
+    results: dict[int, np.ndarray] = {}
+    barrier = threading.Barrier(3)
+
+    def user(k: int) -> None:
+        barrier.wait()
+        results[k] = emb.embed(texts[k:] + texts[:k])  # same texts, different order
+
+    threads = [threading.Thread(target=user, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(sent) == sorted(texts)  # each text sent exactly once across the three users
+    for k, vectors in results.items():
+        np.testing.assert_array_equal(vectors, results[0][[(i + k) % 24 for i in range(24)]])
+
+
+def test_a_failed_in_flight_text_is_embedded_by_the_waiting_caller(fake_server, tmp_path):
+    from tests import fakeserver
+
+    emb = CachedEmbedder(OpenAICompatibleEmbedder(fake_server.url, "m"), EmbeddingCache(tmp_path / "c.sqlite"))
+    mine, theirs = emb._claim(["x"])  # as if another caller had claimed "x" and then failed
+    emb._release(mine)
+    assert emb._claim(["x"]) == (["x"], {})
+    event = threading.Event()
+    emb._inflight["x"] = event
+    event.set()  # the other caller gives up without storing anything
+    fake_server.plan = [fakeserver.ok()]
+    assert emb.embed(["x", "y"]).shape == (2, 8)
+    assert sorted(t for r in fake_server.requests for t in r["input"]) == ["x", "y"]
