@@ -157,7 +157,9 @@ def read_jsonl(data: bytes) -> list[dict]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UploadError(f"Line {number} is not valid JSON ({exc.msg} at column {exc.colno}).") from None
+            # Some messages end in "at" already ("Unterminated string starting at").
+            where = f"{exc.msg} column {exc.colno}" if exc.msg.endswith(" at") else f"{exc.msg} at column {exc.colno}"
+            raise UploadError(f"Line {number} is not valid JSON ({where}).") from None
         if not isinstance(value, dict):
             raise UploadError(f"Line {number} is a JSON {type(value).__name__}, expected an object {{...}}.")
         records.append(value)
