@@ -19,7 +19,7 @@ from embedlab import figures, projection
 from embedlab.cache import CachedEmbedder
 from embedlab.instructions import format_query
 from embedlab.projection import Clustering, Projection, Separation, UmapParams
-from embedlab.textio import UploadError, read_table
+from embedlab.textio import UploadError, guess_text_column, read_table, text_columns
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +117,23 @@ def _upload_source() -> Corpus | None:
         st.error(f"{uploaded.name}: {exc}", icon=":material/error:")
         return None
     columns = [str(c) for c in frame.columns]
+    textual = text_columns(frame)
+    if not textual:
+        st.error(
+            f"{uploaded.name} has no column of text: its columns ({', '.join(columns)}) hold only numbers, "
+            "dates or nothing. Upload a table with one text per row in a column such as “text”.",
+            icon=":material/error:",
+        )
+        return None
     left, right = st.columns(2)
+    # Default to a conventionally named column, else the longest text column (never an id column).
+    guess = guess_text_column(frame[textual])
     text_col = left.selectbox(
-        "Text column", columns,
-        index=_guess(columns, ("text", "content", "document", "sentence", "question", "body")) or 0,
+        "Text column", columns, index=columns.index(guess) if guess else columns.index(textual[0]),
         key="umap.w.text_col",
     )
+    if text_col not in textual:
+        st.warning(f"Column “{text_col}” holds numbers or dates rather than text.", icon=":material/warning:")
     label_options = [NO_LABEL, *[c for c in columns if c != text_col]]
     guessed = _guess(label_options, ("label", "topic", "category", "class", "domain"))
     label_col = right.selectbox(

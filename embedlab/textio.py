@@ -217,6 +217,17 @@ def guess_text_column(frame: pd.DataFrame) -> str | None:
     return max(textual, key=lambda c: frame[c].astype(str).str.len().mean())
 
 
+def text_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns that hold text: most non-empty cells contain a letter (numbers and dates do not)."""
+    found = []
+    for column in frame.columns:
+        cells = [str(v).strip() for v in frame[column] if not (v is None or (isinstance(v, float) and pd.isna(v)))]
+        cells = [c for c in cells if c]
+        if cells and sum(any(ch.isalpha() for ch in c) for c in cells) * 2 > len(cells):
+            found.append(str(column))
+    return found
+
+
 def texts_from_column(frame: pd.DataFrame, column: str) -> list[str]:
     """Non-empty texts of one column, stripped; raises UploadError when the column is unusable."""
     if column not in frame.columns:
