@@ -20,9 +20,11 @@ def assert_inert(page) -> None:
 
 
 def table_cells(page, scope=None) -> list[str]:
-    """Text of every visible cell of the st.dataframe grids (glide keeps an accessible <table>)."""
-    root = scope if scope is not None else page
-    return root.locator("[data-testid='stDataFrame'] td").all_text_contents()
+    """Text of every drawn cell of the st.dataframe grids in the page or in `scope` (a grid or a
+    container); glide keeps an accessible <table> copy of the cells it draws."""
+    if scope is not None:
+        return scope.locator("td").all_text_contents()
+    return page.locator("[data-testid='stDataFrame'] td").all_text_contents()
 
 
 def hover(page, chart, fx: float = 0.5, fy: float = 0.5) -> str:

@@ -8,6 +8,7 @@ The tests share one app (distinct collection names) to keep the browser suite sh
 
 from __future__ import annotations
 
+import csv
 import json
 
 from tests.e2e.conftest import wait_idle
@@ -190,4 +191,56 @@ def test_evaluate_uploaded_texts_and_custom_instruction(shared_app, page, tmp_pa
     shown = picker.text_content() + " ".join(i.input_value() for i in picker.locator("input").all())
     assert f"q1 · who approves leave {IMG}" in shown, shown
     shot(page, tmp_path, "hardening-evaluate.png", 3400)
+    assert_inert(page)
+
+
+def test_clusters_map_hovers_legend_queries_and_selection(shared_app, page, tmp_path):
+    table = tmp_path / "visitors.csv"
+    with table.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["text", "label"])
+        for i in range(6):
+            writer.writerow([f"Visitors sign in at reception {IMG} rule {i}", f"front desk {SCRIPT}"])
+            writer.writerow([f"Laptops are encrypted {SCRIPT} rule {i}", f"it {IMG}"])
+    page.goto(f"{shared_app}/Clusters")
+    wait_idle(page)
+    page.get_by_text("Upload CSV / JSONL").click()
+    wait_idle(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(table))
+    page.get_by_text("12 texts, 2 labels").wait_for(timeout=30_000)
+    wait_idle(page)
+    page.get_by_role("button", name="Build maps").click()
+    page.get_by_text("How well do the topics separate?").wait_for(timeout=120_000)
+    wait_idle(page)
+    maps = page.locator(".js-plotly-plot").filter(has=page.locator(".scatterlayer"))
+    maps.nth(1).wait_for(timeout=30_000)
+    # Legend entries are the labels, as text.
+    legend = " ".join(maps.first.locator(".legendtext").all_text_contents())
+    assert f"front desk {SCRIPT}" in legend and f"it {IMG}" in legend, legend
+    # Hover a point of each topic: its text and label show as text.
+    for trace in range(2):
+        tip = hover_mark(page, maps.first, 0, f".scatterlayer .trace:nth-of-type({trace + 1}) path.point")
+        assert (f"reception {IMG} rule" in tip and f"front desk {SCRIPT}" in tip) or (
+            f"encrypted {SCRIPT} rule" in tip and f"it {IMG}" in tip), tip
+        assert_inert(page)
+    # A query with a payload, placed on both maps, labelled as text.
+    queries = page.get_by_role("textbox", name="Queries to place on both maps (one per line)")
+    queries.fill(f"badge {IMG}")
+    queries.press("Control+Enter")
+    page.locator(".js-plotly-plot .textpoint").first.wait_for(timeout=30_000)
+    wait_idle(page)
+    assert IMG[:20] in maps.first.locator(".textpoint").first.text_content()
+    # Box-select the whole first map: the selected texts are listed in a table.
+    area = maps.first.locator(".nsewdrag").first.bounding_box()
+    page.mouse.move(area["x"] + 3, area["y"] + 3)
+    page.mouse.down()
+    page.mouse.move(area["x"] + area["width"] / 2, area["y"] + area["height"] / 2, steps=5)
+    page.mouse.move(area["x"] + area["width"] - 3, area["y"] + area["height"] - 3, steps=5)
+    page.mouse.up()
+    selected = page.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="cluster"))
+    selected.locator("td").filter(has_text=f"encrypted {SCRIPT}").first.wait_for(state="attached", timeout=30_000)
+    wait_idle(page)
+    cells = table_cells(page, selected)
+    assert f"Visitors sign in at reception {IMG} rule 0" in cells and f"it {IMG}" in cells, cells
+    shot(page, tmp_path, "hardening-clusters.png", 2600)
     assert_inert(page)
