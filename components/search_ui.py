@@ -173,6 +173,10 @@ def build_samples(store: Store, embedder: CachedEmbedder) -> None:
         st.rerun()
 
 
+def _follow_picker() -> None:
+    st.session_state[state.SEARCH_ACTIVE] = st.session_state["search.w.collection"]
+
+
 def pick_collection(infos: list[CollectionInfo]) -> str | None:
     names = [i.name for i in infos]
     if not names:
@@ -184,8 +188,11 @@ def pick_collection(infos: list[CollectionInfo]) -> str | None:
         del st.session_state["search.w.collection"]
     # No counts in the option labels: the browser keeps showing a keyed selectbox's old label
     # after they change (right after an ingestion it read "(0 chunks)"), so the count is a caption.
-    choice = st.selectbox("Collection", names, index=names.index(active) if active in names else 0,
-                          key="search.w.collection")
+    # A collection just created or built becomes active: move the picker to it (a keyed
+    # selectbox ignores a changed `index` once drawn). The callback keeps a user's own pick.
+    if active in names and st.session_state.get("search.w.collection") != active:
+        st.session_state["search.w.collection"] = active
+    choice = st.selectbox("Collection", names, key="search.w.collection", on_change=_follow_picker)
     st.caption(f"{counts[choice]:,} chunks in {escape_markdown(choice)}")
     st.session_state[state.SEARCH_ACTIVE] = choice
     return choice

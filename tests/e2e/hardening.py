@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tests.e2e.conftest import wait_idle
+
 IMG = "<img src=x onerror=alert(1)>"
 SCRIPT = "<script>alert(2)</script>"
 SHOTS = os.environ.get("HARDENING_SCREENSHOT_DIR")  # set to keep screenshots for a human look
@@ -17,6 +19,22 @@ def assert_inert(page) -> None:
         assert frame.locator("img[src='x'], [onerror]").count() == 0, f"injected element in {frame.url}"
         injected = frame.evaluate("() => [...document.scripts].filter(s => s.textContent.includes('alert(')).length")
         assert injected == 0, f"injected <script> in {frame.url}"
+
+
+def create_collection(page, name: str, description: str = "") -> None:
+    """Create a Search collection (the "New collection" panel is folded once any exists)."""
+    field = page.get_by_role("textbox", name="Name", exact=True)
+    if not field.is_visible():
+        page.get_by_text("New collection", exact=True).click()
+    field.fill(name)
+    if description:
+        desc = page.get_by_role("textbox", name="Description", exact=True)
+        desc.fill(description)
+        desc.press("Tab")
+        wait_idle(page)
+    page.get_by_role("button", name="Create collection").click()
+    page.get_by_text(f"Created '{name}'").wait_for(timeout=30_000)
+    wait_idle(page)
 
 
 def table_cells(page, scope=None) -> list[str]:

@@ -12,7 +12,16 @@ import csv
 import json
 
 from tests.e2e.conftest import wait_idle
-from tests.e2e.hardening import IMG, SCRIPT, assert_inert, hover, hover_mark, shot, table_cells
+from tests.e2e.hardening import (
+    IMG,
+    SCRIPT,
+    assert_inert,
+    create_collection,
+    hover,
+    hover_mark,
+    shot,
+    table_cells,
+)
 
 BOTH = (IMG, SCRIPT)
 
@@ -96,14 +105,7 @@ def test_chunking_token_view_table_and_match(shared_app, page, tmp_path):
 def test_search_ingest_results_matched_chunk_and_context(shared_app, page, tmp_path):
     page.goto(f"{shared_app}/Search")
     wait_idle(page)
-    page.get_by_role("textbox", name="Name", exact=True).fill("xss_probe_v1")
-    desc = page.get_by_role("textbox", name="Description", exact=True)
-    desc.fill(f"probe {IMG} {SCRIPT}")
-    desc.press("Tab")
-    wait_idle(page)
-    page.get_by_role("button", name="Create collection").click()
-    page.get_by_text("Created 'xss_probe_v1'").wait_for(timeout=30_000)
-    wait_idle(page)
+    create_collection(page, "xss_probe_v1", f"probe {IMG} {SCRIPT}")
     assert page.get_by_text(f"probe {IMG} {SCRIPT}").count() == 1  # the description, as text
 
     # Paste a document (its name is a payload too) in small chunks, so the match has context.

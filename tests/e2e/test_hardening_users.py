@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.e2e.conftest import wait_idle
-from tests.e2e.hardening import assert_inert, shot, table_cells
+from tests.e2e.hardening import assert_inert, create_collection, shot, table_cells
 
 ALICE = {
     "queries": ["How many days of annual leave do interns get?", "Who signs off a travel budget?"],
@@ -81,10 +81,7 @@ def test_two_users_search_at_the_same_time(shared_app, two_pages, tmp_path):
     # Alice creates a small collection; both then search it at the same time.
     alice.goto(f"{shared_app}/Search")
     wait_idle(alice)
-    alice.get_by_role("textbox", name="Name", exact=True).fill("users_kb_v1")
-    alice.get_by_role("button", name="Create collection").click()
-    alice.get_by_text("Created 'users_kb_v1'").wait_for(timeout=30_000)
-    wait_idle(alice)
+    create_collection(alice, "users_kb_v1")
     alice.get_by_text("Paste text").click()
     wait_idle(alice)
     alice.get_by_role("textbox", name="Document name").fill("handbook.txt")
