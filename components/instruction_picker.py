@@ -45,9 +45,10 @@ def pick_instruction(key: str, label: str = "Instruction", allow_none: bool = Tr
     choice = st.selectbox(
         label,
         options,
-        # No default when the value is already in session state (avoids Streamlit's warning about
-        # a widget with both a default and a value set through the Session State API).
-        index=None if key in st.session_state else options.index(PRESETS[0].name),
+        # The default is the current value: a picker hidden by an st.stop() run keeps its value
+        # here but is redrawn by the browser from this default (index=None showed "Choose an
+        # option" and a submit then sent None).
+        index=options.index(st.session_state.get(key, PRESETS[0].name)),
         key=key,
         format_func=lambda n: f"{n} · preset" if n in entries and entries[n].preset else n,
         help="Task description prepended to queries as `Instruct: {task}\\nQuery:{query}`.",

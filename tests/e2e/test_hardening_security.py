@@ -211,11 +211,16 @@ def test_clusters_map_hovers_legend_queries_and_selection(shared_app, page, tmp_
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(table))
     page.get_by_text("12 texts, 2 labels").wait_for(timeout=30_000)
     wait_idle(page)
+    # The instruction picker was hidden while no file was chosen (an st.stop() run): it must
+    # come back showing the instruction the maps will use (it once showed "Choose an option").
+    picker = page.get_by_test_id("stForm").get_by_test_id("stSelectbox").filter(has_text="Instruction")
+    assert picker.locator("input").input_value() == "Clustering · preset"
     page.get_by_role("button", name="Build maps").click()
     page.get_by_text("How well do the topics separate?").wait_for(timeout=120_000)
     wait_idle(page)
     maps = page.locator(".js-plotly-plot").filter(has=page.locator(".scatterlayer"))
     maps.nth(1).wait_for(timeout=30_000)
+    assert maps.nth(1).locator(".gtitle").text_content() == "With instruction: Clustering"
     # Legend entries are the labels, as text.
     legend = " ".join(maps.first.locator(".legendtext").all_text_contents())
     assert f"front desk {SCRIPT}" in legend and f"it {IMG}" in legend, legend
