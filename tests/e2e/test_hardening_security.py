@@ -109,6 +109,7 @@ def test_search_ingest_results_matched_chunk_and_context(shared_app, page, tmp_p
     assert page.get_by_text(f"probe {IMG} {SCRIPT}").count() == 1  # the description, as text
 
     # Paste a document (its name is a payload too) in small chunks, so the match has context.
+    page.get_by_role("tab", name="Add documents").click()
     page.get_by_text("Paste text").click()
     wait_idle(page)
     page.get_by_role("textbox", name="Document name").fill(f"{IMG}.txt")

@@ -82,6 +82,7 @@ def test_two_users_search_at_the_same_time(shared_app, two_pages, tmp_path):
     alice.goto(f"{shared_app}/Search")
     wait_idle(alice)
     create_collection(alice, "users_kb_v1")
+    alice.get_by_role("tab", name="Add documents").click()
     alice.get_by_text("Paste text").click()
     wait_idle(alice)
     alice.get_by_role("textbox", name="Document name").fill("handbook.txt")
