@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +17,15 @@ class PageEntry:
     summary: str
 
 
-def page_entries(pages_dir: Path = PAGES_DIR) -> list[PageEntry]:
-    """Each page's title (from its file name) and first docstring line, in menu order."""
+@functools.lru_cache(maxsize=4)
+def page_entries(pages_dir: Path = PAGES_DIR) -> tuple[PageEntry, ...]:
+    """Each page's title (from its file name) and first docstring line, in menu order.
+
+    Read once per process: every rerun of every page draws the menu from it.
+    """
     entries = []
     for file in sorted(pages_dir.glob("*.py")):
         doc = ast.get_docstring(ast.parse(file.read_text(encoding="utf-8"))) or ""
         title = file.stem.split("_", 1)[-1].replace("_", " ")
         entries.append(PageEntry(f"pages/{file.name}", title, doc.strip().splitlines()[0] if doc else ""))
-    return entries
+    return tuple(entries)
