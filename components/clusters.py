@@ -14,6 +14,8 @@ import streamlit as st
 
 from components import state
 from components.instruction_picker import pick_instruction
+from components.resources import current_settings
+from components.store import get_store
 from components.widgets import download_figure, download_table, embed_with_progress, show_error
 from embedlab import figures, projection
 from embedlab.cache import CachedEmbedder
@@ -158,12 +160,43 @@ def _upload_source() -> Corpus | None:
     return Corpus(uploaded.name, tuple(prepared.texts), tuple(prepared.labels) if prepared.labels else None)
 
 
+def _collection_source() -> Corpus | None:
+    """The stored chunks of a Search-page collection, labelled by a metadata field (default: source)."""
+    store = get_store(current_settings())
+    if store is None:
+        return None  # get_store has shown why
+    infos = [info for info in store.list() if info.count > 0]
+    if not infos:
+        st.info("No collection holds documents yet: build or fill one on the Search page.",
+                icon=":material/database:")
+        return None
+    left, right = st.columns(2)
+    counts = {info.name: info.count for info in infos}
+    name = left.selectbox("Collection", list(counts), key="umap.w.collection",
+                          format_func=lambda n: f"{n} ({counts[n]:,} chunks)")
+    records = store.get_records(name)[: projection.MAX_TEXTS]
+    keys = sorted({k for r in records for k, v in r["metadata"].items() if isinstance(v, str)})
+    options = [NO_LABEL, *keys]
+    label_key = right.selectbox(
+        "Label (metadata field)", options, index=options.index("source") if "source" in options else 0,
+        key="umap.w.collection_label", help="Chunks of one document share its source: they should sit together.",
+    )
+    texts = tuple(r["text"] for r in records if r["text"] and r["text"].strip())
+    if len(texts) < projection.MIN_TEXTS:
+        st.error(f"A map needs at least {projection.MIN_TEXTS} texts; {name} has {len(texts)}.")
+        return None
+    labels = None
+    if label_key != NO_LABEL:
+        labels = tuple(str(r["metadata"].get(label_key, "")) for r in records if r["text"] and r["text"].strip())
+    st.caption(f"{len(texts):,} chunks from {name}" + (f", labelled by {label_key}" if labels else ""))
+    return Corpus(f"collection {name}", texts, labels)
+
+
 # Where texts can come from: name -> function that draws its widgets and returns a Corpus.
-# Hook for the Search page's Chroma collections: add one entry whose function picks a collection
-# (components.store.get_store) and returns its documents, with a metadata field as labels.
 SOURCES: dict[str, Callable[[], Corpus | None]] = {
     "Sample corpus": _sample_source,
     "Upload CSV / JSONL": _upload_source,
+    "Chroma collection": _collection_source,
 }
 
 

@@ -111,3 +111,22 @@ def test_bad_uploads_get_a_clear_message(at, name, payload, message):
     assert not at.exception, [e.value for e in at.exception]
     assert at.error and message in at.error[0].value
     assert not [b for b in at.button if b.label == "Build maps"]
+
+
+def test_documents_of_a_search_collection_can_be_mapped(app_env):
+    search = AppTest.from_file(str(ROOT / "pages" / "4_Search.py"), default_timeout=180).run()
+    search.button(key="search.w.build_samples").click().run()
+    assert not search.exception, [e.value for e in search.exception]
+
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    at.radio(key="umap.w.source").set_value("Chroma collection").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.selectbox(key="umap.w.collection").set_value("hr_policy_v1").run()
+    assert at.selectbox(key="umap.w.collection_label").value == "source"
+    build(at)
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(charts(at)) == 2
+    held = at.session_state[state.UMAP_VECTORS]
+    assert held["plain"].shape[0] == 14  # every chunk of the collection
+    names = {t["name"] for spec in (json.loads(c.proto.spec) for c in charts(at)) for t in spec["data"]}
+    assert any(name.endswith(".md") for name in names)  # coloured by source document
