@@ -10,9 +10,11 @@ import codecs
 import csv
 import io
 import json
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Any
 
 import pandas as pd
 
@@ -34,6 +36,7 @@ _BINARY_MAGIC = {
     b"\x1f\x8b": "a gzip archive",
     b"\xd0\xcf\x11\xe0": "an old Microsoft Office file",
 }
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _TEXT_COLUMN_NAMES = ("text", "content", "document", "doc", "body", "passage", "sentence", "query", "question")
 
 
@@ -143,6 +146,18 @@ def extract_text(data: bytes, filename: str) -> DecodedText:
     return decode_bytes(data)
 
 
+def _without_surrogates(value: Any) -> Any:
+    """JSON escapes can encode lone surrogates ("\\ud83d"), which no page can display or send:
+    replace them, in keys and values at any depth, with U+FFFD."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
+
+
 def read_jsonl(data: bytes) -> list[dict]:
     """Parse JSON Lines: one object per non-blank line.
 
@@ -155,7 +170,7 @@ def read_jsonl(data: bytes) -> list[dict]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = _without_surrogates(json.loads(line))
         except json.JSONDecodeError as exc:
             # Some messages end in "at" already ("Unterminated string starting at").
             where = f"{exc.msg} column {exc.colno}" if exc.msg.endswith(" at") else f"{exc.msg} at column {exc.colno}"
@@ -179,7 +194,7 @@ def read_table(data: bytes, filename: str) -> pd.DataFrame:
         text = decode_bytes(data).text
         if suffix == ".json" and text.lstrip().startswith("["):
             try:
-                value = json.loads(text)
+                value = _without_surrogates(json.loads(text))
             except json.JSONDecodeError as exc:
                 raise UploadError(f"The JSON file is not valid ({exc.msg} at line {exc.lineno}).") from None
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):

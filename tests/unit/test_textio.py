@@ -152,3 +152,11 @@ def test_jsonl_table_and_unsupported_type():
         read_table(b"x", "d.xlsx")
     with pytest.raises(UploadError, match="no rows"):
         read_table(b"text\n", "d.csv")
+
+
+def test_lone_surrogates_from_json_escapes_are_replaced():
+    line = b'{"id": "d1", "text": "broken \\ud83d emoji", "tags": ["\\udc00"], "\\ud800key": 1}\n'
+    [record] = read_jsonl(line)
+    assert record == {"id": "d1", "text": "broken \ufffd emoji", "tags": ["\ufffd"], "\ufffdkey": 1}
+    frame = read_table(b'[{"text": "a \\udfff b"}]', "x.json")
+    assert frame["text"][0] == "a \ufffd b"
