@@ -18,6 +18,8 @@ def test_small_sweep_in_browser(start_app, page, tmp_path):
     page.get_by_role("button", name="Run benchmark").click()
     page.get_by_text("Best P95").wait_for(timeout=90_000)
     wait_idle(page, 90_000)
+    # Plotly charts are drawn by a lazily loaded frontend component, after the script has ended.
+    page.locator("[data-testid='stPlotlyChart']").nth(1).wait_for(timeout=60_000)
     assert page.locator("[data-testid='stPlotlyChart']").count() == 2
     assert page.get_by_role("button", name="Download CSV").is_visible()
     shot = tmp_path / "benchmark.png"
