@@ -53,7 +53,10 @@ def test_instruction_lab_tables_and_heatmap_hovers(shared_app, page, tmp_path):
     charts = page.locator("[data-testid='stPlotlyChart']")
     charts.nth(2).wait_for(timeout=60_000)
     wait_idle(page)
-    # Per-query summary and ranking tables show both payloads as cell text.
+    # Per-query summary and ranking tables show both payloads as cell text (the grids fill their
+    # cells after the script ends: wait for one).
+    page.get_by_test_id("stDataFrame").locator("td").filter(has_text=f"reset a password {SCRIPT}").first.wait_for(
+        state="attached", timeout=30_000)
     cells = table_cells(page)
     assert f"leave rules {IMG}" in cells and f"reset a password {SCRIPT}" in cells
     assert any(c.startswith("Passwords reset at the desk <script>") for c in cells), cells
