@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from tests import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in chroma's log
+_SHARED_APP_DIRS: list[Path] = []  # where the shared app logs, for failure reports
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
@@ -69,7 +72,9 @@ def start_app(tmp_path, embedding_server):
 @pytest.fixture(scope="session")
 def shared_app(tmp_path_factory, embedding_server) -> str:
     """URL of one app shared by tests that use distinct names (saves a start per test)."""
-    proc, url = _launch(tmp_path_factory.mktemp("shared-app"), embedding_server)
+    app_dir = tmp_path_factory.mktemp("shared-app")
+    proc, url = _launch(app_dir, embedding_server)
+    _SHARED_APP_DIRS.append(app_dir)
     yield url
     procs.stop(proc)
 
@@ -88,3 +93,32 @@ def page(browser):
 def wait_idle(page, timeout_ms: int = 60_000) -> None:
     """Wait until Streamlit has finished running the script for the current view."""
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failed browser test, attach what the page showed and the tails of the server logs.
+
+    A CI failure is otherwise only a timeout; this says whether the app showed an error, hung or died.
+    """
+    report = yield
+    if report.when != "call" or not report.failed:
+        return report
+    pages = [item.funcargs.get("page"), *(item.funcargs.get("two_pages") or [])]
+    for n, page in enumerate(p for p in pages if p is not None):
+        from playwright.sync_api import Error as PlaywrightError
+
+        try:
+            report.sections.append((f"page {n} text", page.inner_text("body", timeout=5_000)[-4_000:]))
+            if "tmp_path" in item.funcargs:  # for a look by hand after a local run
+                page.screenshot(path=str(item.funcargs["tmp_path"] / f"failure-{n}.png"), timeout=10_000)
+        except PlaywrightError as exc:  # the page may be gone or hung; the logs below still help
+            report.sections.append((f"page {n} text", f"unavailable: {exc}"))
+    log_dirs = [item.funcargs["tmp_path"]] if "tmp_path" in item.funcargs else []
+    if "shared_app" in item.funcargs:
+        log_dirs += _SHARED_APP_DIRS
+    for log_dir in log_dirs:
+        for log in sorted(Path(log_dir).glob("*.log")):
+            text = _ANSI.sub("", log.read_text(errors="replace"))
+            report.sections.append((f"log {log.name}", text[-4_000:]))
+    return report

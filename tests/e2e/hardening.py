@@ -45,6 +45,12 @@ def table_cells(page, scope=None) -> list[str]:
     return page.locator("[data-testid='stDataFrame'] td").all_text_contents()
 
 
+def wait_cell(scope, text: str, timeout_ms: int = 30_000) -> None:
+    """Wait until a grid under `scope` has drawn a cell containing `text` (glide fills its cells
+    after the script has finished, so reading them straight away can miss some)."""
+    scope.locator("td").filter(has_text=text).first.wait_for(state="attached", timeout=timeout_ms)
+
+
 def hover(page, chart, fx: float = 0.5, fy: float = 0.5) -> str:
     """Move the mouse over the plot area of a plotly chart at (fx, fy); return the tooltip's text."""
     chart.scroll_into_view_if_needed()

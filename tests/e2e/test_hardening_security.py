@@ -21,6 +21,7 @@ from tests.e2e.hardening import (
     hover_mark,
     shot,
     table_cells,
+    wait_cell,
 )
 
 BOTH = (IMG, SCRIPT)
@@ -55,8 +56,9 @@ def test_instruction_lab_tables_and_heatmap_hovers(shared_app, page, tmp_path):
     wait_idle(page)
     # Per-query summary and ranking tables show both payloads as cell text (the grids fill their
     # cells after the script ends: wait for one).
-    page.get_by_test_id("stDataFrame").locator("td").filter(has_text=f"reset a password {SCRIPT}").first.wait_for(
-        state="attached", timeout=30_000)
+    grids = page.get_by_test_id("stDataFrame")
+    for text in (f"reset a password {SCRIPT}", f"leave rules {IMG}", "Passwords reset at the desk <script>"):
+        wait_cell(grids, text)
     cells = table_cells(page)
     assert f"leave rules {IMG}" in cells and f"reset a password {SCRIPT}" in cells
     assert any(c.startswith("Passwords reset at the desk <script>") for c in cells), cells
@@ -87,7 +89,7 @@ def test_chunking_token_view_table_and_match(shared_app, page, tmp_path):
     page.get_by_text("Token view: the first 400 tokens").click()
     assert _in_all(page.locator(".ev-tokens").first.text_content())
     # The chunk table's "first words" column.
-    page.get_by_test_id("stDataFrame").first.locator("td").first.wait_for(state="attached", timeout=30_000)
+    wait_cell(page.get_by_test_id("stDataFrame").first, IMG)
     assert any(IMG in c for c in table_cells(page)), table_cells(page)[:12]
     # A query carrying the payload; the best chunk and the similarity bars' hover show text.
     query = page.get_by_role("textbox", name="Query", exact=True)
@@ -138,6 +140,8 @@ def test_search_ingest_results_matched_chunk_and_context(shared_app, page, tmp_p
     page.get_by_text("Why it matched").wait_for(timeout=60_000)
     wait_idle(page)
     assert f"Query:laptop disk encryption {SCRIPT} {IMG}" in page.get_by_test_id("stCode").last.inner_text()
+    wait_cell(page.get_by_test_id("stDataFrame"), f"{IMG}.txt")
+    wait_cell(page.get_by_test_id("stDataFrame"), SCRIPT)
     cells = table_cells(page)
     assert f"{IMG}.txt" in cells and any(SCRIPT in c for c in cells), cells
     # The matched chunk with its neighbours as context ("… before", "after …"), all as text.
@@ -172,7 +176,8 @@ def test_evaluate_uploaded_texts_and_custom_instruction(shared_app, page, tmp_pa
     wait_idle(page)
     page.get_by_text("Preview the queries").click()
     preview = page.get_by_test_id("stExpander").filter(has_text="Preview the queries")
-    preview.locator("td").filter(has_text=SCRIPT).first.wait_for(state="attached", timeout=30_000)
+    wait_cell(preview, SCRIPT)
+    wait_cell(preview, IMG)
     assert _in_all(table_cells(page, preview))
 
     custom = page.get_by_role("textbox", name="Custom instruction (optional)")
@@ -189,8 +194,10 @@ def test_evaluate_uploaded_texts_and_custom_instruction(shared_app, page, tmp_pa
     page.get_by_text("Per query: ndcg@10").click()
     page.get_by_text("Top documents for one query").click()
     detail = page.get_by_test_id("stExpander").filter(has_text="Top documents for one query")
-    detail.locator("td").filter(has_text="d1 ·").first.wait_for(state="attached", timeout=30_000)
+    wait_cell(detail, f"d1 · Leave goes to your manager {IMG}")
     per_query = page.get_by_test_id("stExpander").filter(has_text="Per query: ndcg@10")
+    wait_cell(per_query, IMG)
+    wait_cell(per_query, SCRIPT)
     assert _in_all(table_cells(page, per_query))
     assert any(f"d1 · Leave goes to your manager {IMG}" in c for c in table_cells(page, detail))
     picker = detail.get_by_test_id("stSelectbox")
@@ -249,7 +256,8 @@ def test_clusters_map_hovers_legend_queries_and_selection(shared_app, page, tmp_
     page.mouse.move(area["x"] + area["width"] - 3, area["y"] + area["height"] - 3, steps=5)
     page.mouse.up()
     selected = page.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="cluster"))
-    selected.locator("td").filter(has_text=f"encrypted {SCRIPT}").first.wait_for(state="attached", timeout=30_000)
+    for text in (f"encrypted {SCRIPT}", f"Visitors sign in at reception {IMG} rule 0", f"it {IMG}"):
+        wait_cell(selected, text)
     wait_idle(page)
     cells = table_cells(page, selected)
     assert f"Visitors sign in at reception {IMG} rule 0" in cells and f"it {IMG}" in cells, cells
