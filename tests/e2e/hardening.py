@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.e2e.conftest import wait_idle
+from tests.e2e.conftest import open_expander, wait_idle
 
 IMG = "<img src=x onerror=alert(1)>"
 SCRIPT = "<script>alert(2)</script>"
@@ -25,7 +25,7 @@ def create_collection(page, name: str, description: str = "") -> None:
     """Create a Search collection (the "New collection" panel is folded once any exists)."""
     field = page.get_by_role("textbox", name="Name", exact=True)
     if not field.is_visible():
-        page.get_by_text("New collection", exact=True).click()
+        open_expander(page, "New collection")
     field.fill(name)
     if description:
         desc = page.get_by_role("textbox", name="Description", exact=True)

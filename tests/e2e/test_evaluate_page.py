@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from tests.e2e.conftest import wait_idle
+from tests.e2e.conftest import open_expander, wait_idle
 
 SHOTS = os.environ.get("EVAL_SCREENSHOT_DIR")  # set to keep screenshots for a human look
 
@@ -77,7 +77,7 @@ def test_upload_errors_then_grid_with_table_and_charts(start_app, page, tmp_path
     assert page.get_by_test_id("stException").count() == 0
     assert page.dialogs == []
     # Per-query detail: which documents each configuration ranked first, relevant ones marked.
-    page.get_by_text("Per query: ndcg@10").click()
-    page.get_by_text("Top documents for one query").click()
+    open_expander(page, "Per query: ndcg@10")
+    open_expander(page, "Top documents for one query")
     page.get_by_test_id("stDataFrame").filter(has_text="rank").wait_for(timeout=30_000)
     _shot(page, tmp_path, "evaluate.png")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 
-from tests.e2e.conftest import wait_idle
+from tests.e2e.conftest import open_expander, wait_idle
 from tests.e2e.hardening import (
     IMG,
     SCRIPT,
@@ -44,7 +44,7 @@ def test_instruction_lab_tables_and_heatmap_hovers(shared_app, page, tmp_path):
     page.get_by_role("button", name="Apply texts").click()
     page.get_by_test_id("stCode").filter(has_text=f"Query:leave rules {IMG}").wait_for(timeout=30_000)
     wait_idle(page)
-    page.get_by_text("Every input with its token count").click()
+    open_expander(page, "Every input with its token count")
     preview = page.get_by_test_id("stExpander").filter(has_text="Every input with its token count")
     # Glide keeps an accessible copy of the grid's cells (hidden to the eye, there for screen readers).
     preview.locator("td").filter(has_text=f"at the desk {SCRIPT}").first.wait_for(state="attached", timeout=30_000)
@@ -86,7 +86,7 @@ def test_chunking_token_view_table_and_match(shared_app, page, tmp_path):
     page.locator(".ev-chunks").first.wait_for(timeout=60_000)
     wait_idle(page)
     # Token view: the payload's pieces read back as the payload's characters.
-    page.get_by_text("Token view: the first 400 tokens").click()
+    open_expander(page, "Token view: the first 400 tokens")
     assert _in_all(page.locator(".ev-tokens").first.text_content())
     # The chunk table's "first words" column.
     wait_cell(page.get_by_test_id("stDataFrame").first, IMG)
@@ -174,7 +174,7 @@ def test_evaluate_uploaded_texts_and_custom_instruction(shared_app, page, tmp_pa
     uploads.nth(1).set_input_files(str(queries))
     page.get_by_test_id("stMetric").filter(has_text="Documents").filter(has_text="3").wait_for(timeout=30_000)
     wait_idle(page)
-    page.get_by_text("Preview the queries").click()
+    open_expander(page, "Preview the queries")
     preview = page.get_by_test_id("stExpander").filter(has_text="Preview the queries")
     wait_cell(preview, SCRIPT)
     wait_cell(preview, IMG)
@@ -191,8 +191,8 @@ def test_evaluate_uploaded_texts_and_custom_instruction(shared_app, page, tmp_pa
     results = page.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="configuration"))
     results.locator("td").filter(has_text=f"Find the policy {IMG}").wait_for(state="attached", timeout=10_000)
     page.set_viewport_size({"width": 1500, "height": 1000})
-    page.get_by_text("Per query: ndcg@10").click()
-    page.get_by_text("Top documents for one query").click()
+    open_expander(page, "Per query: ndcg@10")
+    open_expander(page, "Top documents for one query")
     detail = page.get_by_test_id("stExpander").filter(has_text="Top documents for one query")
     wait_cell(detail, f"d1 · Leave goes to your manager {IMG}")
     per_query = page.get_by_test_id("stExpander").filter(has_text="Per query: ndcg@10")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests import procs
 from tests.chroma_server import start_chroma_server
-from tests.e2e.conftest import wait_idle
+from tests.e2e.conftest import open_expander, wait_idle
 
 
 def test_build_samples_and_search_on_a_chroma_server(start_app, page, tmp_path):
@@ -14,7 +14,7 @@ def test_build_samples_and_search_on_a_chroma_server(start_app, page, tmp_path):
         page.goto(f"{url}/Search")
         wait_idle(page)
         assert f"Chroma server {host}:{port}" in page.inner_text("body")
-        page.get_by_text("Sample collections", exact=True).click()
+        open_expander(page, "Sample collections")
         page.get_by_role("button", name="Build the three sample collections").click()
         page.get_by_text("Sample collections ready").wait_for(timeout=180_000)
         wait_idle(page)
