@@ -108,6 +108,11 @@ BENCH_RUN_INFO = "bench.run_info"  # what was asked for in the last run, for the
 DEFAULTS.update({BENCH_RESULTS: [], BENCH_RUN_INFO: {}})
 
 
+def mark_bench_stopped() -> None:
+    """Callback of the benchmark's Stop button: the last run was cut short on purpose."""
+    st.session_state[BENCH_RUN_INFO] = {**st.session_state[BENCH_RUN_INFO], "stopped": True}
+
+
 def init_state() -> None:
     """Give every declared key its default once per browser session."""
     for key, value in DEFAULTS.items():

@@ -56,9 +56,11 @@ if start:
         st.session_state[state.BENCH_RESULTS] = []
         st.session_state[state.BENCH_RUN_INFO] = {"points": len(points), "model": result.model_id,
                                                   "budget_s": budget, "stopped": False}
-        # Clicking Stop reruns the page, which ends this run after the point being measured.
+        # Clicking Stop reruns the page, which ends this run after the point being measured; the
+        # callback (run before that rerun) records why the run is short.
         stop_slot = st.empty()
-        stop_slot.button("Stop", key="bench.stop", help="Stops after the point being measured.")
+        stop_slot.button("Stop", key="bench.stop", help="Stops after the point being measured.",
+                         on_click=state.mark_bench_stopped)
         bar = st.progress(0.0, text=f"0 / {len(points)} points")
         send = benchmark.openai_request_fn(settings.embedding_base_url, settings.embedding_model,
                                            settings.embedding_api_key, timeout_s=min(60.0, budget))
@@ -81,7 +83,8 @@ if results:
     measured = len(frame)
     st.subheader(f"Results · {info.get('model', '')}")
     if measured < info.get("points", measured):
-        st.warning(f"{measured} of {info['points']} points measured (time budget used up or stopped).")
+        why = "stopped" if info.get("stopped") else "the time budget was used up"
+        st.warning(f"{measured} of {info['points']} points measured: {why}.")
     failed = frame[frame["errors"] > 0]
     if not failed.empty:
         st.error(f"{int(failed['errors'].sum())} request(s) failed; first error: {failed.iloc[0]['first_error']}")
