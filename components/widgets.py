@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.sidebar import refresh_cache_stats
-from embedlab.backends import EmbeddingError, LocalEmbedder
+from embedlab.backends import EmbeddingError, InputRejected, LocalEmbedder
 from embedlab.cache import CachedEmbedder
 
 LOCAL_MODEL_BYTES = 2.4e9  # size of the fastembed ONNX export, for the download bar
@@ -55,9 +55,13 @@ def ensure_local_model(embedder: CachedEmbedder) -> bool:
 
 
 def embed_with_progress(
-    embedder: CachedEmbedder, texts: Sequence[str], label: str = "Embedding"
+    embedder: CachedEmbedder, texts: Sequence[str], label: str = "Embedding",
+    names: Sequence[str] | None = None,
 ) -> np.ndarray | None:
     """Embed through the cache with a progress bar; shows the error and returns None on failure.
+
+    `names[i]` says what texts[i] is ("document 3"); with them, texts the server refused are
+    listed by name, token count and first words.
 
     Returns:
         float32 (len(texts), dim), rows L2-normalised, or None.
@@ -74,10 +78,20 @@ def embed_with_progress(
     except EmbeddingError as exc:
         bar.empty()
         show_error(exc)
+        if isinstance(exc, InputRejected) and exc.indices and names is not None:
+            _rejected_table(exc.indices, texts, names)
         return None
     bar.empty()
     refresh_cache_stats()
     return vectors
+
+
+def _rejected_table(indices: Sequence[int], texts: Sequence[str], names: Sequence[str]) -> None:
+    from embedlab.tokens import count_tokens
+
+    st.dataframe(pd.DataFrame([
+        {"input": names[i], "tokens": count_tokens(texts[i]), "starts with": texts[i][:120]} for i in indices
+    ]), hide_index=True)
 
 
 def show_error(exc: BaseException) -> None:

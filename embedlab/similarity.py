@@ -206,6 +206,21 @@ def texts_to_embed(queries: Sequence[str], documents: Sequence[str], variants: S
     return list(seen)
 
 
+def input_names(queries: Sequence[str], documents: Sequence[str], variants: Sequence[Variant]) -> dict[str, str]:
+    """What each string of texts_to_embed stands for, for messages: {text: "query 2 (HR policy)"}.
+
+    A text sent as it is is named without a variant ("document 3"); the first variant that
+    needs a string names it.
+    """
+    names: dict[str, str] = {}
+    for v in variants:
+        for kind, raw, sent in (("query", queries, v.query_texts(queries)),
+                                ("document", documents, v.document_texts(documents))):
+            for i, (plain, text) in enumerate(zip(raw, sent, strict=True), start=1):
+                names.setdefault(text, f"{kind} {i}" if text == plain else f"{kind} {i} ({v.name})")
+    return names
+
+
 def variant_similarity(
     queries: Sequence[str], documents: Sequence[str], variant: Variant, texts: Sequence[str], vectors: np.ndarray
 ) -> np.ndarray:

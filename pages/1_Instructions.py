@@ -12,6 +12,7 @@ from embedlab.instructions import DEFAULT_TEMPLATE, template_problems
 from embedlab.similarity import (
     Variant,
     difference,
+    input_names,
     input_preview,
     labels_frame,
     labels_from_pairs,
@@ -183,8 +184,10 @@ if not ss[S.INSTR_ACTIVE] or with_ is None:
 
 library = current_library()
 others = [Variant(i.name, i.task, template, symmetric) for n in compare if (i := library.get(n))]
-texts = texts_to_embed(queries, documents, [without, with_, *others])
-vectors = embed_with_progress(embedder, texts, "Embedding queries and documents")
+variants = [without, with_, *others]
+texts = texts_to_embed(queries, documents, variants)
+names = input_names(queries, documents, variants)
+vectors = embed_with_progress(embedder, texts, "Embedding queries and documents", [names[t] for t in texts])
 if vectors is None:
     st.stop()
 sim_without = rounded(variant_similarity(queries, documents, without, texts, vectors))

@@ -102,7 +102,7 @@ def test_upload_with_column_picker_and_no_labels(at):
     [
         ("broken.jsonl", b'{"text": "a"}\n{"text": ', "Line 2"),
         ("tiny.csv", b"text\nonly one\nand two\n", "at least 5"),
-        ("image.csv", bytes(range(256)) * 4, ""),
+        ("image.csv", bytes(range(256)) * 4, "looks binary"),
     ],
 )
 def test_bad_uploads_get_a_clear_message(at, name, payload, message):

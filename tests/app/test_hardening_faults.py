@@ -125,3 +125,52 @@ def test_one_transient_500_is_retried_without_bothering_the_user(fake_env, fake_
     _compare(at)
     assert not at.error, [e.value for e in at.error]
     assert len(at.get("plotly_chart")) == 3 and switch.page_requests == 2
+
+
+def test_text_over_the_context_is_explained_and_the_other_texts_are_kept(fake_env, fake_server):
+    """Like sglang/vLLM: any request holding the over-long document gets a 400 with the server's text."""
+    switch = Switch(fake_server)
+    context_error = '{"error": {"message": "Input length 40000 exceeds the context length 32768"}}'
+
+    def refuse_long(req: dict) -> tuple[int, str, bytes]:
+        if any(len(t) > 5_000 for t in req["input"]):
+            return fakeserver.status(400, context_error)(req)
+        return fakeserver.ok()(req)
+
+    switch.mode = refuse_long
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.text_area(key="instr.w.queries").set_value("how long is leave (context)\nwho approves travel (context)")
+    at.text_area(key="instr.w.documents").set_value("Leave is 25 days (context)\n" + "policy text " * 1_000)
+    [apply] = [b for b in at.button if b.label == "Apply texts"]
+    apply.click().run()
+    _compare(at)
+    errors = " ".join(e.value for e in at.error)
+    assert "rejected 1 of 6" in errors and "exceeds the context length 32768" in errors, errors
+    assert "2,000 tokens" in errors and "other 5 were embedded and kept" in errors, errors
+    # Which input it was, by name: queries are sent with and without the instruction, so the
+    # position in the request alone would not tell the user.
+    [rejected] = [d.value for d in at.dataframe if "starts with" in d.value.columns]
+    assert rejected.to_dict("records") == [
+        {"input": "document 2", "tokens": 2_000, "starts with": ("policy text " * 10)}]
+    assert not at.get("plotly_chart")
+    # The short document was embedded and cached, the rejected one was not.
+    cache, model = EmbeddingCache(str(fake_env / "embeddings.sqlite")), f"fake@{fake_server.url}"
+    assert cache.get_many(model, None, ["Leave is 25 days (context)"])
+    assert not cache.get_many(model, None, ["policy text " * 1_000])
+    assert _cached(fake_env) == 5
+
+
+def test_a_hung_server_costs_one_bounded_wait_and_the_page_recovers(fake_env, fake_server):
+    switch = Switch(fake_server)
+    at = AppTest.from_file(PAGE, default_timeout=90).run()
+    _set_texts(at, "hang")
+    switch.mode = fakeserver.hang(120)
+    start = time.monotonic()
+    _compare(at)
+    waited = time.monotonic() - start
+    errors = " ".join(e.value for e in at.error)
+    assert "did not answer within 30 s" in errors and waited < 60, (errors, waited)
+    assert not at.get("plotly_chart") and _cached(fake_env) == 0
+    switch.mode = fakeserver.ok()
+    _compare(at)
+    assert not at.error and len(at.get("plotly_chart")) == 3

@@ -22,8 +22,41 @@ def test_api_key_never_reaches_pages_or_logs(start_app, page, tmp_path):
         page.get_by_text("Settings").first.click()  # open the sidebar settings with the key field
         assert SECRET not in page.content(), f"API key rendered on /{path}"
         assert page.locator("input[type='password']").first.input_value() == ""
+    # Exports: every download of the Instruction Lab's results and of a benchmark run.
+    page.goto(f"{url}/Instructions")
+    wait_idle(page, 120_000)
+    page.get_by_role("button", name="Compare").click()
+    page.locator("[data-testid='stPlotlyChart']").nth(2).wait_for(timeout=90_000)
+    wait_idle(page, 120_000)
+    exported = _every_download(page)
+    page.goto(f"{url}/Benchmark")
+    wait_idle(page, 120_000)
+    for widget, value in (("Inputs", "medium (256 tokens)"), ("Batch sizes", "32"), ("Batch sizes", "8"),
+                          ("Requests in flight", "4"), ("Requests in flight", "2")):
+        box = page.locator("[data-testid='stMultiSelect']").filter(has_text=widget)
+        box.get_by_role("button", name=f"Remove {value}").click()
+    page.get_by_role("button", name="Run benchmark").click()
+    page.get_by_text("Best P95").wait_for(timeout=90_000)
+    wait_idle(page, 90_000)
+    exported.update(_every_download(page))
+    assert {"ranking.csv", "heatmap_with.html", "benchmark.csv", "latency_vs_batch.html"} <= set(exported), exported
+    assert all(SECRET not in text for text in exported.values())
     logs = "".join(p.read_text(errors="replace") for p in Path(tmp_path).glob("streamlit-*.log"))
     assert SECRET not in logs
+
+
+def _every_download(page) -> dict[str, str]:
+    """{file name: text} of every download button shown on the page (folded panels left shut)."""
+    files = {}
+    buttons = page.get_by_test_id("stDownloadButton").locator("button")
+    for i in range(buttons.count()):
+        if not buttons.nth(i).is_visible() or buttons.nth(i).is_disabled():
+            continue
+        with page.expect_download() as info:
+            buttons.nth(i).click()
+        files[info.value.suggested_filename] = Path(info.value.path()).read_text(errors="replace")
+        wait_idle(page, 60_000)
+    return files
 
 
 def test_config_hides_tracebacks_and_keeps_xsrf_protection():

@@ -220,3 +220,15 @@ def test_comparison_bars_one_bar_per_instruction_per_metric():
     fig = figures.instruction_comparison_bars(table)
     assert [list(t.y) for t in fig.data] == [[-0.2, 0.5], [0.5, 1.0]]
     assert list(fig.data[0].x) == ["none", "&lt;i&gt;web&lt;/i&gt;"]
+
+
+def test_input_names_say_what_each_sent_string_is():
+    from embedlab.similarity import Variant, input_names, texts_to_embed
+
+    queries, documents = ["leave?", "travel?"], ["Leave is 25 days.", "Travel needs approval."]
+    variants = [Variant("No instruction"), Variant("HR", "Find HR policy"), Variant("STS", "Same meaning", symmetric=True)]
+    names = input_names(queries, documents, variants)
+    assert set(names) == set(texts_to_embed(queries, documents, variants))
+    assert names["leave?"] == "query 1" and names["Travel needs approval."] == "document 2"
+    assert names["Instruct: Find HR policy\nQuery:travel?"] == "query 2 (HR)"
+    assert names["Instruct: Same meaning\nQuery:Leave is 25 days."] == "document 1 (STS)"
