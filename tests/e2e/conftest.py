@@ -125,13 +125,13 @@ def pytest_runtest_makereport(item, call):
 
 
 def open_expander(page, label: str, timeout_ms: int = 10_000) -> None:
-    """Open the st.expander titled `label` and wait until its opening animation has ended.
+    """Open the st.expander whose title contains `label`; wait until its opening animation ends.
 
     A click on a widget inside the expander while its height is still animating can be lost
     (the content is clipped under the pointer): the browser sends no message at all.
     """
-    page.get_by_text(label, exact=True).click()
-    expander = page.get_by_test_id("stExpander").filter(has=page.get_by_text(label, exact=True)).first
+    expander = page.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=label)).first
+    expander.locator("summary").click()
     expander.locator("details[open]").wait_for(state="attached", timeout=timeout_ms)
     page.wait_for_function("e => e.getAnimations({subtree: true}).length === 0", arg=expander.element_handle(),
                            timeout=timeout_ms)
