@@ -77,6 +77,7 @@ def embed_with_progress(
         vectors = embedder.embed(list(texts), progress=report)
     except EmbeddingError as exc:
         bar.empty()
+        refresh_cache_stats()  # texts accepted before the failure were cached
         show_error(exc)
         if isinstance(exc, InputRejected) and exc.indices and names is not None:
             _rejected_table(exc.indices, texts, names)

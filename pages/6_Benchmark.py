@@ -62,6 +62,7 @@ if start:
         stop_slot.button("Stop", key="bench.stop", help="Stops after the point being measured.",
                          on_click=state.mark_bench_stopped)
         bar = st.progress(0.0, text=f"0 / {len(points)} points")
+        live = st.empty()  # the points measured so far, while the run goes on
         send = benchmark.openai_request_fn(settings.embedding_base_url, settings.embedding_model,
                                            settings.embedding_api_key, timeout_s=min(60.0, budget))
         started = time.monotonic()
@@ -71,9 +72,12 @@ if start:
                 st.session_state[state.BENCH_RESULTS].append(measured.__dict__)
                 bar.progress(done / len(points),
                              text=f"{done} / {len(points)} points · {time.monotonic() - started:.0f} s")
+                live.dataframe(pd.DataFrame(st.session_state[state.BENCH_RESULTS]).drop(columns=["first_error"]),
+                               hide_index=True)
         except Exception as exc:  # noqa: BLE001 - the warm-up request failed: say why
             st.error(f"The benchmark could not run: {type(exc).__name__}: {str(exc)[:300]}")
         bar.empty()
+        live.empty()
         stop_slot.empty()
 
 results = st.session_state[state.BENCH_RESULTS]

@@ -55,7 +55,9 @@ def test_stop_keeps_the_points_measured_so_far(start_app, page, tmp_path):
     # The default sweep: short and medium inputs x batch 1, 8, 32 x 1, 2, 4 in flight = 18 points.
     page.get_by_role("button", name="Run benchmark").click()
     progress = page.get_by_test_id("stProgress")
-    progress.filter(has_text=re.compile(r"^2 / 18 points")).wait_for(timeout=90_000)
+    # Two or more points done (a fast point can replace the bar's text before it is seen).
+    progress.filter(has_text=re.compile(r"^([2-9]|1[0-6]) / 18 points")).wait_for(timeout=90_000)
+    page.get_by_test_id("stDataFrame").first.wait_for(timeout=30_000)  # the points so far, drawn live
     page.get_by_role("button", name="Stop", exact=True).click()
     warning = page.get_by_text(re.compile(r"^\d+ of 18 points measured: stopped\.$"))
     warning.wait_for(timeout=90_000)
