@@ -7,8 +7,10 @@ Failures are raised as one small family of exceptions whose messages a user can 
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -483,6 +486,41 @@ def _body_text(exc: object) -> str:
         return str(exc)
 
 
+_USE_A_SERVER = (
+    "Downloading the model needs internet access to the model hub (2.4 GB). Without it, point the "
+    "app at an embedding server: set EMBEDDING_BASE_URL (or the sidebar's base URL) to e.g. "
+    "http://localhost:30000/v1 after `sglang serve --model-path Qwen/Qwen3-Embedding-0.6B "
+    "--is-embedding --port 30000`, or set EMBEDDING_LOCAL_PATH to a downloaded model directory."
+)
+
+
+def _has_files(path: Path) -> bool:
+    return path.is_dir() and any(p.is_file() for p in path.rglob("*"))
+
+
+def _hub_unreachable(timeout_s: float = 3.0) -> str | None:
+    """Why the model hub surely cannot be reached (its name does not resolve), or None.
+
+    None also when unsure (a proxy is configured, or the lookup is slow): the download then
+    tries for itself. HF_ENDPOINT (a mirror) is honoured.
+    """
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return "HF_HUB_OFFLINE is set"
+    host = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    pool = ThreadPoolExecutor(max_workers=1)
+    lookup = pool.submit(socket.getaddrinfo, host, 443)
+    pool.shutdown(wait=False)  # a slow resolver must not hold the caller
+    try:
+        lookup.result(timeout=timeout_s)
+    except OSError as exc:
+        return f"no network ({host} cannot be resolved: {exc})"
+    except TimeoutError:
+        return None
+    return None
+
+
 class LocalEmbedder:
     """The real Qwen3-Embedding model in-process, through fastembed (ONNX, CPU).
 
@@ -537,6 +575,10 @@ class LocalEmbedder:
                     f"EMBEDDING_LOCAL_PATH={self.local_path} is not a directory. Point it at a "
                     "folder holding the ONNX export of Qwen3-Embedding-0.6B, or unset it."
                 )
+            offline = None if self.local_path or _has_files(self.cache_dir) else _hub_unreachable()
+            if offline:
+                # fastembed would retry for about 40 s before failing the same way.
+                raise ModelUnavailable(f"Could not download {self.model_name}: {offline}. " + _USE_A_SERVER)
             try:
                 from fastembed import TextEmbedding
 
@@ -549,12 +591,7 @@ class LocalEmbedder:
             except Exception as exc:  # noqa: BLE001 - fastembed raises many kinds
                 raise ModelUnavailable(
                     f"Could not load {self.model_name} in-process ({type(exc).__name__}: "
-                    f"{str(exc)[:200]}). Downloading it needs internet access to the model hub "
-                    "(2.4 GB). Without it, point the app at an embedding server: set "
-                    "EMBEDDING_BASE_URL (or the sidebar's base URL) to e.g. "
-                    "http://localhost:30000/v1 after `sglang serve --model-path "
-                    "Qwen/Qwen3-Embedding-0.6B --is-embedding --port 30000`, or set "
-                    "EMBEDDING_LOCAL_PATH to a downloaded model directory."
+                    f"{str(exc)[:200]}). " + _USE_A_SERVER
                 ) from None
 
     def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:

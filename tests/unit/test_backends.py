@@ -203,3 +203,13 @@ def test_text_over_context_is_isolated_and_the_others_are_embedded(fake_server):
     assert "rejected 1 of 4" in str(err) and f"#2 ({count_tokens(texts[1])} tokens)" in str(err) and "context length" in str(err)
     # One batch, then each text alone.
     assert [len(r["input"]) for r in fake_server.requests] == [4, 1, 1, 1, 1]
+
+
+def test_local_model_without_network_fails_at_once(tmp_path, monkeypatch):
+    for key in ("HF_HUB_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.invalid")  # .invalid never resolves
+    start = time.monotonic()
+    with pytest.raises(ModelUnavailable, match=r"hub\.example\.invalid cannot be resolved.*EMBEDDING_BASE_URL"):
+        LocalEmbedder(cache_dir=tmp_path / "models").embed(["hello"])
+    assert time.monotonic() - start < 5  # not fastembed's ~40 s of retries
