@@ -48,9 +48,11 @@ def ensure_local_model(embedder: CachedEmbedder) -> bool:
             time.sleep(0.5)
         if errors:
             box.update(label="The local model could not be loaded", state="error")
-            show_error(errors[0])
-            return False
-        box.update(label="Local model loaded", state="complete")
+        else:
+            box.update(label="Local model loaded", state="complete")
+    if errors:
+        show_error(errors[0])  # outside the folded status box, so the way out is seen at once
+        return False
     return True
 
 

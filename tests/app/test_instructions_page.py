@@ -162,3 +162,20 @@ def test_import_rejects_malformed_file_and_accepts_a_good_one(at, app_env):
     at.button(key="instr.delete").click().run()
     assert any("Deleted “Imported”" in s.value for s in at.success)
     assert "Imported" not in fresh().selectbox(key="instr.w.pick").options
+
+
+def test_local_model_offline_says_what_to_do_in_plain_view(app_env, monkeypatch):
+    monkeypatch.delenv("EMBEDDING_BASE_URL")
+    for key in ("HF_HUB_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.invalid")  # .invalid never resolves
+    at = fresh()
+    at.button(key="instr.run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    # The error is a box of its own, not hidden inside the folded loading status.
+    [status] = [c for c in at.main.children.values() if c.type == "status"]
+    assert status.label == "The local model could not be loaded"
+    [error] = [c for c in at.main.children.values() if c.type == "error"]
+    assert "cannot be resolved" in error.value and "EMBEDDING_BASE_URL" in error.value
+    assert "sglang serve" in error.value
+    assert not at.get("plotly_chart")
