@@ -33,7 +33,7 @@ def browser():
         browser.close()
 
 
-def _launch(tmp_path: Path, embedding_server: str, **extra_env: str) -> tuple[subprocess.Popen, str]:
+def launch_app(tmp_path: Path, embedding_server: str, **extra_env: str) -> tuple[subprocess.Popen, str]:
     """`streamlit run app.py` on a free port against the stand-in server: (process, URL)."""
     port = procs.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EMBEDDING_", "CHROMA_", "RERANK_"))}
@@ -60,7 +60,7 @@ def start_app(tmp_path, embedding_server):
     started = []
 
     def start(**extra_env: str) -> str:
-        proc, url = _launch(tmp_path, embedding_server, **extra_env)
+        proc, url = launch_app(tmp_path, embedding_server, **extra_env)
         started.append(proc)
         return url
 
@@ -73,7 +73,7 @@ def start_app(tmp_path, embedding_server):
 def shared_app(tmp_path_factory, embedding_server) -> str:
     """URL of one app shared by tests that use distinct names (saves a start per test)."""
     app_dir = tmp_path_factory.mktemp("shared-app")
-    proc, url = _launch(app_dir, embedding_server)
+    proc, url = launch_app(app_dir, embedding_server)
     _SHARED_APP_DIRS.append(app_dir)
     yield url
     procs.stop(proc)

@@ -37,6 +37,22 @@ def create_collection(page, name: str, description: str = "") -> None:
     wait_idle(page)
 
 
+def paste_document(page, name: str, text: str, max_tokens: int = 16) -> None:
+    """On the Search page's "Add documents" tab, paste `text` as document `name` and press Add."""
+    page.get_by_role("tab", name="Add documents").click()
+    page.get_by_text("Paste text").click()
+    wait_idle(page)
+    page.get_by_role("textbox", name="Document name").fill(name)
+    area = page.get_by_role("textbox", name="Text", exact=True)
+    area.fill(text)
+    area.press("Tab")
+    size = page.get_by_role("spinbutton", name="Max tokens per chunk")
+    size.fill(str(max_tokens))
+    size.press("Tab")
+    wait_idle(page)
+    page.get_by_role("button", name="Add to collection").click()
+
+
 def table_cells(page, scope=None) -> list[str]:
     """Text of every drawn cell of the st.dataframe grids in the page or in `scope` (a grid or a
     container); glide keeps an accessible <table> copy of the cells it draws."""

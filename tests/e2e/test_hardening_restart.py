@@ -8,27 +8,12 @@ import re
 import signal
 
 from tests import procs
-from tests.e2e.conftest import _launch, wait_idle
-from tests.e2e.hardening import create_collection
+from tests.e2e.conftest import launch_app, wait_idle
+from tests.e2e.hardening import create_collection, paste_document
 
 # Paragraphs of about 14 tokens: with 16-token chunks each one is its own chunk.
 RULES = "\n\n".join(f"Rule {i}: visitors sign in at desk {i} and wear badge {i * 7}." for i in range(600))
 BATCH = 256  # embedlab.ingest's batch size: embedded, then written, one batch at a time
-
-
-def _add_rules(page) -> None:
-    page.get_by_role("tab", name="Add documents").click()
-    page.get_by_text("Paste text").click()
-    wait_idle(page)
-    page.get_by_role("textbox", name="Document name").fill("rules.txt")
-    text = page.get_by_role("textbox", name="Text", exact=True)
-    text.fill(RULES)
-    text.press("Tab")
-    size = page.get_by_role("spinbutton", name="Max tokens per chunk")
-    size.fill("16")
-    size.press("Tab")
-    wait_idle(page)
-    page.get_by_role("button", name="Add to collection").click()
 
 
 def _chunks(page) -> int:
@@ -38,28 +23,28 @@ def _chunks(page) -> int:
 
 
 def test_kill_9_during_ingestion_then_restart_completes_it(tmp_path, embedding_server, browser):
-    proc, url = _launch(tmp_path, embedding_server)
+    proc, url = launch_app(tmp_path, embedding_server)
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
     page = context.new_page()
     try:
         page.goto(f"{url}/Search")
         wait_idle(page)
         create_collection(page, "restart_kb_v1")
-        _add_rules(page)
+        paste_document(page, "rules.txt", RULES)
         # Killed right after the first batch was written, while the second is being embedded.
         page.get_by_test_id("stProgress").filter(has_text=f"writing {BATCH} / ").wait_for(timeout=120_000)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         context.close()
 
-        proc, url = _launch(tmp_path, embedding_server)  # same PLAYGROUND_DATA_DIR, lock released
+        proc, url = launch_app(tmp_path, embedding_server)  # same PLAYGROUND_DATA_DIR, lock released
         context = browser.new_context(viewport={"width": 1500, "height": 1000})
         page = context.new_page()
         page.goto(f"{url}/Search")
         wait_idle(page)
         stored = _chunks(page)
         assert stored > 0 and stored % BATCH == 0, stored  # whole batches only
-        _add_rules(page)
+        paste_document(page, "rules.txt", RULES)
         report = page.get_by_test_id("stAlert").filter(has_text="restart_kb_v1").filter(has_text="added")
         report.wait_for(timeout=120_000)
         wait_idle(page)

@@ -19,6 +19,7 @@ from tests.e2e.hardening import (
     create_collection,
     hover,
     hover_mark,
+    paste_document,
     shot,
     table_cells,
     wait_cell,
@@ -114,20 +115,10 @@ def test_search_ingest_results_matched_chunk_and_context(shared_app, page, tmp_p
     assert page.get_by_text(f"probe {IMG} {SCRIPT}").count() == 1  # the description, as text
 
     # Paste a document (its name is a payload too) in small chunks, so the match has context.
-    page.get_by_role("tab", name="Add documents").click()
-    page.get_by_text("Paste text").click()
-    wait_idle(page)
-    page.get_by_role("textbox", name="Document name").fill(f"{IMG}.txt")
-    text = page.get_by_role("textbox", name="Text", exact=True)
-    text.fill(f"Visitors sign in at the front reception desk. {IMG}\n\n"
-              f"All laptops use full disk encryption. {SCRIPT}\n\n"
-              "The staff canteen opens at noon every weekday.")
-    text.press("Tab")
-    size = page.get_by_role("spinbutton", name="Max tokens per chunk")
-    size.fill("16")
-    size.press("Tab")
-    wait_idle(page)
-    page.get_by_role("button", name="Add to collection").click()
+    paste_document(page, f"{IMG}.txt",
+                   f"Visitors sign in at the front reception desk. {IMG}\n\n"
+                   f"All laptops use full disk encryption. {SCRIPT}\n\n"
+                   "The staff canteen opens at noon every weekday.")
     page.get_by_test_id("stAlert").filter(has_text="xss_probe_v1").filter(has_text="added").wait_for(timeout=60_000)
     wait_idle(page)
     # The count is current right after the ingestion (it once stayed "0 chunks" in a stale label).

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.e2e.conftest import wait_idle
-from tests.e2e.hardening import assert_inert, create_collection, shot, table_cells
+from tests.e2e.hardening import assert_inert, create_collection, paste_document, shot, table_cells
 
 ALICE = {
     "queries": ["How many days of annual leave do interns get?", "Who signs off a travel budget?"],
@@ -85,18 +85,7 @@ def test_two_users_search_at_the_same_time(shared_app, two_pages, tmp_path):
     alice.goto(f"{shared_app}/Search")
     wait_idle(alice)
     create_collection(alice, "users_kb_v1")
-    alice.get_by_role("tab", name="Add documents").click()
-    alice.get_by_text("Paste text").click()
-    wait_idle(alice)
-    alice.get_by_role("textbox", name="Document name").fill("handbook.txt")
-    text = alice.get_by_role("textbox", name="Text", exact=True)
-    text.fill("\n\n".join(ALICE["documents"] + BOB["documents"]))
-    text.press("Tab")
-    size = alice.get_by_role("spinbutton", name="Max tokens per chunk")
-    size.fill("16")
-    size.press("Tab")
-    wait_idle(alice)
-    alice.get_by_role("button", name="Add to collection").click()
+    paste_document(alice, "handbook.txt", "\n\n".join(ALICE["documents"] + BOB["documents"]))
     alice.get_by_test_id("stAlert").filter(has_text="users_kb_v1").filter(has_text="added").wait_for(timeout=60_000)
     wait_idle(alice)
     count = alice.get_by_text(re.compile(r"^\d+ chunks in users_kb_v1$")).inner_text()
