@@ -199,15 +199,12 @@ class Variant:
 
 def texts_to_embed(queries: Sequence[str], documents: Sequence[str], variants: Sequence[Variant]) -> list[str]:
     """Every distinct string the variants need, in first-seen order (each is embedded once)."""
-    seen: dict[str, None] = {}
-    for v in variants:
-        for t in (*v.query_texts(queries), *v.document_texts(documents)):
-            seen.setdefault(t, None)
-    return list(seen)
+    return list(input_names(queries, documents, variants))
 
 
 def input_names(queries: Sequence[str], documents: Sequence[str], variants: Sequence[Variant]) -> dict[str, str]:
-    """What each string of texts_to_embed stands for, for messages: {text: "query 2 (HR policy)"}.
+    """Every distinct string the variants need, in first-seen order, with what it stands for
+    (for messages): {text: "query 2 (HR policy)"}.
 
     A text sent as it is is named without a variant ("document 3"); the first variant that
     needs a string names it.

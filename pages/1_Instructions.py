@@ -22,7 +22,6 @@ from embedlab.similarity import (
     query_summary,
     ranking_table,
     rounded,
-    texts_to_embed,
     top1_margin,
     variant_similarity,
 )
@@ -184,10 +183,9 @@ if not ss[S.INSTR_ACTIVE] or with_ is None:
 
 library = current_library()
 others = [Variant(i.name, i.task, template, symmetric) for n in compare if (i := library.get(n))]
-variants = [without, with_, *others]
-texts = texts_to_embed(queries, documents, variants)
-names = input_names(queries, documents, variants)
-vectors = embed_with_progress(embedder, texts, "Embedding queries and documents", [names[t] for t in texts])
+names = input_names(queries, documents, [without, with_, *others])  # {text to embed: what it is}
+texts = list(names)
+vectors = embed_with_progress(embedder, texts, "Embedding queries and documents", list(names.values()))
 if vectors is None:
     st.stop()
 sim_without = rounded(variant_similarity(queries, documents, without, texts, vectors))

@@ -135,3 +135,21 @@ def open_expander(page, label: str, timeout_ms: int = 10_000) -> None:
     expander.locator("details[open]").wait_for(state="attached", timeout=timeout_ms)
     page.wait_for_function("e => e.getAnimations({subtree: true}).length === 0", arg=expander.element_handle(),
                            timeout=timeout_ms)
+
+
+def download(page, button) -> tuple[str, str]:
+    """Click a download `button` (a locator); returns (suggested file name, text of the file)."""
+    with page.expect_download() as info:
+        button.click()
+    return info.value.suggested_filename, Path(info.value.path()).read_text(encoding="utf-8-sig", errors="replace")
+
+
+def run_benchmark(page, removed: list[tuple[str, str]]) -> None:
+    """On the Benchmark page, take (multiselect label, option) choices out of the default sweep,
+    run it and wait for the results."""
+    for widget, value in removed:
+        box = page.locator("[data-testid='stMultiSelect']").filter(has_text=widget)
+        box.get_by_role("button", name=f"Remove {value}").click()
+    page.get_by_role("button", name="Run benchmark").click()
+    page.get_by_text("Best P95").wait_for(timeout=90_000)
+    wait_idle(page, 90_000)

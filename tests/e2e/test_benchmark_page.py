@@ -7,9 +7,8 @@ import csv
 import io
 import os
 import re
-from pathlib import Path
 
-from tests.e2e.conftest import wait_idle
+from tests.e2e.conftest import download, run_benchmark, wait_idle
 
 
 def test_small_sweep_in_browser(start_app, page, tmp_path):
@@ -17,12 +16,7 @@ def test_small_sweep_in_browser(start_app, page, tmp_path):
     page.goto(f"{url}/Benchmark")
     wait_idle(page)
     # Narrow the sweep: remove medium inputs and batch 32 / concurrency 4 from the defaults.
-    for widget, value in (("Inputs", "medium (256 tokens)"), ("Batch sizes", "32"), ("Requests in flight", "4")):
-        box = page.locator("[data-testid='stMultiSelect']").filter(has_text=widget)
-        box.get_by_role("button", name=f"Remove {value}").click()
-    page.get_by_role("button", name="Run benchmark").click()
-    page.get_by_text("Best P95").wait_for(timeout=90_000)
-    wait_idle(page, 90_000)
+    run_benchmark(page, [("Inputs", "medium (256 tokens)"), ("Batch sizes", "32"), ("Requests in flight", "4")])
     # Plotly charts are drawn by a lazily loaded frontend component, after the script has ended.
     page.locator("[data-testid='stPlotlyChart']").nth(1).wait_for(timeout=60_000)
     assert page.locator("[data-testid='stPlotlyChart']").count() == 2
@@ -42,9 +36,7 @@ def test_small_sweep_in_browser(start_app, page, tmp_path):
 
 
 def _download_csv(page) -> list[dict[str, str]]:
-    with page.expect_download() as info:
-        page.get_by_role("button", name="Download CSV").click()
-    data = Path(info.value.path()).read_text(encoding="utf-8-sig")
+    _, data = download(page, page.get_by_role("button", name="Download CSV"))
     return list(csv.DictReader(io.StringIO(data)))
 
 
