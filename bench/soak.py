@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from bench._common import ROOT, embedding_server
-from tests import procs
-from tests.e2e.conftest import CHROMIUM_ARGS
+from tests.support import procs
+from tests.support.browser import CHROMIUM_ARGS
 
 
 def rss_mb(pid: int) -> float:

@@ -82,8 +82,8 @@ def main() -> None:
         print(f"embedding server: {url}  model: {args.model}  dimension: {embedder.dim}")
         run(Store(open_client(path=f"{tmp}/chroma")), "embedded", embedder, records, args.queries)
         if args.server:
-            from tests import procs
-            from tests.chroma_server import start_chroma_server
+            from tests.support import procs
+            from tests.support.chroma_server import start_chroma_server
 
             proc, host, port = start_chroma_server(Path(tmp) / "server", Path(tmp) / "chroma.log")
             try:

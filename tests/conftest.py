@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from streamlit import config as st_config
 
-from tests import procs
-from tests.fakeserver import FakeServer
+from tests.support import procs
+from tests.support.fakeserver import FakeServer
 
 # The app hides tracebacks from users (config.toml); AppTest failures should show them.
 st_config.set_option("client.showErrorDetails", "full")

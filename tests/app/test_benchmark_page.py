@@ -36,7 +36,7 @@ def test_small_sweep_shows_charts_and_table_and_leaves_cache_alone(app_env):
 
 
 def test_refuses_to_start_when_connection_test_fails(app_env, monkeypatch):
-    from tests.procs import free_port
+    from tests.support.procs import free_port
 
     monkeypatch.setenv("EMBEDDING_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     at = AppTest.from_file(PAGE, default_timeout=60).run()

@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from embedlab.cache import EmbeddingCache
-from tests import fakeserver
+from tests.support import fakeserver
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_Instructions.py")
 PROBE_TEXT = "connection test"

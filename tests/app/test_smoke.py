@@ -25,7 +25,7 @@ def test_home_shows_connected_model_and_cache_stats(app_env):
 
 
 def test_dead_server_shows_error_and_page_still_renders(app_env, monkeypatch):
-    from tests.procs import free_port
+    from tests.support.procs import free_port
 
     monkeypatch.setenv("EMBEDDING_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()

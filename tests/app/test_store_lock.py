@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.store_procs import HELD_COLLECTION, hold_store
+from tests.support.store_procs import HELD_COLLECTION, hold_store
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_Search.py")
 

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests import procs
+from tests.support import procs
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, launch_app
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in chroma's log
 _SHARED_APP_DIRS: list[Path] = []  # where the shared app logs, for failure reports
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
-]
 
 
 @pytest.fixture(scope="session")
@@ -32,26 +26,6 @@ def browser():
         yield browser
         browser.close()
 
-
-def launch_app(tmp_path: Path, embedding_server: str, **extra_env: str) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on a free port against the stand-in server: (process, URL)."""
-    port = procs.free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EMBEDDING_", "CHROMA_", "RERANK_"))}
-    env.update(
-        EMBEDDING_BASE_URL=embedding_server,
-        EMBEDDING_MODEL="multilingual-e5-small-q4",
-        PLAYGROUND_DATA_DIR=str(tmp_path / "data"),
-    )
-    env.update(extra_env)
-    proc = procs.start(
-        [str(procs.VENV_BIN / "streamlit"), "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        f"http://127.0.0.1:{port}/_stcore/health",
-        tmp_path / f"streamlit-{port}.log",
-        env=env,
-        cwd=ROOT,
-    )
-    return proc, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -90,10 +64,6 @@ def page(browser):
     context.close()
 
 
-def wait_idle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit has finished running the script for the current view."""
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms)
-
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
@@ -124,32 +94,3 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-def open_expander(page, label: str, timeout_ms: int = 10_000) -> None:
-    """Open the st.expander whose title contains `label`; wait until its opening animation ends.
-
-    A click on a widget inside the expander while its height is still animating can be lost
-    (the content is clipped under the pointer): the browser sends no message at all.
-    """
-    expander = page.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=label)).first
-    expander.locator("summary").click()
-    expander.locator("details[open]").wait_for(state="attached", timeout=timeout_ms)
-    page.wait_for_function("e => e.getAnimations({subtree: true}).length === 0", arg=expander.element_handle(),
-                           timeout=timeout_ms)
-
-
-def download(page, button) -> tuple[str, str]:
-    """Click a download `button` (a locator); returns (suggested file name, text of the file)."""
-    with page.expect_download() as info:
-        button.click()
-    return info.value.suggested_filename, Path(info.value.path()).read_text(encoding="utf-8-sig", errors="replace")
-
-
-def run_benchmark(page, removed: list[tuple[str, str]]) -> None:
-    """On the Benchmark page, take (multiselect label, option) choices out of the default sweep,
-    run it and wait for the results."""
-    for widget, value in removed:
-        box = page.locator("[data-testid='stMultiSelect']").filter(has_text=widget)
-        box.get_by_role("button", name=f"Remove {value}").click()
-    page.get_by_role("button", name="Run benchmark").click()
-    page.get_by_text("Best P95").wait_for(timeout=90_000)
-    wait_idle(page, 90_000)

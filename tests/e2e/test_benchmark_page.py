@@ -8,7 +8,7 @@ import io
 import os
 import re
 
-from tests.e2e.conftest import download, run_benchmark, wait_idle
+from tests.support.browser import download, run_benchmark, wait_idle
 
 
 def test_small_sweep_in_browser(start_app, page, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from bench.chunking_speed import long_document
-from tests.e2e.conftest import wait_idle
+from tests.support.browser import wait_idle
 
 CHUNK_SPANS = ".ev-chunks span.ev-chunk, .ev-chunks span.ev-overlap"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.e2e.conftest import wait_idle
+from tests.support.browser import wait_idle
 
 SHOTS = os.environ.get("CLUSTERS_SHOTS", "")  # a directory, to keep the screenshot for a look
 

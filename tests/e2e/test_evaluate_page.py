@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from tests.e2e.conftest import open_expander, wait_idle
+from tests.support.browser import open_expander, wait_idle
 
 SHOTS = os.environ.get("EVAL_SCREENSHOT_DIR")  # set to keep screenshots for a human look
 

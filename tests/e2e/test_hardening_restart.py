@@ -7,9 +7,8 @@ import os
 import re
 import signal
 
-from tests import procs
-from tests.e2e.conftest import launch_app, wait_idle
-from tests.e2e.hardening import create_collection, paste_document
+from tests.support import procs
+from tests.support.browser import create_collection, launch_app, paste_document, wait_idle
 
 # Paragraphs of about 14 tokens: with 16-token chunks each one is its own chunk.
 RULES = "\n\n".join(f"Rule {i}: visitors sign in at desk {i} and wear badge {i * 7}." for i in range(600))

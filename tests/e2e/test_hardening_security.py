@@ -11,18 +11,19 @@ from __future__ import annotations
 import csv
 import json
 
-from tests.e2e.conftest import open_expander, wait_idle
-from tests.e2e.hardening import (
+from tests.support.browser import (
     IMG,
     SCRIPT,
     assert_inert,
     create_collection,
     hover,
     hover_mark,
+    open_expander,
     paste_document,
     shot,
     table_cells,
     wait_cell,
+    wait_idle,
 )
 
 BOTH = (IMG, SCRIPT)

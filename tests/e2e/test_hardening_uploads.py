@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import tomllib
 
-from tests.e2e.conftest import ROOT, wait_idle
-from tests.e2e.hardening import IMG, assert_inert, shot
+from tests.support.browser import IMG, ROOT, assert_inert, shot, wait_idle
 
 UPLOADER = "[data-testid='stFileUploaderDropzoneInput']"
 

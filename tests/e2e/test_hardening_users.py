@@ -6,8 +6,14 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import wait_idle
-from tests.e2e.hardening import assert_inert, create_collection, paste_document, shot, table_cells
+from tests.support.browser import (
+    assert_inert,
+    create_collection,
+    paste_document,
+    shot,
+    table_cells,
+    wait_idle,
+)
 
 ALICE = {
     "queries": ["How many days of annual leave do interns get?", "Who signs off a travel budget?"],

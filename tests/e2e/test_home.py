@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.conftest import wait_idle
+from tests.support.browser import wait_idle
 
 
 def test_home_shows_connected_model(start_app, page, tmp_path):

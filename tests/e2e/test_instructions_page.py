@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tests.e2e.conftest import wait_idle
+from tests.support.browser import wait_idle
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
 SHOTS = os.environ.get("INSTR_SCREENSHOT_DIR")  # set to keep screenshots for a human look

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests import procs
-from tests.chroma_server import start_chroma_server
-from tests.e2e.conftest import open_expander, wait_idle
+from tests.support import procs
+from tests.support.browser import open_expander, wait_idle
+from tests.support.chroma_server import start_chroma_server
 
 
 def test_build_samples_and_search_on_a_chroma_server(start_app, page, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from tests.e2e.conftest import ROOT, download, run_benchmark, wait_idle
+from tests.support.browser import ROOT, download, run_benchmark, wait_idle
 
 SECRET = "sk-test-SECRET-7f3a9c"
 

@@ -18,8 +18,8 @@ from embedlab.backends import (
     ServerUnreachable,
 )
 from embedlab.tokens import count_tokens
-from tests import fakeserver
-from tests.procs import free_port
+from tests.support import fakeserver
+from tests.support.procs import free_port
 
 TEXTS = [f"document number {i} about topic {i % 7}" for i in range(70)]
 

@@ -76,7 +76,7 @@ def test_cache_is_thread_safe(tmp_path):
 
 
 def test_failed_embedding_writes_nothing(fake_server, tmp_path):
-    from tests import fakeserver
+    from tests.support import fakeserver
 
     fake_server.plan = [fakeserver.status(400, '{"error": "too long"}')]
     emb = CachedEmbedder(OpenAICompatibleEmbedder(fake_server.url, "m"), EmbeddingCache(tmp_path / "c.sqlite"))
@@ -86,7 +86,7 @@ def test_failed_embedding_writes_nothing(fake_server, tmp_path):
 
 
 def test_rejected_text_reported_by_caller_position_and_the_rest_cached(fake_server, tmp_path):
-    from tests import fakeserver
+    from tests.support import fakeserver
 
     def refuse_long(req):
         if any(len(t) > 50 for t in req["input"]):
@@ -134,7 +134,7 @@ def test_concurrent_callers_do_not_embed_the_same_text_twice(embedding_server, t
 
 
 def test_a_failed_in_flight_text_is_embedded_by_the_waiting_caller(fake_server, tmp_path):
-    from tests import fakeserver
+    from tests.support import fakeserver
 
     emb = CachedEmbedder(OpenAICompatibleEmbedder(fake_server.url, "m"), EmbeddingCache(tmp_path / "c.sqlite"))
     mine, theirs = emb._claim(["x"])  # as if another caller had claimed "x" and then failed

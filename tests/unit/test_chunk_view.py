@@ -139,6 +139,6 @@ def test_server_token_count_is_none_without_endpoint(embedding_server):
 
 
 def test_server_token_count_is_none_when_nothing_listens():
-    from tests.procs import free_port
+    from tests.support.procs import free_port
 
     assert tokens.server_token_count(f"http://127.0.0.1:{free_port()}/v1", "m", "hello", timeout_s=1) is None

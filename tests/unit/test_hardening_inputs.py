@@ -7,7 +7,7 @@ import pytest
 
 from embedlab.backends import BadResponse, InputRejected, OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
-from tests import fakeserver
+from tests.support import fakeserver
 
 
 @pytest.fixture

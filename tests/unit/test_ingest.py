@@ -9,7 +9,7 @@ from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.ingest import SAMPLE_DOMAINS, Document, chunk_documents, ingest, load_sample
 from embedlab.store import CollectionSpec, ModelMismatch, Store, open_client
-from tests import fakeserver
+from tests.support import fakeserver
 
 DOC_A = "# Leave\n\n" + "Annual leave is ten days per year for permanent staff. " * 12 + "\n\n## Carry-over\n\n" + \
     "Unused days can be carried over until the end of March. " * 10

@@ -18,8 +18,8 @@ from embedlab.store import (
     parse_export,
     validate_name,
 )
-from tests import procs
-from tests.chroma_server import start_chroma_server
+from tests.support import procs
+from tests.support.chroma_server import start_chroma_server
 
 MODEL = "Qwen/Qwen3-Embedding-0.6B@http://gpu-a:30000/v1"
 

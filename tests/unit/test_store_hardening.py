@@ -18,8 +18,8 @@ from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.ingest import Document, chunk_documents, ingest, load_sample
 from embedlab.store import LOCK_FILE, CollectionSpec, Store, StoreLocked, open_client
-from tests import ingest_worker
-from tests.store_procs import HELD_COLLECTION, Child, hold_store, try_open
+from tests.support import ingest_worker
+from tests.support.store_procs import HELD_COLLECTION, Child, hold_store, try_open
 
 
 # -- a second process on the same embedded path ------------------------------------------------
@@ -66,7 +66,7 @@ def test_kill_9_during_ingestion_then_restart_finishes_it(kind, request, tmp_pat
     batch, total = ingest_worker.BATCH, len(records)
     assert total >= 5 * batch  # several store batches, so a kill after two lands part-way
 
-    worker = Child(["-m", "tests.ingest_worker", "--path", str(path), "--url", url, "--cache", str(cache)])
+    worker = Child(["-m", "tests.support.ingest_worker", "--path", str(path), "--url", url, "--cache", str(cache)])
     try:
         assert worker.wait_for("chunks", timeout_s=60) == f"chunks {total}"
         worker.wait_for(f"stored {2 * batch}", timeout_s=60)

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests import procs
+from tests.support import procs
 
 ROOT = Path(__file__).resolve().parents[1]
 HELD_COLLECTION = "held_by_other_v1"

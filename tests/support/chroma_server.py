@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests import procs
+from tests.support import procs
 
 
 def start_chroma_server(data_dir: Path, log: Path) -> tuple[subprocess.Popen, str, int]:

@@ -1,6 +1,6 @@
 """An app-like process that ingests a generated corpus into an embedded Chroma store, batch by batch.
 
-Run as `python -m tests.ingest_worker --path DIR --url BASE_URL --cache FILE`; it prints
+Run as `python -m tests.support.ingest_worker --path DIR --url BASE_URL --cache FILE`; it prints
 "stored N" (flushed) after each batch is written, so a test can `kill -9` it part-way and then
 check what a restarted app finds. The corpus and its chunking are importable (`corpus_records`)
 so the test re-ingests exactly the same chunks.
