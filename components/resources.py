@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components import state
-from embedlab.backends import LocalEmbedder, OpenAICompatibleEmbedder, ProbeResult
+from embedlab.backends import ProbeResult, make_backend
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import Settings, SettingsError, load_settings
 
@@ -26,27 +26,10 @@ def get_cache(data_dir: str) -> EmbeddingCache:
     return EmbeddingCache(f"{data_dir}/embeddings.sqlite")
 
 
-def _make_backend(settings: Settings, timeout_s: float = 30.0) -> OpenAICompatibleEmbedder | LocalEmbedder:
-    if settings.backend == "server":
-        assert settings.embedding_base_url
-        return OpenAICompatibleEmbedder(
-            base_url=settings.embedding_base_url,
-            model=settings.embedding_model,
-            api_key=settings.embedding_api_key,
-            dimensions=settings.embedding_dimensions,
-            timeout_s=timeout_s,
-        )
-    return LocalEmbedder(
-        cache_dir=settings.data_path / "models",
-        local_path=settings.embedding_local_path,
-        dimensions=settings.embedding_dimensions,
-    )
-
-
 @st.cache_resource(show_spinner=False, max_entries=8)
 def get_embedder(settings: Settings) -> CachedEmbedder:
     """The embedder for these settings, wrapped in the shared on-disk cache."""
-    return CachedEmbedder(_make_backend(settings), get_cache(settings.data_dir))
+    return CachedEmbedder(make_backend(settings), get_cache(settings.data_dir))
 
 
 def probe_now(settings: Settings) -> tuple[ProbeResult | None, str | None]:
@@ -59,7 +42,7 @@ def probe_now(settings: Settings) -> tuple[ProbeResult | None, str | None]:
     if settings.backend != "server":
         return None, None
     try:
-        backend = _make_backend(settings, timeout_s=5.0)
+        backend = make_backend(settings, timeout_s=5.0)
         # One retry for a transient error, but a hang costs one timeout only.
         backend.max_attempts = 2
         backend.budget_s = 6.0

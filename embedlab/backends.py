@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from embedlab.config import Settings, api_root
+
 ProgressCallback = Callable[[int, int], None]
 """Called as progress(done, total) with counts of texts, from the calling thread."""
 
@@ -174,7 +176,7 @@ class OpenAICompatibleEmbedder:
         # Total wait for one batch including retries: a hang costs one timeout plus a little.
         self.budget_s = timeout_s + min(10.0, timeout_s)
         self._client = openai.OpenAI(
-            base_url=self._api_root(self.base_url),
+            base_url=api_root(self.base_url),
             api_key=api_key or "not-needed",
             max_retries=0,  # retries are ours: bounded and only for transient errors
             timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
@@ -184,11 +186,6 @@ class OpenAICompatibleEmbedder:
         # None: unknown yet; True: server honours `dimensions`; False: we truncate here.
         self.server_truncates: bool | None = None if dimensions else False
         self.requests_sent = 0
-
-    @staticmethod
-    def _api_root(base_url: str) -> str:
-        # Accept both "http://host:port" and "http://host:port/v1".
-        return base_url if base_url.endswith("/v1") else base_url + "/v1"
 
     @property
     def model_id(self) -> str:
@@ -622,3 +619,21 @@ class LocalEmbedder:
             matryoshka=self.matryoshka_mode,
         )
 
+
+
+def make_backend(settings: Settings, timeout_s: float = 30.0) -> OpenAICompatibleEmbedder | LocalEmbedder:
+    """The embedder these settings describe: the configured server, else the in-process model."""
+    if settings.backend == "server":
+        assert settings.embedding_base_url
+        return OpenAICompatibleEmbedder(
+            base_url=settings.embedding_base_url,
+            model=settings.embedding_model,
+            api_key=settings.embedding_api_key,
+            dimensions=settings.embedding_dimensions,
+            timeout_s=timeout_s,
+        )
+    return LocalEmbedder(
+        cache_dir=settings.data_path / "models",
+        local_path=settings.embedding_local_path,
+        dimensions=settings.embedding_dimensions,
+    )

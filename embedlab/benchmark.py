@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from embedlab import tokens
+from embedlab.config import api_root
 
 # Token budgets of the three input lengths.
 INPUT_LENGTHS: dict[str, int] = {"short": 16, "medium": 256, "long": 2048}
@@ -97,9 +98,8 @@ def openai_request_fn(base_url: str, model: str, api_key: str | None, timeout_s:
     import httpx
     import openai
 
-    root = base_url if base_url.rstrip("/").endswith("/v1") else base_url.rstrip("/") + "/v1"
     client = openai.OpenAI(
-        base_url=root,
+        base_url=api_root(base_url),
         api_key=api_key or "not-needed",
         max_retries=0,
         timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),

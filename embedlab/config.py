@@ -33,6 +33,18 @@ ENV_KEYS: dict[str, str] = {
 }
 
 
+def api_root(base_url: str) -> str:
+    """The OpenAI API root of a server: "http://host:port" and "http://host:port/v1/" both give
+    "http://host:port/v1" (users paste either)."""
+    base = base_url.rstrip("/")
+    return base if base.endswith("/v1") else base + "/v1"
+
+
+def server_root(base_url: str) -> str:
+    """The server's own root, without the "/v1" API prefix (where vLLM puts /tokenize)."""
+    return api_root(base_url)[: -len("/v1")]
+
+
 class SettingsError(ValueError):
     """A configuration value cannot be used; the message names the variable."""
 

@@ -15,10 +15,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from embedlab import evaluation
-from embedlab.backends import EmbeddingError, LocalEmbedder, OpenAICompatibleEmbedder
+from embedlab.backends import EmbeddingError, LocalEmbedder, OpenAICompatibleEmbedder, make_backend
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import SettingsError, load_settings
 
@@ -65,16 +66,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _embedder(args: argparse.Namespace) -> CachedEmbedder | OpenAICompatibleEmbedder | LocalEmbedder:
     settings = load_settings()
-    if args.base_url:
-        inner: OpenAICompatibleEmbedder | LocalEmbedder = OpenAICompatibleEmbedder(
-            args.base_url, args.model or settings.embedding_model, api_key=args.api_key
-        )
-    elif settings.backend == "server":
-        assert settings.embedding_base_url
-        inner = OpenAICompatibleEmbedder(settings.embedding_base_url, args.model or settings.embedding_model,
-                                         api_key=args.api_key or settings.embedding_api_key)
-    else:
-        inner = LocalEmbedder(cache_dir=settings.data_path / "models", local_path=settings.embedding_local_path)
+    # The CLI truncates to --dimensions itself (a grid axis), so the backend gives full vectors.
+    changes: dict = {"embedding_model": args.model or settings.embedding_model, "embedding_dimensions": None}
+    if args.base_url:  # another server: the configured key is not sent to it
+        changes.update(embedding_base_url=args.base_url, embedding_api_key=args.api_key)
+    elif args.api_key:
+        changes["embedding_api_key"] = args.api_key
+    settings = replace(settings, **changes)
+    inner = make_backend(settings)
     if args.no_cache:
         return inner
     return CachedEmbedder(inner, EmbeddingCache(settings.data_path / "embeddings.sqlite"))

@@ -32,6 +32,7 @@ import numpy as np
 
 from embedlab.backends import Embedder, ProgressCallback, normalize_rows
 from embedlab.instructions import format_query
+from embedlab.similarity import rank_order, reciprocal_rank
 
 METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
 MAIN_METRIC = "ndcg@10"
@@ -221,19 +222,6 @@ def load_bundled(name: str) -> LabelledSet:
 # --- metrics -----------------------------------------------------------------------------------
 
 
-def rank_documents(scores: np.ndarray, k: int | None = None) -> np.ndarray:
-    """Document indices by descending score, ties broken by corpus order (stable sort).
-
-    Args:
-        scores: (n_queries, n_docs) similarities.
-        k: keep only the first k columns when set.
-    Returns:
-        int64 (n_queries, min(k, n_docs)) indices into the corpus.
-    """
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), axis=1, kind="stable")
-    return order if k is None else order[:, :k]
-
-
 def query_metrics(ranked_ids: Sequence[str], grades: Mapping[str, int]) -> dict[str, float]:
     """MTEB's metrics for one query.
 
@@ -247,7 +235,7 @@ def query_metrics(ranked_ids: Sequence[str], grades: Mapping[str, int]) -> dict[
     out: dict[str, float] = {}
     for k in (1, 5, 10):
         out[f"recall@{k}"] = len(relevant.intersection(ranked_ids[:k])) / len(relevant)
-    out["mrr@10"] = next((1.0 / r for r, d in enumerate(ranked_ids[:10], start=1) if d in relevant), 0.0)
+    out["mrr@10"] = reciprocal_rank((d in relevant for d in ranked_ids), k=10)
     dcg = sum(grades.get(d, 0) / math.log2(r + 1) for r, d in enumerate(ranked_ids[:10], start=1))
     ideal = sorted((g for g in grades.values() if g > 0), reverse=True)[:10]
     idcg = sum(g / math.log2(r + 1) for r, g in enumerate(ideal, start=1))
@@ -268,7 +256,7 @@ def evaluate_scores(
     scores = np.asarray(scores)
     if scores.shape != (len(queries), len(doc_ids)):
         raise ValueError(f"scores have shape {scores.shape}, expected {(len(queries), len(doc_ids))}")
-    top = rank_documents(scores, 10)
+    top = rank_order(scores, 10)
     return {
         q.id: query_metrics([doc_ids[i] for i in top[row]], q.relevant) for row, q in enumerate(queries)
     }
@@ -470,7 +458,7 @@ def score_grid(plan: GridPlan, vectors: np.ndarray, skip_oversized: bool = False
         d = normalize_rows(vectors[d_rows], cfg.dimensions)
         scores = max_sim(q @ d.T, owner, len(doc_ids))
         per_query = evaluate_scores(scores, doc_ids, plan.dataset.queries)
-        top = rank_documents(scores, 10)
+        top = rank_order(scores, 10)
         results.append(ConfigResult(
             cfg, mean_metrics(per_query), per_query,
             {qq.id: [doc_ids[i] for i in top[r]] for r, qq in enumerate(plan.dataset.queries)},

@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from embedlab.text import clip
+
 
 def hover_text(text: str, limit: int = 300) -> str:
     """User text made safe and short for a plotly hover label (escaped, newlines as <br>)."""
-    short = text if len(text) <= limit else text[: limit - 1] + "…"
-    return html.escape(short).replace("\n", "<br>")
+    return html.escape(clip(text, limit)).replace("\n", "<br>")
 
 
 # --- Instruction Lab --------------------------------------------------------------------------
@@ -27,7 +28,7 @@ def wrapped_hover(text: str, width: int = 80, limit: int = 2000) -> str:
     (plotly does not wrap hover labels), cut only past `limit` characters."""
     import textwrap
 
-    short = text if len(text) <= limit else text[: limit - 1] + "…"
+    short = clip(text, limit)
     lines = [
         part
         for line in short.splitlines() or [""]
@@ -56,7 +57,7 @@ def similarity_heatmap(
     """
     import numpy as np
 
-    from embedlab.similarity import short_labels
+    from embedlab.text import short_labels
 
     z = np.asarray(sim, dtype=np.float64)
     q_hover = [wrapped_hover(q) for q in queries]

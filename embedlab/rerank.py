@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from embedlab.config import api_root
 from embedlab.store import Hit
 
 START_HINT = (
@@ -64,8 +65,7 @@ class RerankClient:
 
     @property
     def url(self) -> str:
-        root = self.base_url if self.base_url.endswith("/v1") else self.base_url + "/v1"
-        return root + "/rerank"
+        return api_root(self.base_url) + "/rerank"
 
     def rerank(self, query: str, documents: Sequence[str], top_n: int | None = None) -> list[RerankScore]:
         """Scores for `documents` against `query`, best first (at most `top_n`)."""

@@ -7,14 +7,14 @@ document j. Labels are boolean (n, m) arrays: `labels[i, j]` = document j answer
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from embedlab.instructions import DEFAULT_TEMPLATE, format_query
+from embedlab.text import short_labels, shorten
 
 DISPLAY_DECIMALS = 4  # scores are shown, exported and differenced at this precision
 
@@ -53,16 +53,44 @@ def difference(with_: np.ndarray, without: np.ndarray, decimals: int = DISPLAY_D
 # --- Rankings ------------------------------------------------------------------------------------
 
 
-def ranks(sim: np.ndarray) -> np.ndarray:
-    """ranks[i, j] = 1-based rank of document j for query i (1 = most similar).
+def rank_order(scores: np.ndarray, k: int | None = None) -> np.ndarray:
+    """Document indices by descending score, ties broken by document order (stable sort).
 
-    Ties keep document order (stable sort). Returns int (n, m).
+    The one ranking of the app: heatmap rankings, MRR and the retrieval metrics all use it.
+
+    Args:
+        scores: (n_queries, n_docs) similarities.
+        k: keep only the first k columns when set.
+    Returns:
+        int64 (n_queries, min(k, n_docs)) document indices, best first.
     """
-    order = np.argsort(-np.asarray(sim), axis=1, kind="stable")
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), axis=1, kind="stable")
+    return order if k is None else order[:, :k]
+
+
+def ranks(sim: np.ndarray) -> np.ndarray:
+    """ranks[i, j] = 1-based rank of document j for query i (1 = most similar), from rank_order.
+
+    Returns int (n, m).
+    """
+    order = rank_order(sim)
     out = np.empty_like(order)
     rows = np.arange(order.shape[0])[:, None]
     out[rows, order] = np.arange(1, order.shape[1] + 1)[None, :]
     return out
+
+
+def reciprocal_rank(relevant_in_order: Iterable[bool], k: int | None = None) -> float:
+    """1 / rank of the first relevant item in a ranking (best first), 0.0 when none is in the top k.
+
+    The one definition of (M)RR: the Instruction Lab's MRR (no cut-off) and MRR@10 use it.
+    """
+    for rank, relevant in enumerate(relevant_in_order, start=1):
+        if k is not None and rank > k:
+            break
+        if relevant:
+            return 1.0 / rank
+    return 0.0
 
 
 def rank_changes(sim_without: np.ndarray, sim_with: np.ndarray) -> np.ndarray:
@@ -124,9 +152,8 @@ def label_metrics(sim: np.ndarray, labels: np.ndarray) -> LabelMetrics:
     s, lab = sim[labelled], labels[labelled]
     mean_rel = float(s[lab].mean())
     mean_irr = float(s[~lab].mean()) if (~lab).any() else float("nan")
-    r = ranks(s)
-    first = np.where(lab, r, np.iinfo(r.dtype).max).min(axis=1)
-    mrr = float(np.mean(1.0 / first))
+    order = rank_order(s)
+    mrr = float(np.mean([reciprocal_rank(row_labels[row_order]) for row_labels, row_order in zip(lab, order, strict=True)]))
     return LabelMetrics(mean_rel, mean_irr, mean_rel - mean_irr, mrr, int(labelled.sum()))
 
 
@@ -144,27 +171,6 @@ def labels_from_pairs(
 
 
 # --- Labels for axes -----------------------------------------------------------------------------
-
-
-def _width(ch: str) -> int:
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-
-
-def shorten(text: str, width: int = 28) -> str:
-    """`text` on one line, cut to about `width` display columns (CJK characters count 2)."""
-    flat = " ".join(text.split())
-    used, out = 0, []
-    for ch in flat:
-        if used + _width(ch) > width:
-            return "".join(out).rstrip() + "…"
-        out.append(ch)
-        used += _width(ch)
-    return "".join(out)
-
-
-def short_labels(texts: Sequence[str], prefix: str, width: int = 28) -> list[str]:
-    """Unique axis labels: "Q1 · first words…", numbered so equal or similar texts stay apart."""
-    return [f"{prefix}{i} · {shorten(t, width) or '(empty)'}" for i, t in enumerate(texts, start=1)]
 
 
 # --- Instruction variants and the whole comparison ----------------------------------------------

@@ -16,6 +16,8 @@ Facts about Chroma (1.5) this module relies on:
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import re
@@ -281,7 +283,52 @@ def _chroma_message(exc: BaseException) -> str:
     return text[:300]
 
 
+def _store_failure(action: str, exc: BaseException) -> StoreError:
+    """A StoreError with a message a user can act on, for any failure of the Chroma client."""
+    kind = type(exc).__name__
+    if any(word in kind for word in ("Connect", "Timeout", "Network", "Remote")):
+        return StoreError(f"The vector store did not answer while it was asked to {action} ({kind}: "
+                          f"{_chroma_message(exc)}). Is the Chroma server running at the configured "
+                          "CHROMA_HOST and CHROMA_PORT?")
+    return StoreError(f"The vector store failed to {action} ({kind}: {_chroma_message(exc)}).")
+
+
+def _raising_store_errors(cls: type) -> type:
+    """Make every public method of `cls` raise StoreError only (Chroma raises bare ValueError,
+    httpx and sqlite errors), so callers need to handle one error type."""
+
+    def wrap(name: str, fn: Callable) -> Callable:
+        action = name.replace("_", " ")
+
+        @functools.wraps(fn)
+        def method(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = fn(*args, **kwargs)
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - translated into the store's own error
+                raise _store_failure(action, exc) from exc
+            return _guarded_iterator(result, action) if inspect.isgenerator(result) else result
+
+        return method
+
+    for name, fn in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(fn):
+            setattr(cls, name, wrap(name, fn))
+    return cls
+
+
+def _guarded_iterator(items: Iterator[Any], action: str) -> Iterator[Any]:
+    try:
+        yield from items
+    except StoreError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - as in _raising_store_errors
+        raise _store_failure(action, exc) from exc
+
+
 # -- the store -------------------------------------------------------------------------------
+@_raising_store_errors
 class Store:
     """The app's view of one Chroma client: collections with specs, guarded writes and queries."""
 
@@ -292,7 +339,10 @@ class Store:
     @property
     def max_batch_size(self) -> int:
         if self._max_batch is None:
-            self._max_batch = int(self.client.get_max_batch_size())
+            try:
+                self._max_batch = int(self.client.get_max_batch_size())
+            except Exception as exc:  # noqa: BLE001 - as in _raising_store_errors
+                raise _store_failure("report its batch size", exc) from exc
         return self._max_batch
 
     # collections -------------------------------------------------------------------------

@@ -14,6 +14,8 @@ import unicodedata
 
 import numpy as np
 
+from embedlab.config import server_root
+
 VOCAB_SIZE = 151_643
 # Qwen2/Qwen3 pre-tokeniser: single digits, letters with one leading non-letter, punctuation runs.
 _PATTERN = (
@@ -111,8 +113,7 @@ def truncate(text: str, max_tokens: int) -> str:
 
 def _tokenize_urls(base_url: str) -> list[str]:
     """Where servers offer tokenizing: sglang at /v1/tokenize (also /tokenize), vLLM at /tokenize."""
-    base = base_url.rstrip("/")
-    root = base[: -len("/v1")] if base.endswith("/v1") else base
+    root = server_root(base_url)
     return list(dict.fromkeys([f"{root}/v1/tokenize", f"{root}/tokenize"]))
 
 

@@ -35,3 +35,11 @@ def test_bad_values_name_the_variable():
 def test_api_key_is_not_in_repr():
     s = load_settings(env={"EMBEDDING_API_KEY": "sk-secret"}, secrets={})
     assert s.embedding_api_key == "sk-secret" and "sk-secret" not in repr(s)
+
+
+def test_api_root_and_server_root_accept_either_form():
+    from embedlab.config import api_root, server_root
+
+    for url in ("http://h:30000", "http://h:30000/", "http://h:30000/v1", "http://h:30000/v1/"):
+        assert api_root(url) == "http://h:30000/v1"
+        assert server_root(url) == "http://h:30000"

@@ -13,6 +13,7 @@ from sklearn.metrics import ndcg_score
 from embedlab import evaluation as ev
 from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
+from embedlab.similarity import rank_order
 from embedlab.tokens import count_tokens
 
 
@@ -82,7 +83,7 @@ def test_grade_zero_is_judged_but_not_relevant():
 
 def test_ties_are_broken_by_document_order():
     scores = np.array([[0.5, 0.5, 0.5, 0.9], [0.2, 0.2, 0.2, 0.2]], dtype=np.float32)
-    order = ev.rank_documents(scores)
+    order = rank_order(scores)
     assert order[0].tolist() == [3, 0, 1, 2]
     assert order[1].tolist() == [0, 1, 2, 3]
     queries = [ev.Query("a", "a", {"c": 1}), ev.Query("b", "b", {"c": 1})]

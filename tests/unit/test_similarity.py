@@ -24,8 +24,6 @@ from embedlab.similarity import (
     ranking_table,
     ranks,
     rounded,
-    short_labels,
-    shorten,
     texts_to_embed,
     top1_margin,
     variant_similarity,
@@ -99,16 +97,6 @@ def test_labels_from_pairs_follow_texts_not_positions():
     labels = labels_from_pairs(["b", "a"], ["x", "y"], [("a", "y"), ("b", "x"), ("gone", "x")])
     np.testing.assert_array_equal(labels, [[True, False], [False, True]])
     assert labels_from_pairs([], ["x"], []).shape == (0, 1)
-
-
-def test_short_labels_are_unique_and_short():
-    texts = ["The same long sentence about annual leave rules"] * 2 + ["年假申请需要提前多少天提交给直属经理审批", ""]
-    labels = short_labels(texts, "Q", width=20)
-    assert len(set(labels)) == 4
-    assert labels[0].startswith("Q1 · ") and labels[0].endswith("…") and labels[1].startswith("Q2 · ")
-    assert labels[3] == "Q4 · (empty)"
-    assert shorten("年假申请需要提前多少天", 10) == "年假申请需…"  # CJK counts double
-    assert shorten("a\nb   c") == "a b c"
 
 
 def test_variants_format_exact_strings_and_share_texts():
@@ -232,3 +220,11 @@ def test_input_names_say_what_each_sent_string_is():
     assert names["leave?"] == "query 1" and names["Travel needs approval."] == "document 2"
     assert names["Instruct: Find HR policy\nQuery:travel?"] == "query 2 (HR)"
     assert names["Instruct: Same meaning\nQuery:Leave is 25 days."] == "document 1 (STS)"
+
+
+def test_reciprocal_rank_is_the_first_relevant_within_k():
+    from embedlab.similarity import reciprocal_rank
+
+    assert reciprocal_rank([False, False, True, True]) == pytest.approx(1 / 3)
+    assert reciprocal_rank([False, False, True], k=2) == 0.0
+    assert reciprocal_rank([]) == 0.0

@@ -247,3 +247,25 @@ def test_parse_export_names_the_bad_record():
         parse_export([{"text": "ok"}, {"id": "x", "metadata": {}}])
     with pytest.raises(ValueError, match="Record 1: metadata values"):
         parse_export([{"text": "ok", "metadata": {"tags": ["a", "b"]}}])
+
+
+def test_every_store_method_raises_the_store_error_when_the_server_is_gone(tmp_path):
+    proc, host, port = start_chroma_server(tmp_path / "db", tmp_path / "chroma.log")
+    try:
+        store = Store(open_client(host=host, port=port))
+        store.create(spec())
+        fill(store, "hr_policy_v1", 4)
+    finally:
+        procs.stop(proc)
+    calls = {
+        "list": lambda: store.list(),
+        "count": lambda: store.count("hr_policy_v1"),
+        "search": lambda: store.search("hr_policy_v1", MODEL, unit_rows(1, 8)[0], 3),
+        "get_records": lambda: store.get_records("hr_policy_v1"),
+        "export_jsonl": lambda: list(store.export_jsonl("hr_policy_v1")),
+        "delete": lambda: store.delete("hr_policy_v1"),
+    }
+    for name, call in calls.items():
+        with pytest.raises(StoreError, match="Is the Chroma server running") as info:
+            call()
+        assert f"asked to {name.replace('_', ' ')}" in str(info.value)  # says what was being done

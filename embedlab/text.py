@@ -1,0 +1,45 @@
+"""Shortening and escaping user text for display: one place for labels, tables and captions."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending in "…" when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def one_line(text: str, limit: int) -> str:
+    """`text` with runs of white space folded to one space, then clipped to `limit` characters."""
+    return clip(" ".join(text.split()), limit)
+
+
+def _width(ch: str) -> int:
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def shorten(text: str, width: int = 28) -> str:
+    """`text` on one line, cut to about `width` display columns (CJK characters count 2)."""
+    flat = " ".join(text.split())
+    used, out = 0, []
+    for ch in flat:
+        if used + _width(ch) > width:
+            return "".join(out).rstrip() + "…"
+        out.append(ch)
+        used += _width(ch)
+    return "".join(out)
+
+
+def short_labels(texts: Sequence[str], prefix: str, width: int = 28) -> list[str]:
+    """Unique axis labels: "Q1 · first words…", numbered so equal or similar texts stay apart."""
+    return [f"{prefix}{i} · {shorten(t, width) or '(empty)'}" for i, t in enumerate(texts, start=1)]
+
+
+def escape_markdown(text: str) -> str:
+    """User text made inert for Markdown (no links, formatting or directives); newlines kept."""
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", "  \n")
