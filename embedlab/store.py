@@ -293,22 +293,32 @@ def _store_failure(action: str, exc: BaseException) -> StoreError:
     return StoreError(f"The vector store failed to {action} ({kind}: {_chroma_message(exc)}).")
 
 
+_CALLS = threading.local()  # how deep in Store methods this thread is: the outermost one translates
+
+
 def _raising_store_errors(cls: type) -> type:
     """Make every public method of `cls` raise StoreError only (Chroma raises bare ValueError,
-    httpx and sqlite errors), so callers need to handle one error type."""
+    httpx and sqlite errors), so callers need to handle one error type. The message names the
+    outermost operation (a search, not the spec look-up it made)."""
 
     def wrap(name: str, fn: Callable) -> Callable:
-        action = name.replace("_", " ")
+        action = name.replace("_", " ").replace("jsonl", "the collection")
 
         @functools.wraps(fn)
         def method(*args: Any, **kwargs: Any) -> Any:
+            depth = getattr(_CALLS, "depth", 0)
+            _CALLS.depth = depth + 1
             try:
                 result = fn(*args, **kwargs)
             except StoreError:
                 raise
             except Exception as exc:  # noqa: BLE001 - translated into the store's own error
+                if depth:
+                    raise
                 raise _store_failure(action, exc) from exc
-            return _guarded_iterator(result, action) if inspect.isgenerator(result) else result
+            finally:
+                _CALLS.depth = depth
+            return result
 
         return method
 
@@ -316,15 +326,6 @@ def _raising_store_errors(cls: type) -> type:
         if not name.startswith("_") and inspect.isfunction(fn):
             setattr(cls, name, wrap(name, fn))
     return cls
-
-
-def _guarded_iterator(items: Iterator[Any], action: str) -> Iterator[Any]:
-    try:
-        yield from items
-    except StoreError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - as in _raising_store_errors
-        raise _store_failure(action, exc) from exc
 
 
 # -- the store -------------------------------------------------------------------------------
@@ -594,13 +595,12 @@ class Store:
         return Context(before[-chars:], hit.text, after[:chars])
 
     # export ------------------------------------------------------------------------------
-    def export_jsonl(self, name: str, include_embeddings: bool = False) -> Iterator[str]:
+    def export_jsonl(self, name: str, include_embeddings: bool = False) -> list[str]:
         """One JSON line per record: {"id", "text", "metadata"[, "embedding"]}, sorted by
         source and chunk index."""
         records = self.get_records(name, include_embeddings=include_embeddings)
         records.sort(key=lambda r: (str(r["metadata"].get("source", "")), r["metadata"].get("chunk", 0), r["id"]))
-        for rec in records:
-            yield json.dumps(rec, ensure_ascii=False) + "\n"
+        return [json.dumps(rec, ensure_ascii=False) + "\n" for rec in records]
 
 
 def parse_export(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

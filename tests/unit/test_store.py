@@ -268,4 +268,4 @@ def test_every_store_method_raises_the_store_error_when_the_server_is_gone(tmp_p
     for name, call in calls.items():
         with pytest.raises(StoreError, match="Is the Chroma server running") as info:
             call()
-        assert f"asked to {name.replace('_', ' ')}" in str(info.value)  # says what was being done
+        assert f"asked to {name.replace('_', ' ').replace('jsonl', 'the collection')} (" in str(info.value)
