@@ -23,6 +23,7 @@ the app is idle again before each interaction, so page layout changes do not bre
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import tempfile
 import time
@@ -88,6 +89,7 @@ class Sample:
     script_ms: float | None
     requests: int  # rerun requests in the window (more than 1: the first run was cut short)
     kinds: dict[str, int] = field(default_factory=dict)
+    timeline: list[tuple[float, str]] = field(default_factory=list)  # (ms after the request, kind)
 
 
 def wait_idle(page, timeout_s: float = TIMEOUT_S) -> None:
@@ -126,14 +128,20 @@ def measure(page, stream: Stream, action: Callable[[], None]) -> Sample:
         script_ms=profile.exec_time / 1000 if profile is not None else None,
         requests=sum(1 for f in window if f.sent and f.kind == "rerun_script"),
         kinds=kinds,
+        timeline=[((f.t - window[0].t) * 1000, ("> " if f.sent else "") + f.kind) for f in window],
     )
 
 
 def move_slider(page, label: str) -> Callable[[], None]:
     """One keyboard step on the slider `label`: right, or left when it is at its maximum."""
+    # Streamlit's thumb (an <input type=range>) is labelled by itself and by its group, so its
+    # accessible name is the label twice ("k k").
+    name = re.compile(rf"^{re.escape(label)}( {re.escape(label)})?$")
+
     def act() -> None:
-        thumb = page.get_by_role("slider", name=label, exact=True)
-        now, top = thumb.get_attribute("aria-valuenow"), thumb.get_attribute("aria-valuemax")
+        thumb = page.get_by_role("slider", name=name)
+        now = thumb.get_attribute("aria-valuenow") or thumb.input_value()
+        top = thumb.get_attribute("aria-valuemax") or thumb.get_attribute("max")
         thumb.press("ArrowLeft" if now == top else "ArrowRight")
     return act
 
@@ -197,6 +205,9 @@ def main() -> None:
                               f"{sample.deltas} deltas ({sample.cached} cached){extra}", flush=True)
                         if args.verbose:
                             print(f"    {sample.kinds}")
+                            marks = [m for i, m in enumerate(sample.timeline)
+                                     if i < 3 or i >= len(sample.timeline) - 3 or m[1] != "delta"]
+                            print("    " + ", ".join(f"{kind} {ms:.0f}" for ms, kind in marks))
                         if i:
                             results[name].append(sample)
                 rss = rss_mb(app.pid)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components import state
+from components import resources, state
 from components.instruction_picker import pick_instruction
 from components.resources import current_settings
 from components.store import get_store
@@ -27,35 +26,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INSTRUCTION = "Clustering"
 NO_LABEL = "(none)"
-
-
-# --- UMAP warm-up ---------------------------------------------------------------------------
-
-
-@st.cache_resource(show_spinner=False)
-def start_umap_warmup() -> threading.Thread:
-    """Start compiling UMAP's numba code in a background thread, once per server process.
-
-    Called by app.py and by the Clusters page, so whichever a user opens first starts it.
-    """
-
-    def run() -> None:
-        try:
-            seconds = projection.warm_up()
-            log.info("UMAP warm-up finished in %.1f s", seconds)
-        except Exception:  # noqa: BLE001 - a failing warm-up only means the first map is slow
-            log.exception("UMAP warm-up failed")
-
-    thread = threading.Thread(target=run, name="umap-warmup", daemon=True)
-    thread.start()
-    return thread
-
-
-def wait_for_warmup() -> None:
-    thread = start_umap_warmup()
-    if thread.is_alive():
-        with st.spinner("Preparing UMAP: compiling its numeric code, once per server process (10-40 s)..."):
-            thread.join()
 
 
 # --- Data sources ---------------------------------------------------------------------------
@@ -328,7 +298,7 @@ class Side:
 
 def compute(corpus: Corpus, request: MapRequest, vectors: tuple[np.ndarray, np.ndarray], model: str) -> list[Side] | None:
     """Both maps, clusterings and measures (from the caches when nothing changed)."""
-    wait_for_warmup()
+    resources.wait_for_warmup()
     sides = []
     settings = [("Without instruction", ""), (f"With instruction: {request.instruction_name}", request.task)]
     try:

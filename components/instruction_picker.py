@@ -20,40 +20,27 @@ from embedlab.instructions import (
 NO_INSTRUCTION = "(no instruction)"  # the widget value that means "embed the text as it is"
 
 
-def current_library() -> InstructionLibrary:
-    """The instruction library stored under this session's data directory."""
-    library = load_library(current_settings().data_path)
-    library.all()  # reads the file once so that a broken one is reported below
-    if library.warning:
-        st.warning(library.warning, icon=":material/warning:")
-    return library
-
-
-def pick_instruction(key: str, label: str = "Instruction", allow_none: bool = True) -> Instruction | None:
+def pick_instruction(
+    library: InstructionLibrary, key: str, label: str = "Instruction", allow_none: bool = True
+) -> Instruction | None:
     """Selectbox over presets and the user's instructions; None means "no instruction".
 
-    The widget value is the instruction's name (or NO_INSTRUCTION), so tests can
-    `set_value("HR policy")` or `set_value(NO_INSTRUCTION)`.
-    Defaults to Qwen's web-search instruction.
+    `key` must be declared with `state.widget(key, default)`: its value is the instruction's
+    name (or NO_INSTRUCTION), kept across page switches, so tests can `set_value("HR policy")`.
     """
-    library = current_library()
+    assert key in state.WIDGETS, f"declare the picker key {key!r} in components/state.py"
     entries = {i.name: i for i in library.all()}
     options = [*([NO_INSTRUCTION] if allow_none else []), *entries]
-    # A name that was deleted or renamed since it was chosen falls back to the default.
-    if key in st.session_state and st.session_state[key] not in options:
-        del st.session_state[key]
+    # A name deleted or renamed since it was chosen falls back to Qwen's default instruction.
+    state.keep_valid(key, options, fallback=PRESETS[0].name)
     choice = st.selectbox(
         label,
         options,
-        # The default is the current value: a picker hidden by an st.stop() run keeps its value
-        # here but is redrawn by the browser from this default (index=None showed "Choose an
-        # option" and a submit then sent None).
-        index=options.index(st.session_state.get(key, PRESETS[0].name)),
         key=key,
         format_func=lambda n: f"{n} · preset" if n in entries and entries[n].preset else n,
         help="Task description prepended to queries as `Instruct: {task}\\nQuery:{query}`.",
     )
-    if choice not in entries:  # NO_INSTRUCTION (or no selection)
+    if choice not in entries:  # NO_INSTRUCTION
         return None
     instr = entries[choice]
     st.text(instr.task)  # plain text: user tasks are never rendered as markdown

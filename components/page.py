@@ -1,20 +1,63 @@
-"""Common set-up of every page: page config, state defaults and the connection panel."""
+"""Common set-up of every page: page config, declared state, the sidebar, and the page context."""
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.errors import StreamlitPageNotFoundError
 
-from components import nav, sidebar, state
+from components import nav, resources, sidebar, state
 from embedlab.cache import CachedEmbedder
+from embedlab.config import Settings
+from embedlab.instructions import InstructionLibrary, load_library
+from embedlab.store import Store
 
 
-def setup(title: str, icon: str = "🧭") -> CachedEmbedder:
-    """Configure the page and draw the sidebar; returns the session's embedder."""
+@dataclass
+class PageContext:
+    """What every page works with, built once per run by `setup`.
+
+    Attributes:
+        settings: this browser session's settings (env, secrets.toml, sidebar overrides).
+        embedder: the cached embedder for those settings, shared by every session.
+        library: the instruction library under the data directory (read when its file changes).
+    """
+
+    settings: Settings
+    embedder: CachedEmbedder
+    library: InstructionLibrary
+    cache_line: DeltaGenerator  # the sidebar's cache figures, redrawn after a page embeds
+
+    @functools.cached_property
+    def store(self) -> Store:
+        """The vector store of these settings, opened on first use in a run.
+
+        Raises:
+            StoreError: it cannot be opened (locked by another process, server down).
+        """
+        return resources.get_store(self.settings)
+
+    def refresh_cache_stats(self) -> None:
+        """Redraw the sidebar's cache line (after this run embedded something)."""
+        sidebar.draw_cache_stats(self.cache_line, self.embedder.cache)
+
+
+def setup(title: str, icon: str = "🧭") -> PageContext:
+    """Configure the page, keep widget values, draw the menu and the sidebar; returns the context."""
     st.set_page_config(page_title=f"{title} · Qwen3-Embedding Playground", page_icon=icon, layout="wide")
     state.init_state()
+    state.keep_widget_values()
     _navigation()
-    return sidebar.connection_panel()
+    settings = resources.current_settings()
+    embedder, cache_line = sidebar.connection_panel(settings)
+    library = load_library(settings.data_path)
+    library.all()  # reads the file once, so that a broken one is reported here
+    if library.warning:
+        st.warning(library.warning, icon=":material/warning:")
+    return PageContext(settings, embedder, library, cache_line)
 
 
 def _navigation() -> None:

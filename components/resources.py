@@ -1,6 +1,9 @@
-"""Cached resources shared by every session of this process: settings, cache, embedders."""
+"""Cached resources shared by every session of this process: settings, cache, embedders, store."""
 
 from __future__ import annotations
+
+import logging
+import threading
 
 import streamlit as st
 
@@ -8,6 +11,9 @@ from components import state
 from embedlab.backends import ProbeResult, make_backend
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import Settings, SettingsError, load_settings
+from embedlab.store import Store, open_client
+
+log = logging.getLogger(__name__)
 
 
 def current_settings() -> Settings:
@@ -58,3 +64,52 @@ def probe(settings: Settings, nonce: int) -> tuple[ProbeResult | None, str | Non
     `nonce` (bumped by "Test connection" and by applying settings) forces a re-probe.
     """
     return probe_now(settings)
+
+
+@st.cache_resource(show_spinner=False)
+def _chroma_client(path: str | None, host: str | None, port: int):
+    # Chroma's PersistentClient is not process-safe and must not be opened twice for one path
+    # in a process: st.cache_resource shares this one client across sessions and reruns.
+    return open_client(path=path, host=host, port=port)
+
+
+def get_store(settings: Settings) -> Store:
+    """The Store for these settings. Raises StoreError when it cannot be opened."""
+    if settings.chroma_host:
+        return Store(_chroma_client(None, settings.chroma_host, settings.chroma_port))
+    return Store(_chroma_client(str(settings.chroma_dir), None, 0))
+
+
+def store_location(settings: Settings) -> str:
+    """Where collections live, for captions: the server address or the embedded path."""
+    if settings.chroma_host:
+        return f"Chroma server {settings.chroma_host}:{settings.chroma_port}"
+    return f"embedded Chroma at {settings.chroma_dir}"
+
+
+@st.cache_resource(show_spinner=False)
+def start_umap_warmup() -> threading.Thread:
+    """Start compiling UMAP's numba code in a background thread, once per server process.
+
+    Called by app.py and by the Clusters page, so whichever a user opens first starts it.
+    """
+
+    def run() -> None:
+        try:
+            from embedlab import projection
+
+            seconds = projection.warm_up()
+            log.info("UMAP warm-up finished in %.1f s", seconds)
+        except Exception:  # noqa: BLE001 - a failing warm-up only means the first map is slow
+            log.exception("UMAP warm-up failed")
+
+    thread = threading.Thread(target=run, name="umap-warmup", daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for_warmup() -> None:
+    thread = start_umap_warmup()
+    if thread.is_alive():
+        with st.spinner("Preparing UMAP: compiling its numeric code, once per server process (10-40 s)..."):
+            thread.join()

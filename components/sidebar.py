@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.errors import StreamlitInvalidLayoutContextError
 
 from components import resources, state
+from components.widgets import ensure_local_model
 from embedlab.backends import LocalEmbedder
-from embedlab.cache import CachedEmbedder
+from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import Settings
-
-_STATS_SLOT = "conn._stats_slot"  # (placeholder, cache) of this run's sidebar
 
 _BACKENDS = {"server": "OpenAI-compatible server", "local": "Local model (in-process)"}
 
@@ -101,18 +101,12 @@ def _status(settings: Settings, embedder: CachedEmbedder) -> None:
     if st.button("Test connection", key="conn.test"):
         st.session_state[state.CONN_PROBE_NONCE] += 1
         if settings.backend == "local":
-            from components.widgets import ensure_local_model
-
             ensure_local_model(embedder)
         st.rerun()
 
 
-def refresh_cache_stats() -> None:
-    """Redraw the sidebar's cache line (called after a page embedded something)."""
-    entry = st.session_state.get(_STATS_SLOT)
-    if entry is None:
-        return
-    slot, cache = entry
+def draw_cache_stats(slot: DeltaGenerator, cache: EmbeddingCache) -> None:
+    """Draw (or redraw, after a page embedded something) the cache figures into `slot`."""
     # Inside a fragment rerun the sidebar cannot be written; the next full run redraws it.
     with contextlib.suppress(StreamlitInvalidLayoutContextError):
         slot.caption(
@@ -121,22 +115,18 @@ def refresh_cache_stats() -> None:
         )
 
 
-def connection_panel() -> CachedEmbedder:
-    """Draw the sidebar panel; returns this session's (cached) embedder."""
-    settings = resources.current_settings()
+def connection_panel(settings: Settings) -> tuple[CachedEmbedder, DeltaGenerator]:
+    """Draw the sidebar panel; returns this session's (cached) embedder and the cache-line slot."""
     embedder = resources.get_embedder(settings)
     with st.sidebar:
         st.subheader("Connection")
         _status(settings, embedder)
         with st.expander("Settings", expanded=False):
             _settings_form(settings)
-        # A slot, so that pages can refresh the figures after they embed (refresh_cache_stats).
         slot = st.empty()
-        st.session_state[_STATS_SLOT] = (slot, embedder.cache)
-        refresh_cache_stats()
-        cache = embedder.cache
+        draw_cache_stats(slot, embedder.cache)
         if st.button("Clear cache", key="conn.clear_cache"):
-            cache.clear()
+            embedder.cache.clear()
             st.toast("Embedding cache cleared")
             st.rerun()
-    return embedder
+    return embedder, slot

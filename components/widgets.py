@@ -7,15 +7,18 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components.sidebar import refresh_cache_stats
 from embedlab.backends import EmbeddingError, InputRejected, LocalEmbedder
 from embedlab.cache import CachedEmbedder
+
+if TYPE_CHECKING:
+    from components.page import PageContext
 
 LOCAL_MODEL_BYTES = 2.4e9  # size of the fastembed ONNX export, for the download bar
 
@@ -57,8 +60,7 @@ def ensure_local_model(embedder: CachedEmbedder) -> bool:
 
 
 def embed_with_progress(
-    embedder: CachedEmbedder, texts: Sequence[str], label: str = "Embedding",
-    names: Sequence[str] | None = None,
+    ctx: PageContext, texts: Sequence[str], label: str = "Embedding", names: Sequence[str] | None = None,
 ) -> np.ndarray | None:
     """Embed through the cache with a progress bar; shows the error and returns None on failure.
 
@@ -68,6 +70,7 @@ def embed_with_progress(
     Returns:
         float32 (len(texts), dim), rows L2-normalised, or None.
     """
+    embedder = ctx.embedder
     if not ensure_local_model(embedder):
         return None
     bar = st.progress(0.0, text=f"{label}: 0 / {len(texts)}")
@@ -79,13 +82,13 @@ def embed_with_progress(
         vectors = embedder.embed(list(texts), progress=report)
     except EmbeddingError as exc:
         bar.empty()
-        refresh_cache_stats()  # texts accepted before the failure were cached
+        ctx.refresh_cache_stats()  # texts accepted before the failure were cached
         show_error(exc)
         if isinstance(exc, InputRejected) and exc.indices and names is not None:
             _rejected_table(exc.indices, texts, names)
         return None
     bar.empty()
-    refresh_cache_stats()
+    ctx.refresh_cache_stats()
     return vectors
 
 
@@ -110,22 +113,30 @@ def safe_filename(name: str) -> str:
 
 
 def download_table(df: pd.DataFrame, name: str, key: str, label: str = "Download CSV") -> None:
-    """A CSV download button for a result table (UTF-8 with BOM so Excel reads Chinese)."""
+    """A CSV download button for a result table (UTF-8 with BOM so Excel reads Chinese).
+
+    The file is made when the button is clicked, not on every rerun; the click does not rerun the page.
+    """
     st.download_button(
         label,
-        df.to_csv(index=False).encode("utf-8-sig"),
+        lambda: df.to_csv(index=False).encode("utf-8-sig"),
         file_name=f"{safe_filename(name)}.csv",
         mime="text/csv",
         key=key,
+        on_click="ignore",
     )
 
 
 def download_figure(fig: go.Figure, name: str, key: str, label: str = "Download HTML") -> None:
-    """A standalone interactive HTML download of a plotly figure (plotly.js inlined, works offline)."""
+    """A standalone interactive HTML download of a plotly figure (plotly.js inlined, works offline).
+
+    The 4-5 MB file is rendered when the button is clicked, not on every rerun.
+    """
     st.download_button(
         label,
-        fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8"),
+        lambda: fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8"),
         file_name=f"{safe_filename(name)}.html",
         mime="text/html",
         key=key,
+        on_click="ignore",
     )

@@ -200,3 +200,44 @@ def run_sweep(
 def to_frame(measurements: Sequence[Measurement]) -> pd.DataFrame:
     """Measurements as a table, one row per point (columns are Measurement's fields)."""
     return pd.DataFrame([asdict(m) for m in measurements], columns=list(Measurement.__dataclass_fields__))
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """The one-line verdict over the measured points that answered.
+
+    Attributes:
+        best: the point with the lowest P95 (a row of the frame, as a dict).
+        meeting: how many points have P95 <= target (None without a target).
+        points: how many points answered at least one request.
+        peak_texts_per_s, peak_tokens_per_s: the best throughput over all points.
+    """
+
+    best: dict
+    meeting: int | None
+    points: int
+    peak_texts_per_s: float
+    peak_tokens_per_s: float
+
+    def line(self, target_ms: float | None) -> str:
+        """Markdown: "Best P95: **12.3 ms** (batch 1, 1 in flight, short) · ..."."""
+        b = self.best
+        text = (f"Best P95: **{b['p95_ms']:.1f} ms** (batch {b['batch_size']}, {b['concurrency']} in flight, "
+                f"{b['length']})")
+        if target_ms and self.meeting is not None:
+            text += f" · {self.meeting} of {self.points} points meet P95 ≤ {target_ms:g} ms"
+        return text + f" · peak {self.peak_texts_per_s:,.1f} texts/s, {self.peak_tokens_per_s:,.0f} tokens/s"
+
+
+def summarise(frame: pd.DataFrame, target_ms: float | None = None) -> SweepSummary | None:
+    """Summary of a results frame (`to_frame` columns); None when no point answered a request."""
+    ok = frame[frame["requests"] > 0]
+    if ok.empty:
+        return None
+    return SweepSummary(
+        best=ok.loc[ok["p95_ms"].idxmin()].to_dict(),
+        meeting=int((ok["p95_ms"] <= target_ms).sum()) if target_ms else None,
+        points=len(ok),
+        peak_texts_per_s=float(ok["texts_per_s"].max()),
+        peak_tokens_per_s=float(ok["tokens_per_s"].max()),
+    )

@@ -288,13 +288,26 @@ class InstructionLibrary:
         self.path = Path(path)
         self.warning: str | None = None
         self._lock = _lock_for(self.path)
+        # The entries as last read, with the file's (mtime_ns, size) then: a page asks for the
+        # library many times per run, and the file is read again only when it has changed.
+        self._seen: tuple[tuple[int, int], list[Instruction]] | None = None
 
     # Reading ------------------------------------------------------------------------------
     def _read(self) -> list[Instruction]:
-        if not self.path.exists():
-            return []
         try:
-            return parse_entries(self.path.read_bytes())
+            info = self.path.stat()
+        except FileNotFoundError:
+            return []
+        except OSError:
+            info = None
+        stamp = (info.st_mtime_ns, info.st_size) if info else None
+        if stamp is not None and self._seen is not None and self._seen[0] == stamp:
+            return list(self._seen[1])
+        try:
+            entries = parse_entries(self.path.read_bytes())
+            if stamp is not None:
+                self._seen = (stamp, entries)
+            return list(entries)
         except (LibraryError, OSError) as exc:
             # Keep the broken file for the user, start afresh.
             aside = self.path.with_name(f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -61,3 +61,19 @@ def test_failures_are_counted_not_raised():
     [m] = list(benchmark.measure_point(failing, benchmark.Point("short", 1, 2), 4, time.monotonic() + 5,
                                        threading.Event()) for _ in [0])
     assert m.requests == 0 and m.errors == 4 and "refused" in m.first_error
+
+
+def test_summary_picks_the_best_p95_and_counts_points_meeting_the_target():
+    import pandas as pd
+
+    frame = pd.DataFrame([
+        {"length": "short", "batch_size": 1, "concurrency": 1, "requests": 4, "p95_ms": 40.0, "texts_per_s": 25.0, "tokens_per_s": 400.0},
+        {"length": "short", "batch_size": 8, "concurrency": 2, "requests": 4, "p95_ms": 90.0, "texts_per_s": 180.0, "tokens_per_s": 2900.0},
+        {"length": "long", "batch_size": 32, "concurrency": 4, "requests": 0, "p95_ms": float("nan"), "texts_per_s": 0.0, "tokens_per_s": 0.0},
+    ])
+    summary = benchmark.summarise(frame, target_ms=50)
+    assert summary.best["batch_size"] == 1 and summary.meeting == 1 and summary.points == 2
+    assert summary.line(50) == ("Best P95: **40.0 ms** (batch 1, 1 in flight, short) · 1 of 2 points meet "
+                                "P95 ≤ 50 ms · peak 180.0 texts/s, 2,900 tokens/s")
+    assert benchmark.summarise(frame, None).meeting is None
+    assert benchmark.summarise(frame[frame["requests"] == 0]) is None

@@ -210,3 +210,20 @@ def test_split_items_lines_or_separated_blocks():
         "def f():\n    pass", "second", "third"]
     assert join_items(["a", "b"]) == "a\nb"
     assert split_items(join_items(["x\ny", "z"])) == ["x\ny", "z"]
+
+
+def test_library_file_is_read_again_only_when_it_changes(tmp_path, monkeypatch):
+    import embedlab.instructions as instructions
+
+    library = instructions.load_library(tmp_path)
+    library.create("Mine", "Given a question, retrieve the answer")
+    reads = []
+    real = instructions.parse_entries
+    monkeypatch.setattr(instructions, "parse_entries", lambda data: reads.append(1) or real(data))
+    for _ in range(5):
+        assert library.get("Mine") is not None and "Mine" in library.names()
+    assert len(reads) == 1
+    other = instructions.load_library(tmp_path)  # another session's view of the same file
+    other.create("Theirs", "Given a ticket, retrieve similar tickets")
+    assert library.get("Theirs") is not None  # the change on disk is seen at once
+    assert len(reads) == 3  # other's read before its write, then library's re-read
