@@ -10,8 +10,11 @@ Two kinds of keys:
   the default given here, seeded once per session by `init_state()`. `UNSET` means no seed: the
   widget starts from its own first option, and is kept from then on.
 
-Buttons, uploaders, downloads and charts keep literal keys: they hold nothing to keep. Every key
-whose value a component reads or writes through st.session_state is declared here.
+- `transient(key)`: a widget whose value is read through st.session_state but cannot be kept
+  (file uploaders and buttons: Streamlit refuses to set them).
+
+Buttons, uploaders, downloads and charts that are only drawn keep literal keys. Every key whose
+value a component reads or writes through st.session_state is declared here.
 """
 
 from __future__ import annotations
@@ -25,19 +28,27 @@ UNSET: Any = object()  # widget default meaning "let the widget choose"
 
 VALUES: dict[str, Any] = {}
 WIDGETS: dict[str, Any] = {}
+TRANSIENT: set[str] = set()
 
 
 def value(key: str, default: Any) -> str:
     """Declare a non-widget key with its default; returns the key."""
-    assert key not in VALUES and key not in WIDGETS, f"{key} declared twice"
+    assert key not in VALUES and key not in WIDGETS and key not in TRANSIENT, f"{key} declared twice"
     VALUES[key] = default
     return key
 
 
 def widget(key: str, default: Any = UNSET) -> str:
     """Declare a widget key whose value is kept across page switches; returns the key."""
-    assert key not in VALUES and key not in WIDGETS, f"{key} declared twice"
+    assert key not in VALUES and key not in WIDGETS and key not in TRANSIENT, f"{key} declared twice"
     WIDGETS[key] = default
+    return key
+
+
+def transient(key: str) -> str:
+    """Declare an uploader or button key that is read through st.session_state; returns the key."""
+    assert key not in VALUES and key not in WIDGETS and key not in TRANSIENT, f"{key} declared twice"
+    TRANSIENT.add(key)
     return key
 
 
