@@ -253,6 +253,80 @@ def test_rerun_through_the_cache_embeds_only_new_texts(embedding_server, tmp_pat
     assert set(exported["results"][1]["per_query"]) == {"q1", "q2", "q3"}
 
 
+# --- the page's form -------------------------------------------------------------------------------
+
+
+def test_form_choices_become_the_grid_with_the_custom_instruction_last():
+    choices = ev.GridChoices(
+        instructions=(("(no instruction)", ""), ("Pol", "Retrieve the policy passage")),
+        custom="  Find the rule  ",
+        truncations=("full", "512 tokens"),
+        dimensions=("full", "64"),
+        documents=("chunked (max-sim over chunks)",),
+        chunk_tokens=128,
+    )
+    grid = choices.configs()
+    assert len(grid) == 3 * 2 * 2
+    assert [c.instruction_name for c in grid[::4]] == ["none", "Pol", "custom"]
+    assert grid[-1] == ev.EvalConfig("Find the rule", "custom", 512, 64, True, 128)
+    assert {(c.max_tokens, c.dimensions) for c in grid} == {(None, None), (None, 64), (512, None), (512, 64)}
+    assert ev.GridChoices(()).configs() == []  # no instruction chosen, none typed
+    assert len(ev.GridChoices((), custom="x").configs()) == 1
+
+
+def test_grid_limits_are_refused_with_the_reason():
+    data = small_set()
+    with pytest.raises(ev.GridError, match="at least one value on every axis"):
+        ev.plan_choices(data, ev.GridChoices((("none", ""),), truncations=()))
+    many = tuple((f"i{i}", f"task {i}") for i in range(9))
+    with pytest.raises(ev.GridError, match=f"54 configurations is too many for one run; choose at most {ev.MAX_CONFIGS}"):
+        ev.plan_choices(data, ev.GridChoices(many, dimensions=("full", "256", "128", "64", "32", "16")))
+    plan = ev.plan_choices(data, ev.GridChoices((("none", ""),), dimensions=("full", "32")))
+    assert len(plan.configs) == 2 and len(plan.texts) == len(data.documents) + len(data.queries)
+
+
+def test_too_many_inputs_are_refused(monkeypatch):
+    monkeypatch.setattr(ev, "MAX_INPUTS", 8)
+    with pytest.raises(ev.GridError, match="This grid needs 9 distinct inputs; at most 8 per run"):
+        ev.plan_choices(small_set(), ev.GridChoices((("none", ""),)))
+
+
+def test_dimension_options_fit_the_model():
+    assert ev.dimension_options(384) == ["full", "256", "128", "64", "32"]
+    assert ev.dimension_options(1024) == ["full", "512", "256", "128", "64", "32"]
+    assert ev.dimension_options(None) == ev.dimension_options(10**9)  # unknown size: every choice
+
+
+def test_run_info_lines_and_the_skipped_configurations():
+    data = small_set()
+    plan = ev.plan_grid(data, ev.make_grid([("none", "")], dimensions=[None, 32, 64]))
+    info = ev.RunInfo.of(plan, 48, "m", new=5, seconds=2.0)
+    assert info.skipped == ("none · full text · 64 d",)
+    assert info.inputs_line == "9 distinct inputs: 5 embedded now, 4 from the cache · 2.0 s"
+    assert info.skipped_line.startswith("Skipped 1 configuration(s) asking for more dimensions")
+    assert ev.RunInfo("m", 3, 0, 0.1).skipped_line == ""
+    assert ev.describe_set(data, "m") == "Set: small · 6 documents · 3 queries · model m"
+
+
+def test_preview_query_choices_and_relevant_count():
+    data = small_set()
+    rows = ev.preview_rows(data)
+    assert rows[1] == {"id": "q2", "query": "who approves a penetration test", "relevant": "d2 (2), d3 (1)"}
+    assert data.relevant_per_query == pytest.approx(4 / 3)
+    long = ev.LabelledSet("x", data.documents, (ev.Query("q9", "word\n" * 40, {"d0": 1}),))
+    label = ev.query_choices(long, width=20)["q9"]
+    assert label == "q9 · word word word word…" and "\n" not in label
+    assert list(ev.query_choices(data)) == ["q1", "q2", "q3"]
+
+
+def test_dimension_sweep_is_seen_per_set_up():
+    data, fake = small_set(), HashEmbedder()
+    one_size = ev.run_grid(data, ev.make_grid([("none", ""), ("p", "Retrieve")], dimensions=[16]), fake)
+    assert not ev.sweeps_dimensions(one_size)  # two instructions, one size each
+    two_sizes = ev.run_grid(data, ev.make_grid([("none", "")], dimensions=[None, 16]), fake)
+    assert ev.sweeps_dimensions(two_sizes)
+
+
 # --- figures --------------------------------------------------------------------------------------
 
 

@@ -217,3 +217,91 @@ def test_group_colours_are_stable_and_noise_is_grey():
     assert colours["b"] != colours["a"]
     fig = figures.silhouette_by_k({2: 0.1, 3: 0.3, 4: 0.2}, 3, "k")
     assert list(fig.data[0].marker.color).count("#d62728") == 1
+
+
+# --- what the Clusters page maps ------------------------------------------------------------------
+
+
+def test_corpus_key_changes_with_texts_and_labels_only():
+    a = projection.Corpus("a", ("x", "y"), ("1", "2"))
+    assert a.key == projection.Corpus("renamed", ("x", "y"), ("1", "2")).key
+    assert a.key != projection.Corpus("a", ("x", "y"), ("1", "3")).key
+    assert a.key != projection.Corpus("a", ("x", "y"), None).key
+    assert projection.Corpus("a", ("xy",), None).key != projection.Corpus("a", ("x", "y"), None).key
+    assert len(projection.Corpus("a", ("\ud800 lone",), None).key) == 40  # a lone surrogate is hashed too
+
+
+def test_sample_corpus_per_topic_and_its_topic_size():
+    full = projection.load_sample_corpus()
+    size = projection.sample_topic_size()
+    assert size == full.groupby("label").size().max()
+    corpus = projection.sample_corpus(4)
+    assert corpus.name == "sample corpus" and len(corpus.texts) == 4 * full["label"].nunique()
+    assert corpus.labels is not None and len(corpus.labels) == len(corpus.texts)
+    assert len(projection.sample_corpus(size).texts) == len(full)
+
+
+def test_label_column_guess_and_table_corpus():
+    assert projection.guess_label_column(["id", "Text", " Topic ", "label"], "Text") == "label"  # first by name order
+    assert projection.guess_label_column(["id", "Topic", "topic"], "id") == "Topic"  # first such column
+    assert projection.guess_label_column(["label", "body"], "label") is None  # never the text column
+    assert projection.guess_label_column(["a", "b"], "a") is None
+    prepared = projection.PreparedTable(["t1", "t2"], None, 0, 0)
+    assert projection.table_corpus("f.csv", prepared) == projection.Corpus("f.csv", ("t1", "t2"), None)
+    labelled = projection.PreparedTable(["t1"], ["x"], 0, 0)
+    assert projection.table_corpus("f.csv", labelled).labels == ("x",)
+
+
+def test_stored_records_become_a_corpus_labelled_by_a_metadata_field(monkeypatch):
+    records = [
+        {"text": "Leave is approved by your manager.", "metadata": {"source": "hr.md", "chunk": 0}},
+        {"text": "   ", "metadata": {"source": "hr.md", "chunk": 1}},
+        {"text": "Badges are returned.", "metadata": {"source": "it.md", "lang": "en"}},
+        {"text": "", "metadata": {}},
+    ]
+    assert projection.metadata_fields(records) == ["lang", "source"]  # text-valued fields only
+    by_source = projection.records_corpus("collection c", records, "source")
+    assert by_source.texts == ("Leave is approved by your manager.", "Badges are returned.")
+    assert by_source.labels == ("hr.md", "it.md")
+    assert projection.records_corpus("collection c", records, "lang").labels == ("", "en")
+    assert projection.records_corpus("collection c", records).labels is None
+    monkeypatch.setattr(projection, "MAX_TEXTS", 1)
+    assert projection.records_corpus("c", records).texts == ("Leave is approved by your manager.",)
+
+
+def test_cluster_names_and_colour_groups():
+    clusters = np.array([1, 0, -1, 1])
+    assert projection.cluster_names(clusters) == ["cluster 2", "cluster 1", "noise", "cluster 2"]
+    labels = ["hr", "it", "hr", "it"]
+    groups, order, details = projection.colour_groups(clusters, labels, "label")
+    assert groups == labels and order == labels and details == projection.cluster_names(clusters)
+    groups, order, details = projection.colour_groups(clusters, labels, "found cluster")
+    assert groups == projection.cluster_names(clusters)
+    assert order == ["cluster 1", "cluster 2", "noise"]  # numbered order, noise last
+    assert details == ["label: hr", "label: it", "label: hr", "label: it"]
+    assert projection.colour_groups(clusters, None, "found cluster")[2] is None
+    with pytest.raises(ValueError, match="no labels"):
+        projection.colour_groups(clusters, None, "label")
+
+
+def test_query_lines_selected_rows_and_the_selection_table():
+    assert projection.query_lines("  a \n\n b\n   \n") == ["a", "b"]
+    assert len(projection.query_lines("\n".join(map(str, range(50))))) == projection.MAX_QUERIES
+    points = [{"customdata": 2}, {"customdata": [0]}, {"customdata": -1}, {"customdata": []}, {"x": 1},
+              {"customdata": 1.0}, {"customdata": True}]
+    assert projection.selected_rows(points) == [2, 0, 1]  # query markers (negative) and junk left out
+    corpus = projection.Corpus("c", ("t0", "t1", "t2"), ("hr", "it", "hr"))
+    proj = projection.Projection(np.zeros((3, 2), np.float32), 1.0, 1.0, 2)
+    sides = [
+        projection.MapSide(title, "", np.zeros((3, 4), np.float32), proj,
+                           projection.Clustering(np.array(found), "k-means", 2), sep(None, None, None, None))
+        for title, found in (("plain", [0, 1, 0]), ("instructed", [1, -1, 0]))
+    ]
+    table = projection.selection_table(corpus, [("plain", 2), ("instructed", 1), ("instructed", 0)], sides)
+    assert table.to_dict("records") == [
+        {"map": "plain", "text": "t2", "label": "hr", "cluster": "cluster 1"},
+        {"map": "instructed", "text": "t1", "label": "it", "cluster": "noise"},
+        {"map": "instructed", "text": "t0", "label": "hr", "cluster": "cluster 2"},
+    ]
+    unlabelled = projection.Corpus("c", corpus.texts, None)
+    assert list(projection.selection_table(unlabelled, [("plain", 0)], sides)["label"]) == [""]
