@@ -95,47 +95,116 @@ CONN_OVERRIDES = value("conn.overrides", {})  # Settings field -> value chosen i
 CONN_PROBE_NONCE = value("conn.probe_nonce", 0)  # bumped by "Test connection" to re-probe
 
 # --- Instruction Lab (instr.) ----------------------------------------------------------------------
-INSTR_SAMPLE = value("instr.sample", "HR policy questions (English)")  # sample set last loaded
+# Applied values: texts, labels and the template count once applied (their inputs are in forms).
 INSTR_QUERIES = value("instr.queries", None)  # list[str] applied queries; None = load the default sample
 INSTR_DOCUMENTS = value("instr.documents", [])  # list[str] applied documents
 INSTR_PAIRS = value("instr.pairs", [])  # list[[query text, document text]] relevance labels
 INSTR_TEMPLATE = value("instr.template", "Instruct: {task}\nQuery:{query}")  # applied (validated) template
-INSTR_SYMMETRIC = value("instr.symmetric", False)  # bool: instruct documents too
-INSTR_CHOICE = value("instr.choice", "Web search (Qwen default)")  # name of the chosen instruction
-INSTR_COMPARE = value("instr.compare", [])  # up to three instruction names for the bar chart
 INSTR_ACTIVE = value("instr.active", False)  # bool: "Compare" was clicked, results are shown from then on
-INSTR_TOP_K = value("instr.top_k", 3)  # documents per query in the ranking table
+INSTR_RESULT = value("instr.result", None)  # (inputs, similarity.Comparison) of the last comparison
 INSTR_FLASH = value("instr.flash", [])  # (kind, message) pairs to show once after a callback
+INSTR_SAMPLE = widget("instr.w.sample", "HR policy questions (English)")  # sample set to load
+INSTR_QUERIES_INPUT = widget("instr.w.queries", "")  # queries text area (filled from the sample on first visit)
+INSTR_DOCUMENTS_INPUT = widget("instr.w.documents", "")  # documents text area
+INSTR_TEMPLATE_INPUT = widget("instr.w.template", "Instruct: {task}\nQuery:{query}")  # template text area
+INSTR_SYMMETRIC = widget("instr.w.mode", False)  # bool: instruct documents too
+INSTR_PICK = widget("instr.w.pick", "Web search (Qwen default)")  # name of the chosen instruction
+INSTR_COMPARE = widget("instr.w.compare", [])  # up to three instruction names for the bar chart
+INSTR_TOP_K = widget("instr.w.top_k", 3)  # documents per query in the ranking table
+INSTR_EDIT_TARGET = widget("instr.w.edit_target", "(new instruction)")  # library entry being edited
+INSTR_EDIT_NAME = widget("instr.w.edit_name", "")
+INSTR_EDIT_TASK = widget("instr.w.edit_task", "")
+INSTR_EDIT_NOTE = widget("instr.w.edit_note", "")
+INSTR_IMPORT_FILE = transient("instr.w.import_file")  # library JSON to import
+# Prefix of the labels grid's key: one key per text set, so edits of one set never land on another.
+INSTR_LABELS_GRID = "instr.labels"
 
 # --- Chunking (chunk.) -----------------------------------------------------------------------------
-CHUNK_SOURCE = value("chunk.source", "Sample")  # "Sample", "Paste" or "Upload"
-CHUNK_SAMPLE = value("chunk.sample", "")  # title of the bundled sample shown
-CHUNK_PASTED = value("chunk.pasted", "")  # the pasted text
 CHUNK_UPLOADED = value("chunk.uploaded", None)  # {"name", "text", "encoding", "file_id"} of the last good upload
-CHUNK_STRATEGY = value("chunk.strategy", "recursive")  # one of embedlab.chunking.STRATEGIES
-CHUNK_SIZE = value("chunk.size", 256)  # token budget per chunk
-CHUNK_OVERLAP = value("chunk.overlap", 0)  # overlap in tokens
-CHUNK_STEP = value("chunk.step", 1)  # 1-based chunk highlighted by the step slider
-CHUNK_QUERY = value("chunk.query", "")  # the matching query
-CHUNK_DOC_LIMIT = value("chunk.doc_limit", 2048)  # token limit for embedding the whole document
-CHUNK_MATCH = value("chunk.match", None)  # the last matching results and the inputs they belong to
+CHUNK_UPLOAD_ERROR = value("chunk.upload_error", "")  # why the last upload was refused ("" when it was read)
+CHUNK_MATCH = value("chunk.match", None)  # embedlab.chunking.ChunkMatch of the last "Embed chunks and match"
+CHUNK_SOURCE = widget("chunk.w.source", "Sample")  # "Sample", "Paste" or "Upload"
+CHUNK_SAMPLE = widget("chunk.w.sample")  # title of the bundled sample shown (the first to start with)
+CHUNK_PASTED = widget("chunk.w.pasted", "")  # the pasted text
+CHUNK_STRATEGY = widget("chunk.w.strategy", "recursive")  # one of embedlab.chunking.STRATEGIES
+CHUNK_SIZE = widget("chunk.w.size", 256)  # token budget per chunk
+CHUNK_OVERLAP = widget("chunk.w.overlap", 0)  # overlap in tokens, at most half the size
+CHUNK_STEP = widget("chunk.w.step", 1)  # 1-based chunk highlighted by the step slider
+CHUNK_INSTRUCTION = widget("chunk.w.instruction", "Web search (Qwen default)")  # picker: an instruction name
+CHUNK_QUERY = widget("chunk.w.query", "")  # the matching query
+CHUNK_DOC_LIMIT = widget("chunk.w.doc_limit", 2048)  # token limit for embedding the whole document
 
 # --- Clusters (umap.) ------------------------------------------------------------------------------
-UMAP_REQUEST = value("umap.request", None)  # components.clusters.MapRequest of the last "Build maps"
+UMAP_REQUEST = value("umap.request", None)  # embedlab.projection.MapRequest of the last "Build maps"
 UMAP_VECTORS = value("umap.vectors", None)  # {"key", "plain", "instructed"} vectors of the request's data
-UMAP_QUERIES = value("umap.queries", "")  # text of the queries box (one query per line)
+UMAP_UPLOAD_SEEN = value("umap.upload_seen", None)  # file id of the upload whose columns were guessed
+UMAP_SOURCE = widget("umap.w.source", "Sample corpus")  # a key of views.clusters.SOURCES
+UMAP_PER_TOPIC = widget("umap.w.per_topic", 52)  # every text of the sample corpus (52 per topic)
+UMAP_TEXT_COL = widget("umap.w.text_col")  # set to a guess for each new upload
+UMAP_LABEL_COL = widget("umap.w.label_col")  # likewise
+UMAP_COLLECTION = widget("umap.w.collection")
+UMAP_COLLECTION_LABEL = widget("umap.w.collection_label", "source")  # metadata field naming the document
+UMAP_INSTRUCTION = widget("umap.w.instruction", "Clustering")  # instruction picker of the second map
+UMAP_DIMS = widget("umap.w.dims", "2-D")
+UMAP_N_NEIGHBORS = widget("umap.w.n_neighbors", 15)
+UMAP_MIN_DIST = widget("umap.w.min_dist", 0.1)
+UMAP_FIXED_SEED = widget("umap.w.fixed_seed", True)
+UMAP_SEED = widget("umap.w.seed", 42)
+UMAP_METHOD = widget("umap.w.method", "k-means")
+UMAP_K_MODE = widget("umap.w.k_mode", "best silhouette")
+UMAP_K = widget("umap.w.k", 6)
+UMAP_MIN_CLUSTER_SIZE = widget("umap.w.min_cluster_size", 5)
+UMAP_COLOUR_BY = widget("umap.w.colour_by", "label")  # "label" or "found cluster"
+UMAP_QUERIES = widget("umap.w.queries", "")  # text of the queries box (one query per line)
 
 # --- Search (search.) ------------------------------------------------------------------------------
 SEARCH_ACTIVE = value("search.active", None)  # name of the collection being worked on
-SEARCH_RESULT = value("search.result", None)  # QueryOutcome of the last query
+SEARCH_RESULT = value("search.result", None)  # embedlab.retrieval.QueryOutcome of the last query
 SEARCH_INGEST_REPORT = value("search.ingest_report", [])  # IngestReports of the last run
 SEARCH_EXPORT = value("search.export", None)  # {"name", "vectors", "data", "rows"} prepared JSONL export
 SEARCH_NOTICE = value("search.notice", "")  # a one-off success message shown after a rerun
+SEARCH_EDIT_SEED = value("search.edit_seed", None)  # (name, description, threshold) the Manage form shows
+SEARCH_COLLECTION = widget("search.w.collection")  # the collection picker; follows SEARCH_ACTIVE
+SEARCH_NEW_NAME = widget("search.w.new_name", "")
+SEARCH_NEW_DESCRIPTION = widget("search.w.new_description", "")
+SEARCH_NEW_INSTRUCTION = widget("search.w.new_instruction", "Web search (Qwen default)")
+SEARCH_NEW_THRESHOLD = widget("search.w.new_threshold", 0.5)  # embedlab.store.DEFAULT_THRESHOLD
+SEARCH_INGEST_SOURCE = widget("search.w.ingest_source", "Upload files")
+SEARCH_PASTE_NAME = widget("search.w.paste_name", "pasted.txt")
+SEARCH_PASTE_TEXT = widget("search.w.paste_text", "")
+SEARCH_SAMPLE = widget("search.w.sample", "hr_policy")
+SEARCH_STRATEGY = widget("search.w.strategy", "recursive")
+SEARCH_MAX_TOKENS = widget("search.w.max_tokens", 256)
+SEARCH_OVERLAP = widget("search.w.overlap", 0)
+SEARCH_QUERY = widget("search.w.query", "")
+SEARCH_K = widget("search.w.k", 5)
+SEARCH_SOURCES = widget("search.w.sources", [])  # filtered to the open collection's sources before drawing
+SEARCH_COMPARE = widget("search.w.compare", False)
+SEARCH_RERANK = widget("search.w.rerank", False)
+SEARCH_FETCH_N = widget("search.w.fetch_n", 50)
+SEARCH_DETAIL = widget("search.w.detail", 0)  # index of the hit shown under "Why it matched"
+SEARCH_EDIT_DESCRIPTION = widget("search.w.edit_description")  # seeded from the spec (SEARCH_EDIT_SEED)
+SEARCH_EDIT_THRESHOLD = widget("search.w.edit_threshold")  # seeded from the spec (SEARCH_EDIT_SEED)
+SEARCH_EDIT_INSTRUCTION = widget("search.w.edit_instruction", "Web search (Qwen default)")
+SEARCH_EXPORT_VECTORS = widget("search.w.export_vectors", False)
+SEARCH_DELETE_CONFIRM = widget("search.w.delete_confirm", "")
 
 # --- Evaluate (eval.) ------------------------------------------------------------------------------
 EVAL_RESULTS = value("eval.results", [])  # list[evaluation.ConfigResult] of the last run
 EVAL_DATASET = value("eval.dataset", None)  # the evaluation.LabelledSet those results were computed on
-EVAL_RUN_INFO = value("eval.run_info", {})  # model, texts, new (embedded this run), seconds, skipped
+EVAL_RUN_INFO = value("eval.run_info", None)  # evaluation.RunInfo of that run
+EVAL_SOURCE = widget("eval.w.source", "Bundled set")  # or "Upload my own"
+EVAL_BUNDLED = widget("eval.w.bundled")  # a key of evaluation.BUNDLED
+EVAL_MAX_QUERIES = widget("eval.w.max_queries", 0)  # 0 = all
+EVAL_INSTRUCTIONS = widget("eval.w.instructions", ["(no instruction)", "IT security policy"])  # picker names
+EVAL_CUSTOM = widget("eval.w.custom", "")
+EVAL_TRUNCATION = widget("eval.w.truncation", ["full"])  # keys of evaluation.TRUNCATIONS
+EVAL_DIMENSIONS = widget("eval.w.dimensions", ["full"])  # from evaluation.dimension_options
+EVAL_DOCUMENTS = widget("eval.w.documents", ["whole documents"])  # keys of evaluation.DOCUMENT_MODES
+EVAL_CHUNK_TOKENS = widget("eval.w.chunk_tokens", 256)  # evaluation.DEFAULT_CHUNK_TOKENS
+EVAL_BASELINE = widget("eval.w.baseline", 0)  # index of the baseline configuration in the results
+EVAL_METRIC = widget("eval.w.metric", "ndcg@10")  # evaluation.MAIN_METRIC
+EVAL_DETAIL_QUERY = widget("eval.w.detail_query")  # query id of "Top documents for one query"
 
 # --- Benchmark (bench.) ----------------------------------------------------------------------------
 BENCH_RESULTS = value("bench.results", [])  # Measurement dicts of the last (possibly stopped) run

@@ -1,20 +1,28 @@
-"""The Clusters page in AppTest against the stand-in server (small data: UMAP costs time)."""
+"""The Clusters page in AppTest against the stand-in server (small data: UMAP costs time).
+
+By feature: the sample corpus and its maps, queries and colouring, settings, uploads (bad files,
+the column pickers), Search collections (and a store that cannot be read), kept settings.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from components import state
+from embedlab import projection
+from embedlab.store import Store, StoreError
+from embedlab.textio import text_columns
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "3_Clusters.py")
 
 
-def charts(at: AppTest, prefix: str = "umap.w.map_") -> list:
+def charts(at: AppTest, prefix: str = "umap.map_") -> list:
     """The plotly charts of the page whose key starts with prefix (the two maps by default)."""
     return [c for c in at.get("plotly_chart") if prefix in c.proto.id]
 
@@ -22,6 +30,13 @@ def charts(at: AppTest, prefix: str = "umap.w.map_") -> list:
 def build(at: AppTest) -> AppTest:
     [button] = [b for b in at.button if b.label == "Build maps"]
     return button.click().run()
+
+
+def upload(at: AppTest, name: str, content: bytes, mime: str = "text/csv") -> AppTest:
+    at.radio(key="umap.w.source").set_value("Upload CSV / JSONL").run()
+    at.file_uploader(key="umap.upload").upload(name, content, mime).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 @pytest.fixture
@@ -43,7 +58,7 @@ def test_sample_corpus_gives_two_maps_measures_and_verdict(at):
     assert 0.0 <= measures["kNN label agreement"] <= 1.0
     assert any(m.value.startswith("**") and "separate" in m.value or "difference" in m.value for m in at.markdown)
     # k chosen by silhouette: the k search is shown for both settings.
-    assert len(charts(at, "umap.w.kscores_")) == 2
+    assert len(charts(at, "umap.kscores_")) == 2
     request = at.session_state[state.UMAP_REQUEST]
     assert request.instruction_name == "Clustering" and request.params.n_components == 2
     held = at.session_state[state.UMAP_VECTORS]
@@ -85,7 +100,7 @@ def test_upload_with_column_picker_and_no_labels(at):
     at.radio(key="umap.w.source").set_value("Upload CSV / JSONL").run()
     rows = "\n".join(f'{{"body": "note {i} about {"leave" if i % 2 else "firewalls"}", "kind": "{i % 2}"}}'
                      for i in range(12))
-    at.file_uploader(key="umap.w.upload").upload("notes.jsonl", (rows + '\n{"body": "  "}').encode(), "application/json").run()
+    at.file_uploader(key="umap.upload").upload("notes.jsonl", (rows + '\n{"body": "  "}').encode(), "application/json").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="umap.w.text_col").value == "body"
     assert any("1 rows with an empty text" in w.value for w in at.warning)
@@ -107,7 +122,7 @@ def test_upload_with_column_picker_and_no_labels(at):
 )
 def test_bad_uploads_get_a_clear_message(at, name, payload, message):
     at.radio(key="umap.w.source").set_value("Upload CSV / JSONL").run()
-    at.file_uploader(key="umap.w.upload").upload(name, payload, "text/plain").run()
+    at.file_uploader(key="umap.upload").upload(name, payload, "text/plain").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.error and message in at.error[0].value
     assert not [b for b in at.button if b.label == "Build maps"]
@@ -130,3 +145,104 @@ def test_documents_of_a_search_collection_can_be_mapped(app_env):
     assert held["plain"].shape[0] == 14  # every chunk of the collection
     names = {t["name"] for spec in (json.loads(c.proto.spec) for c in charts(at)) for t in spec["data"]}
     assert any(name.endswith(".md") for name in names)  # coloured by source document
+
+
+def test_csv_without_a_text_column_is_refused_with_a_clear_message(at):
+    rows = "\n".join(f"{i},{i * 0.1:.1f},2024-01-{i:02d}" for i in range(1, 9))
+    upload(at, "scores.csv", ("id,score,day\n" + rows + "\n").encode())
+    errors = [e.value for e in at.error]
+    assert any("scores.csv has no column of text" in e and "id, score, day" in e for e in errors), errors
+    assert not [b for b in at.button if b.label == "Build maps"]  # nothing to map, no form
+    assert not at.get("selectbox") or "umap.w.text_col" not in [s.key for s in at.selectbox]
+
+
+def test_text_column_defaults_to_text_not_to_the_first_column(at):
+    rows = "\n".join(f"{i},Badge rule number {i} for visitors,security" for i in range(1, 9))
+    upload(at, "rules.csv", ("id,title,topic\n" + rows + "\n").encode())
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="umap.w.text_col").value == "title"
+    assert at.selectbox(key="umap.w.label_col").value == "topic"  # a conventional label name
+    assert any(c.value.startswith("8 texts") for c in at.caption)
+    # Picking the id column by hand is allowed but flagged, and kept on the next rerun.
+    at.selectbox(key="umap.w.text_col").set_value("id").run()
+    assert any("“id” holds numbers or dates" in w.value for w in at.warning)
+    at.run()
+    assert at.selectbox(key="umap.w.text_col").value == "id"
+    # Another file: its own columns are guessed afresh.
+    notes = "\n".join(f'{{"ref": "{i}", "body": "note {i} on leave", "kind": "hr"}}' for i in range(6))
+    at.file_uploader(key="umap.upload").upload("notes.jsonl", notes.encode(), "application/json").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="umap.w.text_col").value == "body"
+    assert at.selectbox(key="umap.w.label_col").value == "(none)"
+
+
+def test_text_columns_tell_text_from_numbers_dates_and_blanks():
+    frame = pd.DataFrame({
+        "id": ["1", "2", "3"], "when": ["2024-01-01", "2024-02-01", ""], "blank": ["", "", ""],
+        "code": ["d1", "d2", "d3"], "zh": ["年假", "报销", "42"], "text": ["a b", "c", "d e f"],
+    })
+    assert text_columns(frame) == ["code", "zh", "text"]
+
+
+def test_a_store_that_cannot_be_read_is_named_and_the_page_keeps_working(app_env, monkeypatch):
+    from tests.support.procs import free_port
+
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("CHROMA_HOST", "127.0.0.1")
+    monkeypatch.setenv("CHROMA_PORT", str(port))
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.radio(key="umap.w.source").set_value("Chroma collection").run()
+    assert not at.exception, [e.value for e in at.exception]
+    [message] = [e.value for e in at.error]
+    assert message.startswith("The collections cannot be listed: Cannot reach the Chroma server at 127.0.0.1:")
+    assert not [b for b in at.button if b.label == "Build maps"]
+    # The other sources still work.
+    at.radio(key="umap.w.source").set_value("Sample corpus").run()
+    assert not at.exception and not at.error
+    assert [b for b in at.button if b.label == "Build maps"]
+
+
+def test_a_collection_whose_chunks_cannot_be_read_is_named(app_env, monkeypatch):
+    search = AppTest.from_file(str(ROOT / "pages" / "4_Search.py"), default_timeout=180).run()
+    search.button(key="search.w.build_samples").click().run()
+    assert not search.exception, [e.value for e in search.exception]
+
+    def refuse(self, name, *args, **kwargs):
+        raise StoreError(f"The vector store failed to read the records of {name!r} (OSError: disk I/O error).")
+
+    monkeypatch.setattr(Store, "get_records", refuse)
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.radio(key="umap.w.source").set_value("Chroma collection").run()
+    at.selectbox(key="umap.w.collection").set_value("hr_policy_v1").run()
+    assert not at.exception, [e.value for e in at.exception]
+    [message] = [e.value for e in at.error]
+    assert message.startswith("The chunks of hr_policy_v1 cannot be read: The vector store failed to read")
+
+
+def test_defaults_and_settings_survive_a_page_switch(app_env):
+    # The declared start values: every sample text, and the Clustering instruction in the picker.
+    assert state.WIDGETS[state.UMAP_PER_TOPIC] == projection.sample_topic_size()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("pages/3_Clusters.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key="umap.w.per_topic").value == projection.sample_topic_size()
+    assert at.selectbox(key="umap.w.instruction").value == "Clustering"
+    at.number_input(key="umap.w.per_topic").set_value(8).run()
+    at.selectbox(key="umap.w.instruction").set_value("Classification")
+    at.radio(key="umap.w.k_mode").set_value("fixed")
+    at.number_input(key="umap.w.k").set_value(3)
+    at.slider(key="umap.w.min_dist").set_value(0.5)
+    build(at)
+    assert not at.exception, [e.value for e in at.exception]
+    at.radio(key="umap.w.colour_by").set_value("found cluster").run()
+    at.switch_page("app.py").run()
+    at.switch_page("pages/3_Clusters.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key="umap.w.per_topic").value == 8
+    assert at.selectbox(key="umap.w.instruction").value == "Classification"
+    assert at.radio(key="umap.w.k_mode").value == "fixed" and at.number_input(key="umap.w.k").value == 3
+    assert at.slider(key="umap.w.min_dist").value == 0.5
+    assert at.radio(key="umap.w.colour_by").value == "found cluster"
+    request = at.session_state[state.UMAP_REQUEST]
+    assert request.k == 3 and request.instruction_name == "Classification" and request.params.min_dist == 0.5
+    assert len(charts(at)) == 2  # the maps are back, from the caches

@@ -1,4 +1,5 @@
-"""The Evaluate page under AppTest: a two-configuration grid on a reduced bundled set."""
+"""The Evaluate page under AppTest: a two-configuration grid on a reduced bundled set, refusals,
+the declared start values and kept choices."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 from sklearn.metrics import ndcg_score
 from streamlit.testing.v1 import AppTest
 
+from components import state
+from components.instruction_picker import NO_INSTRUCTION
 from embedlab import evaluation as ev
 from embedlab.cache import EmbeddingCache
 from embedlab.instructions import PRESETS, format_query
@@ -74,7 +77,7 @@ def test_two_configuration_grid_gives_table_charts_and_cached_rerun(app_env):
     at.multiselect(key="eval.w.dimensions").set_value(["full", "64"])
     submit(at)
     assert len(at.session_state["eval.results"]) == 4
-    assert at.session_state["eval.run_info"]["new"] == 0
+    assert at.session_state["eval.run_info"].new == 0
     assert len(at.get("plotly_chart")) == 2
     assert any("0 embedded now" in c.value for c in at.caption)
     # Picking another baseline recounts wins and losses against it.
@@ -89,3 +92,53 @@ def test_empty_axis_is_refused_and_nothing_runs(app_env):
     submit(at)
     assert any("at least one value on every axis" in e.value for e in at.error)
     assert at.session_state["eval.results"] == []
+
+
+def test_too_large_a_grid_is_refused_and_nothing_runs(app_env):
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.multiselect(key="eval.w.instructions").set_value([NO_INSTRUCTION, WEB, "HR policy", "Code search"])
+    at.multiselect(key="eval.w.truncation").set_value(list(ev.TRUNCATIONS))
+    at.multiselect(key="eval.w.dimensions").set_value(["full", "256", "128", "64", "32"])
+    submit(at)
+    assert any(f"60 configurations is too many for one run; choose at most {ev.MAX_CONFIGS}" in e.value
+               for e in at.error)
+    assert at.session_state["eval.results"] == []
+
+
+def test_declared_start_values_are_the_library_defaults(app_env):
+    widgets = state.WIDGETS
+    assert widgets[state.EVAL_METRIC] == ev.MAIN_METRIC
+    assert widgets[state.EVAL_CHUNK_TOKENS] == ev.DEFAULT_CHUNK_TOKENS
+    assert set(widgets[state.EVAL_TRUNCATION]) <= set(ev.TRUNCATIONS)
+    assert set(widgets[state.EVAL_DOCUMENTS]) <= set(ev.DOCUMENT_MODES)
+    assert set(widgets[state.EVAL_DIMENSIONS]) <= set(ev.dimension_options(None))
+    assert set(widgets[state.EVAL_INSTRUCTIONS]) <= {NO_INSTRUCTION, *(p.name for p in PRESETS)}
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.multiselect(key="eval.w.instructions").value == [NO_INSTRUCTION, "IT security policy"]
+    assert at.multiselect(key="eval.w.truncation").value == ["full"]
+    assert at.number_input(key="eval.w.chunk_tokens").value == ev.DEFAULT_CHUNK_TOKENS
+
+
+def test_choices_and_results_survive_a_page_switch(app_env):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at.switch_page("pages/5_Evaluate.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.selectbox(key="eval.w.bundled").set_value(SET).run()
+    at.number_input(key="eval.w.max_queries").set_value(3).run()
+    at.multiselect(key="eval.w.instructions").set_value([WEB])
+    at.multiselect(key="eval.w.dimensions").set_value(["full", "128"])
+    at.text_input(key="eval.w.custom").set_value("Retrieve the handbook passage that answers the question")
+    submit(at)
+    at.selectbox(key="eval.w.metric").set_value("mrr@10").run()
+    at.switch_page("app.py").run()
+    at.switch_page("pages/5_Evaluate.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="eval.w.bundled").value == SET
+    assert at.number_input(key="eval.w.max_queries").value == 3
+    assert at.multiselect(key="eval.w.instructions").value == [WEB]
+    assert at.multiselect(key="eval.w.dimensions").value == ["full", "128"]
+    assert at.text_input(key="eval.w.custom").value.startswith("Retrieve the handbook passage")
+    assert at.selectbox(key="eval.w.metric").value == "mrr@10"
+    assert [r.config.instruction_name for r in at.session_state["eval.results"]] == [WEB, WEB, "custom", "custom"]
+    assert any(e.label == "Per query: mrr@10" for e in at.expander)

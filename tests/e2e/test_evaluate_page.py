@@ -1,21 +1,30 @@
-"""The Evaluate page in chromium against the stand-in server: upload validation, a two-configuration grid."""
+"""The Evaluate page in chromium against the stand-in server: upload validation (a missing id, a
+broken JSONL line), a two-configuration grid with its table, charts and per-query detail."""
 
 from __future__ import annotations
 
 import json
 import os
 
-from tests.support.browser import open_expander, wait_idle
+from tests.support.browser import open_expander, shot, wait_idle
 
 SHOTS = os.environ.get("EVAL_SCREENSHOT_DIR")  # set to keep screenshots for a human look
+UPLOADER = "[data-testid='stFileUploaderDropzoneInput']"
 
 
-def _shot(page, tmp_path, name: str) -> None:
+def _shot(page, tmp_path, name: str, *shown) -> None:
+    """A full screenshot for a human look, taken once every locator in `shown` is drawn and
+    visible in it (the page is rendered, not blank or still running)."""
     path = os.path.join(SHOTS, name) if SHOTS else str(tmp_path / name)
     page.set_viewport_size({"width": 1500, "height": 3000})  # Streamlit scrolls inside its container
+    wait_idle(page)
+    for locator in shown:
+        locator.first.wait_for(state="visible", timeout=10_000)
+        box = locator.first.bounding_box()
+        assert box and box["width"] > 0 and box["height"] > 0 and box["y"] < 3000, (name, locator)
+    assert page.get_by_test_id("stException").count() == 0
     page.wait_for_timeout(800)
     page.screenshot(path=path, full_page=True)
-    assert os.path.getsize(path) > 20_000  # a rendered page, not a blank one
 
 
 def _choose(page, label: str, option: str) -> None:
@@ -38,7 +47,7 @@ def test_upload_errors_then_grid_with_table_and_charts(start_app, page, tmp_path
     queries.write_text(json.dumps({"id": "q1", "text": "a", "relevant": ["d1", "d404"]}) + "\n", encoding="utf-8")
     page.get_by_text("Upload my own").click()
     wait_idle(page)
-    uploads = page.locator("[data-testid='stFileUploaderDropzoneInput']")
+    uploads = page.locator(UPLOADER)
     uploads.nth(0).set_input_files(str(corpus))
     wait_idle(page)
     uploads.nth(1).set_input_files(str(queries))
@@ -46,7 +55,7 @@ def test_upload_errors_then_grid_with_table_and_charts(start_app, page, tmp_path
     error = page.get_by_test_id("stAlert").filter(has_text="unknown document id(s) 'd404'")
     error.wait_for(timeout=30_000)
     assert "Queries line 1 (id 'q1')" in error.inner_text()
-    _shot(page, tmp_path, "evaluate-upload-error.png")
+    _shot(page, tmp_path, "evaluate-upload-error.png", error, page.get_by_role("button", name="Run evaluation"))
     page.set_viewport_size({"width": 1500, "height": 1000})
 
     # Back to a bundled set, reduced to 4 queries, two instructions: a two-configuration grid.
@@ -79,5 +88,28 @@ def test_upload_errors_then_grid_with_table_and_charts(start_app, page, tmp_path
     # Per-query detail: which documents each configuration ranked first, relevant ones marked.
     open_expander(page, "Per query: ndcg@10")
     open_expander(page, "Top documents for one query")
-    page.get_by_test_id("stDataFrame").filter(has_text="rank").wait_for(timeout=30_000)
-    _shot(page, tmp_path, "evaluate.png")
+    detail = page.get_by_test_id("stDataFrame").filter(has_text="rank")
+    detail.wait_for(timeout=30_000)
+    _shot(page, tmp_path, "evaluate.png", page.get_by_role("heading", name="3 · Results"), charts.nth(0),
+          charts.nth(1), table, detail)
+
+
+def test_evaluate_broken_jsonl_line_is_named(shared_app, page, tmp_path):
+    corpus, queries = tmp_path / "corpus.jsonl", tmp_path / "queries.jsonl"
+    corpus.write_text(json.dumps({"id": "d1", "text": "Badges are returned on the last day."}) + "\n"
+                      + '{"id": "d2", "text": "unterminated\n'
+                      + json.dumps({"id": "d3", "text": "The canteen opens at noon."}) + "\n", encoding="utf-8")
+    queries.write_text(json.dumps({"id": "q1", "text": "return a badge", "relevant": ["d1"]}) + "\n",
+                       encoding="utf-8")
+    page.goto(f"{shared_app}/Evaluate")
+    wait_idle(page)
+    page.get_by_text("Upload my own").click()
+    wait_idle(page)
+    page.locator(UPLOADER).nth(0).set_input_files(str(corpus))
+    wait_idle(page)
+    page.locator(UPLOADER).nth(1).set_input_files(str(queries))
+    error = page.get_by_test_id("stAlertContentError").filter(has_text="Line 2")
+    error.wait_for(timeout=30_000)
+    assert "Corpus file: Line 2 is not valid JSON (Unterminated string starting at column 22)." in error.inner_text()
+    assert page.get_by_role("button", name="Run evaluation").is_disabled()
+    shot(page, tmp_path, "uploads-broken-jsonl.png", 1400)
