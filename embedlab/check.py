@@ -736,8 +736,9 @@ def _truncation_verdict(evidence: dict[str, Any], context: int, reached: int, pl
         return _result("truncation", "fail", f"The server silently drops the beginning of long inputs: a "
                        f"{reached:,}-token text with its first half replaced gives the same vector (it keeps "
                        "only the end).",
-                       "Remove the server-side truncation (vLLM `truncate_prompt_tokens`, TEI "
-                       f"`truncation_direction=left` with `--auto-truncate`) or raise its context; {chunk}.",
+                       "Remove the server-side truncation (a per-request option such as vLLM's "
+                       "`truncate_prompt_tokens`, TEI's `--auto-truncate` with left truncation) or raise its "
+                       f"context; {chunk}.",
                        **evidence)
     if plateau:
         effective = tokens.count_tokens(prefix(plateau[1]))
