@@ -170,9 +170,6 @@ def labels_from_pairs(
     )
 
 
-# --- Labels for axes -----------------------------------------------------------------------------
-
-
 # --- Instruction variants and the whole comparison ----------------------------------------------
 
 
@@ -373,3 +370,119 @@ def pairs_from_frame(queries: Sequence[str], documents: Sequence[str], frame: pd
     if grid.shape != (len(queries), len(documents)):
         raise ValueError(f"label grid {grid.shape} does not match {len(queries)} queries x {len(documents)} documents")
     return [(queries[i], documents[j]) for i, j in zip(*np.nonzero(grid), strict=True)]
+
+
+# --- The Instruction Lab's comparison ------------------------------------------------------------
+
+NO_INSTRUCTION = "No instruction"  # the name of the baseline variant in tables and charts
+MAX_TOP_K = 10  # the ranking table shows at most this many documents per query and side
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Everything the Instruction Lab shows after Compare: "no instruction" against one
+    instruction on n queries and m documents, plus label metrics of further instructions.
+
+    Attributes:
+        queries: the n queries.
+        documents: the m documents.
+        instruction: the name of the instruction compared with no instruction.
+        without: similarities (n, m) without any instruction, at display precision.
+        with_: similarities (n, m) with the instruction, at display precision.
+        diff: with_ - without (n, m), from the displayed values (see `difference`).
+        labels: boolean (n, m) relevance labels, None when no pair is labelled.
+        summary: `query_summary`, one row per query.
+        metrics: `metrics_table` of no instruction, the instruction, then each further instruction
+            (each name once), None without labels.
+        top1_changed: how many queries have another top-1 document with the instruction.
+        margin_without: mean top-1 margin (top-1 - top-2) without the instruction.
+        margin_with: the same with it.
+    """
+
+    queries: tuple[str, ...]
+    documents: tuple[str, ...]
+    instruction: str
+    without: np.ndarray
+    with_: np.ndarray
+    diff: np.ndarray
+    labels: np.ndarray | None
+    summary: pd.DataFrame
+    metrics: pd.DataFrame | None
+    top1_changed: int
+    margin_without: float
+    margin_with: float
+
+    @property
+    def max_top_k(self) -> int:
+        """The largest k the ranking table offers: up to MAX_TOP_K, at least 1."""
+        return max(1, min(MAX_TOP_K, len(self.documents)))
+
+    def ranking(self, top_k: int) -> pd.DataFrame:
+        """`ranking_table` of the documents in the top `top_k` without or with the instruction."""
+        return ranking_table(self.queries, self.documents, self.without, self.with_, self.labels, top_k)
+
+    def matrices(self) -> dict[str, np.ndarray]:
+        """The three (n, m) matrices by export name: "without", "with", "difference"."""
+        return {"without": self.without, "with": self.with_, "difference": self.diff}
+
+    def matrix_table(self, name: str) -> pd.DataFrame:
+        """One of `matrices()` as a CSV-ready table (`matrix_frame`)."""
+        return matrix_frame(self.matrices()[name], self.queries, self.documents)
+
+    def label_change(self, column: str) -> tuple[float, float] | None:
+        """(value with the instruction, change against no instruction) of a `metrics` column
+        ("Separation", "MRR"); None without labels."""
+        if self.metrics is None:
+            return None
+        without, with_ = (float(v) for v in self.metrics[column].iloc[:2])
+        return with_, with_ - without
+
+
+def compare(
+    queries: Sequence[str],
+    documents: Sequence[str],
+    labels: np.ndarray,
+    instructed: Variant,
+    others: Sequence[Variant],
+    texts: Sequence[str],
+    vectors: np.ndarray,
+) -> Comparison:
+    """Compare no instruction with `instructed` (and, on the labels, with `others`).
+
+    Args:
+        queries: n queries; documents: m documents.
+        labels: boolean (n, m); no True at all means "unlabelled" (no metrics).
+        instructed: the instruction compared with no instruction in every matrix and table.
+        others: further instructions, compared on the labels only (a repeated name is skipped).
+        texts: the strings that were embedded: at least those of
+            `input_names(queries, documents, [Variant(NO_INSTRUCTION), instructed, *others])`.
+        vectors: float32 (len(texts), dim), row i the L2-normalised embedding of texts[i].
+    """
+    def sim(variant: Variant) -> np.ndarray:
+        return rounded(variant_similarity(queries, documents, variant, texts, vectors))
+
+    without, with_ = sim(Variant(NO_INSTRUCTION)), sim(instructed)
+    labels = np.asarray(labels, dtype=bool).reshape(len(queries), len(documents))
+    known = labels if labels.any() else None
+    metrics = None
+    if known is not None:
+        named = {NO_INSTRUCTION: without, instructed.name: with_}
+        for variant in others:
+            if variant.name not in named:
+                named[variant.name] = sim(variant)
+        metrics = metrics_table(list(named.items()), known)
+    summary = query_summary(queries, documents, without, with_, known)
+    return Comparison(
+        queries=tuple(queries),
+        documents=tuple(documents),
+        instruction=instructed.name,
+        without=without,
+        with_=with_,
+        diff=difference(with_, without),
+        labels=known,
+        summary=summary,
+        metrics=metrics,
+        top1_changed=int(summary["Top-1 changed"].sum()) if len(summary) else 0,
+        margin_without=float(top1_margin(without).mean()),
+        margin_with=float(top1_margin(with_).mean()),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from embedlab.instructions import DEFAULT_TEMPLATE
@@ -228,3 +229,68 @@ def test_reciprocal_rank_is_the_first_relevant_within_k():
     assert reciprocal_rank([False, False, True, True]) == pytest.approx(1 / 3)
     assert reciprocal_rank([False, False, True], k=2) == 0.0
     assert reciprocal_rank([]) == 0.0
+
+
+# --- the Instruction Lab's comparison --------------------------------------------------------------
+
+
+def _comparison_inputs():
+    from embedlab.similarity import NO_INSTRUCTION, input_names
+
+    queries, documents = ["leave?", "travel?"], ["Leave is 25 days.", "Travel needs approval.", "Canteen at noon."]
+    hr, code = Variant("HR", "Find HR policy"), Variant("Code", "Find code")
+    texts = list(input_names(queries, documents, [Variant(NO_INSTRUCTION), hr, code]))
+    vectors = unit(np.random.default_rng(3).normal(size=(len(texts), 8)))
+    return queries, documents, hr, code, texts, vectors
+
+
+def test_compare_gathers_every_matrix_table_and_figure_of_the_lab():
+    from embedlab.similarity import NO_INSTRUCTION, compare
+
+    queries, documents, hr, code, texts, vectors = _comparison_inputs()
+    labels = labels_from_pairs(queries, documents, [("leave?", "Leave is 25 days."), ("travel?", "Travel needs approval.")])
+    c = compare(queries, documents, labels, hr, [code, hr], texts, vectors)
+
+    without = rounded(variant_similarity(queries, documents, Variant(NO_INSTRUCTION), texts, vectors))
+    with_ = rounded(variant_similarity(queries, documents, hr, texts, vectors))
+    np.testing.assert_array_equal(c.without, without)
+    np.testing.assert_array_equal(c.with_, with_)
+    np.testing.assert_array_equal(c.diff, difference(with_, without))
+    assert c.without.shape == (2, 3) and c.instruction == "HR"
+    assert list(c.matrices()) == ["without", "with", "difference"]
+    assert list(c.matrix_table("difference").columns)[0] == "Query" and c.matrix_table("with").shape == (2, 4)
+
+    # Metrics: baseline, the instruction, then the others, each name once.
+    assert list(c.metrics["Instruction"]) == [NO_INSTRUCTION, "HR", "Code"]
+    expected = metrics_table([(NO_INSTRUCTION, without), ("HR", with_)], labels)
+    assert c.metrics.iloc[:2].equals(expected)
+    sep_with, sep_change = c.label_change("Separation")
+    assert sep_with == expected["Separation"][1]
+    assert sep_change == pytest.approx(expected["Separation"][1] - expected["Separation"][0])
+
+    assert c.summary.equals(query_summary(queries, documents, without, with_, labels))
+    assert c.top1_changed == int(c.summary["Top-1 changed"].sum())
+    assert c.margin_with == pytest.approx(top1_margin(with_).mean())
+    assert c.margin_without == pytest.approx(top1_margin(without).mean())
+    assert c.max_top_k == 3
+    assert c.ranking(1).equals(ranking_table(queries, documents, without, with_, labels, 1))
+
+
+def test_compare_without_labels_has_no_metrics_and_unlabelled_tables():
+    from embedlab.similarity import compare
+
+    queries, documents, hr, code, texts, vectors = _comparison_inputs()
+    c = compare(queries, documents, np.zeros((2, 3), bool), hr, [code], texts, vectors)
+    assert c.labels is None and c.metrics is None and c.label_change("MRR") is None
+    assert "Relevant" not in c.ranking(2).columns
+    assert "First relevant rank with" not in c.summary.columns
+
+
+def test_compare_offers_at_most_ten_ranks_and_at_least_one():
+    from embedlab.similarity import Comparison
+
+    def with_documents(m: int) -> Comparison:
+        return Comparison((), tuple(f"d{j}" for j in range(m)), "x", *[np.zeros((0, m))] * 3,
+                          None, pd.DataFrame(), None, 0, 0.0, 0.0)
+
+    assert [with_documents(m).max_top_k for m in (1, 4, 30)] == [1, 4, 10]
