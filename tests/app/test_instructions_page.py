@@ -179,3 +179,48 @@ def test_local_model_offline_says_what_to_do_in_plain_view(app_env, monkeypatch)
     assert "cannot be resolved" in error.value and "EMBEDDING_BASE_URL" in error.value
     assert "sglang serve" in error.value
     assert not at.get("plotly_chart")
+
+
+def test_moving_k_reuses_the_kept_comparison_and_embeds_nothing(at, monkeypatch):
+    from embedlab.cache import CachedEmbedder
+
+    at.button(key="instr.run").click().run()
+    kept = at.session_state["instr.result"][1]
+    calls = []
+    embed = CachedEmbedder.embed
+    monkeypatch.setattr(CachedEmbedder, "embed", lambda self, *a, **kw: calls.append(a) or embed(self, *a, **kw))
+
+    def ranking():
+        return next(d.value for d in at.dataframe if tuple(d.value.columns)[:3] == ("Query #", "Query", "Rank with"))
+
+    assert at.slider(key="instr.w.top_k").value == 3
+    rows = len(ranking())
+    at.slider(key="instr.w.top_k").set_value(1).run()
+    assert not at.exception
+    assert calls == [] and at.session_state["instr.result"][1] is kept  # no embedding, no recomputation
+    assert len(ranking()) < rows and (ranking()["Rank with"].groupby(ranking()["Query #"]).min() == 1).all()
+    # A change the results depend on computes them again.
+    at.radio(key="instr.w.mode").set_value(True).run()
+    assert len(calls) == 1 and at.session_state["instr.result"][1] is not kept
+
+
+def test_k_and_compared_instructions_follow_what_still_exists(at):
+    at.button(key="instr.run").click().run()
+    at.slider(key="instr.w.top_k").set_value(8).run()
+    at.text_area(key="instr.w.queries").input("leave?")
+    at.text_area(key="instr.w.documents").input("Leave is 25 days.\nTravel needs approval.")
+    button(at, "Apply texts").click().run()
+    assert not at.exception
+    slider = at.slider(key="instr.w.top_k")
+    assert (slider.value, slider.max) == (2, 2)  # k kept within the documents there are
+
+    at.text_input(key="instr.w.edit_name").input("Mine")
+    at.text_area(key="instr.w.edit_task").input("my task")
+    button(at, "Save instruction").click().run()
+    at.multiselect(key="instr.w.compare").select("Mine").run()
+    at.selectbox(key="instr.w.edit_target").set_value("Mine").run()
+    at.button(key="instr.delete").click().run()
+    assert not at.exception
+    assert "Mine" not in at.multiselect(key="instr.w.compare").options
+    assert at.multiselect(key="instr.w.compare").value == []
+    assert at.selectbox(key="instr.w.pick").value == "Web search (Qwen default)"

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import os
+import re
 
-from tests.support.browser import wait_idle
+from playwright.sync_api import expect
+
+from tests.support.browser import shot, wait_idle
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
-SHOTS = os.environ.get("INSTR_SCREENSHOT_DIR")  # set to keep screenshots for a human look
-
-
-def _shot(page, tmp_path, name: str) -> None:
-    path = os.path.join(SHOTS, name) if SHOTS else str(tmp_path / name)
-    # Streamlit scrolls inside its own container: a tall viewport captures the whole page.
-    page.set_viewport_size({"width": 1500, "height": 3400})
-    page.wait_for_timeout(800)
-    page.screenshot(path=path, full_page=True)
-    assert os.path.getsize(path) > 20_000  # a rendered page, not a blank one
 
 
 def test_heatmaps_render_and_script_payload_stays_text(start_app, page, tmp_path):
@@ -50,4 +42,19 @@ def test_heatmaps_render_and_script_payload_stays_text(start_app, page, tmp_path
     page.wait_for_timeout(500)
     assert page.dialogs == []
     assert page.locator("img[src='x']").count() == 0
-    _shot(page, tmp_path, "instructions.png")
+
+    # Moving k (a fragment: only the ranking table is redrawn) keeps every chart.
+    k = page.get_by_role("slider", name=re.compile(r"^k( k)?$"))  # its thumb is labelled twice
+    assert k.input_value() == "3"
+    k.press("ArrowLeft")
+    wait_idle(page)
+    expect(k).to_have_value("2")
+    assert charts.count() == 4
+    # The page as a user sees it: results drawn, no error box, no exception.
+    for heading in ("1 · Queries and documents", "2 · Instruction", "3 · What is sent to the model", "4 · Results"):
+        assert page.get_by_role("heading", name=heading).is_visible(), heading
+    assert page.get_by_test_id("stException").count() == 0
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    assert [page.get_by_test_id("stMetricLabel").nth(i).inner_text() for i in range(4)] == [
+        "Queries whose top-1 changed", "Mean top-1 margin", "Separation (labels)", "MRR (labels)"]
+    shot(page, tmp_path, "instructions.png", 3400)
