@@ -9,6 +9,7 @@ leaves every earlier batch stored, and the report says exactly how many.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.backends import Embedder, EmbeddingError
-from embedlab.store import PartialWrite, Store, StoreError
+from embedlab.store import CollectionSpec, PartialWrite, Store, StoreError
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "corpora"
 SAMPLE_DOMAINS = ("hr_policy", "tech_doc", "customer_chat")
@@ -231,8 +232,16 @@ class SampleCorpus:
     questions: tuple[str, ...]
     documents: tuple[Document, ...]
 
+    def spec(self, model_id: str, dim: int, instruction: str) -> CollectionSpec:
+        """The spec of this sample's collection for vectors of (model_id, dim); `instruction` is
+        the task text of `instruction_name` (looked up in the caller's instruction library)."""
+        return CollectionSpec(self.collection, model_id, dim, self.instruction_name, instruction,
+                              self.description, self.threshold)
 
+
+@functools.cache  # bundled files that never change: read once per process, not on every rerun
 def load_sample(domain: str) -> SampleCorpus:
+    """The bundled sample corpus of `domain` (one of SAMPLE_DOMAINS); ValueError for others."""
     path = DATA_DIR / f"{domain}.json"
     if domain not in SAMPLE_DOMAINS or not path.is_file():
         raise ValueError(f"No sample corpus {domain!r}; choose one of {', '.join(SAMPLE_DOMAINS)}.")
@@ -246,6 +255,11 @@ def load_sample(domain: str) -> SampleCorpus:
         questions=tuple(raw["questions"]),
         documents=tuple(Document(d["source"], d["text"]) for d in raw["documents"]),
     )
+
+
+def sample_for_collection(name: str) -> SampleCorpus | None:
+    """The sample corpus whose suggested collection is `name` (for its example questions)."""
+    return next((s for s in map(load_sample, SAMPLE_DOMAINS) if s.collection == name), None)
 
 
 # -- uploads -------------------------------------------------------------------------------

@@ -7,7 +7,14 @@ import pytest
 
 from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
-from embedlab.ingest import SAMPLE_DOMAINS, Document, chunk_documents, ingest, load_sample
+from embedlab.ingest import (
+    SAMPLE_DOMAINS,
+    Document,
+    chunk_documents,
+    ingest,
+    load_sample,
+    sample_for_collection,
+)
 from embedlab.store import CollectionSpec, ModelMismatch, Store, open_client
 from tests.support import fakeserver
 
@@ -110,3 +117,17 @@ def test_sample_corpora_are_bilingual_and_ingestable(domain):
     assert sample.instruction_name in {p.name for p in PRESETS}
     assert validate_name(sample.collection) == sample.collection
     assert len(chunk_documents(sample.documents, "recursive", 128)) >= len(sample.documents)
+
+
+def test_sample_collection_spec_and_lookup_by_collection_name():
+    sample = load_sample("hr_policy")
+    assert load_sample("hr_policy") is sample  # read once per process, not on every page rerun
+    spec = sample.spec("m@http://x/v1", 384, "Given an employee's question, retrieve HR policy passages")
+    assert (spec.name, spec.model_id, spec.dim) == (sample.collection, "m@http://x/v1", 384)
+    assert (spec.instruction_name, spec.threshold, spec.description) == (
+        sample.instruction_name, sample.threshold, sample.description)
+    assert spec.instruction.startswith("Given an employee")
+    assert sample_for_collection(sample.collection) is sample
+    assert sample_for_collection("my_own_v1") is None
+    with pytest.raises(ValueError, match="No sample corpus"):
+        load_sample("finance")

@@ -1,0 +1,204 @@
+"""Retrieval for the Search page against a real embedded Chroma: the query formatted with the
+collection's instruction, ranking by cosine similarity, the no-instruction comparison, the source
+filter, the rerank stage (its failure kept, not raised) and the tables built from an outcome."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import pytest
+
+from embedlab import retrieval
+from embedlab.cache import CachedEmbedder, EmbeddingCache
+from embedlab.instructions import format_query
+from embedlab.rerank import RerankClient, RerankedHit
+from embedlab.retrieval import QueryOutcome, run_query, source_filter
+from embedlab.store import CollectionInfo, CollectionSpec, Hit, Store, StoreError, open_client
+from tests.support.rerank_server import RerankServer
+
+TASK = "Given an employee's question, retrieve HR policy passages"
+CHUNKS = [  # (source, text)
+    ("leave.md", "Annual leave is ten days per year for permanent staff."),
+    ("leave.md", "Unused annual leave days can be carried over until the end of March."),
+    ("leave.md", "Parental leave is fourteen weeks; partners get two weeks."),
+    ("expenses.md", "Taxi fares after working late are reimbursed with a receipt."),
+    ("expenses.md", "Hotel costs on business trips are capped at 150 euros a night."),
+    ("security.md", "Laptops use full disk encryption and lock the screen after five minutes."),
+    ("security.md", "Visitors sign in at the front desk and wear a badge."),
+]
+
+
+class WordEmbedder:
+    """A deterministic stand-in model: a text's vector is the normalised sum of seeded random
+    vectors of its words, so texts sharing words are similar. Records every call."""
+
+    model_id = "word-vectors@test"
+    dim = 64
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts, progress=None) -> np.ndarray:
+        self.calls.append(list(texts))
+        rows = np.zeros((len(texts), self.dim))
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "little")
+                rows[i] += np.random.default_rng(seed).normal(size=self.dim)
+        if progress:
+            progress(len(texts), len(texts))
+        return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture
+def embedder() -> WordEmbedder:
+    return WordEmbedder()
+
+
+@pytest.fixture
+def store(tmp_path, embedder) -> Store:
+    store = Store(open_client(path=str(tmp_path / "chroma")))
+    for name, task in (("hr_policy_v1", TASK), ("plain_v1", "")):
+        store.create(CollectionSpec(name, embedder.model_id, embedder.dim, "HR policy" if task else "", task,
+                                    threshold=0.3))
+        texts = [t for _, t in CHUNKS]
+        store.upsert(name, embedder.model_id, [f"c{i}" for i in range(len(CHUNKS))], texts,
+                     [{"source": s, "chunk": i, "start": 0, "end": len(t)} for i, (s, t) in enumerate(CHUNKS)],
+                     embedder.embed(texts))
+    embedder.calls.clear()
+    return store
+
+
+def expected_order(embedder: WordEmbedder, text: str, allowed: set[str] | None = None) -> list[str]:
+    """Chunk texts ranked by cosine similarity (dot product of unit vectors) to `text`."""
+    docs = [t for s, t in CHUNKS if allowed is None or s in allowed]
+    sims = embedder.embed(docs) @ embedder.embed([text])[0]
+    return [docs[i] for i in np.argsort(-sims, kind="stable")]
+
+
+def test_the_query_is_formatted_with_the_collection_instruction_and_ranked_by_cosine(store, embedder):
+    spec = store.spec("hr_policy_v1")
+    out = run_query(store, spec, embedder, "carry over unused annual leave", k=3)
+    assert out.sent == format_query(TASK, "carry over unused annual leave") != out.query
+    assert out.sent.startswith("Instruct: " + TASK)
+    assert embedder.calls == [[out.sent]]  # one text: no comparison asked for
+    ranking = expected_order(embedder, out.sent)
+    assert [h.text for h in out.hits] == ranking[:3]
+    assert [h.rank for h in out.hits] == [1, 2, 3]
+    assert [h.similarity for h in out.hits] == sorted((h.similarity for h in out.hits), reverse=True)
+    assert out.fetched == 3 and out.plain_hits is None and out.reranked is None
+    assert (out.collection, out.threshold, out.instruction_name) == ("hr_policy_v1", 0.3, "HR policy")
+    assert set(out.timings_ms) == {"embed", "search", "rerank"} and out.timings_ms["rerank"] is None
+    assert out.timings_ms["embed"] >= 0 and out.timings_ms["search"] > 0
+    assert out.embed_cached is False  # a bare model has no cache to answer from
+
+
+def test_compare_embeds_both_texts_in_one_call_and_ranks_the_bare_query(store, embedder):
+    out = run_query(store, store.spec("hr_policy_v1"), embedder, "taxi receipt after working late", k=4,
+                    compare=True)
+    assert embedder.calls == [[out.sent, "taxi receipt after working late"]]
+    assert [h.text for h in out.plain_hits] == expected_order(embedder, "taxi receipt after working late")[:4]
+    with_table, without_table = retrieval.comparison_tables(out)
+    plain_rank = {h.id: h.rank for h in out.plain_hits}
+    assert list(with_table["rank without"]) == [plain_rank.get(h.id) for h in out.hits]
+    assert list(without_table["rank with"]) == [{h.id: h.rank for h in out.hits}.get(h.id) for h in out.plain_hits]
+    moves = retrieval.instruction_moves(out)
+    assert len(moves) == len({h.id for h in [*out.hits, *out.plain_hits]})
+    assert all(without is not None or with_ is not None for _, without, with_ in moves)
+
+
+def test_without_an_instruction_the_comparison_is_the_same_ranking(store, embedder):
+    out = run_query(store, store.spec("plain_v1"), embedder, "hotel costs", k=2, compare=True)
+    assert out.sent == "hotel costs" and embedder.calls == [["hotel costs"]]
+    assert out.plain_hits == out.hits
+
+
+def test_the_source_filter_keeps_only_those_documents(store, embedder):
+    assert source_filter([]) is None
+    assert source_filter(["a.md"]) == {"source": "a.md"}
+    assert source_filter(["a.md", "b.md"]) == {"source": {"$in": ["a.md", "b.md"]}}
+    out = run_query(store, store.spec("hr_policy_v1"), embedder, "annual leave", k=5,
+                    sources=["expenses.md", "security.md"])
+    assert {h.source for h in out.hits} == {"expenses.md", "security.md"} and len(out.hits) == 4
+    assert [h.text for h in out.hits] == expected_order(embedder, out.sent, {"expenses.md", "security.md"})
+
+
+def test_rerank_reads_the_bare_question_over_top_n_candidates(store, embedder):
+    server = RerankServer()
+    try:
+        client = RerankClient(server.url + "/v1", "Qwen/Qwen3-Reranker-0.6B")
+        out = run_query(store, store.spec("hr_policy_v1"), embedder, "visitors badge front desk", k=2,
+                        reranker=client, fetch_n=5)
+        [req] = server.requests
+        assert req["query"] == "visitors badge front desk" and req["top_n"] == 2
+        assert req["documents"] == expected_order(embedder, out.sent)[:5]  # the top N by embedding
+        assert out.fetched == 5 and len(out.hits) == 2
+        assert [r.rank for r in out.reranked] == [1, 2]
+        assert out.reranked[0].hit.text == "Visitors sign in at the front desk and wear a badge."
+        assert out.rerank_error is None and out.timings_ms["rerank"] > 0
+        table = retrieval.rerank_table(out.reranked, out.threshold)
+        assert list(table["rank"]) == [1, 2] and table["rerank score"].is_monotonic_decreasing
+        assert list(table["embedding rank"]) == [r.hit.rank for r in out.reranked]
+
+        server.status = 500  # a failing reranker is reported in the outcome; the hits stay
+        failed = run_query(store, store.spec("hr_policy_v1"), embedder, "visitors badge", k=2, reranker=client)
+        assert "HTTP 500" in failed.rerank_error and failed.reranked is None and len(failed.hits) == 2
+    finally:
+        server.close()
+
+
+def test_store_failures_raise_the_store_error(store, embedder):
+    spec = store.spec("hr_policy_v1")
+    store.delete("hr_policy_v1")
+    with pytest.raises(StoreError, match="no collection 'hr_policy_v1'"):
+        run_query(store, spec, embedder, "annual leave", k=3)
+
+    class Wider(WordEmbedder):
+        dim = 32
+
+    with pytest.raises(StoreError, match="holds 64-dimensional vectors"):
+        run_query(store, store.spec("plain_v1"), Wider(), "annual leave", k=3)
+
+
+def test_a_query_answered_from_the_cache_says_so(store, embedder, tmp_path):
+    cached = CachedEmbedder(embedder, EmbeddingCache(tmp_path / "cache.sqlite"))
+    first = run_query(store, store.spec("hr_policy_v1"), cached, "parental leave weeks", k=2)
+    again = run_query(store, store.spec("hr_policy_v1"), cached, "parental leave weeks", k=2)
+    assert (first.embed_cached, again.embed_cached) == (False, True)
+    assert len(embedder.calls) == 1 and [h.id for h in again.hits] == [h.id for h in first.hits]
+
+
+def hit(rank: int, similarity: float, text: str = "t", source: str = "a.md") -> Hit:
+    return Hit(f"id{rank}", text, {"source": source, "chunk": rank - 1}, similarity, rank)
+
+
+def test_result_tables_mark_the_threshold_and_keep_text_on_one_short_line():
+    long_text = "first line\n\n" + "word " * 60
+    out = QueryOutcome("kb_v1", "q", "q", 0.5, "", [hit(1, 0.8, long_text), hit(2, 0.5), hit(3, 0.2)])
+    table = retrieval.hits_table(out.hits, out.threshold)
+    assert list(table.columns) == ["rank", "similarity", "above threshold", "source", "chunk", "text"]
+    assert list(table["above threshold"]) == ["yes", "yes", "no"] and out.below_threshold == 1
+    assert "\n" not in table.loc[0, "text"] and len(table.loc[0, "text"]) == retrieval.TEXT_CHARS
+    assert table.loc[0, "text"].startswith("first line word") and table.loc[0, "text"].endswith("…")
+    reranked = [RerankedHit(out.hits[2], 1, 0.9), RerankedHit(out.hits[0], 2, 0.4)]
+    assert list(retrieval.rerank_table(reranked, 0.5)["move"]) == ["↑2", "↓1"]
+    assert retrieval.rerank_moves(reranked)[0][1:] == (3, 1)
+    assert retrieval.bar_labels(out.hits[:2]) == ["#1 a.md", "#2 a.md"]
+    assert retrieval.hit_label(out.hits[1]) == "#2 · a.md · chunk 1 · 0.500"
+
+
+def test_collections_table_says_which_collections_the_current_model_can_use():
+    mine = CollectionSpec("hr_v1", "m@http://a/v1", 384, "HR policy", TASK, "handbook", 0.4)
+    infos = [
+        CollectionInfo("hr_v1", 14, mine),
+        CollectionInfo("old_v1", 3, CollectionSpec("old_v1", "bge-m3@http://b/v1", 1024)),
+        CollectionInfo("foreign", 9, None),
+    ]
+    table = retrieval.collections_table(infos, "m@http://elsewhere/v1", 384)  # same model, other server
+    assert list(table["usable now"]) == ["yes", "no: bge-m3 / 1024 d", "no: not made by this playground"]
+    assert list(table["instruction"]) == ["HR policy", "(none)", ""]
+    assert table.loc[0, "model"] == "m" and table.loc[0, "chunks"] == 14 and table.loc[0, "threshold"] == 0.4
+    unknown = retrieval.collections_table(infos, "m@http://a/v1", None)  # the model did not answer
+    assert list(unknown["usable now"]) == ["?", "?", "no: not made by this playground"]
