@@ -1,4 +1,6 @@
-"""The Search page in AppTest against the stand-in server: create, ingest, query, rerank, delete."""
+"""The Search page in AppTest against the stand-in server: create, ingest, query, rerank, delete.
+
+The tabs are lazy (only the open one runs): `open_tab` switches as a click in the browser does."""
 
 from __future__ import annotations
 
@@ -16,6 +18,11 @@ SEARCH = "FormSubmitter:search.w.query_form-Search"
 
 def new_page() -> AppTest:
     return AppTest.from_file(PAGE, default_timeout=120).run()
+
+
+def open_tab(at: AppTest, label: str) -> None:
+    at.session_state["search.tabs"] = label
+    at.run()
 
 
 def errors(at: AppTest) -> list[str]:
@@ -72,14 +79,20 @@ def test_create_ingest_query_and_see_why(app_env):
     assert any("Matched chunk" in m.value for m in at.markdown)
 
     # Threshold 0.95 greys everything out but hides nothing.
+    open_tab(at, "Manage")
+    assert at.number_input(key="search.w.edit_threshold").value == pytest.approx(0.5)  # the collection's own
     at.number_input(key="search.w.edit_threshold").set_value(0.95)
     at.button(key="FormSubmitter:search.w.settings_form-Save settings").click().run()
+    assert any("Saved the settings" in s.value for s in at.success)
+    open_tab(at, "Search")
+    assert at.text_input(key="search.w.query").value.startswith("How do I claim")  # kept while hidden
     at.button(key=SEARCH).click().run()
     results = frame(at, "above threshold")
     assert len(results) == 5 and set(results["above threshold"]) == {"no"}
     assert any("under the threshold 0.95 are shown in grey" in c.value for c in at.caption)
 
     # Re-ingesting the same corpus changes nothing.
+    open_tab(at, "Add documents")
     at.button(key="search.w.ingest").click().run()
     assert any("0 added, 0 updated, 14 unchanged" in s.value for s in at.success)
 
@@ -130,6 +143,7 @@ def test_delete_needs_the_name_typed(app_env):
     at = new_page()
     at.text_input(key="search.w.new_name").input("tmp_collection")
     at.button(key="search.w.create").click().run()
+    open_tab(at, "Manage")
     assert at.button(key="search.w.delete").disabled
     at.text_input(key="search.w.delete_confirm").input("tmp_collection").run()
     at.button(key="search.w.delete").click().run()
@@ -144,3 +158,51 @@ def test_bad_upload_is_explained_and_nothing_written(app_env, payload):
 
     with pytest.raises(UploadError, match="PNG"):
         documents_from_file(payload, "scan.txt")
+
+
+def test_only_the_open_tab_runs_and_hidden_inputs_are_kept(app_env):
+    at = new_page()
+    create_and_fill(at)  # an empty collection opens on "Add documents"; once filled, on "Search"
+    keys = {w.key for w in at.main if getattr(w, "key", None)}
+    assert "search.w.query" in keys and not keys & {"search.w.ingest", "search.w.delete", "search.w.edit_threshold"}
+    at.text_input(key="search.w.query").input("annual leave")
+    at.toggle(key="search.w.compare").set_value(True)
+    at.button(key=SEARCH).click().run()  # a form's inputs count once submitted
+    open_tab(at, "Add documents")
+    assert not [w for w in at.text_input if w.key == "search.w.query"]
+    assert at.radio(key="search.w.ingest_source").value == "Sample corpus"  # kept from create_and_fill
+    assert at.number_input(key="search.w.max_tokens").value == 128
+    open_tab(at, "Search")
+    assert at.text_input(key="search.w.query").value == "annual leave" and at.toggle(key="search.w.compare").value
+    assert frame(at, "rank with") is not None  # the last outcome is shown again
+
+
+def test_the_hit_picker_shows_another_chunk_in_its_context(app_env):
+    at = new_page()
+    create_and_fill(at)
+    at.text_input(key="search.w.query").input("How many days of annual leave do I get?")
+    at.button(key=SEARCH).click().run()
+    first = [c.value for c in at.caption if c.value.startswith("Similarity ")]
+    at.selectbox(key="search.w.detail").set_value(2).run()
+    third = [c.value for c in at.caption if c.value.startswith("Similarity ")]
+    assert first != third and len(third) == 1
+    sims = list(frame(at, "above threshold")["similarity"])
+    assert third[0].startswith(f"Similarity {sims[2]:.3f}")
+
+
+def test_a_store_failure_during_a_search_is_shown_and_the_page_goes_on(app_env, monkeypatch):
+    from embedlab.store import Store, StoreError
+
+    at = new_page()
+    create_and_fill(at)
+
+    def down(*args, **kwargs):
+        raise StoreError("The vector store did not answer while it was asked to search (ConnectError).")
+
+    monkeypatch.setattr(Store, "search", down)
+    at.text_input(key="search.w.query").input("annual leave")
+    at.button(key=SEARCH).click().run()
+    assert not at.exception
+    assert errors(at) == ["The vector store did not answer while it was asked to search (ConnectError)."]
+    assert not [m for m in at.metric if m.label == "Vector search"]  # no outcome kept from a failed query
+    assert at.button(key=SEARCH)  # the form is still there to try again

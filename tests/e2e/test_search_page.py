@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.support import procs
-from tests.support.browser import open_expander, wait_idle
+from tests.support.browser import open_expander, table_cells, wait_cell, wait_idle
 from tests.support.chroma_server import start_chroma_server
 
 
@@ -37,9 +39,19 @@ def test_build_samples_and_search_on_a_chroma_server(start_app, page, tmp_path):
         wait_idle(page)
         page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
         page.wait_for_timeout(500)  # plotly draws its bars after the svg exists
-        shot = tmp_path / "search.png"  # looked at by hand while building the page
-        page.screenshot(path=str(shot), full_page=True)
-        assert shot.stat().st_size > 50_000
+        bars = page.get_by_test_id("stPlotlyChart").filter(has_text="Similarity of each result")
+        assert bars.locator("g.point").count() == 5  # one bar per result
+        wait_cell(page.get_by_test_id("stDataFrame"), "annual_leave.md")
+        assert "annual_leave.md" in table_cells(page)  # the leave policy is among the results
+        matched = page.get_by_test_id("stVerticalBlock").filter(has=page.get_by_text("Matched chunk")).last
+        assert "leave" in matched.inner_text().lower()
+        # Another result's context (the picker reruns only its fragment).
+        before = page.get_by_text(re.compile(r"^Similarity \d\.\d{3} is ")).inner_text()
+        page.get_by_test_id("stSelectbox").filter(has_text="Result").locator("input").click()
+        page.get_by_role("option", name=re.compile(r"^#2 · ")).click()
+        page.get_by_text(re.compile(r"^Similarity \d\.\d{3} is ")).filter(has_not_text=before).wait_for(timeout=30_000)
+        wait_idle(page)
+        page.screenshot(path=str(tmp_path / "search.png"), full_page=True)  # for a look by hand
         assert not page.dialogs
     finally:
         procs.stop(chroma)
