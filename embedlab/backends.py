@@ -385,13 +385,13 @@ class OpenAICompatibleEmbedder:
                 )
             except openai.APIConnectionError as exc:
                 last = ServerUnreachable(
-                    f"Cannot reach the embedding server at {self.base_url} ({_root_cause(exc)}). "
+                    f"Cannot reach the embedding server at {self.base_url} ({root_cause(exc)}). "
                     "Is it running, and is the URL right? Start one with "
                     "`sglang serve --model-path Qwen/Qwen3-Embedding-0.6B --is-embedding` or "
                     "clear the URL to use the local model."
                 )
             except openai.APIStatusError as exc:
-                body = _body_text(exc)
+                body = body_text(exc)
                 status = exc.status_code
                 if status in (408, 429) or status >= 500:
                     last = BadResponse(
@@ -468,14 +468,14 @@ class OpenAICompatibleEmbedder:
         return matrix
 
 
-def _root_cause(exc: BaseException) -> str:
+def root_cause(exc: BaseException) -> str:
     while exc.__cause__ is not None:
         exc = exc.__cause__
     text = str(exc) or type(exc).__name__
     return text[:200]
 
 
-def _body_text(exc: object) -> str:
+def body_text(exc: object) -> str:
     response = getattr(exc, "response", None)
     try:
         return response.text if response is not None else str(exc)

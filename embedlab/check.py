@@ -48,10 +48,10 @@ from embedlab.backends import (
     InputRejected,
     ServerTimeout,
     ServerUnreachable,
-    _body_text,
-    _root_cause,
+    body_text,
     clean_text,
     normalize_rows,
+    root_cause,
 )
 from embedlab.config import api_root
 from embedlab.instructions import DEFAULT_TASK, format_query
@@ -362,11 +362,11 @@ class CheckClient:
                 ) from None
             except openai.APIConnectionError as exc:
                 last = ServerUnreachable(
-                    f"Cannot reach the embedding server at {self.base_url} ({_root_cause(exc)}). Is it "
+                    f"Cannot reach the embedding server at {self.base_url} ({root_cause(exc)}). Is it "
                     "running, and is the URL right (e.g. http://localhost:30000/v1)?"
                 )
             except openai.APIStatusError as exc:
-                body = _body_text(exc)
+                body = body_text(exc)
                 status = exc.status_code
                 if status in (408, 429) or status >= 500:
                     last = BadResponse(f"The server at {self.base_url} answered HTTP {status}: {body[:300]}")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import functools
-import importlib.resources
+import importlib.util
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +31,12 @@ _MAX_PIECE_CHARS = 100_000
 def _encoding():
     import tiktoken
 
-    vocab = importlib.resources.files("dashscope") / "resources" / "qwen.tiktoken"
+    # Located without importing the dashscope SDK: its ~50,000 objects would be scanned by every
+    # garbage collection Streamlit runs after each script run.
+    spec = importlib.util.find_spec("dashscope")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the dashscope package (which ships qwen.tiktoken) is not installed")
+    vocab = Path(spec.submodule_search_locations[0]) / "resources" / "qwen.tiktoken"
     ranks = {
         base64.b64decode(token): int(rank)
         for token, rank in (line.split() for line in vocab.read_bytes().splitlines() if line)

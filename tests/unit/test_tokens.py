@@ -44,3 +44,12 @@ def test_round_trip_and_offsets(text):
 def test_truncate_keeps_whole_tokens():
     assert tokens.truncate("Hello world again", 2) == "Hello world"
     assert tokens.truncate("short", 10) == "short"
+
+
+def test_the_vocabulary_is_read_without_importing_the_dashscope_sdk():
+    import subprocess
+    import sys
+
+    code = "import sys; from embedlab import tokens; tokens.count_tokens('x'); print('dashscope' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
