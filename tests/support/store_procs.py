@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.support import procs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HELD_COLLECTION = "held_by_other_v1"
 
 # Opens the store like the app does, leaves a collection behind, then idles until killed.
