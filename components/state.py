@@ -216,6 +216,10 @@ BENCH_REQUESTS = widget("bench.requests", 4)
 BENCH_BUDGET = widget("bench.budget", 90)
 BENCH_TARGET = widget("bench.target", 50.0)
 
+# --- Server check (check.) -------------------------------------------------------------------------
+CHECK_REPORT = value("check.report", None)  # embedlab.check.Report of the last run
+CHECK_ONLY = widget("check.w.only", [])  # check ids to run; empty = all
+
 
 def mark_bench_stopped() -> None:
     """Callback of the benchmark's Stop button: the last run was cut short on purpose."""

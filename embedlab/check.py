@@ -252,15 +252,26 @@ def _md_cell(text: str) -> str:
     return out
 
 
+def identity_rows(evidence: dict[str, Any]) -> list[dict[str, Any]]:
+    """The identity check's scores beside the published ones: one row per (query, document)."""
+    measured = evidence.get("measured")
+    if not measured:
+        return []
+    return [
+        {"query": q, "document": d, "measured": measured[i][j], "published": REFERENCE_SCORES[i][j],
+         "difference": measured[i][j] - REFERENCE_SCORES[i][j], "correct vLLM": VLLM_SCORES[i][j]}
+        for i, q in enumerate(REFERENCE_QUERIES) for j, d in enumerate(REFERENCE_DOCUMENTS)
+    ]
+
+
 def _evidence_markdown(r: CheckResult) -> list[str]:
     ev = r.evidence
     lines: list[str] = []
-    if r.id == "identity" and "measured" in ev:
+    if r.id == "identity" and (rows := identity_rows(ev)):
         lines += ["", "| query · document | measured | published | difference |", "|---|---|---|---|"]
-        for i, q in enumerate(REFERENCE_QUERIES):
-            for j, d in enumerate(REFERENCE_DOCUMENTS):
-                m, p = ev["measured"][i][j], REFERENCE_SCORES[i][j]
-                lines.append(f"| {_md_cell(q)} · {_md_cell(d[:40])} | {m:.4f} | {p:.4f} | {m - p:+.4f} |")
+        for row in rows:
+            lines.append(f"| {_md_cell(row['query'])} · {_md_cell(row['document'][:40])} | {row['measured']:.4f} | "
+                         f"{row['published']:.4f} | {row['difference']:+.4f} |")
         if ev.get("hello_head"):
             got = ", ".join(f"{v:.5f}" for v in ev["hello_head"])
             ref = ", ".join(f"{v:.5f}" for v in HELLO_HEAD)

@@ -302,3 +302,31 @@ def test_reports_never_carry_credentials():
     assert check.safe_url("https://[::1]:30000/v1") == "https://[::1]:30000/v1"
     report = check.Report(check.safe_url(f"http://u:{SECRET}@h/v1"), MODEL, "2025-01-01T00:00:00+00:00")
     assert SECRET not in report.to_json() + report.to_markdown()
+
+
+def test_identity_heatmaps_show_both_matrices_on_one_scale():
+    from embedlab import figures
+
+    measured = [[0.9, 0.77], [0.74, 0.87]]
+    fig = figures.identity_heatmaps(measured, check.REFERENCE_SCORES, list(check.REFERENCE_QUERIES),
+                                    ["<b>The capital</b>", "Gravity"])
+    server, published = fig.data
+    assert [list(r) for r in server.z] == measured and [tuple(r) for r in published.z] == list(check.REFERENCE_SCORES)
+    assert (server.zmin, server.zmax) == (published.zmin, published.zmax) == (0.0, 1.0)
+    assert all("<b>" not in x for x in server.x)  # user-visible text is escaped in labels
+    assert server.text[0][1] == "0.7700"
+
+
+def test_truncation_figure_marks_refusals_and_the_cut():
+    from embedlab import figures
+
+    probes = [{"tokens": 256, "answer": "embedded", "change": None},
+              {"tokens": 512, "answer": "embedded", "change": 0.02},
+              {"tokens": 1024, "answer": "embedded", "change": 0.0},
+              {"tokens": 2048, "answer": "refused (HTTP 400)", "change": None}]
+    fig = figures.truncation_probe(probes, 32_768, effective_context=511)
+    embedded, refused = fig.data
+    assert list(embedded.x) == [512, 1024] and list(refused.x) == [2048]
+    assert min(embedded.y) > 0  # a zero change is still drawn on the log scale
+    lines = [s.x0 for s in fig.layout.shapes]
+    assert lines == [32_768, 511]
