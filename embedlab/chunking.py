@@ -21,9 +21,12 @@ in nested loops: spans are counted from the index in O(log n) and each chunk is 
 from __future__ import annotations
 
 import bisect
+import functools
+import hashlib
 import importlib.resources
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -348,6 +351,11 @@ def first_words(text: str, limit: int = 60) -> str:
     return flat[: cut if cut > 0 else limit] + "…"
 
 
+def chunk_texts(text: str, chunks: Sequence[Chunk]) -> list[str]:
+    """`text[c.start:c.end]` of each chunk, in order (what is embedded, and the hover previews)."""
+    return [text[c.start : c.end] for c in chunks]
+
+
 def chunk_rows(text: str, chunks: list[Chunk]) -> list[dict[str, object]]:
     """One row per chunk for the table: number (from 1), span, tokens, characters, first words."""
     return [
@@ -410,6 +418,63 @@ def match_chunks(query: np.ndarray, chunk_vectors: np.ndarray) -> tuple[np.ndarr
     return sims, int(np.argmax(sims))
 
 
+def match_key(text: str, strategy: str, max_tokens: int, overlap: int, query: str, task: str,
+              doc_limit: int) -> tuple[object, ...]:
+    """What a match result depends on, to tell whether a shown result is still current.
+
+    The document is named by its SHA-1 digest, so that the key stays small in session state.
+    """
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return (digest, strategy, max_tokens, overlap, query, task, doc_limit)
+
+
+@dataclass(frozen=True)
+class ChunkMatch:
+    """A query matched against every chunk of a document, and the whole document scored four ways.
+
+    Attributes:
+        key: the `match_key` of the inputs it was computed from.
+        sims: (n_chunks,) cosine similarity of the query with each chunk, in document order.
+        best: index of the most similar chunk.
+        scores: cosine similarity of the query with the document, per pooling (keys as in POOLING).
+        whole_tokens: tokens of the whole-document input (the document cut at the page's limit).
+    """
+
+    key: tuple[object, ...]
+    sims: tuple[float, ...]
+    best: int
+    scores: dict[str, float]
+    whole_tokens: int
+
+    def labelled_scores(self) -> dict[str, float]:
+        """`scores` keyed by readable labels (the whole-document one says where it was cut), in POOLING order."""
+        labels = {**POOLING, "document": f"Whole document (first {self.whole_tokens:,} tokens)"}
+        return {labels[k]: self.scores[k] for k in POOLING}
+
+    def pooling_rows(self) -> list[dict[str, object]]:
+        """One table row per pooling: {"method": label, "similarity": rounded to 4 places}."""
+        return [{"method": label, "similarity": round(v, 4)} for label, v in self.labelled_scores().items()]
+
+
+def score_match(
+    query: np.ndarray, document: np.ndarray, chunk_vectors: np.ndarray, chunks: Sequence[Chunk],
+    whole_tokens: int, key: tuple[object, ...],
+) -> ChunkMatch:
+    """Match a query against a document's chunks and score the document as a whole.
+
+    Args:
+        query: (dim,) L2-normalised query vector (instruction applied).
+        document: (dim,) L2-normalised vector of the whole document, cut to `whole_tokens` tokens.
+        chunk_vectors: (n_chunks, dim) L2-normalised vectors of `chunks`, n_chunks >= 1.
+        chunks: the chunks, whose token counts weight the length-weighted mean.
+        whole_tokens: tokens of the whole-document input.
+        key: `match_key` of the inputs.
+    """
+    sims, best = match_chunks(query, chunk_vectors)
+    scores = pooled_scores(query, document, chunk_vectors, [c.tokens for c in chunks])
+    return ChunkMatch(key, tuple(float(x) for x in sims), best, scores, whole_tokens)
+
+
 # Long documents written for this project (fictional organisations), Markdown with headings.
 SAMPLES = {
     "English: information security and workplace policy": "policy_en.md",
@@ -417,6 +482,7 @@ SAMPLES = {
 }
 
 
+@functools.cache  # package data never changes: read once per process, not on every rerun
 def load_sample(title: str) -> str:
     """The text of a bundled sample document (a key of SAMPLES)."""
     return (importlib.resources.files("embedlab") / "data" / SAMPLES[title]).read_text(encoding="utf-8")

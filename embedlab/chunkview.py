@@ -1,4 +1,5 @@
-"""HTML for the coloured chunk view (like ChunkViz): every piece of document text is escaped.
+"""What the Chunking page shows: the coloured chunk view (like ChunkViz), the token view, and the
+sentences about where a document's context marks fall. Every piece of document text is escaped.
 
 The document is cut at every chunk start/end and token mark into segments; a segment covered by
 one chunk gets that chunk's colour, one covered by two (an overlap) gets both colours in stripes,
@@ -12,7 +13,7 @@ import bisect
 import html
 from collections.abc import Sequence
 
-from embedlab.chunking import Chunk
+from embedlab.chunking import CONTEXT_MARKS, Chunk
 
 PALETTE = ("#ffd6a5", "#caffbf", "#9bf6ff", "#bdb2ff", "#ffc6ff", "#fdffb6", "#a0c4ff", "#ffadad")
 HIGHLIGHT = "#d62728"
@@ -124,3 +125,34 @@ def first_token_pieces(text: str, starts: Sequence[int], limit: int = 400) -> li
     n = min(limit, len(starts))
     bounds = [int(s) for s in starts[:n]] + [int(starts[n]) if n < len(starts) else len(text)]
     return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+
+
+def marks_sentence(n_chars: int, marks: dict[int, int], limits: Sequence[int] = CONTEXT_MARKS) -> str:
+    """Markdown saying where each context mark falls, e.g. "token **2,048** starts at character 9,876
+    (23% of the text)", or that the text ends before it.
+
+    Args:
+        n_chars: length of the document in characters.
+        marks: token limit -> character offset where that token starts (`TokenIndex.marks()`).
+        limits: the marks to describe, in order.
+    """
+    parts = []
+    for limit in limits:
+        if limit in marks:
+            pos = marks[limit]
+            parts.append(f"token **{limit:,}** starts at character {pos:,} ({pos / max(n_chars, 1):.0%} of the text)")
+        else:
+            parts.append(f"the text ends before token **{limit:,}**")
+    return "Marked in the view below (▼): " + "; ".join(parts) + "."
+
+
+def length_advice(n_tokens: int) -> tuple[str, str] | None:
+    """("warning" or "info", message) about embedding a text of `n_tokens` as one input; None when short."""
+    if n_tokens > 32_768:
+        return ("warning", "This text is longer than the 32,768 tokens the model accepts as one input: "
+                           "as a whole it would be cut off or rejected.")
+    if n_tokens > 8_192:
+        return "warning", "Past about 8,192 tokens the beginning and end of a single input fade: split it."
+    if n_tokens > 2_048:
+        return "info", "Past about 2,048 tokens embedding quality starts to drop: chunking helps."
+    return None

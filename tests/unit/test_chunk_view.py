@@ -1,4 +1,4 @@
-"""Chunk view HTML, chunk figures, pooling maths and the server tokenize count."""
+"""Chunk view HTML and captions, chunk figures, pooling maths, match results and the server tokenize count."""
 
 from __future__ import annotations
 
@@ -69,6 +69,73 @@ def test_pooled_scores_on_known_vectors():
     assert scores["best"] == pytest.approx(1.0)
     sims, best = chunking.match_chunks(q, chunks)
     assert best == 0 and sims.tolist() == [1.0, 0.0]
+
+
+def test_score_match_keeps_similarities_best_chunk_and_pooling():
+    q = np.array([1.0, 0.0], dtype=np.float32)
+    vectors = np.array([[0.0, 1.0], [0.8, 0.6], [0.6, 0.8]], dtype=np.float32)
+    doc = np.array([0.6, 0.8], dtype=np.float32)
+    chunks = [Chunk(0, 10, 5), Chunk(11, 20, 30), Chunk(21, 30, 5)]
+    key = chunking.match_key("text", "recursive", 256, 0, "query", "task", 512)
+    result = chunking.score_match(q, doc, vectors, chunks, whole_tokens=412, key=key)
+    assert result.key == key and result.best == 1
+    assert result.sims == pytest.approx((0.0, 0.8, 0.6))
+    assert all(type(x) is float for x in result.sims)  # plain floats in session state, not numpy scalars
+    assert result.scores == chunking.pooled_scores(q, doc, vectors, [5, 30, 5])
+    assert result.scores["best"] == max(result.sims)
+    labelled = result.labelled_scores()
+    assert list(labelled) == ["Whole document (first 412 tokens)", "Mean of chunk vectors",
+                              "Length-weighted mean", "Best chunk (max-sim)"]
+    assert list(labelled.values()) == [result.scores[k] for k in chunking.POOLING]
+    rows = result.pooling_rows()
+    assert rows[0] == {"method": "Whole document (first 412 tokens)", "similarity": 0.6}
+    assert [r["similarity"] for r in rows] == [round(v, 4) for v in labelled.values()]
+
+
+def test_match_key_changes_with_every_input_and_stays_small():
+    text = "员工手册 " * 50_000
+    base = ("recursive", 256, 0, "annual leave", "task", 2048)
+    key = chunking.match_key(text, *base)
+    assert key == chunking.match_key(text, *base)
+    assert len(repr(key)) < 200  # the document is named by its digest, not kept in the key
+    assert chunking.match_key(text + ".", *base) != key
+    for i, other in enumerate(["tokens", 128, 16, "sick leave", "other task", 512]):
+        changed = list(base)
+        changed[i] = other
+        assert chunking.match_key(text, *changed) != key
+    # Lone surrogates (possible in decoded JSON) do not break the digest.
+    assert chunking.match_key("a\ud800b", *base) != chunking.match_key("ab", *base)
+
+
+def test_chunk_texts_are_the_spans_of_the_document():
+    text = "alpha beta gamma delta"
+    assert chunking.chunk_texts(text, [Chunk(0, 10, 2), Chunk(6, 16, 2)]) == ["alpha beta", "beta gamma"]
+    assert chunking.chunk_texts(text, []) == []
+
+
+def test_marks_sentence_says_where_each_mark_falls():
+    sentence = chunkview.marks_sentence(20_000, {2_048: 9_876})
+    assert sentence == ("Marked in the view below (▼): token **2,048** starts at character 9,876 (49% of the text); "
+                        "the text ends before token **8,192**; the text ends before token **32,768**.")
+    assert "ends before token **2,048**" in chunkview.marks_sentence(0, {})
+
+
+@pytest.mark.parametrize(
+    ("n_tokens", "kind", "words"),
+    [(100, None, ""), (2_048, None, ""), (2_049, "info", "2,048"), (8_193, "warning", "fade"),
+     (32_769, "warning", "cut off or rejected")],
+)
+def test_length_advice_by_token_count(n_tokens, kind, words):
+    advice = chunkview.length_advice(n_tokens)
+    if kind is None:
+        assert advice is None
+    else:
+        assert advice[0] == kind and words in advice[1]
+
+
+def test_samples_are_read_once():
+    title = next(iter(chunking.SAMPLES))
+    assert chunking.load_sample(title) is chunking.load_sample(title)
 
 
 def test_chunk_figures_escape_hover_text():
