@@ -1,9 +1,11 @@
-"""The Chunking page under AppTest, against the stand-in embedding server."""
+"""The Chunking page under AppTest, against the stand-in embedding server: document sources,
+tokens, chunk settings and the step slider, kept values, matching, and unusual pasted strings."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from embedlab import chunking, tokens
@@ -16,8 +18,8 @@ def html_bodies(at: AppTest) -> list[str]:
     return [el.proto.body for el in at.get("html")]
 
 
-def run_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+def run_page(timeout: float = 120) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=timeout).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -53,8 +55,8 @@ def test_changing_strategy_size_and_step_updates_the_chunks(app_env):
     assert any("**Chunk 3 of" in m.value for m in at.markdown)
     # Overlaps are striped: shared spans carry both chunk ids.
     assert any('data-chunks="1 2"' in body for body in html_bodies(at))
-    # The values survive as applied (non-widget) keys, for page switches.
-    assert at.session_state["chunk.strategy"] == "tokens" and at.session_state["chunk.step"] == 3
+    # The values are kept under their declared widget keys, for page switches.
+    assert at.session_state["chunk.w.strategy"] == "tokens" and at.session_state["chunk.w.step"] == 3
 
 
 def test_chinese_sample_and_markdown_sections(app_env):
@@ -92,17 +94,19 @@ def test_matching_finds_the_answering_chunk_and_compares_pooling(app_env):
     best = [m.value for m in at.markdown if m.value.startswith("**Best chunk:")]
     assert best, "no best chunk shown"
     result = at.session_state["chunk.match"]
-    assert len(result["sims"]) == len(at.dataframe[0].value)
-    assert set(result["scores"]) == {"document", "mean", "weighted", "best"}
-    assert result["scores"]["best"] == max(result["sims"])
-    assert result["whole_tokens"] == 512
+    assert len(result.sims) == len(at.dataframe[0].value)
+    assert set(result.scores) == {"document", "mean", "weighted", "best"}
+    assert result.scores["best"] == max(result.sims)
+    assert result.whole_tokens == 512
     # The best chunk is the penetration-test section of the sample.
     text = chunking.load_sample(next(iter(chunking.SAMPLES)))
     chunks = chunking.chunk_text(text, "recursive", 128, 0)
-    best_text = text[chunks[result["best"]].start : chunks[result["best"]].end]
+    best_text = text[chunks[result.best].start : chunks[result.best].end]
     assert "penetration" in best_text.lower() or "testers" in best_text.lower()
     pooling = at.dataframe[1].value
-    assert len(pooling) == 4
+    assert list(pooling["method"]) == ["Whole document (first 512 tokens)", "Mean of chunk vectors",
+                                       "Length-weighted mean", "Best chunk (max-sim)"]
+    assert pooling["similarity"].iloc[3] == round(result.scores["best"], 4)
     # Changing the query marks the result as stale instead of showing old numbers.
     at.text_input(key="chunk.w.query").input("annual leave").run()
     assert any("changed since the last match" in i.value for i in at.info)
@@ -112,3 +116,98 @@ def test_empty_query_gets_a_clear_message(app_env):
     at = run_page()
     at.button(key="chunk.w.match").click().run()
     assert any("Enter a query" in e.value for e in at.error)
+
+
+def test_inputs_start_from_their_declared_defaults(app_env):
+    at = run_page()
+    assert at.radio(key="chunk.w.source").value == "Sample"
+    assert at.selectbox(key="chunk.w.sample").value == next(iter(chunking.SAMPLES))
+    assert at.selectbox(key="chunk.w.strategy").value == "recursive"
+    assert at.select_slider(key="chunk.w.size").value == 256
+    assert at.slider(key="chunk.w.overlap").value == 0
+    assert at.selectbox(key="chunk.w.instruction").value == "Web search (Qwen default)"
+    assert at.selectbox(key="chunk.w.doc_limit").value == 2048
+    assert at.text_input(key="chunk.w.query").value == ""
+
+
+def test_hidden_inputs_keep_their_values_when_drawn_again(app_env):
+    at = run_page()
+    title = list(chunking.SAMPLES)[1]
+    at.selectbox(key="chunk.w.sample").set_value(title)
+    at.selectbox(key="chunk.w.strategy").set_value("markdown")
+    at.select_slider(key="chunk.w.size").set_value(512).run()
+    at.text_input(key="chunk.w.query").input("年假").run()
+    # An empty pasted text stops the page after the document box: nothing below it is drawn.
+    at.radio(key="chunk.w.source").set_value("Paste").run()
+    assert {w.key for w in at.selectbox} & {"chunk.w.sample", "chunk.w.strategy"} == set()
+    at.radio(key="chunk.w.source").set_value("Sample").run()
+    assert not at.exception
+    assert at.selectbox(key="chunk.w.sample").value == title
+    assert at.selectbox(key="chunk.w.strategy").value == "markdown"
+    assert at.select_slider(key="chunk.w.size").value == 512
+    assert at.text_input(key="chunk.w.query").value == "年假"
+    table = at.dataframe[0].value
+    assert table["first words"].iloc[1].startswith("## 第一章 总则")
+
+
+def test_overlap_and_step_are_clamped_when_the_chunks_change(app_env):
+    at = run_page()
+    at.selectbox(key="chunk.w.strategy").set_value("tokens")
+    at.select_slider(key="chunk.w.size").set_value(128).run()
+    at.slider(key="chunk.w.overlap").set_value(64).run()
+    n_small = len(at.dataframe[0].value)
+    at.slider(key="chunk.w.step").set_value(n_small).run()
+    # Bigger chunks: fewer of them, so the step falls back to the last one; a smaller size halves
+    # the overlap's range, and the kept overlap follows it.
+    at.select_slider(key="chunk.w.size").set_value(1024).run()
+    assert not at.exception, [e.value for e in at.exception]
+    n_big = len(at.dataframe[0].value)
+    assert n_big < n_small and at.slider(key="chunk.w.step").value == n_big
+    assert at.slider(key="chunk.w.overlap").value == 64
+    at.select_slider(key="chunk.w.size").set_value(32).run()
+    assert not at.exception, [e.value for e in at.exception]
+    overlap = at.slider(key="chunk.w.overlap")
+    assert overlap.value == 16 and overlap.max == 16
+    text = chunking.load_sample(next(iter(chunking.SAMPLES)))
+    assert list(at.dataframe[0].value["start"]) == [c.start for c in chunking.chunk_text(text, "tokens", 32, 16)]
+
+
+def test_values_survive_a_page_switch(app_env):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("pages/2_Chunking.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.selectbox(key="chunk.w.strategy").set_value("tokens")
+    at.select_slider(key="chunk.w.size").set_value(128).run()
+    at.slider(key="chunk.w.step").set_value(2).run()
+    at.switch_page("app.py").run()
+    at.switch_page("pages/2_Chunking.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="chunk.w.strategy").value == "tokens"
+    assert at.select_slider(key="chunk.w.size").value == 128
+    assert at.slider(key="chunk.w.step").value == 2
+    assert any("**Chunk 2 of" in m.value for m in at.markdown)
+
+
+# Unusual strings pasted into the page: NUL, right-to-left override, emoji and a 1 MB single line
+# are chunked and shown escaped, without an exception. (A browser cannot send a lone surrogate,
+# UTF-8 has none; they can only arrive as JSON escapes in uploads: see test_textio.)
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("Null \x00 byte in a policy sentence. " * 20, "byte in a policy sentence."),
+        ("Right-to-left \u202eoverride\u202c inside <b>text</b>. " * 20, "inside &lt;b&gt;text&lt;/b&gt;."),
+        ("Emoji 🧪🚀 与中文混排的句子。 " * 20, "Emoji 🧪🚀 与中文混排的句子。"),
+        ("x" * 1_000_000, "x" * 1_000),
+    ],
+    ids=["nul", "rtl", "emoji", "1MB-line"],
+)
+def test_unusual_text_is_chunked_without_exception(app_env, text, shown):
+    at = run_page(timeout=180)
+    at.radio(key="chunk.w.source").set_value("Paste").run()
+    at.text_area(key="chunk.w.pasted").input(text).run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    assert len(table) >= 1 and table["tokens"].max() <= 256
+    bodies = "".join(html_bodies(at))
+    assert "<b>" not in bodies  # markup in the text stays text...
+    assert shown in bodies  # ...and is drawn, escaped, in the chunk view

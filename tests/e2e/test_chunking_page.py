@@ -1,13 +1,17 @@
-"""The Chunking page in chromium: coloured chunks, the step slider, a big upload, inert markup."""
+"""The Chunking page in chromium: coloured chunks, the step slider, kept settings, a big upload,
+bad uploads (too big, binary under a hostile name), inert markup."""
 
 from __future__ import annotations
 
+import re
 import time
+import tomllib
 
 from bench.chunking_speed import long_document
-from tests.support.browser import wait_idle
+from tests.support.browser import IMG, ROOT, assert_inert, shot, wait_idle
 
 CHUNK_SPANS = ".ev-chunks span.ev-chunk, .ev-chunks span.ev-overlap"
+UPLOADER = "[data-testid='stFileUploaderDropzoneInput']"
 
 
 def underlined_chunks(page) -> set[str]:
@@ -35,10 +39,42 @@ def test_chunks_are_coloured_and_the_slider_moves_the_highlight(start_app, page,
     page.get_by_text("Chunk 3 of").wait_for(timeout=30_000)
     wait_idle(page)
     assert underlined_chunks(page) == {"2"}
+    # The underlined chunk is the one the caption describes (its length in characters) and the
+    # one drawn alone in the box below the caption.
+    caption = page.get_by_test_id("stMarkdownContainer").filter(has_text="Chunk 3 of").last.inner_text()
+    underlined = page.locator(".ev-chunks").first.evaluate(
+        "el => [...el.querySelectorAll('span[data-chunks]')]"
+        ".filter(e => e.style.textDecoration.includes('underline')).map(e => e.textContent).join('')")
+    n_chars = int(re.search(r"· ([\d,]+) characters", caption).group(1).replace(",", ""))
+    assert len(underlined) == n_chars > 0, (caption, underlined[:80])
+    assert " ".join(underlined.split()) == " ".join(page.locator(".ev-chunks").nth(1).inner_text().split())
     page.get_by_text("Chunk 3 of").scroll_into_view_if_needed()
-    shot = tmp_path / "chunking-step3.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 20_000
+    page.screenshot(path=str(tmp_path / "chunking-step3.png"), full_page=True)
+
+
+def test_settings_are_kept_across_a_page_switch(shared_app, page):
+    page.goto(f"{shared_app}/Chunking")
+    wait_idle(page)
+    page.locator(".ev-chunks").first.wait_for(timeout=60_000)
+    page.get_by_role("combobox", name="Strategy").click()
+    page.get_by_role("option", name="Fixed token windows", exact=True).click()
+    wait_idle(page)
+    # The last run before leaving is the step slider's fragment-only rerun: it once made the
+    # switch forget the strategy (the values outside the fragment were held by the browser only).
+    slider = page.get_by_role("slider", name="Step through the chunks")
+    slider.focus()
+    slider.press("ArrowRight")
+    page.get_by_text("Chunk 2 of").wait_for(timeout=30_000)
+    wait_idle(page)
+    page.get_by_role("link", name="Home").click()
+    page.get_by_text("Qwen3-Embedding Playground").first.wait_for(timeout=30_000)
+    wait_idle(page)
+    page.get_by_role("link", name="Chunking").first.click()
+    page.locator(".ev-chunks").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    assert page.get_by_role("combobox", name="Strategy").input_value() == "Fixed token windows"
+    page.get_by_text("Chunk 2 of").wait_for(timeout=30_000)
+    assert underlined_chunks(page) == {"1"}
 
 
 def test_big_upload_draws_hundreds_of_chunks_quickly(start_app, page, tmp_path):
@@ -90,3 +126,40 @@ def test_pasted_markup_stays_inert(start_app, page):
     assert page.locator(".ev-chunks img, .ev-chunks script, .ev-chunks b").count() == 0
     assert '<img src=x onerror="alert(1)">' in page.locator(".ev-chunks").first.inner_text()
     assert page.dialogs == []
+
+
+def test_upload_over_the_limit_is_refused_and_the_page_keeps_working(shared_app, page, tmp_path):
+    limit_mb = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
+    big = tmp_path / "huge-policy.txt"
+    with big.open("wb") as out:  # sparse: one byte past (limit + 1) MB without writing them all
+        out.seek((limit_mb + 1) * 1024 * 1024)
+        out.write(b"\n")
+    page.goto(f"{shared_app}/Chunking")
+    wait_idle(page)
+    page.get_by_text("Upload", exact=True).click()
+    wait_idle(page)
+    page.locator(UPLOADER).set_input_files(str(big))
+    refusal = page.get_by_text(f"File must be {limit_mb:.1f}MB or smaller.")
+    refusal.wait_for(timeout=30_000)
+    wait_idle(page)
+    assert page.get_by_text("Showing huge-policy.txt").count() == 0  # never reached the script
+    shot(page, tmp_path, "uploads-too-big.png", 1400)
+
+    # A binary file with a hostile name: a clear error, the name shown as text.
+    binary = tmp_path / f"{IMG}.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    page.locator(UPLOADER).set_input_files(str(binary))
+    error = page.get_by_test_id("stAlertContentError").filter(has_text=f"{IMG}.txt")
+    error.wait_for(timeout=30_000)
+    assert_inert(page)
+
+    # Then a good file is read and chunked as usual.
+    good = tmp_path / "visitors.txt"
+    good.write_text("Visitors sign in at reception.\n\nBadges are returned at the end of the day.\n", encoding="utf-8")
+    page.locator(UPLOADER).set_input_files(str(good))
+    page.get_by_text("Showing visitors.txt").wait_for(timeout=30_000)
+    wait_idle(page)
+    page.locator(".ev-chunks").first.wait_for(timeout=30_000)
+    assert "Badges are returned" in page.locator(".ev-chunks").first.inner_text()
+    assert page.get_by_test_id("stAlertContentError").count() == 0
+    assert page.get_by_test_id("stException").count() == 0

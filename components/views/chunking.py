@@ -1,19 +1,19 @@
-"""Streamlit pieces of the Chunking page: document input, token summary, chunk view, matching."""
+"""Chunking page: document input, token summary, chunk view, matching a query against the chunks."""
 
 from __future__ import annotations
 
-import hashlib
-
-import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from components import state as S
+from components import state
 from components.instruction_picker import pick_instruction
-from components.resources import current_settings
+from components.page import PageContext
 from components.widgets import download_figure, download_table, embed_with_progress
 from embedlab import chunking, chunkview, figures, tokens
-from embedlab.chunking import Chunk, TokenIndex
+from embedlab.chunking import Chunk, ChunkMatch, TokenIndex
+from embedlab.config import Settings
 from embedlab.instructions import format_query
 from embedlab.textio import UploadError, extract_text
 
@@ -30,8 +30,37 @@ STRATEGY_NAMES = {
 SOURCES = ["Sample", "Paste", "Upload"]
 
 
-def _keep(widget_key: str, applied_key: str) -> None:
-    ss[applied_key] = ss[widget_key]
+def render(ctx: PageContext) -> None:
+    st.title("Chunking")
+    st.caption(
+        "Qwen3-Embedding accepts 32,768 tokens, but quality drops past about 2,048 and the ends of a text "
+        "fade past about 8,192. See where a long document would be cut, how each strategy splits it, "
+        "and which chunk answers a question."
+    )
+    st.subheader("1 · Document")
+    text, name = _document_input()
+    if len(text) > MAX_CHARS:
+        st.error(f"This text has {len(text):,} characters; the page handles up to {MAX_CHARS:,}. "
+                 "Use a shorter part of it.", icon=":material/error:")
+        return
+    if not text.strip():
+        st.info("Choose a sample, paste a text or upload a file to begin.", icon=":material/info:")
+        return
+    index = token_index(text)
+
+    st.subheader("2 · Tokens")
+    _token_summary(ctx.settings, text, index)
+
+    st.subheader("3 · Chunks")
+    strategy, size, overlap = _chunk_settings()
+    chunks = chunk_spans(text, strategy, size, overlap)
+    st.caption(f"{len(chunks):,} chunks. Colours alternate per chunk; stripes mark text two chunks share; "
+               "the step slider underlines one chunk and fades the rest.")
+    _step_view(text, index, chunks)
+    _chunk_details(text, chunks, size, name)
+
+    st.subheader("4 · Which chunk answers a query?")
+    _matching(ctx, text, chunks, (strategy, size, overlap))
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -50,60 +79,45 @@ def server_count(base_url: str, model: str, text: str, _api_key: str | None) -> 
     return tokens.server_token_count(base_url, model, text, api_key=_api_key)
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 # --- 1. Document ---------------------------------------------------------------------------------
 
 
-def _read_upload() -> None:
-    """Decode a new upload; a bad file shows its message and keeps the last good document."""
-    file = ss.get("chunk.w.upload")
+def _read_upload(file: UploadedFile | None) -> None:
+    """Decode a new upload; a bad file leaves its message and keeps the last good document."""
     if file is None:
         return
-    current = ss[S.CHUNK_UPLOADED]
+    current = ss[state.CHUNK_UPLOADED]
     if current and current.get("file_id") == file.file_id:
-        return
+        return  # already read (every rerun returns the same file)
     try:
         decoded = extract_text(file.getvalue(), file.name)
     except UploadError as exc:
-        ss["chunk.upload_error"] = f"{file.name}: {exc}"
+        ss[state.CHUNK_UPLOAD_ERROR] = f"{file.name}: {exc}"
         return
-    ss.pop("chunk.upload_error", None)
-    ss[S.CHUNK_UPLOADED] = {"file_id": file.file_id, "name": file.name, "text": decoded.text,
-                            "encoding": decoded.encoding}
+    ss[state.CHUNK_UPLOAD_ERROR] = ""
+    ss[state.CHUNK_UPLOADED] = {"file_id": file.file_id, "name": file.name, "text": decoded.text,
+                                "encoding": decoded.encoding}
 
 
-def document_input() -> tuple[str, str]:
+def _document_input() -> tuple[str, str]:
     """The document chosen by the user: (text, short description); text may be empty."""
-    # Widgets start from the applied values passed as defaults (not written into their keys: a
-    # widget that was hidden and comes back would then show its first option in the browser).
-    source = st.radio("Document", SOURCES, key="chunk.w.source", horizontal=True,
-                      index=SOURCES.index(ss[S.CHUNK_SOURCE]))
-    _keep("chunk.w.source", S.CHUNK_SOURCE)
+    source = st.radio("Document", SOURCES, key=state.CHUNK_SOURCE, horizontal=True)
     if source == "Sample":
         titles = list(chunking.SAMPLES)
-        if ss[S.CHUNK_SAMPLE] not in titles:
-            ss[S.CHUNK_SAMPLE] = titles[0]
-        title = st.selectbox("Bundled sample (written for this playground)", titles, key="chunk.w.sample",
-                             index=titles.index(ss[S.CHUNK_SAMPLE]))
-        _keep("chunk.w.sample", S.CHUNK_SAMPLE)
+        state.keep_valid(state.CHUNK_SAMPLE, titles)
+        title = st.selectbox("Bundled sample (written for this playground)", titles, key=state.CHUNK_SAMPLE)
         return chunking.load_sample(title), f"sample: {title}"
     if source == "Paste":
-        st.text_area("Paste a long text (Ctrl+Enter to apply)", key="chunk.w.pasted", height=200,
-                     value=ss[S.CHUNK_PASTED],
-                     placeholder="Paste a policy, a manual, an article…")
-        _keep("chunk.w.pasted", S.CHUNK_PASTED)
-        return ss[S.CHUNK_PASTED], "pasted text"
-    st.file_uploader(
+        pasted = st.text_area("Paste a long text (Ctrl+Enter to apply)", key=state.CHUNK_PASTED, height=200,
+                              placeholder="Paste a policy, a manual, an article…")
+        return pasted, "pasted text"
+    _read_upload(st.file_uploader(
         "Upload a .txt, .md or .pdf file (UTF-8, UTF-16, GB18030/GBK or Latin-1; PDFs need a text layer)",
-        type=["txt", "md", "pdf"], key="chunk.w.upload", on_change=_read_upload,
-    )
-    _read_upload()  # also covers a file chosen before this widget existed in the session
-    if error := ss.get("chunk.upload_error"):
+        type=["txt", "md", "pdf"], key="chunk.w.upload",
+    ))
+    if error := ss[state.CHUNK_UPLOAD_ERROR]:
         st.error(error, icon=":material/error:")
-    uploaded = ss[S.CHUNK_UPLOADED]
+    uploaded = ss[state.CHUNK_UPLOADED]
     if not uploaded:
         return "", "no file"
     st.caption(f"Showing **{uploaded['name']}** (read as {uploaded['encoding']}).")
@@ -113,9 +127,8 @@ def document_input() -> tuple[str, str]:
 # --- 2. Token view -------------------------------------------------------------------------------
 
 
-def token_summary(text: str, index: TokenIndex) -> None:
+def _token_summary(settings: Settings, text: str, index: TokenIndex) -> None:
     """Totals, the server's own count when it offers one, where the context marks fall, tokens."""
-    settings = current_settings()
     cols = st.columns(4)
     cols[0].metric("Characters", f"{len(text):,}")
     cols[1].metric("Tokens (Qwen3 tokenizer)", f"{index.n_tokens:,}")
@@ -129,23 +142,13 @@ def token_summary(text: str, index: TokenIndex) -> None:
         cols[2].metric("Server's count", f"{counted:,}", delta=f"{counted - index.n_tokens:+,} vs ours",
                        delta_color="off")
     cols[3].metric("Model context", "32,768")
-    marks = index.marks()
-    lines = []
-    for limit in chunking.CONTEXT_MARKS:
-        if limit in marks:
-            pos = marks[limit]
-            lines.append(f"token **{limit:,}** starts at character {pos:,} ({pos / max(len(text), 1):.0%} of the text)")
+    st.markdown(chunkview.marks_sentence(len(text), index.marks()))
+    if advice := chunkview.length_advice(index.n_tokens):
+        kind, message = advice
+        if kind == "warning":
+            st.warning(message, icon=":material/warning:")
         else:
-            lines.append(f"the text ends before token **{limit:,}**")
-    st.markdown("Marked in the view below (▼): " + "; ".join(lines) + ".")
-    if index.n_tokens > 32_768:
-        st.warning("This text is longer than the 32,768 tokens the model accepts as one input: "
-                   "as a whole it would be cut off or rejected.", icon=":material/warning:")
-    elif index.n_tokens > 8_192:
-        st.warning("Past about 8,192 tokens the beginning and end of a single input fade: split it.",
-                   icon=":material/warning:")
-    elif index.n_tokens > 2_048:
-        st.info("Past about 2,048 tokens embedding quality starts to drop: chunking helps.", icon=":material/info:")
+            st.info(message, icon=":material/info:")
     with st.expander("Token view: the first 400 tokens, as the model sees them"):
         st.html(chunkview.tokens_html(chunkview.first_token_pieces(text, index.starts)))
 
@@ -153,36 +156,40 @@ def token_summary(text: str, index: TokenIndex) -> None:
 # --- 3. Chunks ----------------------------------------------------------------------------------
 
 
-def chunk_settings() -> tuple[str, int, int]:
+def _chunk_settings() -> tuple[str, int, int]:
     """Strategy, chunk size and overlap chosen by the user (overlap clamped to half the size)."""
     cols = st.columns([2, 2, 2])
-    strategy = cols[0].selectbox("Strategy", chunking.STRATEGIES, key="chunk.w.strategy",
-                                 index=chunking.STRATEGIES.index(ss[S.CHUNK_STRATEGY]),
+    strategy = cols[0].selectbox("Strategy", chunking.STRATEGIES, key=state.CHUNK_STRATEGY,
                                  format_func=STRATEGY_NAMES.get)
-    _keep("chunk.w.strategy", S.CHUNK_STRATEGY)
-    size = cols[1].select_slider("Chunk size (tokens)", SIZES, key="chunk.w.size", value=ss[S.CHUNK_SIZE])
-    _keep("chunk.w.size", S.CHUNK_SIZE)
-    if ss[S.CHUNK_OVERLAP] > size // 2:
-        ss[S.CHUNK_OVERLAP] = size // 2
-        ss.pop("chunk.w.overlap", None)
-    overlap = cols[2].slider("Overlap (tokens)", 0, size // 2, key="chunk.w.overlap", step=max(1, size // 32),
-                             value=ss[S.CHUNK_OVERLAP])
-    _keep("chunk.w.overlap", S.CHUNK_OVERLAP)
+    size = cols[1].select_slider("Chunk size (tokens)", SIZES, key=state.CHUNK_SIZE)
+    # The overlap slider's range follows the size: a kept overlap past it is clamped before drawing.
+    if ss[state.CHUNK_OVERLAP] > size // 2:
+        ss[state.CHUNK_OVERLAP] = size // 2
+    overlap = cols[2].slider("Overlap (tokens)", 0, size // 2, key=state.CHUNK_OVERLAP, step=max(1, size // 32))
     return strategy, size, overlap
 
 
+def _keep_in_fragment_run() -> None:
+    # A fragment-only rerun skips page.setup, and Streamlit then keeps the values of the page's
+    # other widgets only in the browser: a page switch right after it lost them (seen in chromium).
+    # Re-saving the declared keys here, as setup does, keeps them. Not in a full run: there the
+    # widgets above are already drawn and their keys may no longer be written.
+    ctx = get_script_run_ctx()
+    if ctx is not None and ctx.fragment_ids_this_run:
+        state.keep_widget_values()
+
+
 @st.fragment
-def chunk_view(text: str, index: TokenIndex, chunks: list[Chunk]) -> None:
+def _step_view(text: str, index: TokenIndex, chunks: list[Chunk]) -> None:
     """The coloured document and a step slider; moving the slider reruns only this fragment."""
+    _keep_in_fragment_run()
     n = len(chunks)
+    step = 1
     if n > 1:
-        ss[S.CHUNK_STEP] = min(max(ss[S.CHUNK_STEP], 1), n)
-        if ss.get("chunk.w.step", 1) > n:
-            ss.pop("chunk.w.step")
-        step = st.slider("Step through the chunks", 1, n, key="chunk.w.step", value=ss[S.CHUNK_STEP])
-        _keep("chunk.w.step", S.CHUNK_STEP)
-    else:
-        step = 1
+        # A step kept from a longer chunking is clamped before the slider is drawn.
+        if not 1 <= ss[state.CHUNK_STEP] <= n:
+            ss[state.CHUNK_STEP] = min(max(ss[state.CHUNK_STEP], 1), n)
+        step = st.slider("Step through the chunks", 1, n, key=state.CHUNK_STEP)
     chunk = chunks[step - 1]
     st.html(chunkview.chunk_html(text, chunks, index.marks(), selected=step - 1))
     st.markdown(f"**Chunk {step} of {n}** · {chunk.tokens:,} tokens · {chunk.end - chunk.start:,} characters "
@@ -190,7 +197,7 @@ def chunk_view(text: str, index: TokenIndex, chunks: list[Chunk]) -> None:
     st.html(chunkview.chunk_html(text, chunks, span=(chunk.start, chunk.end), max_height_px=220))
 
 
-def chunk_details(text: str, chunks: list[Chunk], max_tokens: int, name: str) -> None:
+def _chunk_details(text: str, chunks: list[Chunk], max_tokens: int, name: str) -> None:
     """Per-chunk table and size histogram, each with a download."""
     left, right = st.columns([3, 2])
     with left:
@@ -206,19 +213,16 @@ def chunk_details(text: str, chunks: list[Chunk], max_tokens: int, name: str) ->
 # --- 4. Matching --------------------------------------------------------------------------------
 
 
-def matching(embedder, text: str, chunks: list[Chunk], params: tuple[str, int, int]) -> None:
+def _matching(ctx: PageContext, text: str, chunks: list[Chunk], params: tuple[str, int, int]) -> None:
     """Query + instruction -> similarity per chunk, the best chunk, and whole-document pooling."""
-    instruction = pick_instruction("chunk.w.instruction", label="Instruction for the query")
+    instruction = pick_instruction(ctx.library, state.CHUNK_INSTRUCTION, label="Instruction for the query")
     task = instruction.task if instruction else ""
     cols = st.columns([4, 2])
-    query = cols[0].text_input("Query", key="chunk.w.query", value=ss[S.CHUNK_QUERY],
+    query = cols[0].text_input("Query", key=state.CHUNK_QUERY,
                                placeholder="e.g. How is a penetration test approved?")
-    _keep("chunk.w.query", S.CHUNK_QUERY)
-    limit = cols[1].selectbox("Whole document cut at (tokens)", DOC_LIMITS, key="chunk.w.doc_limit",
-                              index=DOC_LIMITS.index(ss[S.CHUNK_DOC_LIMIT]),
+    limit = cols[1].selectbox("Whole document cut at (tokens)", DOC_LIMITS, key=state.CHUNK_DOC_LIMIT,
                               format_func=lambda n: f"{n:,}")
-    _keep("chunk.w.doc_limit", S.CHUNK_DOC_LIMIT)
-    key = [_digest(text), *params, query, task, limit]
+    key = chunking.match_key(text, *params, query, task, limit)
     if st.button("Embed chunks and match", type="primary", key="chunk.w.match"):
         if not query.strip():
             st.error("Enter a query to match against the chunks.", icon=":material/error:")
@@ -226,51 +230,45 @@ def matching(embedder, text: str, chunks: list[Chunk], params: tuple[str, int, i
             st.error(f"{len(chunks):,} chunks is more than {MAX_MATCH_CHUNKS:,} for one click: "
                      "choose a bigger chunk size.", icon=":material/error:")
         else:
-            _run_match(embedder, text, chunks, query, task, limit, key)
-    result = ss[S.CHUNK_MATCH]
+            _run_match(ctx, text, chunks, format_query(task, query), limit, key)
+    result: ChunkMatch | None = ss[state.CHUNK_MATCH]
     if not result:
         return
-    if result["key"] != key:
+    if result.key != key:
         st.info("The document, chunks, query or instruction changed since the last match: "
                 "click the button to match again.", icon=":material/info:")
         return
     _show_match(text, chunks, result, limit)
 
 
-def _run_match(embedder, text: str, chunks: list[Chunk], query: str, task: str, limit: int, key: list) -> None:
-    chunk_texts = [text[c.start : c.end] for c in chunks]
-    chunk_vectors = embed_with_progress(embedder, chunk_texts, "Embedding chunks")
+def _run_match(ctx: PageContext, text: str, chunks: list[Chunk], query_input: str, limit: int,
+               key: tuple[object, ...]) -> None:
+    chunk_vectors = embed_with_progress(ctx, chunking.chunk_texts(text, chunks), "Embedding chunks")
     if chunk_vectors is None:
         return
     whole = tokens.truncate(text, limit)
-    vectors = embed_with_progress(embedder, [format_query(task, query), whole], "Embedding query and document")
+    vectors = embed_with_progress(ctx, [query_input, whole], "Embedding query and document")
     if vectors is None:
         return
-    sims, best = chunking.match_chunks(vectors[0], chunk_vectors)
-    scores = chunking.pooled_scores(vectors[0], vectors[1], chunk_vectors, [c.tokens for c in chunks])
-    ss[S.CHUNK_MATCH] = {"key": key, "sims": sims.astype(float).tolist(), "best": best, "scores": scores,
-                         "whole_tokens": tokens.count_tokens(whole)}
+    ss[state.CHUNK_MATCH] = chunking.score_match(vectors[0], vectors[1], chunk_vectors, chunks,
+                                                 tokens.count_tokens(whole), key)
 
 
-def _show_match(text: str, chunks: list[Chunk], result: dict, limit: int) -> None:
-    sims, best = np.asarray(result["sims"]), result["best"]
-    chunk = chunks[best]
-    st.markdown(f"**Best chunk: {best + 1} of {len(chunks)}** · similarity {sims[best]:.3f} · "
+def _show_match(text: str, chunks: list[Chunk], result: ChunkMatch, limit: int) -> None:
+    best, chunk = result.best, chunks[result.best]
+    st.markdown(f"**Best chunk: {best + 1} of {len(chunks)}** · similarity {result.sims[best]:.3f} · "
                 f"{chunk.tokens:,} tokens")
     st.html(chunkview.chunk_html(text, chunks, span=(chunk.start, chunk.end), max_height_px=220))
-    fig = figures.chunk_similarity_bars(sims.tolist(), [text[c.start : c.end] for c in chunks], best)
+    fig = figures.chunk_similarity_bars(list(result.sims), chunking.chunk_texts(text, chunks), best)
     st.plotly_chart(fig, key="chunk.sims")
     download_figure(fig, "chunk-similarity", key="chunk.dl.sims")
-    labels = dict(chunking.POOLING)
-    labels["document"] = f"Whole document (first {result['whole_tokens']:,} tokens)"
-    scores = {labels[k]: v for k, v in result["scores"].items()}
     left, right = st.columns([3, 2])
     with left:
-        fig = figures.pooling_comparison_bars(scores)
+        fig = figures.pooling_comparison_bars(result.labelled_scores())
         st.plotly_chart(fig, key="chunk.pooling")
         download_figure(fig, "whole-vs-chunks", key="chunk.dl.pooling")
     with right:
-        table = pd.DataFrame({"method": list(scores), "similarity": [round(v, 4) for v in scores.values()]})
+        table = pd.DataFrame(result.pooling_rows())
         st.dataframe(table, hide_index=True, key="chunk.pooling_table")
         download_table(table, "whole-vs-chunks", key="chunk.dl.pooling_table")
         st.caption("Max-sim keeps the one passage that answers; averaging dilutes it with the rest of "
