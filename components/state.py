@@ -19,10 +19,13 @@ value a component reads or writes through st.session_state is declared here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 UNSET: Any = object()  # widget default meaning "let the widget choose"
 
@@ -77,6 +80,26 @@ def keep_widget_values() -> None:
     for key in WIDGETS:
         if key in ss:
             ss[key] = ss[key]
+
+
+def fragment(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`st.fragment` that also keeps the declared widget values on its own reruns.
+
+    A fragment-only rerun skips `page.setup`; the values of the page's other widgets then live only
+    in the browser, and a page switch right after it would lose them. Keys of widgets already drawn
+    in this run (a full run reaching the fragment) cannot be written and are left as they are.
+    """
+
+    @functools.wraps(fn)
+    def body(*args: Any, **kwargs: Any) -> Any:
+        ss = st.session_state
+        for key in WIDGETS:
+            if key in ss:
+                with contextlib.suppress(StreamlitAPIException):
+                    ss[key] = ss[key]
+        return fn(*args, **kwargs)
+
+    return st.fragment(body)
 
 
 def keep_valid(key: str, options: Sequence[Any], fallback: Any = UNSET) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from components import state
@@ -169,20 +168,9 @@ def _chunk_settings() -> tuple[str, int, int]:
     return strategy, size, overlap
 
 
-def _keep_in_fragment_run() -> None:
-    # A fragment-only rerun skips page.setup, and Streamlit then keeps the values of the page's
-    # other widgets only in the browser: a page switch right after it lost them (seen in chromium).
-    # Re-saving the declared keys here, as setup does, keeps them. Not in a full run: there the
-    # widgets above are already drawn and their keys may no longer be written.
-    ctx = get_script_run_ctx()
-    if ctx is not None and ctx.fragment_ids_this_run:
-        state.keep_widget_values()
-
-
-@st.fragment
+@state.fragment
 def _step_view(text: str, index: TokenIndex, chunks: list[Chunk]) -> None:
     """The coloured document and a step slider; moving the slider reruns only this fragment."""
-    _keep_in_fragment_run()
     n = len(chunks)
     step = 1
     if n > 1:

@@ -333,7 +333,7 @@ def _points(event) -> list[dict]:
     return list(getattr(getattr(event, "selection", None), "points", None) or [])
 
 
-@st.fragment
+@state.fragment
 def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: list[MapSide]) -> None:
     """Measures, the two maps, query placement and selections; reruns on its own (fragment)."""
     plain, instructed = sides

@@ -146,7 +146,7 @@ def _run(ctx: PageContext, dataset: ev.LabelledSet, choices: ev.GridChoices) -> 
     ss[S.EVAL_BASELINE] = 0  # the fragment below has not drawn its widgets yet in this run
 
 
-@st.fragment
+@S.fragment
 def _results() -> None:
     """Tables, charts and downloads of the last run; the baseline and metric pickers rerun only this."""
     results: list[ev.ConfigResult] = ss[S.EVAL_RESULTS]

@@ -259,7 +259,7 @@ def _heatmaps(c: Comparison) -> None:
                 download_figure(fig, f"heatmap_{name}", f"instr.dl.html.{name}", label="Figure HTML")
 
 
-@st.fragment
+@state.fragment
 def _ranking(c: Comparison) -> None:
     """The ranking table: moving its k reruns only this fragment, from the kept comparison."""
     st.markdown("**Ranking: documents in the top k without or with the instruction**")

@@ -420,7 +420,7 @@ def _show_outcome(out: QueryOutcome) -> None:
     download_figure(fig, f"{out.collection}_similarities", key="search.w.dl_sim_fig")
 
 
-@st.fragment  # picking another hit only redraws this part (one context look-up), not the page
+@state.fragment  # picking another hit only redraws this part (one context look-up), not the page
 def _why_it_matched(store: Store, out: QueryOutcome) -> None:
     if not out.hits:
         return

@@ -1,0 +1,88 @@
+"""The layout rules of DESIGN.md, checked: embedlab never imports streamlit, pages stay thin,
+components never import pages, and state keys are declared once."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _imports(path: Path) -> set[str]:
+    """Top-level module names imported anywhere in the file (also inside functions)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_embedlab_never_imports_streamlit_in_its_source():
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(n for n in _imports(path) if n.split(".")[0] in ("streamlit", "components"))
+        for path in (ROOT / "embedlab").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_importing_every_embedlab_module_loads_no_streamlit():
+    modules = sorted(
+        "embedlab." + ".".join(p.relative_to(ROOT / "embedlab").with_suffix("").parts)
+        for p in (ROOT / "embedlab").rglob("*.py") if p.name != "__init__.py"
+    )
+    code = ("import importlib, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'streamlit'))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_pages_are_thin_scripts_calling_one_render():
+    for path in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        assert ast.get_docstring(tree), f"{path.name}: the docstring's first line is its summary on Home"
+        assert _imports(path) <= {"components", "components.views"}, f"{path.name} imports {_imports(path)}"
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                 and n.func.attr == "render"]
+        assert len(calls) == 1, f"{path.name}: exactly one <view>.render(ctx) call"
+        statements = [n for n in tree.body if not isinstance(n, ast.Import | ast.ImportFrom)][1:]  # after the docstring
+        assert len(statements) <= 3, f"{path.name} does more than set up and render"
+    assert not (ROOT / "pages" / "__init__.py").exists()  # it would show up as a page
+
+
+def test_components_do_not_import_pages_and_views_do_not_import_each_other():
+    for path in (ROOT / "components").rglob("*.py"):
+        imported = _imports(path)
+        assert not any(n.startswith("pages") for n in imported), path
+        if path.parent.name == "views":
+            others = {n for n in imported if n.startswith("components.views")}
+            assert not others, f"{path.name} imports {others}: shared pieces belong in components/"
+
+
+def test_every_session_key_literal_in_components_is_declared():
+    """Keys read or written through st.session_state are declared in components/state.py."""
+    from components import state
+
+    declared = set(state.VALUES) | set(state.WIDGETS) | state.TRANSIENT
+    undeclared = {}
+    for path in (ROOT / "components").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            # ss["literal"], st.session_state["literal"], ss.get("literal") ...
+            if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+                target, key = node.value, node.slice.value
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr in ("get", "pop", "setdefault") and node.args
+                  and isinstance(node.args[0], ast.Constant)):
+                target, key = node.func.value, node.args[0].value
+            else:
+                continue
+            name = ast.unparse(target)
+            if isinstance(key, str) and name in ("ss", "st.session_state", "session_state") and key not in declared:
+                undeclared.setdefault(path.name, []).append(key)
+    assert undeclared == {}
