@@ -1,6 +1,6 @@
 """Rerun cost: time and bytes of one display-only rerun of the Instruction Lab after Compare.
 
-Usage: python -m bench.rerun_cost [--repeats 5] [--base-url URL --model M] [--no-profile] [--verbose]
+Usage: python -m bench.rerun_cost [--repeats 5] [--base-url URL --model M] [--profile] [--verbose]
 Starts the stand-in embedding server (unless --base-url) and the app on loopback (temporary data
 directory), opens /Instructions in chromium, presses Compare, then repeats display-only
 interactions, each after one warm-up: the "k" slider of the ranking table, one step by keyboard;
@@ -15,7 +15,7 @@ median and max of:
   the slider's debounce before the request.
 - script ms: the page script's own run time measured by Streamlit in the server (PageProfile
   exec_time, sent only when browser.gatherUsageStats is on: it is turned on for the app started
-  here, with the browser kept off the network; --no-profile leaves it off).
+  here only with --profile, the browser kept off the network).
 - kB: websocket payload bytes the server sent between those two frames, PageProfile excluded
   (compression is off by default, so about the bytes on the wire); deltas: delta messages among
   them, "cached" ones being references to a delta the browser already holds.
@@ -200,15 +200,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="measured interactions of each kind (after 1 warm-up)")
     parser.add_argument("--base-url")
     parser.add_argument("--model", default="multilingual-e5-small-q4")
-    parser.add_argument("--no-profile", action="store_true",
-                        help="leave browser.gatherUsageStats off: no script ms (and no PageProfile cost)")
+    parser.add_argument("--profile", action="store_true",
+                        help="turn browser.gatherUsageStats on for the app started here (browser kept off the "
+                             "network) to read Streamlit's own script time")
     parser.add_argument("--verbose", action="store_true", help="print the message types of every rerun")
     args = parser.parse_args()
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
     from playwright.sync_api import sync_playwright
 
     extra_env = {"EMBEDDING_MODEL": args.model}
-    if not args.no_profile:
+    if args.profile:
         extra_env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "true"
     interactions = {
         "k slider, one step": lambda page: move_slider(page, "k"),
