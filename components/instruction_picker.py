@@ -7,7 +7,7 @@ import streamlit as st
 from components import state
 from embedlab.instructions import PRESETS, Instruction, InstructionLibrary
 
-NO_INSTRUCTION = "(no instruction)"  # the widget value that means "embed the text as it is"
+NO_INSTRUCTION = state.NO_INSTRUCTION
 
 
 def pick_instruction(

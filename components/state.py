@@ -27,7 +27,13 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from embedlab.evaluation import DEFAULT_CHUNK_TOKENS, MAIN_METRIC
+from embedlab.instructions import DEFAULT_TEMPLATE, PRESETS
+from embedlab.store import DEFAULT_THRESHOLD
+
 UNSET: Any = object()  # widget default meaning "let the widget choose"
+NO_INSTRUCTION = "(no instruction)"  # an instruction picker's value that means "embed the text as it is"
+DEFAULT_INSTRUCTION = PRESETS[0].name  # Qwen's web-search instruction, where a picker starts
 
 VALUES: dict[str, Any] = {}
 WIDGETS: dict[str, Any] = {}
@@ -122,16 +128,16 @@ CONN_PROBE_NONCE = value("conn.probe_nonce", 0)  # bumped by "Test connection" t
 INSTR_QUERIES = value("instr.queries", None)  # list[str] applied queries; None = load the default sample
 INSTR_DOCUMENTS = value("instr.documents", [])  # list[str] applied documents
 INSTR_PAIRS = value("instr.pairs", [])  # list[[query text, document text]] relevance labels
-INSTR_TEMPLATE = value("instr.template", "Instruct: {task}\nQuery:{query}")  # applied (validated) template
+INSTR_TEMPLATE = value("instr.template", DEFAULT_TEMPLATE)  # applied (validated) template
 INSTR_ACTIVE = value("instr.active", False)  # bool: "Compare" was clicked, results are shown from then on
 INSTR_RESULT = value("instr.result", None)  # (inputs, similarity.Comparison) of the last comparison
 INSTR_FLASH = value("instr.flash", [])  # (kind, message) pairs to show once after a callback
 INSTR_SAMPLE = widget("instr.w.sample", "HR policy questions (English)")  # sample set to load
 INSTR_QUERIES_INPUT = widget("instr.w.queries", "")  # queries text area (filled from the sample on first visit)
 INSTR_DOCUMENTS_INPUT = widget("instr.w.documents", "")  # documents text area
-INSTR_TEMPLATE_INPUT = widget("instr.w.template", "Instruct: {task}\nQuery:{query}")  # template text area
+INSTR_TEMPLATE_INPUT = widget("instr.w.template", DEFAULT_TEMPLATE)  # template text area
 INSTR_SYMMETRIC = widget("instr.w.mode", False)  # bool: instruct documents too
-INSTR_PICK = widget("instr.w.pick", "Web search (Qwen default)")  # name of the chosen instruction
+INSTR_PICK = widget("instr.w.pick", DEFAULT_INSTRUCTION)  # name of the chosen instruction
 INSTR_COMPARE = widget("instr.w.compare", [])  # up to three instruction names for the bar chart
 INSTR_TOP_K = widget("instr.w.top_k", 3)  # documents per query in the ranking table
 INSTR_EDIT_TARGET = widget("instr.w.edit_target", "(new instruction)")  # library entry being edited
@@ -153,7 +159,7 @@ CHUNK_STRATEGY = widget("chunk.w.strategy", "recursive")  # one of embedlab.chun
 CHUNK_SIZE = widget("chunk.w.size", 256)  # token budget per chunk
 CHUNK_OVERLAP = widget("chunk.w.overlap", 0)  # overlap in tokens, at most half the size
 CHUNK_STEP = widget("chunk.w.step", 1)  # 1-based chunk highlighted by the step slider
-CHUNK_INSTRUCTION = widget("chunk.w.instruction", "Web search (Qwen default)")  # picker: an instruction name
+CHUNK_INSTRUCTION = widget("chunk.w.instruction", DEFAULT_INSTRUCTION)  # picker: an instruction name
 CHUNK_QUERY = widget("chunk.w.query", "")  # the matching query
 CHUNK_DOC_LIMIT = widget("chunk.w.doc_limit", 2048)  # token limit for embedding the whole document
 
@@ -190,8 +196,8 @@ SEARCH_EDIT_SEED = value("search.edit_seed", None)  # (name, description, thresh
 SEARCH_COLLECTION = widget("search.w.collection")  # the collection picker; follows SEARCH_ACTIVE
 SEARCH_NEW_NAME = widget("search.w.new_name", "")
 SEARCH_NEW_DESCRIPTION = widget("search.w.new_description", "")
-SEARCH_NEW_INSTRUCTION = widget("search.w.new_instruction", "Web search (Qwen default)")
-SEARCH_NEW_THRESHOLD = widget("search.w.new_threshold", 0.5)  # embedlab.store.DEFAULT_THRESHOLD
+SEARCH_NEW_INSTRUCTION = widget("search.w.new_instruction", DEFAULT_INSTRUCTION)
+SEARCH_NEW_THRESHOLD = widget("search.w.new_threshold", DEFAULT_THRESHOLD)
 SEARCH_INGEST_SOURCE = widget("search.w.ingest_source", "Upload files")
 SEARCH_PASTE_NAME = widget("search.w.paste_name", "pasted.txt")
 SEARCH_PASTE_TEXT = widget("search.w.paste_text", "")
@@ -208,7 +214,7 @@ SEARCH_FETCH_N = widget("search.w.fetch_n", 50)
 SEARCH_DETAIL = widget("search.w.detail", 0)  # index of the hit shown under "Why it matched"
 SEARCH_EDIT_DESCRIPTION = widget("search.w.edit_description")  # seeded from the spec (SEARCH_EDIT_SEED)
 SEARCH_EDIT_THRESHOLD = widget("search.w.edit_threshold")  # seeded from the spec (SEARCH_EDIT_SEED)
-SEARCH_EDIT_INSTRUCTION = widget("search.w.edit_instruction", "Web search (Qwen default)")
+SEARCH_EDIT_INSTRUCTION = widget("search.w.edit_instruction", DEFAULT_INSTRUCTION)
 SEARCH_EXPORT_VECTORS = widget("search.w.export_vectors", False)
 SEARCH_DELETE_CONFIRM = widget("search.w.delete_confirm", "")
 
@@ -219,14 +225,14 @@ EVAL_RUN_INFO = value("eval.run_info", None)  # evaluation.RunInfo of that run
 EVAL_SOURCE = widget("eval.w.source", "Bundled set")  # or "Upload my own"
 EVAL_BUNDLED = widget("eval.w.bundled")  # a key of evaluation.BUNDLED
 EVAL_MAX_QUERIES = widget("eval.w.max_queries", 0)  # 0 = all
-EVAL_INSTRUCTIONS = widget("eval.w.instructions", ["(no instruction)", "IT security policy"])  # picker names
+EVAL_INSTRUCTIONS = widget("eval.w.instructions", [NO_INSTRUCTION, "IT security policy"])  # picker names
 EVAL_CUSTOM = widget("eval.w.custom", "")
 EVAL_TRUNCATION = widget("eval.w.truncation", ["full"])  # keys of evaluation.TRUNCATIONS
 EVAL_DIMENSIONS = widget("eval.w.dimensions", ["full"])  # from evaluation.dimension_options
 EVAL_DOCUMENTS = widget("eval.w.documents", ["whole documents"])  # keys of evaluation.DOCUMENT_MODES
-EVAL_CHUNK_TOKENS = widget("eval.w.chunk_tokens", 256)  # evaluation.DEFAULT_CHUNK_TOKENS
+EVAL_CHUNK_TOKENS = widget("eval.w.chunk_tokens", DEFAULT_CHUNK_TOKENS)
 EVAL_BASELINE = widget("eval.w.baseline", 0)  # index of the baseline configuration in the results
-EVAL_METRIC = widget("eval.w.metric", "ndcg@10")  # evaluation.MAIN_METRIC
+EVAL_METRIC = widget("eval.w.metric", MAIN_METRIC)
 EVAL_DETAIL_QUERY = widget("eval.w.detail_query")  # query id of "Top documents for one query"
 
 # --- Benchmark (bench.) ----------------------------------------------------------------------------
