@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 
-from tests.support.browser import download, run_benchmark, wait_idle
+from tests.support.browser import download, run_benchmark, shot, wait_idle
 
 
 def test_small_sweep_in_browser(start_app, page, tmp_path):
@@ -28,11 +27,7 @@ def test_small_sweep_in_browser(start_app, page, tmp_path):
                                "texts_per_s", "tokens_per_s"} <= set(rows[0])
     assert {(r["batch_size"], r["concurrency"]) for r in rows} == {("1", "1"), ("1", "2"), ("8", "1"), ("8", "2")}
     assert all(float(r["p50_ms"]) <= float(r["p95_ms"]) <= float(r["p99_ms"]) for r in rows)
-    shot = tmp_path / "benchmark.png"
-    page.screenshot(path=str(shot), full_page=True)
-    if os.environ.get("SCREENSHOT_DIR"):
-        page.screenshot(path=os.path.join(os.environ["SCREENSHOT_DIR"], "benchmark.png"), full_page=True)
-    assert shot.stat().st_size > 20_000
+    shot(page, tmp_path, "benchmark.png", 2000)
 
 
 def _download_csv(page) -> list[dict[str, str]]:

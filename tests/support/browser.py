@@ -1,4 +1,4 @@
-"""Helpers for browser tests: waiting for Streamlit, expanders, downloads, hardening checks."""
+"""Helpers for browser tests: waiting for Streamlit, expanders, downloads, payload checks."""
 
 from __future__ import annotations
 
@@ -162,12 +162,13 @@ def hover_mark(page, chart, index: int = 0, selector: str = ".point path") -> st
 
 
 def shot(page, tmp_path: Path, name: str, height: int = 3000) -> Path:
-    """A full screenshot (Streamlit scrolls inside its own container, so a tall viewport)."""
+    """A full screenshot for a look by hand (Streamlit scrolls inside its own container, so a tall
+    viewport), taken once the page shows no uncaught exception."""
     path = Path(SHOTS) / name if SHOTS else tmp_path / name
     size = page.viewport_size
     page.set_viewport_size({"width": 1500, "height": height})
     page.wait_for_timeout(600)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(size)
-    assert path.stat().st_size > 20_000  # a rendered page, not a blank one
+    assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id("stException").first.inner_text()
     return path

@@ -71,7 +71,7 @@ def test_instruction_lab_tables_and_heatmap_hovers(shared_app, page, tmp_path):
         middle = hover(page, charts.nth(i), 1 / 2, 3 / 4)
         assert f"reset a password {SCRIPT}" in middle and f"at the desk {SCRIPT}" in middle, middle
         assert_inert(page)
-    shot(page, tmp_path, "hardening-instructions.png", 2400)
+    shot(page, tmp_path, "payloads-instructions.png", 2400)
     assert_inert(page)
 
 
@@ -105,7 +105,7 @@ def test_chunking_token_view_table_and_match(shared_app, page, tmp_path):
     bars = page.get_by_test_id("stPlotlyChart").filter(has_text="Similarity along the document")
     tip = hover_mark(page, bars, 0)
     assert "chunk 1" in tip and IMG in tip, tip
-    shot(page, tmp_path, "hardening-chunking.png", 3400)
+    shot(page, tmp_path, "payloads-chunking.png", 3400)
     assert_inert(page)
 
 
@@ -143,7 +143,7 @@ def test_search_ingest_results_matched_chunk_and_context(shared_app, page, tmp_p
     assert page.get_by_text(f"of {IMG}.txt").count() >= 1  # the source name in the caption
     tip = hover_mark(page, page.get_by_test_id("stPlotlyChart").filter(has_text="Similarity of each result"), 0)
     assert f"{IMG}.txt" in tip, tip
-    shot(page, tmp_path, "hardening-search.png", 3200)
+    shot(page, tmp_path, "payloads-search.png", 3200)
     assert_inert(page)
 
 
@@ -195,7 +195,7 @@ def test_evaluate_uploaded_texts_and_custom_instruction(shared_app, page, tmp_pa
     picker = detail.get_by_test_id("stSelectbox")
     shown = picker.text_content() + " ".join(i.input_value() for i in picker.locator("input").all())
     assert f"q1 · who approves leave {IMG}" in shown, shown
-    shot(page, tmp_path, "hardening-evaluate.png", 3400)
+    shot(page, tmp_path, "payloads-evaluate.png", 3400)
     assert_inert(page)
 
 
@@ -253,5 +253,5 @@ def test_clusters_map_hovers_legend_queries_and_selection(shared_app, page, tmp_
     wait_idle(page)
     cells = table_cells(page, selected)
     assert f"Visitors sign in at reception {IMG} rule 0" in cells and f"it {IMG}" in cells, cells
-    shot(page, tmp_path, "hardening-clusters.png", 2600)
+    shot(page, tmp_path, "payloads-clusters.png", 2600)
     assert_inert(page)
