@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embedlab import tokens
+from embedlab.text import first_words
 
 STRATEGIES = ("tokens", "recursive", "markdown")
 MIN_MAX_TOKENS = 8  # one character can take up to 4 byte tokens; below this chunks could stall
@@ -340,15 +341,6 @@ def chunk_text(
     if strategy not in _CHUNKERS:
         raise ValueError(f"Unknown chunking strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}.")
     return _CHUNKERS[strategy](text, max_tokens, overlap, index)
-
-
-def first_words(text: str, limit: int = 60) -> str:
-    """The start of `text` on one line, cut at a word boundary near `limit` characters."""
-    flat = " ".join(text.split())
-    if len(flat) <= limit:
-        return flat
-    cut = flat.rfind(" ", limit // 2, limit)
-    return flat[: cut if cut > 0 else limit] + "…"
 
 
 def chunk_texts(text: str, chunks: Sequence[Chunk]) -> list[str]:

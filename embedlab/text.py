@@ -19,6 +19,15 @@ def one_line(text: str, limit: int) -> str:
     return clip(" ".join(text.split()), limit)
 
 
+def first_words(text: str, limit: int = 60) -> str:
+    """The start of `text` on one line, cut at a word boundary near `limit` characters."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat.rfind(" ", limit // 2, limit)
+    return flat[: cut if cut > 0 else limit] + "…"
+
+
 def _width(ch: str) -> int:
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 

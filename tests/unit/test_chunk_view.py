@@ -12,6 +12,7 @@ import pytest
 
 from embedlab import chunking, chunkview, figures, tokens
 from embedlab.chunking import Chunk
+from embedlab.text import first_words
 
 
 def test_chunk_html_escapes_text_and_stripes_overlaps():
@@ -155,7 +156,7 @@ def test_chunk_rows_and_samples():
         assert text.startswith("# ")
     rows = chunking.chunk_rows("one two three four", [Chunk(0, 7, 2), Chunk(8, 18, 2)])
     assert rows[1] == {"chunk": 2, "start": 8, "end": 18, "tokens": 2, "characters": 10, "first words": "three four"}
-    assert chunking.first_words("word " * 40, 20).endswith("…")
+    assert first_words("word " * 40, 20).endswith("…")
 
 
 class _TokenizeHandler(BaseHTTPRequestHandler):
