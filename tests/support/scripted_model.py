@@ -17,16 +17,14 @@ the end-of-text token), "keeps_end_512" (silently keeps the last 511: left trunc
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
 from embedlab import check
 from embedlab.instructions import format_query
 from embedlab.tokens import encode
+from tests.support.jsonserver import JsonServer
 
 FAULTS = ("ignores_dimensions", "truncates_512", "keeps_end_512", "batch_pooling", "wrong_token_count",
           "different_model")
@@ -71,7 +69,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-class ScriptedQwenServer:
+class ScriptedQwenServer(JsonServer):
     """See the module docstring. `requests` records every request body."""
 
     def __init__(self, fault: str | None = None, context: int = CONTEXT) -> None:
@@ -81,43 +79,16 @@ class ScriptedQwenServer:
         self.context = context
         self.requests: list[dict] = []
         self.references = {} if fault == "different_model" else _reference_vectors()
-        outer = self
+        super().__init__(self._route)
+        self.url += "/v1"
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                if self.path.rstrip("/") == "/v1/models":
-                    return self._send(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
-                self._send(404, {"error": {"message": "not found"}})
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0) or 0)) or b"{}")
-                outer.requests.append(body)
-                if self.path != "/v1/embeddings":
-                    return self._send(404, {"error": {"message": "not found"}})
-                self._send(*outer.answer(body))
-
-            def _send(self, code: int, payload: dict) -> None:
-                raw = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def _route(self, method: str, path: str, body: dict, headers: dict) -> tuple[int, object]:
+        if method == "GET" and path.rstrip("/") == "/v1/models":
+            return 200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]}
+        if method != "POST" or path != "/v1/embeddings":
+            return 404, {"error": {"message": "not found"}}
+        self.requests.append(body)
+        return self.answer(body)
 
     # -- the model ------------------------------------------------------------------------------
     def vector(self, text: str) -> np.ndarray:
@@ -169,37 +140,18 @@ def bigram_overlap(query: str, document: str) -> float:
     return sum(g in document for g in grams) / max(len(grams), 1)
 
 
-class ScriptedReranker:
+class ScriptedReranker(JsonServer):
     """A /v1/rerank server (vLLM/Jina shape). `knows_answers=False` scores in reverse, so the
     wrong passage comes first."""
 
     def __init__(self, knows_answers: bool = True) -> None:
         self.knows_answers = knows_answers
         self.requests: list[dict] = []
-        outer = self
+        super().__init__(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append(body)
-                sign = 1.0 if outer.knows_answers else -1.0
-                scored = [(i, sign * bigram_overlap(body["query"], d)) for i, d in enumerate(body["documents"])]
-                scored.sort(key=lambda x: -x[1])
-                raw = json.dumps({"results": [{"index": i, "relevance_score": s} for i, s in scored]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def _answer(self, method: str, path: str, body: dict, headers: dict) -> tuple[int, object]:
+        self.requests.append(body)
+        sign = 1.0 if self.knows_answers else -1.0
+        scored = [(i, sign * bigram_overlap(body["query"], d)) for i, d in enumerate(body["documents"])]
+        scored.sort(key=lambda x: -x[1])
+        return 200, {"results": [{"index": i, "relevance_score": s} for i, s in scored]}
