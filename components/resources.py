@@ -11,7 +11,8 @@ from components import state
 from embedlab.backends import ProbeResult, make_backend
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import Settings, SettingsError, load_settings
-from embedlab.store import Store, open_client
+from embedlab.config import store_location as _store_location
+from embedlab.store import VectorStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -67,24 +68,28 @@ def probe(settings: Settings, nonce: int) -> tuple[ProbeResult | None, str | Non
 
 
 @st.cache_resource(show_spinner=False)
-def _chroma_client(path: str | None, host: str | None, port: int):
-    # Chroma's PersistentClient is not process-safe and must not be opened twice for one path
-    # in a process: st.cache_resource shares this one client across sessions and reruns.
-    return open_client(path=path, host=host, port=port)
+def _open_store(milvus_uri: str | None, milvus_token: str | None, chroma_path: str, chroma_host: str | None,
+                chroma_port: int) -> VectorStore:
+    # One store per location for the whole process: Chroma's PersistentClient must not be opened
+    # twice for one path, a Milvus Lite database runs once per process, and a Milvus store keeps
+    # which collections it has loaded. Failures raise, so they are not cached.
+    return open_store(Settings(milvus_uri=milvus_uri, milvus_token=milvus_token, chroma_path=chroma_path,
+                               chroma_host=chroma_host, chroma_port=chroma_port))
 
 
-def get_store(settings: Settings) -> Store:
-    """The Store for these settings. Raises StoreError when it cannot be opened."""
-    if settings.chroma_host:
-        return Store(_chroma_client(None, settings.chroma_host, settings.chroma_port))
-    return Store(_chroma_client(str(settings.chroma_dir), None, 0))
+def get_store(settings: Settings) -> VectorStore:
+    """The vector store for these settings (Milvus if MILVUS_URI is set, else Chroma).
+
+    Raises:
+        StoreError: it cannot be opened.
+    """
+    return _open_store(settings.milvus_uri, settings.milvus_token, str(settings.chroma_dir),
+                       settings.chroma_host, settings.chroma_port if settings.chroma_host else 0)
 
 
 def store_location(settings: Settings) -> str:
-    """Where collections live, for captions: the server address or the embedded path."""
-    if settings.chroma_host:
-        return f"Chroma server {settings.chroma_host}:{settings.chroma_port}"
-    return f"embedded Chroma at {settings.chroma_dir}"
+    """Where collections live, for captions: the store and its address (never credentials)."""
+    return _store_location(settings)
 
 
 @st.cache_resource(show_spinner=False)

@@ -13,6 +13,7 @@ from components.widgets import ensure_local_model
 from embedlab.backends import LocalEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import Settings
+from embedlab.text import escape_markdown
 
 _BACKENDS = {"server": "OpenAI-compatible server", "local": "Local model (in-process)"}
 
@@ -125,6 +126,8 @@ def connection_panel(settings: Settings) -> tuple[CachedEmbedder, DeltaGenerator
             _settings_form(settings)
         slot = st.empty()
         draw_cache_stats(slot, embedder.cache)
+        # Which store Search, Clusters and ingestion use (MILVUS_URI / CHROMA_HOST / CHROMA_PATH).
+        st.caption(f"Vector store: {escape_markdown(resources.store_location(settings))}")
         if st.button("Clear cache", key="conn.clear_cache"):
             embedder.cache.clear()
             st.toast("Embedding cache cleared")

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_MODEL = "Qwen/Qwen3-Embedding-0.6B"
 SECRETS_PATH = Path(".streamlit") / "secrets.toml"
@@ -29,8 +30,11 @@ ENV_KEYS: dict[str, str] = {
     "chroma_path": "CHROMA_PATH",
     "chroma_host": "CHROMA_HOST",
     "chroma_port": "CHROMA_PORT",
+    "milvus_uri": "MILVUS_URI",
+    "milvus_token": "MILVUS_TOKEN",
     "data_dir": "PLAYGROUND_DATA_DIR",
 }
+MILVUS_SCHEMES = ("http", "https", "tcp")  # what pymilvus accepts besides a local *.db file
 
 
 def api_root(base_url: str) -> str:
@@ -64,6 +68,9 @@ class Settings:
     chroma_path: str | None = None
     chroma_host: str | None = None
     chroma_port: int = 8000
+    # Set: Milvus instead of Chroma (a server URL, or a Milvus Lite *.db path).
+    milvus_uri: str | None = field(default=None, repr=False)  # a URL may carry user:password
+    milvus_token: str | None = field(default=None, repr=False)  # like the API key: never shown
     data_dir: str = "data"
 
     @property
@@ -78,6 +85,42 @@ class Settings:
     @property
     def chroma_dir(self) -> Path:
         return Path(self.chroma_path) if self.chroma_path else self.data_path / "chroma"
+
+    @property
+    def store_kind(self) -> str:
+        """Which vector store these settings open: "milvus-lite", "milvus", "chroma-server" or "chroma"."""
+        if self.milvus_uri:
+            return "milvus-lite" if is_milvus_lite(self.milvus_uri) else "milvus"
+        return "chroma-server" if self.chroma_host else "chroma"
+
+
+def is_milvus_lite(uri: str) -> bool:
+    """A MILVUS_URI naming a local Milvus Lite database (a path ending in .db), not a server."""
+    return urlsplit(uri).scheme.lower() not in MILVUS_SCHEMES and uri.endswith(".db")
+
+
+def public_uri(uri: str) -> str:
+    """`uri` without user, password or query, fit for captions and logs."""
+    parts = urlsplit(uri)
+    if not parts.netloc:  # a file path
+        return uri
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def store_location(settings: Settings) -> str:
+    """Where collections live, for captions: the store and its address, never credentials."""
+    kind = settings.store_kind
+    if kind == "milvus-lite":
+        return f"Milvus Lite at {settings.milvus_uri}"
+    if kind == "milvus":
+        return f"Milvus at {public_uri(settings.milvus_uri or '')}"
+    if kind == "chroma-server":
+        return f"Chroma server {settings.chroma_host}:{settings.chroma_port}"
+    return f"embedded Chroma at {settings.chroma_dir}"
 
 
 def read_secrets(path: Path = SECRETS_PATH) -> dict[str, Any]:
@@ -116,6 +159,14 @@ def _convert(name: str, raw: Any) -> Any:
             raise SettingsError(f"CHROMA_PORT must be a port number, got {raw!r}") from None
     if name.endswith("base_url"):
         return str(raw).rstrip("/")
+    if name == "milvus_uri":
+        uri = str(raw)
+        if not is_milvus_lite(uri) and urlsplit(uri).scheme.lower() not in MILVUS_SCHEMES:
+            raise SettingsError(
+                f"MILVUS_URI must be a Milvus server URL (http://host:19530) or a Milvus Lite file "
+                f"path ending in .db (./data/milvus.db), got {public_uri(uri)!r}"
+            )
+        return uri
     return str(raw)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.backends import Embedder, EmbeddingError
-from embedlab.store import CollectionSpec, PartialWrite, Store, StoreError
+from embedlab.store import CollectionSpec, PartialWrite, StoreError, VectorStore
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "corpora"
 SAMPLE_DOMAINS = ("hr_policy", "tech_doc", "customer_chat")
@@ -126,7 +126,7 @@ def records_from_rows(rows: Sequence[dict[str, Any]]) -> list[ChunkRecord]:
 
 
 def ingest(
-    store: Store,
+    store: VectorStore,
     collection: str,
     embedder: Embedder,
     records: Sequence[ChunkRecord],
@@ -206,6 +206,13 @@ def ingest(
             report.removed = len(stale)
         except Exception as exc:  # noqa: BLE001 - new chunks are stored; only the clean-up failed
             report.error = f"new chunks stored, but removing outdated ones failed: {exc}"
+        report.store_s += time.perf_counter() - t0
+    if report.added or report.updated or report.removed:
+        t0 = time.perf_counter()
+        try:
+            store.settle(collection)  # Milvus Lite: index what was written, for fast searches
+        except StoreError as exc:  # everything is stored and searchable, only more slowly
+            report.error = report.error or f"chunks stored, but preparing them for fast search failed: {exc}"
         report.store_s += time.perf_counter() - t0
     return report
 

@@ -1,8 +1,12 @@
-"""Per-domain Chroma collections with a model/dimension guard.
+"""Per-domain vector collections with a model/dimension guard: the store interface and Chroma.
 
-Every collection made here records, in its Chroma metadata, the embedding model and dimension
+`VectorStore` is the contract every page and ingestion use; `Store` implements it over a Chroma
+client (embedded or server) and `embedlab.milvus_store.MilvusStore` over Milvus (Lite file,
+standalone or cluster). `open_store(settings)` picks one from the configuration.
+
+Every collection made here records, in its metadata, the embedding model and dimension
 its vectors came from, the query instruction, a description and a similarity threshold. Writes
-and queries with another model or dimension are refused before anything reaches Chroma, because
+and queries with another model or dimension are refused before anything reaches the store, because
 vectors from two models in one index give meaningless distances without any error.
 
 Facts about Chroma (1.5) this module relies on:
@@ -16,6 +20,7 @@ Facts about Chroma (1.5) this module relies on:
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 import json
@@ -26,7 +31,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from embedlab.config import Settings
 
 try:
     import fcntl
@@ -176,7 +184,8 @@ class CollectionInfo:
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result; similarity = 1 - cosine distance."""
+    """One search result; similarity = cosine similarity (Chroma: 1 - cosine distance; Milvus:
+    the COSINE score)."""
 
     id: str
     text: str
@@ -297,9 +306,10 @@ _CALLS = threading.local()  # how deep in Store methods this thread is: the oute
 
 
 def _raising_store_errors(cls: type) -> type:
-    """Make every public method of `cls` raise StoreError only (Chroma raises bare ValueError,
-    httpx and sqlite errors), so callers need to handle one error type. The message names the
-    outermost operation (a search, not the spec look-up it made)."""
+    """Make every public method of `cls`, its own and those it inherits from VectorStore, raise
+    StoreError only (Chroma raises bare ValueError, httpx and sqlite errors; pymilvus its
+    MilvusException), so callers need to handle one error type. The message names the outermost
+    operation (a search, not the spec look-up it made) and comes from the store's `_failure`."""
 
     def wrap(name: str, fn: Callable) -> Callable:
         action = name.replace("_", " ").replace("jsonl", "the collection")
@@ -315,27 +325,219 @@ def _raising_store_errors(cls: type) -> type:
             except Exception as exc:  # noqa: BLE001 - translated into the store's own error
                 if depth:
                     raise
-                raise _store_failure(action, exc) from exc
+                raise args[0]._failure(action, exc) from exc
             finally:
                 _CALLS.depth = depth
             return result
 
+        method.__store_wrapped__ = True  # type: ignore[attr-defined]
         return method
 
-    for name, fn in list(vars(cls).items()):
-        if not name.startswith("_") and inspect.isfunction(fn):
-            setattr(cls, name, wrap(name, fn))
+    seen: set[str] = set()
+    for klass in cls.__mro__[:-1]:  # the class first, so its own methods win over inherited ones
+        for name, fn in list(vars(klass).items()):
+            if name.startswith("_") or name in seen or not inspect.isfunction(fn):
+                continue
+            seen.add(name)
+            if not getattr(fn, "__store_wrapped__", False) and not getattr(fn, "__isabstractmethod__", False):
+                setattr(cls, name, wrap(name, fn))
     return cls
+
+
+def _own(name: str, spec: CollectionSpec | None) -> CollectionSpec:
+    """`spec`, or the StoreError for a collection this app did not make (no model recorded)."""
+    if spec is None:
+        raise StoreError(
+            f"Collection {name!r} was not created by this playground: it records no embedding "
+            "model, so it is not safe to add to or query. Create a new collection here."
+        )
+    return spec
+
+
+# -- the interface ---------------------------------------------------------------------------
+class VectorStore(abc.ABC):
+    """What the app needs from a vector store: the contract of Chroma and Milvus alike.
+
+    Collections are named by `validate_name` rules (a store may be stricter and say so with
+    InvalidName). Each records its CollectionSpec (model, dimension, instruction, threshold,
+    description, created_at), which must round-trip through `spec` and `list`. Records are
+    {id, text, metadata}; ids are strings, metadata values text, numbers or booleans. Similarity
+    is cosine (1.0 = same direction) for every store. `where` filters use Chroma's syntax on the
+    keys the app filters on: `{"source": s}`, `{"source": {"$in": [...]}}`, `{"chunk": i}`,
+    `{"chunk": {"$in": [...]}}` and `{"$and": [...]}` / `{"$or": [...]}` of those.
+
+    Every public method raises StoreError (or a subclass) only, with a message a user can act on:
+    subclasses are decorated with `_raising_store_errors` and give the message in `_failure`.
+    """
+
+    kind: str = "vector store"  # "Chroma" or "Milvus", for messages and captions
+
+    @property
+    @abc.abstractmethod
+    def max_batch_size(self) -> int:
+        """The most records one write request carries."""
+
+    def _failure(self, action: str, exc: BaseException) -> StoreError:
+        """The StoreError for an unexpected failure of the client while asked to `action`."""
+        return StoreError(f"The {self.kind} store failed to {action} ({type(exc).__name__}: {str(exc)[:300]}).")
+
+    # collections -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def exists(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    def create(self, spec: CollectionSpec) -> CollectionSpec:
+        """Create an empty cosine collection for `spec` (created_at filled in); InvalidName,
+        CollectionExists or StoreError for a bad dimension or threshold, nothing created."""
+
+    @abc.abstractmethod
+    def list(self) -> list[CollectionInfo]:
+        """Every collection, sorted by name, with its record count and spec (None if foreign)."""
+
+    @abc.abstractmethod
+    def spec(self, name: str) -> CollectionSpec:
+        """The spec of `name`; CollectionMissing, or StoreError for a collection made elsewhere."""
+
+    def _validate_name(self, name: str) -> str:
+        """The name if this store accepts it (validate_name; a store may add rules), else InvalidName."""
+        return validate_name(name)
+
+    def _new_spec(self, spec: CollectionSpec) -> CollectionSpec:
+        """`spec` checked for `create` (name, dimension, threshold, not taken), created_at set."""
+        name = self._validate_name(spec.name)
+        if spec.dim < 1:
+            raise StoreError("The dimension of a collection must be positive.")
+        if not 0.0 <= spec.threshold <= 1.0:
+            raise StoreError(f"The similarity threshold must be between 0 and 1, got {spec.threshold}.")
+        if self.exists(name):
+            raise CollectionExists(
+                f"A collection named {name!r} already exists. Pick it above to add documents, or "
+                "choose another name (e.g. with a version suffix)."
+            )
+        return replace(spec, name=name, created_at=spec.created_at or time.strftime("%Y-%m-%d %H:%M:%S"))
+
+    def _changed_spec(self, name: str, changes: Mapping[str, Any]) -> CollectionSpec:
+        """The spec of `name` with `changes` for `update`; StoreError for what cannot change."""
+        allowed = {"description", "threshold", "instruction_name", "instruction"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise StoreError(f"These settings cannot be changed: {', '.join(sorted(unknown))}.")
+        if "threshold" in changes and not 0.0 <= float(changes["threshold"]) <= 1.0:
+            raise StoreError("The similarity threshold must be between 0 and 1.")
+        return replace(self.spec(name), **changes)
+
+    def check(self, name: str, model_id: str, dim: int) -> CollectionSpec:
+        """The spec of `name` if (model_id, dim) may use it, else ModelMismatch."""
+        spec = self.spec(name)
+        problem = spec.mismatch(model_id, dim)
+        if problem:
+            raise ModelMismatch(problem)
+        return spec
+
+    @abc.abstractmethod
+    def update(self, name: str, **changes: Any) -> CollectionSpec:
+        """Change description, threshold or instruction (model and dimension cannot change)."""
+
+    @abc.abstractmethod
+    def delete(self, name: str) -> None:
+        """Delete the collection and its records; CollectionMissing if there is none."""
+
+    @abc.abstractmethod
+    def count(self, name: str) -> int: ...
+
+    # records -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_records(
+        self, name: str, ids: Sequence[str] | None = None, where: dict | None = None,
+        include_embeddings: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Stored records as dicts {id, text, metadata[, embedding]}; ids that do not exist are
+        left out; without `ids`, every record (matching `where`)."""
+
+    @abc.abstractmethod
+    def ids_where(self, name: str, where: dict) -> list[str]: ...
+
+    @abc.abstractmethod
+    def sources(self, name: str) -> list[str]:
+        """Distinct `source` values of a collection, sorted."""
+
+    @abc.abstractmethod
+    def upsert(
+        self, name: str, model_id: str, ids: Sequence[str], texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any]], embeddings: np.ndarray, progress: WriteProgress | None = None,
+    ) -> int:
+        """Insert or replace whole records in batches of at most `max_batch_size`; returns the count.
+
+        Args:
+            embeddings: float32 (len(ids), spec.dim), rows L2-normalised.
+        Raises:
+            ModelMismatch before anything is written when model or dimension differ;
+            PartialWrite when a batch fails after earlier ones were stored.
+        """
+
+    @abc.abstractmethod
+    def delete_ids(self, name: str, ids: Sequence[str]) -> None: ...
+
+    def settle(self, name: str) -> None:
+        """Called once a run of writes is over (ingestion): make them searchable at full speed.
+        Nothing to do for Chroma; Milvus Lite seals and indexes its growing segment."""
+        return
+
+    @abc.abstractmethod
+    def search(
+        self, name: str, model_id: str, vector: np.ndarray, k: int, where: dict | None = None
+    ) -> list[Hit]:
+        """The `k` nearest chunks to `vector` (shape (dim,)), best first, with cosine similarity."""
+
+    def context(self, name: str, hit: Hit, chars: int = 400) -> Context:
+        """The hit with up to `chars` characters of its document before and after it.
+
+        Rebuilt from the neighbouring chunks (chunk index +-1 of the same source) using their
+        character spans, so overlapping chunks are not shown twice.
+        """
+        meta = hit.metadata
+        index, start, end = meta.get("chunk"), meta.get("start"), meta.get("end")
+        if not isinstance(index, int) or not isinstance(start, int) or not isinstance(end, int):
+            return Context("", hit.text, "")
+        where = {"$and": [{"source": hit.source}, {"chunk": {"$in": [index - 1, index + 1]}}]}
+        neighbours = {r["metadata"].get("chunk"): r for r in self.get_records(name, where=where)}
+        before = after = ""
+        prev = neighbours.get(index - 1)
+        if prev is not None:
+            p_start = int(prev["metadata"].get("start", start))
+            before = prev["text"][: max(0, start - p_start)]
+        nxt = neighbours.get(index + 1)
+        if nxt is not None:
+            n_start = int(nxt["metadata"].get("start", end))
+            after = nxt["text"][max(0, end - n_start) :]
+        return Context(before[-chars:], hit.text, after[:chars])
+
+    # export ------------------------------------------------------------------------------
+    def export_jsonl(self, name: str, include_embeddings: bool = False) -> list[str]:
+        """One JSON line per record: {"id", "text", "metadata"[, "embedding"]}, sorted by
+        source and chunk index."""
+        records = self.get_records(name, include_embeddings=include_embeddings)
+        records.sort(key=lambda r: (str(r["metadata"].get("source", "")), r["metadata"].get("chunk", 0), r["id"]))
+        return [json.dumps(rec, ensure_ascii=False) + "\n" for rec in records]
+
+    def close(self) -> None:
+        """Let go of the connection (and of a Milvus Lite database this store started)."""
+        return
 
 
 # -- the store -------------------------------------------------------------------------------
 @_raising_store_errors
-class Store:
-    """The app's view of one Chroma client: collections with specs, guarded writes and queries."""
+class Store(VectorStore):
+    """The VectorStore over one Chroma client: collections with specs, guarded writes and queries."""
+
+    kind = "Chroma"
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self._max_batch: int | None = None
+
+    def _failure(self, action: str, exc: BaseException) -> StoreError:
+        return _store_failure(action, exc)
 
     @property
     def max_batch_size(self) -> int:
@@ -365,17 +567,8 @@ class Store:
 
     def create(self, spec: CollectionSpec) -> CollectionSpec:
         """Create an empty cosine collection for `spec`; refuses a name that exists."""
-        name = validate_name(spec.name)
-        if spec.dim < 1:
-            raise StoreError("The dimension of a collection must be positive.")
-        if not 0.0 <= spec.threshold <= 1.0:
-            raise StoreError(f"The similarity threshold must be between 0 and 1, got {spec.threshold}.")
-        if self.exists(name):
-            raise CollectionExists(
-                f"A collection named {name!r} already exists. Pick it above to add documents, or "
-                "choose another name (e.g. with a version suffix)."
-            )
-        spec = replace(spec, name=name, created_at=spec.created_at or time.strftime("%Y-%m-%d %H:%M:%S"))
+        spec = self._new_spec(spec)
+        name = spec.name
         self.client.create_collection(
             name,
             configuration={"hnsw": {"space": "cosine"}},
@@ -392,32 +585,11 @@ class Store:
         return sorted(infos, key=lambda i: i.name)
 
     def spec(self, name: str) -> CollectionSpec:
-        col = self._collection(name)
-        spec = CollectionSpec.from_metadata(name, col.metadata)
-        if spec is None:
-            raise StoreError(
-                f"Collection {name!r} was not created by this playground: it records no embedding "
-                "model, so it is not safe to add to or query. Create a new collection here."
-            )
-        return spec
-
-    def check(self, name: str, model_id: str, dim: int) -> CollectionSpec:
-        """The spec of `name` if (model_id, dim) may use it, else ModelMismatch."""
-        spec = self.spec(name)
-        problem = spec.mismatch(model_id, dim)
-        if problem:
-            raise ModelMismatch(problem)
-        return spec
+        return _own(name, CollectionSpec.from_metadata(name, self._collection(name).metadata))
 
     def update(self, name: str, **changes: Any) -> CollectionSpec:
         """Change description, threshold or instruction (model and dimension cannot change)."""
-        allowed = {"description", "threshold", "instruction_name", "instruction"}
-        unknown = set(changes) - allowed
-        if unknown:
-            raise StoreError(f"These settings cannot be changed: {', '.join(sorted(unknown))}.")
-        if "threshold" in changes and not 0.0 <= float(changes["threshold"]) <= 1.0:
-            raise StoreError("The similarity threshold must be between 0 and 1.")
-        new = replace(self.spec(name), **changes)
+        new = self._changed_spec(name, changes)
         # modify() replaces the whole metadata mapping, so the full spec is written back.
         self._collection(name).modify(metadata=new.to_metadata())
         return new
@@ -571,36 +743,21 @@ class Store:
             )
         ]
 
-    def context(self, name: str, hit: Hit, chars: int = 400) -> Context:
-        """The hit with up to `chars` characters of its document before and after it.
 
-        Rebuilt from the neighbouring chunks (chunk index +-1 of the same source) using their
-        character spans, so overlapping chunks are not shown twice.
-        """
-        meta = hit.metadata
-        index, start, end = meta.get("chunk"), meta.get("start"), meta.get("end")
-        if not isinstance(index, int) or not isinstance(start, int) or not isinstance(end, int):
-            return Context("", hit.text, "")
-        where = {"$and": [{"source": hit.source}, {"chunk": {"$in": [index - 1, index + 1]}}]}
-        neighbours = {r["metadata"].get("chunk"): r for r in self.get_records(name, where=where)}
-        before = after = ""
-        prev = neighbours.get(index - 1)
-        if prev is not None:
-            p_start = int(prev["metadata"].get("start", start))
-            before = prev["text"][: max(0, start - p_start)]
-        nxt = neighbours.get(index + 1)
-        if nxt is not None:
-            n_start = int(nxt["metadata"].get("start", end))
-            after = nxt["text"][max(0, end - n_start) :]
-        return Context(before[-chars:], hit.text, after[:chars])
+def open_store(settings: Settings) -> VectorStore:
+    """The vector store `settings` name: Milvus when MILVUS_URI is set (pymilvus is imported only
+    then), else a Chroma server when CHROMA_HOST is set, else the embedded Chroma directory.
 
-    # export ------------------------------------------------------------------------------
-    def export_jsonl(self, name: str, include_embeddings: bool = False) -> list[str]:
-        """One JSON line per record: {"id", "text", "metadata"[, "embedding"]}, sorted by
-        source and chunk index."""
-        records = self.get_records(name, include_embeddings=include_embeddings)
-        records.sort(key=lambda r: (str(r["metadata"].get("source", "")), r["metadata"].get("chunk", 0), r["id"]))
-        return [json.dumps(rec, ensure_ascii=False) + "\n" for rec in records]
+    Raises:
+        StoreError: it cannot be opened (server down, credentials refused, directory locked).
+    """
+    if settings.milvus_uri:
+        from embedlab.milvus_store import open_milvus
+
+        return open_milvus(settings.milvus_uri, settings.milvus_token)
+    if settings.chroma_host:
+        return Store(open_client(host=settings.chroma_host, port=settings.chroma_port))
+    return Store(open_client(path=str(settings.chroma_dir)))
 
 
 def parse_export(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

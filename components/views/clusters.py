@@ -186,7 +186,7 @@ def _collection_source(ctx: PageContext) -> Corpus | None:
 SOURCES: dict[str, Callable[[PageContext], Corpus | None]] = {
     "Sample corpus": _sample_source,
     "Upload CSV / JSONL": _upload_source,
-    "Chroma collection": _collection_source,
+    "Stored collection": _collection_source,
 }
 
 

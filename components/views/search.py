@@ -374,7 +374,7 @@ def _show_outcome(out: QueryOutcome) -> None:
     c1.metric("Embed query", f"{t['embed']:.0f} ms", help="Through the embedding cache.")
     c1.caption("from the cache" if out.embed_cached else "sent to the model")
     c2.metric("Vector search", f"{t['search']:.0f} ms")
-    c2.caption(f"{out.fetched} candidate(s) from Chroma")
+    c2.caption(f"{out.fetched} candidate(s) from the vector store")
     c3.metric("Rerank", "off" if t["rerank"] is None else f"{t['rerank']:.0f} ms")
     st.markdown("**Query sent to the model** (instruction: "
                 f"{escape_markdown(out.instruction_name) if out.instruction_name else 'none'})")

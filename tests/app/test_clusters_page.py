@@ -134,7 +134,7 @@ def test_documents_of_a_search_collection_can_be_mapped(app_env):
     assert not search.exception, [e.value for e in search.exception]
 
     at = AppTest.from_file(PAGE, default_timeout=180).run()
-    at.radio(key="umap.w.source").set_value("Chroma collection").run()
+    at.radio(key="umap.w.source").set_value("Stored collection").run()
     assert not at.exception, [e.value for e in at.exception]
     at.selectbox(key="umap.w.collection").set_value("hr_policy_v1").run()
     assert at.selectbox(key="umap.w.collection_label").value == "source"
@@ -191,7 +191,7 @@ def test_a_store_that_cannot_be_read_is_named_and_the_page_keeps_working(app_env
     monkeypatch.setenv("CHROMA_HOST", "127.0.0.1")
     monkeypatch.setenv("CHROMA_PORT", str(port))
     at = AppTest.from_file(PAGE, default_timeout=120).run()
-    at.radio(key="umap.w.source").set_value("Chroma collection").run()
+    at.radio(key="umap.w.source").set_value("Stored collection").run()
     assert not at.exception, [e.value for e in at.exception]
     [message] = [e.value for e in at.error]
     assert message.startswith("The collections cannot be listed: Cannot reach the Chroma server at 127.0.0.1:")
@@ -212,7 +212,7 @@ def test_a_collection_whose_chunks_cannot_be_read_is_named(app_env, monkeypatch)
 
     monkeypatch.setattr(Store, "get_records", refuse)
     at = AppTest.from_file(PAGE, default_timeout=120).run()
-    at.radio(key="umap.w.source").set_value("Chroma collection").run()
+    at.radio(key="umap.w.source").set_value("Stored collection").run()
     at.selectbox(key="umap.w.collection").set_value("hr_policy_v1").run()
     assert not at.exception, [e.value for e in at.exception]
     [message] = [e.value for e in at.error]

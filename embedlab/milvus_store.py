@@ -1,0 +1,566 @@
+"""Milvus collections behind the VectorStore contract: a Milvus Lite file, standalone or cluster.
+
+Only `open_milvus` imports pymilvus, so the app loads it when MILVUS_URI is set and never otherwise.
+
+A collection made here has these fields:
+- `id` VARCHAR(512 bytes), the primary key (a string key needs a max_length);
+- `vector` FLOAT_VECTOR(dim) with a COSINE index, so a hit's score is its cosine similarity, the
+  number Chroma's store shows as 1 - cosine distance;
+- `text` VARCHAR(65,535 bytes, Milvus's largest);
+- `source` VARCHAR(2,048 bytes) and `chunk` INT64: copies of metadata["source"] and
+  metadata["chunk"] ("" and -1 when absent), the keys the app filters on, as plain fields
+  because Milvus Lite filters `in [...]` on fields only, not on JSON paths;
+- `metadata` JSON: the record's whole metadata, returned as written.
+
+The CollectionSpec is a JSON string in the collection property "embedlab.spec". Properties are kept
+by Milvus Lite and by servers, come back from describe_collection and change with
+alter_collection_properties; the schema's description cannot change after creation, and a registry
+collection would need a vector field of its own and a second write that can fail on its own.
+
+Facts about Milvus (2.4+ servers, milvus-lite 3.2, pymilvus 3.0) this module relies on:
+- a collection must be loaded before search or query, and is released after a restart: each is
+  loaded on first use by a store (and `load_collection` on a loaded one is harmless);
+- consistency "Strong", so a read sees the writes before it (ingestion's skip-unchanged check);
+- query offset + limit is capped at 16,384 rows: whole collections are read with query_iterator;
+- Milvus Lite runs inside this process (a gRPC server thread per .db directory, stopped by
+  `close`) and locks its directory, so one process per database;
+- Milvus Lite searches its growing segment by brute force (10,000 x 384: about 260 ms a query
+  against about 5 ms once flushed and indexed; bench/store_speed.py --milvus): `settle` flushes it
+  after an ingestion, and a search flushes first when many rows are still unsealed. A server seals
+  and indexes growing segments itself and rate-limits flush, so nothing is flushed there;
+- filter strings are literals in double quotes with \\ \" \n \r \t escapes (Milvus's grammar;
+  milvus-lite accepts exactly these).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedlab.config import is_milvus_lite, public_uri
+from embedlab.store import (
+    CollectionInfo,
+    CollectionMissing,
+    CollectionSpec,
+    Hit,
+    InvalidName,
+    PartialWrite,
+    StoreError,
+    StoreLocked,
+    VectorStore,
+    WriteProgress,
+    _own,
+    _raising_store_errors,
+    validate_name,
+)
+
+SPEC_PROPERTY = "embedlab.spec"
+ID_BYTES = 512
+TEXT_BYTES = 65_535
+SOURCE_BYTES = 2_048
+NO_CHUNK = -1  # `chunk` field of a record without an integer chunk index
+WRITE_ROWS = 1_000  # records per upsert request
+WRITE_BYTES = 16 * 1024 * 1024  # and at most this much payload: gRPC refuses messages over 64 MB
+READ_ROWS = 1_000  # ids per get request, rows per iterator page
+MAX_TOP_K = 16_384  # Milvus's limit on k
+SETTLE_ROWS = 2_000  # unsealed rows in Milvus Lite that make a search flush first
+FILTER_FIELDS: dict[str, type] = {"source": str, "chunk": int}
+CONNECT_TIMEOUT_S = 10.0
+
+
+# -- names and filters (pure) ------------------------------------------------------------------
+def validate_milvus_name(name: str) -> str:
+    """The stripped name if both Chroma and Milvus accept it, else InvalidName saying what to change.
+
+    Milvus allows letters, digits and '_' only, starting with a letter or '_'; keeping names valid
+    for both stores lets an export move between them.
+    """
+    name = validate_name(name)
+    if any(ch in "-." for ch in name) or not name[0].isalpha():
+        suggestion = name.replace("-", "_").replace(".", "_")
+        if not suggestion[0].isalpha():
+            suggestion = f"c_{suggestion}"
+        raise InvalidName(
+            f"Collection name {name!r} cannot be used in Milvus: only letters, digits and '_' are "
+            f"allowed, starting with a letter. Try {suggestion[:63]!r}."
+        )
+    return name
+
+
+def quote(value: str) -> str:
+    """`value` as a Milvus filter string literal, escaped so that it cannot end the literal."""
+    escaped = (value.replace("\\", "\\\\").replace('"', '\\"')
+               .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
+    return f'"{escaped}"'
+
+
+def _literal(field: str, value: Any) -> str:
+    kind = FILTER_FIELDS[field]
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return str(int(value))
+    if kind is str and isinstance(value, str):
+        return quote(value)
+    raise StoreError(f"A filter on {field!r} needs {'whole numbers' if kind is int else 'text'}, got {value!r}.")
+
+
+def _condition(field: str, cond: Any) -> str:
+    op, value = next(iter(cond.items())) if isinstance(cond, Mapping) and len(cond) == 1 else ("$eq", cond)
+    if op in ("$in", "$nin"):
+        if not isinstance(value, list | tuple) or not value:
+            raise StoreError(f"A {op} filter on {field!r} needs a non-empty list.")
+        inner = ", ".join(_literal(field, v) for v in value)
+        return f"{field} {'in' if op == '$in' else 'not in'} [{inner}]"
+    symbols = {"$eq": "==", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+    if op not in symbols or (op not in ("$eq", "$ne") and FILTER_FIELDS[field] is not int):
+        raise StoreError(f"The Milvus store cannot filter {field!r} with {op!r}.")
+    return f"{field} {symbols[op]} {_literal(field, value)}"
+
+
+def milvus_filter(where: Mapping[str, Any] | None) -> str:
+    """A Chroma-style `where` (see VectorStore) as a Milvus boolean expression; "" for none.
+
+    Examples: {"source": "a.md"} -> 'source == "a.md"';
+    {"$and": [{"source": "a"}, {"chunk": {"$in": [1, 3]}}]} -> '(source == "a") and (chunk in [1, 3])'.
+    Raises StoreError for keys other than FILTER_FIELDS or malformed clauses.
+    """
+    if not where:
+        return ""
+    parts = []
+    for key, cond in where.items():
+        if key in ("$and", "$or"):
+            if not isinstance(cond, list | tuple) or not cond:
+                raise StoreError(f"A {key} filter needs a non-empty list of clauses.")
+            joined = f" {key[1:]} ".join(f"({milvus_filter(c)})" for c in cond)
+            parts.append(joined if len(cond) > 1 else joined[1:-1])
+        elif key in FILTER_FIELDS:
+            parts.append(_condition(key, cond))
+        else:
+            raise StoreError(f"The Milvus store filters on {' and '.join(FILTER_FIELDS)} only, not on {key!r}.")
+    return parts[0] if len(parts) == 1 else " and ".join(f"({p})" for p in parts)
+
+
+def _ids_filter(ids: Sequence[str]) -> str:
+    return f"id in [{', '.join(quote(i) for i in ids)}]"
+
+
+def _row(rid: str, text: str, meta: Mapping[str, Any], vector: np.ndarray) -> dict[str, Any]:
+    """One Milvus row; ValueError for metadata Chroma would refuse too (so the stores agree)."""
+    clean: dict[str, Any] = {}
+    for key, val in meta.items():
+        if val is None:  # as in Chroma's store: a None value means "no such key"
+            continue
+        if not isinstance(key, str) or not isinstance(val, str | int | float | bool):
+            raise ValueError(f"record {rid!r}: metadata {key!r} must be text, a number or true/false, "
+                             f"not {type(val).__name__}")
+        clean[key] = val
+    source, chunk = clean.get("source"), clean.get("chunk")
+    return {
+        "id": rid,
+        "vector": vector,
+        "text": text,
+        "source": "" if source is None else str(source),
+        "chunk": chunk if isinstance(chunk, int) and not isinstance(chunk, bool) else NO_CHUNK,
+        "metadata": clean,
+    }
+
+
+def _too_big(ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why a record cannot fit Milvus's field sizes (bytes of UTF-8), or None."""
+    for i, (rid, text, meta) in enumerate(zip(ids, texts, metadatas, strict=True)):
+        where = f"record {i + 1} ({str(meta.get('source', '')) or rid!r}"
+        where += f", chunk {meta['chunk']})" if "chunk" in meta else ")"
+        if len(rid.encode()) > ID_BYTES:
+            return f"The id of {where} is longer than {ID_BYTES} bytes; give it a shorter id."
+        size = len(text.encode())
+        if size > TEXT_BYTES:
+            return (f"The text of {where} has {size:,} bytes; a Milvus text field holds at most "
+                    f"{TEXT_BYTES:,}. Split the document into smaller chunks (e.g. 2,048 tokens).")
+        if len(str(meta.get("source", "")).encode()) > SOURCE_BYTES:
+            return f"The source name of {where} is longer than {SOURCE_BYTES:,} bytes; shorten it."
+    return None
+
+
+# -- errors ------------------------------------------------------------------------------------
+def _detail(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    message = str(getattr(exc, "message", "") or exc) or type(exc).__name__
+    return f"{type(exc).__name__}{f' {code}' if code not in (None, '') else ''}: {message[:300]}"
+
+
+def milvus_failure(where: str, local: bool, action: str, exc: BaseException) -> StoreError:
+    """A StoreError a user can act on for any failure of pymilvus while asked to `action`.
+
+    Args:
+        where: the database, without credentials ("Milvus at http://h:19530", "Milvus Lite at x.db").
+        local: it is a Milvus Lite database in this process.
+    """
+    detail = _detail(exc)
+    text = detail.lower()
+    if any(w in text for w in ("fail connecting", "unavailable", "deadline", "connection refused",
+                               "connect failed", "timeout", "channel")):
+        if local:
+            return StoreError(f"{where} stopped answering while it was asked to {action} ({detail}). "
+                              "Restart the app; if it happens again, check the disk and the app's log.")
+        return StoreError(f"{where} did not answer while it was asked to {action} ({detail}). Is the "
+                          "Milvus server running and MILVUS_URI right? Start one with `docker compose up -d` "
+                          "(see the README), or unset MILVUS_URI to use Chroma.")
+    if any(w in text for w in ("auth", "password", "token", "unauthenticated", "credential")):
+        return StoreError(f"{where} refused the credentials while it was asked to {action} ({detail}). "
+                          "Set MILVUS_TOKEN to 'user:password' (or an API key) of a Milvus user.")
+    if any(w in text for w in ("privilege", "permission", "denied")):
+        return StoreError(f"{where} does not allow this user to {action} ({detail}). Grant the user the "
+                          "privilege in Milvus, or use another MILVUS_TOKEN.")
+    if any(w in text for w in ("rate limit", "quota", "limit exceeded", "memory")):
+        return StoreError(f"{where} refused to {action} for lack of capacity ({detail}). Try again in a "
+                          "moment, or ask the Milvus operator to raise the limit.")
+    return StoreError(f"{where} failed to {action} ({detail}).")
+
+
+def _is_missing(exc: BaseException) -> bool:
+    text = _detail(exc).lower()
+    return "not found" in text or "not exist" in text or "can't find" in text
+
+
+# -- the store ---------------------------------------------------------------------------------
+@_raising_store_errors
+class MilvusStore(VectorStore):
+    """The VectorStore over one pymilvus MilvusClient (thread-safe: shared by every session)."""
+
+    kind = "Milvus"
+
+    def __init__(self, client: Any, uri: str, local_path: str | None = None) -> None:
+        """`client` is connected to `uri`; `local_path` is the Milvus Lite directory this process
+        serves (None for a server)."""
+        self.client = client
+        self.uri = uri
+        self.local_path = local_path
+        self.where = f"Milvus Lite at {uri}" if local_path else f"Milvus at {public_uri(uri)}"
+        self._loaded: set[str] = set()
+        self._unsealed: dict[str, int] = {}  # Milvus Lite: rows written since the last flush
+        self._lock = threading.Lock()
+
+    @property
+    def max_batch_size(self) -> int:
+        return WRITE_ROWS
+
+    def _failure(self, action: str, exc: BaseException) -> StoreError:
+        return milvus_failure(self.where, self.local_path is not None, action, exc)
+
+    def _validate_name(self, name: str) -> str:
+        return validate_milvus_name(name)
+
+    def _load(self, name: str) -> None:
+        """Load `name` once per store: after a restart Milvus has it released and refuses reads."""
+        if name in self._loaded:
+            return
+        try:
+            self.client.load_collection(name)
+        except Exception as exc:  # noqa: BLE001 - pymilvus raises MilvusException
+            if _is_missing(exc):
+                raise CollectionMissing(f"There is no collection {name!r} (was it deleted?).") from None
+            raise
+        with self._lock:
+            self._loaded.add(name)
+
+    # collections -----------------------------------------------------------------------
+    def exists(self, name: str) -> bool:
+        return bool(self.client.has_collection(name))
+
+    def create(self, spec: CollectionSpec) -> CollectionSpec:
+        """Create an empty collection (fields in the module docstring) with a COSINE index."""
+        from pymilvus import DataType
+
+        spec = self._new_spec(spec)
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_BYTES)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=spec.dim)
+        schema.add_field("text", DataType.VARCHAR, max_length=TEXT_BYTES)
+        schema.add_field("source", DataType.VARCHAR, max_length=SOURCE_BYTES)
+        schema.add_field("chunk", DataType.INT64)
+        schema.add_field("metadata", DataType.JSON)
+        index = self.client.prepare_index_params()
+        index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
+        self.client.create_collection(
+            spec.name, schema=schema, index_params=index, consistency_level="Strong",
+            properties={SPEC_PROPERTY: json.dumps(spec.to_metadata(), ensure_ascii=False)},
+        )
+        self._load(spec.name)
+        return spec
+
+    def _describe(self, name: str) -> dict[str, Any]:
+        try:
+            return self.client.describe_collection(name)
+        except Exception as exc:  # noqa: BLE001
+            if _is_missing(exc):
+                raise CollectionMissing(f"There is no collection {name!r} (was it deleted?).") from None
+            raise
+
+    @staticmethod
+    def _spec_of(name: str, described: Mapping[str, Any]) -> CollectionSpec | None:
+        raw = (described.get("properties") or {}).get(SPEC_PROPERTY)
+        try:
+            return CollectionSpec.from_metadata(name, json.loads(raw)) if raw else None
+        except (ValueError, TypeError):
+            return None
+
+    def list(self) -> list[CollectionInfo]:
+        """Every collection, sorted by name. The playground's own are loaded and counted exactly;
+        others (a shared cluster's) are counted from statistics without loading them."""
+        infos = []
+        for name in self.client.list_collections():
+            spec = self._spec_of(name, self._describe(name))
+            count = self.count(name) if spec else int(self.client.get_collection_stats(name).get("row_count", 0))
+            infos.append(CollectionInfo(name, count, spec))
+        return sorted(infos, key=lambda i: i.name)
+
+    def spec(self, name: str) -> CollectionSpec:
+        return _own(name, self._spec_of(name, self._describe(name)))
+
+    def update(self, name: str, **changes: Any) -> CollectionSpec:
+        new = self._changed_spec(name, changes)
+        self.client.alter_collection_properties(
+            name, properties={SPEC_PROPERTY: json.dumps(new.to_metadata(), ensure_ascii=False)})
+        return new
+
+    def delete(self, name: str) -> None:
+        if not self.exists(name):
+            raise CollectionMissing(f"There is no collection {name!r}.")
+        self.client.drop_collection(name)
+        with self._lock:
+            self._loaded.discard(name)
+            self._unsealed.pop(name, None)
+
+    def count(self, name: str) -> int:
+        self._load(name)
+        [row] = self.client.query(name, filter="", output_fields=["count(*)"])
+        return int(row["count(*)"])
+
+    # records -----------------------------------------------------------------------------
+    def _iterate(self, name: str, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        """Every row matching `expr`, page by page (query alone stops at 16,384 rows)."""
+        pages = self.client.query_iterator(name, batch_size=READ_ROWS, filter=expr, output_fields=fields)
+        try:
+            while page := pages.next():
+                yield from page
+        finally:
+            pages.close()
+
+    def get_records(
+        self, name: str, ids: Sequence[str] | None = None, where: dict | None = None,
+        include_embeddings: bool = False,
+    ) -> list[dict[str, Any]]:
+        self.spec(name)  # a collection made elsewhere has other fields: refuse it by name
+        self._load(name)
+        fields = ["id", "text", "metadata"] + (["vector"] if include_embeddings else [])
+        expr = milvus_filter(where)
+        if ids is not None:
+            rows: list[dict[str, Any]] = []
+            for start in range(0, len(ids), READ_ROWS):
+                batch = list(ids[start : start + READ_ROWS])
+                wanted = _ids_filter(batch) + (f" and ({expr})" if expr else "")
+                rows.extend(self.client.query(name, filter=wanted, output_fields=fields, limit=len(batch)))
+        else:
+            rows = list(self._iterate(name, expr, fields))
+        out = []
+        for row in rows:
+            rec = {"id": row["id"], "text": row["text"], "metadata": dict(row.get("metadata") or {})}
+            if include_embeddings:
+                rec["embedding"] = [float(x) for x in row["vector"]]
+            out.append(rec)
+        return out
+
+    def ids_where(self, name: str, where: dict) -> list[str]:
+        self._load(name)
+        return [row["id"] for row in self._iterate(name, milvus_filter(where), ["id"])]
+
+    def sources(self, name: str) -> list[str]:
+        self._load(name)
+        found = {str(row.get("source", "")) for row in self._iterate(name, "", ["source"])}
+        found.discard("")
+        return sorted(found)
+
+    def upsert(
+        self,
+        name: str,
+        model_id: str,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any]],
+        embeddings: np.ndarray,
+        progress: WriteProgress | None = None,
+    ) -> int:
+        """Insert or replace records (a Milvus upsert replaces the whole row), in batches of at
+        most WRITE_ROWS records and WRITE_BYTES of payload.
+
+        Args:
+            embeddings: float32 (len(ids), spec.dim), rows L2-normalised.
+        Raises:
+            ModelMismatch, or StoreError for a record too big for Milvus's fields, before
+            anything is written; PartialWrite when a batch fails after earlier ones were stored.
+        """
+        vectors = np.asarray(embeddings, dtype=np.float32)
+        n = len(ids)
+        if not (len(texts) == len(metadatas) == n) or vectors.ndim != 2 or vectors.shape[0] != n:
+            raise ValueError("ids, texts, metadatas and embeddings must have the same length")
+        if len(set(ids)) != n:
+            raise StoreError("The same id appears twice in one write; ids must be unique.")
+        self.check(name, model_id, vectors.shape[1] if n else self.spec(name).dim)
+        if n == 0:
+            return 0
+        problem = _too_big(ids, texts, metadatas)
+        if problem:
+            raise StoreError(f"Nothing was written to {name!r}: {problem}")
+        self._load(name)
+        written: list[str] = []
+        start = 0
+        while start < n:
+            stop, size = start, 0
+            while stop < n and stop - start < WRITE_ROWS and (stop == start or size < WRITE_BYTES):
+                size += vectors.shape[1] * 4 + len(texts[stop].encode()) + 256
+                stop += 1
+            try:
+                rows = [_row(ids[i], texts[i], metadatas[i], vectors[i]) for i in range(start, stop)]
+                self.client.upsert(name, rows)
+            except Exception as exc:  # noqa: BLE001 - any Milvus/network failure is reported as partial
+                raise PartialWrite(
+                    f"Writing to {name!r} failed after {len(written)} of {n} records were stored "
+                    f"({_detail(exc)}). The stored records are intact; run the same ingestion again "
+                    "to finish (stored chunks are skipped).",
+                    written,
+                    n,
+                ) from exc
+            written.extend(ids[start:stop])
+            self._note_unsealed(name, stop - start)
+            if progress:
+                progress(len(written), n)
+            start = stop
+        return n
+
+    def delete_ids(self, name: str, ids: Sequence[str]) -> None:
+        self._load(name)
+        for start in range(0, len(ids), READ_ROWS):
+            batch = list(ids[start : start + READ_ROWS])
+            self.client.delete(name, filter=_ids_filter(batch))
+            self._note_unsealed(name, len(batch))
+
+    def _note_unsealed(self, name: str, rows: int) -> None:
+        if self.local_path:
+            with self._lock:
+                self._unsealed[name] = self._unsealed.get(name, 0) + rows
+
+    def settle(self, name: str) -> None:
+        """Milvus Lite: flush what was written since the last flush, so that the rows leave the
+        brute-force growing segment for an indexed sealed one. Servers: nothing."""
+        with self._lock:
+            pending = self._unsealed.pop(name, 0)
+        if pending:
+            self.client.flush(name)
+
+    def search(
+        self, name: str, model_id: str, vector: np.ndarray, k: int, where: dict | None = None
+    ) -> list[Hit]:
+        """The `k` nearest chunks to `vector` (shape (dim,)), best first; similarity = COSINE score."""
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+        self.check(name, model_id, vec.shape[0])
+        expr = milvus_filter(where)
+        self._load(name)
+        if self._unsealed.get(name, 0) >= SETTLE_ROWS:  # writes that no ingestion settled
+            self.settle(name)
+        [found] = self.client.search(
+            name, data=[vec.tolist()], limit=min(max(1, int(k)), MAX_TOP_K), filter=expr,
+            output_fields=["text", "metadata"], search_params={"metric_type": "COSINE"},
+        )
+        return [
+            Hit(str(h["id"]), h["entity"].get("text") or "", dict(h["entity"].get("metadata") or {}),
+                float(h["distance"]), rank)
+            for rank, h in enumerate(found, start=1)
+        ]
+
+    def close(self) -> None:
+        """Close the client; for Milvus Lite also stop its server thread and unlock the directory
+        (for every store of this process on that file)."""
+        try:
+            self.client.close()
+        finally:
+            if self.local_path:
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(self.local_path)
+
+
+# -- opening -------------------------------------------------------------------------------------
+def _locked_elsewhere(directory: Path) -> bool:
+    """Whether another process holds Milvus Lite's lock on `directory`."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: cannot tell
+        return False
+    lock = directory / "LOCK"
+    if not lock.is_file():
+        return False
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _quiet_lite_iterator(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("failed to get mvccTs")
+
+
+def open_milvus(uri: str, token: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> MilvusStore:
+    """A MilvusStore for `uri`: a server URL (http://host:19530, with `token` "user:password" or
+    an API key) or a Milvus Lite path ending in .db (a directory, created if missing, served by a
+    thread of this process until `close`).
+
+    Raises:
+        StoreLocked: another process has the Milvus Lite database open.
+        StoreError: the server does not answer or refuses the credentials; the path is unusable.
+    """
+    try:
+        from pymilvus import MilvusClient
+    except ImportError:
+        raise StoreError("MILVUS_URI is set but pymilvus is not installed: `pip install pymilvus milvus-lite` "
+                         "(both are in requirements.txt), or unset MILVUS_URI to use Chroma.") from None
+    local = is_milvus_lite(uri)
+    where = f"Milvus Lite at {uri}" if local else f"Milvus at {public_uri(uri)}"
+    path: Path | None = None
+    if local:
+        path = Path(uri).expanduser().resolve()
+        if path.is_file():
+            raise StoreError(f"{uri} is a file, not a Milvus Lite directory (a database of an older Milvus Lite?). "
+                             "Point MILVUS_URI at a new path ending in .db.")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"Cannot create the folder of the Milvus Lite database {uri}: {exc}") from None
+        # Milvus Lite does not report the snapshot time query_iterator asks for; pymilvus then
+        # warns on every page and uses its own clock, which is right for an in-process database.
+        logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_quiet_lite_iterator)
+    try:
+        client = MilvusClient(uri=str(path) if path else uri, token=token or "", timeout=timeout_s)
+    except Exception as exc:  # noqa: BLE001 - pymilvus raises MilvusException subclasses
+        if path is not None and _locked_elsewhere(path):
+            raise StoreLocked(
+                f"Another app process is using the Milvus Lite database at {uri}, and Milvus Lite serves "
+                "one process only. To share collections between app instances, run a Milvus server "
+                "(see the README: `docker compose up -d`) and set MILVUS_URI=http://host:19530 for every "
+                "instance; or give this instance its own MILVUS_URI file."
+            ) from None
+        if path is not None:
+            raise StoreError(f"Cannot open the Milvus Lite database at {uri} ({_detail(exc)}). Check that "
+                             "the folder is writable, or point MILVUS_URI at another path.") from None
+        raise milvus_failure(where, False, "connect", exc) from None
+    return MilvusStore(client, uri, str(path) if path else None)
