@@ -1,11 +1,14 @@
 """Command line: measure retrieval quality of one configuration on a labelled set.
 
     python -m embedlab.evaluate --corpus C.jsonl --queries Q.jsonl [--instruction TEXT]
-        [--dimensions N] [--max-tokens N] [--chunked] [--base-url URL --model M] --format json|table
+        [--dimensions N] [--max-tokens N] [--chunked] [--mode dense|bm25|hybrid-rrf|hybrid-weighted]
+        [--precision float32|int8|binary [--rescore]] [--base-url URL --model M] --format json|table
 
 `--bundled NAME` replaces --corpus/--queries with a set shipped in embedlab/data. Without
 --base-url the settings from the environment are used (EMBEDDING_BASE_URL, or the in-process
 model). Embeddings are cached in $PLAYGROUND_DATA_DIR/embeddings.sqlite unless --no-cache.
+`--mode bm25` embeds nothing (no server needed). `--rescore` scores the top 100 of int8 or binary
+vectors again in float32.
 Exit status: 0 on success, 2 for bad input files or arguments, 3 when embedding fails.
 """
 
@@ -56,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-tokens", type=int, help="truncate every input to this many tokens")
     parser.add_argument("--chunked", action="store_true", help="score documents by their best chunk")
     parser.add_argument("--chunk-tokens", type=int, default=evaluation.DEFAULT_CHUNK_TOKENS)
+    parser.add_argument("--mode", choices=evaluation.MODES, default="dense",
+                        help="dense embeddings, BM25 keywords, or both fused (RRF k=60 / weighted)")
+    parser.add_argument("--precision", choices=evaluation.PRECISIONS, default="float32",
+                        help="vector precision: float32, int8 (scalar) or binary (sign)")
+    parser.add_argument("--rescore", action="store_true",
+                        help=f"rescore the top {evaluation.RESCORE_TOP} in float32 (int8/binary)")
     parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://localhost:30000/v1")
     parser.add_argument("--model", help="model name sent to the server")
     parser.add_argument("--api-key", default=None)
@@ -95,7 +104,7 @@ def _instruction(text: str) -> tuple[str, str]:
 def _table(result: evaluation.ConfigResult, dataset: evaluation.LabelledSet) -> str:
     lines = [
         f"set: {dataset.name} ({len(dataset.documents)} documents, {len(dataset.queries)} queries)",
-        f"configuration: {result.config.label}",
+        f"configuration: {result.config.label} · vectors: {_size_line(result)}",
         "",
         f"{'metric':<10} {'mean':>7}",
         *(f"{m:<10} {result.metrics[m]:>7.4f}" for m in evaluation.METRICS),
@@ -107,6 +116,12 @@ def _table(result: evaluation.ConfigResult, dataset: evaluation.LabelledSet) -> 
         ),
     ]
     return "\n".join(lines)
+
+
+def _size_line(result: evaluation.ConfigResult) -> str:
+    if result.bytes_per_vector is None:
+        return "none (BM25)"
+    return f"{result.bytes_per_vector:,} bytes each, {result.store_gb_per_million:.3f} GB per 1M"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,8 +145,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.rescore and args.precision == "float32":
+        parser.error("--rescore applies to --precision int8 or binary")
+    if args.mode == "bm25" and (args.precision != "float32" or args.dimensions or args.instruction.strip()):
+        parser.error("--mode bm25 uses no vectors or instruction: drop --precision, --dimensions, --instruction")
     name, task = _instruction(args.instruction)
-    config = evaluation.EvalConfig(task, name, args.max_tokens, args.dimensions, args.chunked, args.chunk_tokens)
+    config = evaluation.EvalConfig(task, name, args.max_tokens, args.dimensions, args.chunked, args.chunk_tokens,
+                                   args.mode, args.precision, args.rescore).canonical()
     try:
         embedder = _embedder(args)
         [result] = evaluation.run_grid(dataset, [config], embedder)

@@ -16,6 +16,12 @@ that a page can show progress with its own widget: `plan_grid` lists every disti
 the grid needs (embed them once, through the cache, at the model's full size), then `score_grid`
 computes every configuration from those vectors. Matryoshka sizes are derived client-side by
 truncating and re-normalising the full vectors, so a dimension sweep costs no extra request.
+
+Two more axes (issue 14): the retrieval `mode` (dense embeddings; BM25 over the same document
+inputs, see embedlab.keyword; hybrid by reciprocal-rank or weighted fusion, see embedlab.fusion)
+and the vector `precision` (float32, int8, binary, optionally rescoring the top 100 in float32,
+see embedlab.quantize). BM25 needs no embeddings: a BM25-only configuration adds no input to embed.
+Documents are always scored by their best input (max over chunks), for BM25 as for dense.
 """
 
 from __future__ import annotations
@@ -24,14 +30,16 @@ import itertools
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from embedlab import fusion, quantize
 from embedlab.backends import Embedder, ProgressCallback, normalize_rows
 from embedlab.instructions import format_query
+from embedlab.keyword import DEFAULT_CACHE, IndexCache
 from embedlab.similarity import rank_order, reciprocal_rank
 
 METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
@@ -40,6 +48,11 @@ TRUNCATION_CHOICES: tuple[int | None, ...] = (None, 2048, 512)
 DIMENSION_CHOICES: tuple[int | None, ...] = (None, 512, 256, 128, 64, 32)
 DEFAULT_CHUNK_TOKENS = 256
 TIE_TOLERANCE = 1e-9  # per-query metric differences below this count as a tie
+MODES = ("dense", "bm25", "hybrid-rrf", "hybrid-weighted")
+PRECISIONS = quantize.PRECISIONS
+RESCORE_TOP = quantize.RESCORE_TOP
+_MODE_LABELS = {"bm25": "BM25", "hybrid-rrf": f"hybrid RRF k={fusion.RRF_K}",
+                "hybrid-weighted": f"hybrid weighted α={fusion.DEFAULT_ALPHA}"}
 
 
 class DatasetError(ValueError):
@@ -301,6 +314,11 @@ class EvalConfig:
         tokens with the exact tokenizer; None = full.
     dimensions: Matryoshka size (truncate the full vectors and re-normalise); None = full.
     chunked: score a document by its best chunk (max-sim) instead of embedding it whole.
+    mode: "dense" (embeddings), "bm25" (keywords over the same document inputs; the bare query
+        text, no instruction), "hybrid-rrf" or "hybrid-weighted" (both fused, see embedlab.fusion).
+    precision: the dense vectors as "float32", "int8" or "binary" (see embedlab.quantize);
+        rescore: score each query's top RESCORE_TOP again in float32 (int8 and binary only).
+    Settings a mode does not use are reset by `canonical` (BM25 has no instruction or vectors).
     """
 
     instruction: str = ""
@@ -309,6 +327,34 @@ class EvalConfig:
     dimensions: int | None = None
     chunked: bool = False
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS
+    mode: str = "dense"
+    precision: str = "float32"
+    rescore: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {self.mode!r}; choose from {', '.join(MODES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
+
+    @property
+    def uses_vectors(self) -> bool:
+        """Whether this configuration embeds anything (every mode but BM25)."""
+        return self.mode != "bm25"
+
+    def canonical(self) -> EvalConfig:
+        """The same set-up with the settings its mode ignores reset (two equal set-ups compare equal)."""
+        if not self.uses_vectors:
+            return replace(self, instruction="", instruction_name="", dimensions=None, precision="float32",
+                           rescore=False)
+        return replace(self, rescore=False) if self.precision == "float32" else self
+
+    @property
+    def precision_label(self) -> str:
+        """"float32", "int8", "binary + rescore 100"...; "" for BM25 (no vectors)."""
+        if not self.uses_vectors:
+            return ""
+        return self.precision + (f" + rescore {RESCORE_TOP}" if self.rescore and self.precision != "float32" else "")
 
     @property
     def label(self) -> str:
@@ -318,16 +364,24 @@ class EvalConfig:
             f"≤{self.max_tokens} tok" if self.max_tokens else "full text",
             f"{self.dimensions} d" if self.dimensions else "full dim",
         ]
+        if not self.uses_vectors:
+            parts = [_MODE_LABELS["bm25"], parts[1]]
+        elif self.mode != "dense":
+            parts.insert(0, _MODE_LABELS[self.mode])
         if self.chunked:
             parts.append(f"chunks {self.chunk_tokens}")
+        if self.uses_vectors and self.precision != "float32":
+            parts.append(self.precision_label)
         return " · ".join(parts)
 
     def describe(self) -> dict[str, object]:
         return {
+            "mode": self.mode,
+            "precision": self.precision_label or "n/a",
             "instruction": self.instruction_name or ("custom" if self.instruction.strip() else "none"),
             "instruction_text": self.instruction,
             "max_tokens": self.max_tokens or "full",
-            "dimensions": self.dimensions or "full",
+            "dimensions": (self.dimensions or "full") if self.uses_vectors else "n/a",
             "documents": f"chunks of {self.chunk_tokens} tokens" if self.chunked else "whole",
         }
 
@@ -338,14 +392,22 @@ def make_grid(
     dimensions: Sequence[int | None] = (None,),
     chunking: Sequence[bool] = (False,),
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+    modes: Sequence[str] = ("dense",),
+    precisions: Sequence[tuple[str, bool]] = (("float32", False),),
 ) -> list[EvalConfig]:
-    """Every combination of the chosen axes (instructions as (name, task) pairs), in a stable order."""
-    return [
-        EvalConfig(task, name, max_tok, dims, chunked, chunk_tokens)
-        for (name, task), max_tok, chunked, dims in itertools.product(
-            instructions, truncations, chunking, dimensions
-        )
-    ]
+    """Every combination of the chosen axes (instructions as (name, task) pairs, precisions as
+    (precision, rescore) pairs), in a stable order. Combinations that are the same set-up once the
+    mode's unused settings are reset (BM25 under two instructions) appear once."""
+    seen: set[EvalConfig] = set()
+    out = []
+    for mode, (name, task), max_tok, chunked, dims, (precision, rescore) in itertools.product(
+        modes, instructions, truncations, chunking, dimensions, precisions
+    ):
+        cfg = EvalConfig(task, name, max_tok, dims, chunked, chunk_tokens, mode, precision, rescore).canonical()
+        if cfg not in seen:
+            seen.add(cfg)
+            out.append(cfg)
+    return out
 
 
 def _truncate(text: str, max_tokens: int | None) -> str:
@@ -372,10 +434,14 @@ class GridPlan:
     configs: list[EvalConfig]
     texts: list[str] = field(default_factory=list)  # distinct model inputs, embed these
     # Per config: query text indices (n_queries,), document input indices, and the owning
-    # document of each input (documents are scored by their best input).
+    # document of each input (documents are scored by their best input). A BM25 configuration
+    # embeds nothing: its query and document rows are empty.
     query_rows: list[np.ndarray] = field(default_factory=list)
     doc_rows: list[np.ndarray] = field(default_factory=list)
     doc_owner: list[np.ndarray] = field(default_factory=list)
+    # Per config: the document inputs as text (aligned with doc_owner), what BM25 indexes. Equal
+    # inputs across configurations are the same tuple object.
+    doc_inputs: list[tuple[str, ...]] = field(default_factory=list)
 
     def _index(self, text: str, slots: dict[str, int]) -> int:
         if text not in slots:
@@ -390,25 +456,34 @@ def plan_grid(dataset: LabelledSet, configs: Sequence[EvalConfig]) -> GridPlan:
         raise ValueError("choose at least one configuration")
     plan = GridPlan(dataset, list(configs))
     slots: dict[str, int] = {}
-    memo: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+    memo: dict[tuple, np.ndarray] = {}
+    inputs: dict[tuple, tuple[tuple[str, ...], np.ndarray]] = {}
+    empty = np.empty(0, dtype=np.int64)
     for cfg in configs:
+        dkey = ("d", cfg.max_tokens, cfg.chunked, cfg.chunk_tokens if cfg.chunked else 0)
+        if dkey not in inputs:
+            texts, owner = [], []
+            for i, doc in enumerate(dataset.documents):
+                pieces = _chunks(doc.text, cfg.chunk_tokens) if cfg.chunked else [doc.text]
+                for piece in pieces:
+                    texts.append(_truncate(piece, cfg.max_tokens))
+                    owner.append(i)
+            inputs[dkey] = (tuple(texts), np.asarray(owner, dtype=np.int64))
+        plan.doc_inputs.append(inputs[dkey][0])
+        plan.doc_owner.append(inputs[dkey][1])
+        if not cfg.uses_vectors:
+            plan.query_rows.append(empty)
+            plan.doc_rows.append(empty)
+            continue
         qkey = ("q", cfg.instruction, cfg.max_tokens)
         if qkey not in memo:
             rows = [plan._index(_truncate(format_query(cfg.instruction, q.text), cfg.max_tokens), slots)
                     for q in dataset.queries]
-            memo[qkey] = (np.asarray(rows, dtype=np.int64), np.empty(0))
-        dkey = ("d", cfg.max_tokens, cfg.chunked, cfg.chunk_tokens if cfg.chunked else 0)
+            memo[qkey] = np.asarray(rows, dtype=np.int64)
         if dkey not in memo:
-            rows, owner = [], []
-            for i, doc in enumerate(dataset.documents):
-                pieces = _chunks(doc.text, cfg.chunk_tokens) if cfg.chunked else [doc.text]
-                for piece in pieces:
-                    rows.append(plan._index(_truncate(piece, cfg.max_tokens), slots))
-                    owner.append(i)
-            memo[dkey] = (np.asarray(rows, dtype=np.int64), np.asarray(owner, dtype=np.int64))
-        plan.query_rows.append(memo[qkey][0])
-        plan.doc_rows.append(memo[dkey][0])
-        plan.doc_owner.append(memo[dkey][1])
+            memo[dkey] = np.asarray([plan._index(t, slots) for t in inputs[dkey][0]], dtype=np.int64)
+        plan.query_rows.append(memo[qkey])
+        plan.doc_rows.append(memo[dkey])
     return plan
 
 
@@ -418,7 +493,23 @@ class ConfigResult:
     metrics: dict[str, float]  # macro averages, keys METRICS
     per_query: dict[str, dict[str, float]]  # query id -> metric -> value
     top_ids: dict[str, list[str]]  # query id -> top-10 document ids
-    dimensions: int  # the size actually used
+    dimensions: int  # the size actually used (0 for BM25: no vectors)
+    # query id -> 1-based rank of its first relevant document in the full ranking; None when no
+    # relevant document was retrieved at all (BM25 shares no term with it, or outside the fusion).
+    first_relevant: dict[str, int | None] = field(default_factory=dict)
+
+    @property
+    def bytes_per_vector(self) -> int | None:
+        """Bytes of one searched vector at this precision; None for BM25."""
+        if not self.config.uses_vectors or not self.dimensions:
+            return None
+        return quantize.bytes_per_vector(self.dimensions, self.config.precision)
+
+    @property
+    def store_gb_per_million(self) -> float | None:
+        """GB (10^9 bytes) of the searched vectors of 1M chunks; None for BM25."""
+        size = self.bytes_per_vector
+        return None if size is None else size * quantize.MILLION / 1e9
 
 
 def max_sim(scores: np.ndarray, owner: np.ndarray, n_docs: int) -> np.ndarray:
@@ -439,35 +530,96 @@ def oversized(configs: Sequence[EvalConfig], full: int) -> list[EvalConfig]:
     return [c for c in configs if c.dimensions is not None and c.dimensions > full]
 
 
-def score_grid(plan: GridPlan, vectors: np.ndarray, skip_oversized: bool = False) -> list[ConfigResult]:
-    """Metrics of every configuration from the embedded plan texts.
+def relevance_labels(dataset: LabelledSet) -> np.ndarray:
+    """bool (n_queries, n_docs): True where the document is relevant (grade >= 1) to the query."""
+    index = {d: j for j, d in enumerate(dataset.doc_ids)}
+    labels = np.zeros((len(dataset.queries), len(dataset.documents)), dtype=bool)
+    for i, q in enumerate(dataset.queries):
+        for doc, grade in q.relevant.items():
+            if grade >= 1:
+                labels[i, index[doc]] = True
+    return labels
+
+
+def _bm25_scores(plan: GridPlan, i: int, cache: IndexCache, memo: dict[int, np.ndarray]) -> np.ndarray:
+    """Document BM25 scores (n_queries, n_docs) of configuration i: its inputs' best (0 = no match)."""
+    inputs = plan.doc_inputs[i]
+    if id(inputs) not in memo:  # configurations with the same inputs share one index and one scoring
+        index = cache.get(f"eval:{plan.dataset.name}", inputs)
+        per_input = index.score_matrix([q.text for q in plan.dataset.queries])
+        memo[id(inputs)] = max_sim(per_input, plan.doc_owner[i], len(plan.dataset.documents))
+    return memo[id(inputs)]
+
+
+def config_scores(plan: GridPlan, vectors: np.ndarray, i: int, cache: IndexCache | None = None,
+                  _memo: dict[int, np.ndarray] | None = None) -> np.ndarray:
+    """The document scores configuration i ranks by: float64 (n_queries, n_docs).
+
+    dense: cosine similarity of the best input at the configuration's precision; bm25: the best
+    input's BM25 score, -inf where no term matches (not retrieved); hybrid: the fused ranking as
+    decreasing scores, -inf outside the fused candidates (see fusion.fused_matrix).
 
     Args:
         vectors: (len(plan.texts), full_dim) float32, rows L2-normalised, aligned with plan.texts.
+        cache: where BM25 indices are kept (keyword.DEFAULT_CACHE when None).
+    """
+    cfg, owner, n_docs = plan.configs[i], plan.doc_owner[i], len(plan.dataset.documents)
+    memo = {} if _memo is None else _memo
+    lexical = None if cfg.mode == "dense" else _bm25_scores(plan, i, DEFAULT_CACHE if cache is None else cache, memo)
+    if not cfg.uses_vectors:
+        return np.where(lexical > 0, lexical, -np.inf)
+    full = vectors.shape[1]
+    if cfg.dimensions is not None and cfg.dimensions > full:
+        raise ValueError(f"{cfg.dimensions} dimensions requested but the model gives {full}")
+    q = normalize_rows(vectors[plan.query_rows[i]], cfg.dimensions)
+    d = normalize_rows(vectors[plan.doc_rows[i]], cfg.dimensions)
+    top = RESCORE_TOP if cfg.rescore and cfg.precision != "float32" else None
+    dense = max_sim(quantize.scores(q, d, cfg.precision, top), owner, n_docs)
+    if cfg.mode == "dense":
+        return dense
+    return fusion.fused_matrix("rrf" if cfg.mode == "hybrid-rrf" else "weighted", dense, lexical)
+
+
+def _first_relevant(scores: np.ndarray, doc_ids: Sequence[str], queries: Sequence[Query]) -> dict[str, int | None]:
+    order = rank_order(scores)
+    out: dict[str, int | None] = {}
+    for row, q in enumerate(queries):
+        flags = (q.relevant.get(doc_ids[j], 0) >= 1 and np.isfinite(scores[row, j]) for j in order[row])
+        rr = reciprocal_rank(flags)
+        out[q.id] = round(1 / rr) if rr else None
+    return out
+
+
+def score_grid(plan: GridPlan, vectors: np.ndarray, skip_oversized: bool = False,
+               cache: IndexCache | None = None) -> list[ConfigResult]:
+    """Metrics of every configuration from the embedded plan texts.
+
+    Args:
+        vectors: (len(plan.texts), full_dim) float32, rows L2-normalised, aligned with plan.texts
+            (may be (0, 0) when the grid is BM25 only).
         skip_oversized: leave out configurations with more dimensions than full_dim instead of
             raising ValueError (see `oversized` to list them).
+        cache: where BM25 indices are kept (keyword.DEFAULT_CACHE when None); BM25 scores are
+            computed once per distinct document inputs, whatever the number of configurations.
     """
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.shape[0] != len(plan.texts):
         raise ValueError(f"{vectors.shape[0]} vectors for {len(plan.texts)} texts")
-    full = vectors.shape[1]
+    full = vectors.shape[1] if vectors.ndim == 2 else 0
     doc_ids = plan.dataset.doc_ids
+    memo: dict[int, np.ndarray] = {}
     results = []
-    for cfg, q_rows, d_rows, owner in zip(plan.configs, plan.query_rows, plan.doc_rows, plan.doc_owner,
-                                          strict=True):
-        if cfg.dimensions is not None and cfg.dimensions > full:
-            if skip_oversized:
-                continue
-            raise ValueError(f"{cfg.dimensions} dimensions requested but the model gives {full}")
-        q = normalize_rows(vectors[q_rows], cfg.dimensions)
-        d = normalize_rows(vectors[d_rows], cfg.dimensions)
-        scores = max_sim(q @ d.T, owner, len(doc_ids))
+    for i, cfg in enumerate(plan.configs):
+        if skip_oversized and cfg.uses_vectors and cfg.dimensions is not None and cfg.dimensions > full:
+            continue
+        scores = config_scores(plan, vectors, i, cache, memo)
         per_query = evaluate_scores(scores, doc_ids, plan.dataset.queries)
         top = rank_order(scores, 10)
         results.append(ConfigResult(
             cfg, mean_metrics(per_query), per_query,
-            {qq.id: [doc_ids[i] for i in top[r]] for r, qq in enumerate(plan.dataset.queries)},
-            cfg.dimensions or full,
+            {qq.id: [doc_ids[j] for j in top[r]] for r, qq in enumerate(plan.dataset.queries)},
+            (cfg.dimensions or full) if cfg.uses_vectors else 0,
+            _first_relevant(scores, doc_ids, plan.dataset.queries),
         ))
     return results
 
@@ -480,6 +632,8 @@ def run_grid(
 ) -> list[ConfigResult]:
     """Plan, embed (once, at full size) and score a grid; for scripts and the CLI."""
     plan = plan_grid(dataset, configs)
+    if not plan.texts:  # BM25 only: nothing to embed, no request sent
+        return score_grid(plan, np.zeros((0, 0), dtype=np.float32))
     return score_grid(plan, embedder.embed(plan.texts, progress=progress))
 
 
@@ -488,7 +642,11 @@ def run_grid(
 
 def results_table(results: Sequence[ConfigResult], baseline: int | None = 0,
                   metric: str = MAIN_METRIC) -> list[dict[str, object]]:
-    """One row per configuration: settings, mean metrics and wins/losses/ties vs `baseline`."""
+    """One row per configuration: settings, mean metrics and wins/losses/ties vs `baseline`.
+
+    Settings include mode, precision, dimensions (0 for BM25), bytes per vector and the size of
+    1M searched vectors in GB (None for BM25).
+    """
     rows = []
     for i, res in enumerate(results):
         # Scores first so they are visible in a narrow table; settings (and the long task text) last.
@@ -503,6 +661,9 @@ def results_table(results: Sequence[ConfigResult], baseline: int | None = 0,
         task = settings.pop("instruction_text")
         row.update(settings)
         row["dimensions"] = res.dimensions
+        row["bytes per vector"] = res.bytes_per_vector
+        gb = res.store_gb_per_million
+        row["1M vectors (GB)"] = None if gb is None else round(gb, 3)
         row["instruction_text"] = task
         rows.append(row)
     return rows
@@ -537,12 +698,68 @@ def top_documents_table(results: Sequence[ConfigResult], dataset: LabelledSet, q
     return rows
 
 
+@dataclass(frozen=True)
+class RankChange:
+    """One query's first relevant document in configuration A and in B.
+
+    rank_a / rank_b: 1-based rank, None when it is not within the top k (or not retrieved);
+    change: rank_a - rank_b with None counted as k + 1 (positive = B ranks it higher);
+    label: "fixed" (B ranks it higher), "broke" (lower) or "same".
+    """
+
+    query_id: str
+    query: str
+    rank_a: int | None
+    rank_b: int | None
+    change: int
+    label: str
+
+
+def compare_ranks(a: ConfigResult, b: ConfigResult, dataset: LabelledSet, k: int = 100) -> list[RankChange]:
+    """Per query, the rank of its first relevant document under A and under B, sorted by change:
+    the queries B fixed most first, then the unchanged ones, then those B broke (worst last);
+    equal changes keep query order. Raises ValueError when A and B cover different queries."""
+    if set(a.first_relevant) != set(b.first_relevant) or set(a.first_relevant) != {q.id for q in dataset.queries}:
+        raise ValueError("the two results cover different queries (or were computed without full rankings)")
+
+    def cut(rank: int | None) -> int | None:
+        return rank if rank is not None and rank <= k else None
+
+    rows = []
+    for q in dataset.queries:
+        ra, rb = cut(a.first_relevant[q.id]), cut(b.first_relevant[q.id])
+        change = (k + 1 if ra is None else ra) - (k + 1 if rb is None else rb)
+        rows.append(RankChange(q.id, q.text, ra, rb, change, "fixed" if change > 0 else "broke" if change < 0 else "same"))
+    return sorted(rows, key=lambda r: -r.change)  # stable: equal changes stay in query order
+
+
+def rank_change_table(changes: Sequence[RankChange], k: int = 100) -> list[dict[str, object]]:
+    """Rows of `compare_ranks` for display and export: a rank beyond k shows as ">k"."""
+    def shown(rank: int | None) -> object:
+        return f">{k}" if rank is None else rank
+
+    return [{"query id": c.query_id, "query": c.query, "rank A": shown(c.rank_a), "rank B": shown(c.rank_b),
+             "change": c.change, "result": c.label} for c in changes]
+
+
+def rank_change_counts(changes: Sequence[RankChange]) -> dict[str, int]:
+    """How many queries B fixed, broke and left the same."""
+    out = {"fixed": 0, "broke": 0, "same": 0}
+    for c in changes:
+        out[c.label] += 1
+    return out
+
+
 def result_json(result: ConfigResult) -> dict[str, object]:
-    """One configuration as the CLI prints it: mean metrics at top level plus per_query."""
+    """One configuration as the CLI prints it: mean metrics at top level, the configuration (mode,
+    precision, rescore...), vector sizes, per-query metrics and first relevant ranks."""
     return {
         **{m: result.metrics[m] for m in METRICS},
         "config": {**asdict(result.config), "dimensions": result.dimensions},
+        "bytes_per_vector": result.bytes_per_vector,
+        "store_1m_vectors_gb": result.store_gb_per_million,
         "per_query": result.per_query,
+        "first_relevant_rank": result.first_relevant,
     }
 
 
@@ -576,6 +793,16 @@ MAX_INPUTS = 20_000  # distinct model inputs per run
 FULL = "full"  # the choice meaning "no truncation" / "the model's full size"
 TRUNCATIONS: dict[str, int | None] = {f"{t} tokens" if t else FULL: t for t in TRUNCATION_CHOICES}
 DOCUMENT_MODES: dict[str, bool] = {"whole documents": False, "chunked (max-sim over chunks)": True}
+RETRIEVAL_MODES: dict[str, str] = {
+    "dense": "dense", "BM25": "bm25",
+    f"hybrid (RRF, k={fusion.RRF_K})": "hybrid-rrf",
+    f"hybrid (weighted, α={fusion.DEFAULT_ALPHA})": "hybrid-weighted",
+}
+PRECISION_CHOICES: dict[str, tuple[str, bool]] = {
+    "float32": ("float32", False), "int8": ("int8", False),
+    f"int8 + float rescore top {RESCORE_TOP}": ("int8", True),
+    "binary": ("binary", False), f"binary + float rescore top {RESCORE_TOP}": ("binary", True),
+}
 
 
 class GridError(ValueError):
@@ -595,7 +822,7 @@ class GridChoices:
     instructions: (name, task) of each chosen instruction; an empty task means no instruction.
     custom: a typed task ("" = none), added as the configuration "custom".
     truncations, documents: keys of TRUNCATIONS and DOCUMENT_MODES; dimensions: from
-        `dimension_options`.
+        `dimension_options`; modes: keys of RETRIEVAL_MODES; precisions: keys of PRECISION_CHOICES.
     """
 
     instructions: tuple[tuple[str, str], ...]
@@ -604,6 +831,8 @@ class GridChoices:
     dimensions: tuple[str, ...] = (FULL,)
     documents: tuple[str, ...] = ("whole documents",)
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS
+    modes: tuple[str, ...] = ("dense",)
+    precisions: tuple[str, ...] = ("float32",)
 
     def configs(self) -> list[EvalConfig]:
         """Every combination of the choices (empty when an axis has no value)."""
@@ -616,6 +845,8 @@ class GridChoices:
             [None if d == FULL else int(d) for d in self.dimensions],
             [DOCUMENT_MODES[m] for m in self.documents],
             int(self.chunk_tokens),
+            [RETRIEVAL_MODES[m] for m in self.modes],
+            [PRECISION_CHOICES[p] for p in self.precisions],
         )
 
 
@@ -628,7 +859,8 @@ def plan_choices(dataset: LabelledSet, choices: GridChoices) -> GridPlan:
     """
     configs = choices.configs()
     if not configs:
-        raise GridError("Choose at least one value on every axis (instruction, truncation, dimensions, documents).")
+        raise GridError("Choose at least one value on every axis (instruction, truncation, dimensions, documents, "
+                        "mode, precision).")
     if len(configs) > MAX_CONFIGS:
         raise GridError(f"{len(configs)} configurations is too many for one run; choose at most {MAX_CONFIGS}.")
     try:
@@ -694,6 +926,9 @@ def sweeps_dimensions(results: Sequence[ConfigResult]) -> bool:
     sizes: dict[tuple, set[int]] = {}
     for res in results:
         cfg = res.config
-        key = (cfg.instruction_name, cfg.instruction, cfg.max_tokens, cfg.chunked and cfg.chunk_tokens)
+        if not cfg.uses_vectors:
+            continue
+        key = (cfg.instruction_name, cfg.instruction, cfg.max_tokens, cfg.chunked and cfg.chunk_tokens,
+               cfg.mode, cfg.precision, cfg.rescore)
         sizes.setdefault(key, set()).add(res.dimensions)
     return any(len(s) > 1 for s in sizes.values())

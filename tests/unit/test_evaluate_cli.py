@@ -102,3 +102,42 @@ def test_bundled_sets_have_short_names():
     assert args.bundled == "IT security policy (Chinese)"
     with pytest.raises(SystemExit):
         evaluate._parser().parse_args(["--bundled", "nope"])
+
+
+def test_bm25_mode_needs_no_server_and_reports_no_vectors(tmp_path):
+    dead = "http://127.0.0.1:9/v1"  # nothing listens: BM25 must not send anything
+    run = cli("--bundled", "it_policy_zh", "--mode", "bm25", "--base-url", dead, "--model", MODEL,
+              "--format", "json", data_dir=tmp_path)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["config"]["mode"] == "bm25" and out["bytes_per_vector"] is None and out["store_1m_vectors_gb"] is None
+    assert out["ndcg@10"] > 0.4  # jieba-segmented BM25 finds the Chinese policies
+    data = ev.load_bundled("IT security policy (Chinese)")
+    [mine] = ev.run_grid(data, [ev.EvalConfig(mode="bm25")], embedder=None)
+    assert mine.metrics == pytest.approx({m: out[m] for m in ev.METRICS})
+    assert set(out["first_relevant_rank"]) == {q.id for q in data.queries}
+    table = cli("--bundled", "it_policy_zh", "--mode", "bm25", "--format", "table", data_dir=tmp_path)
+    assert table.returncode == 0 and "BM25 · full text · vectors: none (BM25)" in table.stdout.splitlines()[1]
+
+
+def test_hybrid_mode_with_int8_rescoring_matches_the_library(embedding_server, tmp_path):
+    run = cli("--bundled", "eng_handbook_mixed", "--mode", "hybrid-rrf", "--precision", "int8", "--rescore",
+              "--base-url", embedding_server, "--model", MODEL, "--format", "json", data_dir=tmp_path)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert (out["config"]["mode"], out["config"]["precision"], out["config"]["rescore"]) == ("hybrid-rrf", "int8", True)
+    assert out["bytes_per_vector"] == 384 and out["store_1m_vectors_gb"] == pytest.approx(0.384)
+    inner = OpenAICompatibleEmbedder(embedding_server, MODEL)
+    embedder = CachedEmbedder(inner, EmbeddingCache(tmp_path / "embeddings.sqlite"))
+    cfg = ev.EvalConfig(instruction_name="none", mode="hybrid-rrf", precision="int8", rescore=True)
+    [mine] = ev.run_grid(ev.load_bundled(SET), [cfg], embedder)
+    assert inner.requests_sent == 0 and mine.metrics == pytest.approx({m: out[m] for m in ev.METRICS})
+
+
+def test_mode_and_precision_arguments_are_checked(tmp_path):
+    run = cli("--bundled", "it_policy_zh", "--rescore", data_dir=tmp_path)
+    assert run.returncode == 2 and "--rescore applies to --precision int8 or binary" in run.stderr
+    run = cli("--bundled", "it_policy_zh", "--mode", "bm25", "--precision", "binary", data_dir=tmp_path)
+    assert run.returncode == 2 and "--mode bm25 uses no vectors" in run.stderr
+    run = cli("--bundled", "it_policy_zh", "--mode", "sparse", data_dir=tmp_path)
+    assert run.returncode == 2 and "invalid choice: 'sparse'" in run.stderr
