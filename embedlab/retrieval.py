@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from embedlab.backends import Embedder, ProgressCallback
+from embedlab.fusion import DEFAULT_ALPHA, FUSION_DEPTH, candidates, fuse
 from embedlab.instructions import format_query
+from embedlab.keyword import DEFAULT_CACHE, BM25Index, IndexCache
 from embedlab.rerank import RerankClient, RerankedHit, RerankError, apply_rerank, move_label
 from embedlab.store import CollectionInfo, CollectionSpec, Hit, Store, model_name
 from embedlab.text import one_line
@@ -210,3 +213,164 @@ def bar_labels(hits: Sequence[Hit]) -> list[str]:
 def hit_label(hit: Hit) -> str:
     """One line naming a hit in a picker: rank, source, chunk index and similarity."""
     return f"#{hit.rank} · {hit.source} · chunk {hit.metadata.get('chunk')} · {hit.similarity:.3f}"
+
+
+# -- keyword and hybrid search (issue 14) --------------------------------------------------------
+@dataclass(frozen=True)
+class ModeHit:
+    """One chunk in a dense, BM25 or hybrid list, with where it came from.
+
+    rank: 1-based rank in its own list; score: that list's score (cosine similarity for dense,
+    BM25 for bm25, the fused score for hybrid); dense_rank / bm25_rank: 1-based rank among the dense
+    and BM25 candidates (None when not a candidate there); dense_score / bm25_score likewise.
+    """
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    rank: int
+    score: float
+    dense_rank: int | None
+    bm25_rank: int | None
+    dense_score: float | None
+    bm25_score: float | None
+
+    @property
+    def source(self) -> str:
+        return str(self.metadata.get("source", ""))
+
+    @property
+    def origin(self) -> str:
+        """"both", "dense" or "bm25": which candidate lists held this chunk."""
+        if self.dense_rank is not None and self.bm25_rank is not None:
+            return "both"
+        return "dense" if self.dense_rank is not None else "bm25"
+
+
+@dataclass(frozen=True)
+class ChunkIndex:
+    """A collection's chunks ready for keyword and exact dense search.
+
+    vectors: float32 (n_chunks, dim), rows L2-normalised (the stored embeddings); bm25 over texts.
+    """
+
+    ids: tuple[str, ...]
+    texts: tuple[str, ...]
+    metadatas: tuple[dict[str, Any], ...]
+    vectors: np.ndarray
+    bm25: BM25Index
+
+    @classmethod
+    def from_records(cls, records: Sequence[dict[str, Any]]) -> ChunkIndex:
+        """From Store.get_records(..., include_embeddings=True) rows {id, text, metadata, embedding}."""
+        missing = [r["id"] for r in records if r.get("embedding") is None]
+        if missing:
+            raise ValueError(f"{len(missing)} record(s) without an embedding (e.g. {missing[0]!r}): "
+                             "fetch them with include_embeddings=True")
+        texts = tuple(r["text"] or "" for r in records)
+        vectors = np.asarray([r["embedding"] for r in records], dtype=np.float32).reshape(len(records), -1)
+        return cls(tuple(r["id"] for r in records), texts, tuple(dict(r.get("metadata") or {}) for r in records),
+                   vectors, BM25Index(texts))
+
+
+def chunk_index(name: str, records: Sequence[dict[str, Any]], cache: IndexCache = DEFAULT_CACHE) -> ChunkIndex:
+    """The ChunkIndex of `records`, built once per collection content (LRU keyed by `name` and a
+    fingerprint of the ids and texts; embeddings follow their text for a given collection's model)."""
+    key = [*(r["id"] for r in records), "\x00", *(r["text"] or "" for r in records)]
+    return cache.get(f"collection:{name}", key, lambda: ChunkIndex.from_records(records))
+
+
+@dataclass
+class ModeLists:
+    """The dense, BM25 and hybrid top k of one query over one collection.
+
+    method: the fusion of `hybrid` ("rrf" or "weighted"); timings_ms: "dense", "bm25" and "fusion"
+    (and "read", "index" from hybrid_search).
+    A query sharing no term with the chunks gives an empty `bm25` list and a dense-only hybrid.
+    """
+
+    query: str
+    method: str
+    dense: list[ModeHit]
+    bm25: list[ModeHit]
+    hybrid: list[ModeHit]
+    chunks: int
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    index_built: bool = False  # this query built the collection's index (first query on this content)
+
+
+def mode_lists(index: ChunkIndex, query_vector: np.ndarray, query_text: str, k: int, *,
+               method: str = "rrf", alpha: float = DEFAULT_ALPHA, depth: int = FUSION_DEPTH) -> ModeLists:
+    """Dense (exact cosine over the stored vectors), BM25 and hybrid lists of the top `k` chunks.
+
+    Args:
+        query_vector: (dim,) float32, L2-normalised: the query as the collection's instruction
+            formats it. query_text: the bare question (BM25 reads it without the instruction).
+        depth: candidates taken from each list before fusing (fusion.FUSION_DEPTH).
+    Raises:
+        ValueError: the vector's size differs from the stored vectors', or an unknown method.
+    """
+    vec = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    if index.vectors.shape[0] and vec.shape[0] != index.vectors.shape[1]:
+        raise ValueError(f"the query vector has {vec.shape[0]} dimensions, the collection {index.vectors.shape[1]}")
+    t0 = time.perf_counter()
+    dense = candidates(index.vectors @ vec, max(depth, k))
+    t1 = time.perf_counter()
+    bm25 = candidates(index.bm25.scores(query_text), max(depth, k), positive_only=True)
+    t2 = time.perf_counter()
+    fused = fuse(method, dense[:depth], bm25[:depth], alpha=alpha, limit=k)
+    t3 = time.perf_counter()
+    d_pos = {i: (r, s) for r, (i, s) in enumerate(dense[:depth], start=1)}
+    b_pos = {i: (r, s) for r, (i, s) in enumerate(bm25[:depth], start=1)}
+
+    def hit(i: int, rank: int, score: float) -> ModeHit:
+        dr, ds = d_pos.get(i, (None, None))
+        br, bs = b_pos.get(i, (None, None))
+        return ModeHit(index.ids[i], index.texts[i], index.metadatas[i], rank, score, dr, br, ds, bs)
+
+    return ModeLists(
+        query_text, method,
+        [hit(i, r, s) for r, (i, s) in enumerate(dense[:k], start=1)],
+        [hit(i, r, s) for r, (i, s) in enumerate(bm25[:k], start=1)],
+        [hit(h.index, h.rank, h.score) for h in fused],
+        len(index.ids),
+        {"dense": (t1 - t0) * 1000, "bm25": (t2 - t1) * 1000, "fusion": (t3 - t2) * 1000},
+    )
+
+
+def hybrid_search(store: Store, spec: CollectionSpec, model_id: str, query_vector: np.ndarray, query_text: str,
+                  k: int, *, sources: Sequence[str] = (), method: str = "rrf", alpha: float = DEFAULT_ALPHA,
+                  depth: int = FUSION_DEPTH, cache: IndexCache = DEFAULT_CACHE) -> ModeLists:
+    """`mode_lists` over the collection `spec` (its chunks of `sources`, all when empty).
+
+    The chunks are read with their embeddings (Store.get_records) and indexed once per content.
+    Raises:
+        StoreError: the collection cannot be read, or it was built by another model / size.
+    """
+    store.check(spec.name, model_id, int(np.asarray(query_vector).size))
+    t0 = time.perf_counter()
+    records = store.get_records(spec.name, where=source_filter(sources), include_embeddings=True)
+    t1 = time.perf_counter()
+    built = cache.builds
+    index = chunk_index(f"{spec.name}|{','.join(sorted(sources))}", records, cache)
+    t2 = time.perf_counter()
+    lists = mode_lists(index, query_vector, query_text, k, method=method, alpha=alpha, depth=depth)
+    lists.timings_ms.update(read=(t1 - t0) * 1000, index=(t2 - t1) * 1000)
+    lists.index_built = cache.builds > built
+    return lists
+
+
+def mode_table(hits: Sequence[ModeHit]) -> pd.DataFrame:
+    """Rank, score, origin, the dense and BM25 ranks, source, chunk index and text of each hit."""
+    return pd.DataFrame([{
+        "rank": h.rank,
+        "score": round(h.score, 4),
+        "from": h.origin,
+        "dense rank": h.dense_rank,
+        "bm25 rank": h.bm25_rank,
+        "similarity": None if h.dense_score is None else round(h.dense_score, 4),
+        "bm25 score": None if h.bm25_score is None else round(h.bm25_score, 4),
+        "source": h.source,
+        "chunk": h.metadata.get("chunk"),
+        "text": one_line(h.text, TEXT_CHARS),
+    } for h in hits])

@@ -1,0 +1,107 @@
+"""Dense, BM25 and hybrid lists for the Search page over a real embedded Chroma collection, with
+the collection's index built once per content."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import pytest
+
+from embedlab import retrieval
+from embedlab.fusion import candidates, reciprocal_rank_fusion, weighted_fusion
+from embedlab.instructions import format_query
+from embedlab.keyword import BM25Index, IndexCache
+from embedlab.store import CollectionSpec, Store, StoreError, open_client
+
+TASK = "Given an employee's question, retrieve HR policy passages"
+CHUNKS = [
+    ("leave.md", "Annual leave is ten days per year for permanent staff."),
+    ("leave.md", "Unused annual leave days can be carried over until the end of March."),
+    ("leave.md", "Parental leave is fourteen weeks; partners get two weeks."),
+    ("expenses.md", "Taxi fares after working late are reimbursed with a receipt."),
+    ("expenses.md", "Hotel costs on business trips are capped at 150 euros a night."),
+    ("security.md", "Laptops use full disk encryption and lock the screen after five minutes."),
+    ("security.md", "访客在前台登记并佩戴访客证。"),
+]
+
+
+class WordEmbedder:
+    """Seeded word vectors summed and normalised: texts sharing words are similar."""
+
+    model_id, dim = "word-vectors@test", 64
+
+    def embed(self, texts, progress=None) -> np.ndarray:
+        rows = np.zeros((len(texts), self.dim))
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "little")
+                rows[i] += np.random.default_rng(seed).normal(size=self.dim)
+        return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    emb = WordEmbedder()
+    store = Store(open_client(path=str(tmp_path / "chroma")))
+    store.create(CollectionSpec("hr_policy_v1", emb.model_id, emb.dim, "HR policy", TASK))
+    texts = [t for _, t in CHUNKS]
+    store.upsert("hr_policy_v1", emb.model_id, [f"c{i}" for i in range(len(CHUNKS))], texts,
+                 [{"source": s, "chunk": i, "start": 0, "end": len(t)} for i, (s, t) in enumerate(CHUNKS)],
+                 emb.embed(texts))
+    return store
+
+
+def test_three_lists_with_where_each_hit_came_from(store):
+    emb, cache = WordEmbedder(), IndexCache()
+    spec = store.spec("hr_policy_v1")
+    query = "how many annual leave days"
+    vector = emb.embed([format_query(TASK, query)])[0]
+    out = retrieval.hybrid_search(store, spec, emb.model_id, vector, query, k=4, cache=cache)
+    texts = [t for _, t in CHUNKS]
+    dense = candidates(emb.embed(texts) @ vector)
+    bm25 = candidates(BM25Index(texts).scores(query), positive_only=True)
+    assert [h.id for h in out.dense] == [f"c{i}" for i, _ in dense[:4]]
+    assert [h.score for h in out.dense] == pytest.approx([s for _, s in dense[:4]], abs=1e-5)
+    assert [h.id for h in out.bm25] == [f"c{i}" for i, _ in bm25[:4]]
+    assert out.bm25[0].id in {"c0", "c1"} and all(h.bm25_score > 0 for h in out.bm25)
+    fused = reciprocal_rank_fusion(dense, bm25, limit=4)
+    assert [h.id for h in out.hybrid] == [f"c{h.index}" for h in fused]
+    assert [(h.dense_rank, h.bm25_rank) for h in out.hybrid] == [(h.dense_rank, h.bm25_rank) for h in fused]
+    assert {h.origin for h in out.hybrid} <= {"both", "dense", "bm25"} and out.hybrid[0].origin == "both"
+    # every dense hit says where BM25 put it, and the reverse
+    bm25_rank = {f"c{i}": r for r, (i, _) in enumerate(bm25, start=1)}
+    assert [h.bm25_rank for h in out.dense] == [bm25_rank.get(h.id) for h in out.dense]
+    assert out.chunks == 7 and out.index_built and cache.builds == 1
+    assert set(out.timings_ms) == {"dense", "bm25", "fusion", "read", "index"}
+    table = retrieval.mode_table(out.hybrid)
+    assert list(table["from"]) == [h.origin for h in out.hybrid] and list(table["rank"]) == [1, 2, 3, 4]
+
+    again = retrieval.hybrid_search(store, spec, emb.model_id, vector, query, k=4, method="weighted", alpha=0.7,
+                                    cache=cache)
+    assert not again.index_built and cache.builds == 1  # same content: the index is reused
+    assert [h.id for h in again.hybrid] == [f"c{h.index}" for h in weighted_fusion(dense, bm25, 0.7, limit=4)]
+
+
+def test_chinese_query_source_filter_no_match_and_content_change(store):
+    emb, cache = WordEmbedder(), IndexCache()
+    spec = store.spec("hr_policy_v1")
+    vector = emb.embed(["访客登记"])[0]
+    out = retrieval.hybrid_search(store, spec, emb.model_id, vector, "访客在哪里登记", k=3, cache=cache)
+    assert out.bm25[0].id == "c6"  # jieba: 访客, 登记
+    filtered = retrieval.hybrid_search(store, spec, emb.model_id, vector, "taxi receipt", k=3,
+                                       sources=["expenses.md"], cache=cache)
+    assert {h.source for h in filtered.dense + filtered.bm25 + filtered.hybrid} == {"expenses.md"}
+    nothing = retrieval.hybrid_search(store, spec, emb.model_id, vector, "zebra", k=3, cache=cache)
+    assert nothing.bm25 == [] and [h.id for h in nothing.hybrid] == [h.id for h in nothing.dense]
+    assert all(h.origin == "dense" for h in nothing.hybrid)
+    builds = cache.builds
+    store.upsert("hr_policy_v1", emb.model_id, ["c7"], ["Zebra crossings are outside the office."],
+                 [{"source": "misc.md", "chunk": 0, "start": 0, "end": 10}], emb.embed(["Zebra crossings"]))
+    changed = retrieval.hybrid_search(store, spec, emb.model_id, vector, "zebra", k=3, cache=cache)
+    assert changed.index_built and cache.builds == builds + 1 and changed.bm25[0].id == "c7"
+    with pytest.raises(StoreError):
+        retrieval.hybrid_search(store, spec, emb.model_id, np.ones(8, np.float32), "x", k=3, cache=cache)
+    with pytest.raises(ValueError, match="fetch them with include_embeddings=True"):
+        retrieval.ChunkIndex.from_records(store.get_records("hr_policy_v1"))
