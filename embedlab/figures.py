@@ -591,10 +591,11 @@ def similarity_distributions(relevant: np.ndarray, non_relevant: np.ndarray,
             marker_color=colour, xbins={"start": float(edges[0]), "end": float(edges[-1]), "size": size},
             hovertemplate=f"{name}<br>similarity %{{x}}<br>share %{{y:.1%}}<extra></extra>",
         )
-    for i, (label, value) in enumerate((thresholds or {}).items()):
+    # Labels point away from each other: the lowest threshold's to the left, the others' to the right.
+    for i, (label, value) in enumerate(sorted((thresholds or {}).items(), key=lambda kv: kv[1])):
         fig.add_vline(x=value, line_dash="dash", line_color="#444",
                       annotation_text=f"{html.escape(label)}: {value:.3f}",
-                      annotation_position="top left" if i % 2 else "top right")
+                      annotation_position="top right" if i else "top left")
     fig.update_layout(barmode="overlay", title="Similarity of relevant vs non-relevant pairs",
                       xaxis={"title": "cosine similarity"}, yaxis={"title": "share of the group's pairs"},
                       legend={"orientation": "h", "yanchor": "top", "y": -0.2}, height=420,
@@ -610,10 +611,10 @@ def threshold_metrics(curve: pd.DataFrame, thresholds: dict[str, float] | None =
         fig.add_scatter(x=curve["threshold"], y=curve[metric], mode="lines", name=metric,
                         line={"color": colour, "shape": "hv"},
                         hovertemplate=f"threshold %{{x:.4f}}<br>{metric} = %{{y:.3f}}<extra></extra>")
-    for i, (label, value) in enumerate((thresholds or {}).items()):
+    for i, (label, value) in enumerate(sorted((thresholds or {}).items(), key=lambda kv: kv[1])):
         fig.add_vline(x=value, line_dash="dash", line_color="#444",
                       annotation_text=f"{html.escape(label)}: {value:.3f}",
-                      annotation_position="bottom left" if i % 2 else "bottom right")
+                      annotation_position="bottom right" if i else "bottom left")
     fig.update_layout(title="Precision, recall and F1 by threshold (keep pairs with similarity ≥ threshold)",
                       xaxis={"title": "threshold"}, yaxis={"title": "score", "range": [0, 1.05]},
                       legend={"orientation": "h", "yanchor": "top", "y": -0.2}, height=420,
