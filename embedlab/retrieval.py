@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from embedlab.backends import Embedder, ProgressCallback
-from embedlab.fusion import DEFAULT_ALPHA, FUSION_DEPTH, candidates, fuse
+from embedlab.fusion import DEFAULT_ALPHA, FUSION_DEPTH, FusedHit, candidates, fuse
 from embedlab.instructions import format_query
 from embedlab.keyword import DEFAULT_CACHE, BM25Index, IndexCache
 from embedlab.rerank import RerankClient, RerankedHit, RerankError, apply_rerank, move_label
@@ -217,34 +217,17 @@ def hit_label(hit: Hit) -> str:
 
 # -- keyword and hybrid search (issue 14) --------------------------------------------------------
 @dataclass(frozen=True)
-class ModeHit:
-    """One chunk in a dense, BM25 or hybrid list, with where it came from.
+class ModeHit(FusedHit):
+    """One chunk in a dense, BM25 or hybrid list, with where it came from (see FusedHit: `rank`
+    and `score` are those of its own list; for dense, cosine similarity; for bm25, BM25)."""
 
-    rank: 1-based rank in its own list; score: that list's score (cosine similarity for dense,
-    BM25 for bm25, the fused score for hybrid); dense_rank / bm25_rank: 1-based rank among the dense
-    and BM25 candidates (None when not a candidate there); dense_score / bm25_score likewise.
-    """
-
-    id: str
-    text: str
-    metadata: dict[str, Any]
-    rank: int
-    score: float
-    dense_rank: int | None
-    bm25_rank: int | None
-    dense_score: float | None
-    bm25_score: float | None
+    id: str = ""
+    text: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
         return str(self.metadata.get("source", ""))
-
-    @property
-    def origin(self) -> str:
-        """"both", "dense" or "bm25": which candidate lists held this chunk."""
-        if self.dense_rank is not None and self.bm25_rank is not None:
-            return "both"
-        return "dense" if self.dense_rank is not None else "bm25"
 
 
 @dataclass(frozen=True)
@@ -326,7 +309,7 @@ def mode_lists(index: ChunkIndex, query_vector: np.ndarray, query_text: str, k: 
     def hit(i: int, rank: int, score: float) -> ModeHit:
         dr, ds = d_pos.get(i, (None, None))
         br, bs = b_pos.get(i, (None, None))
-        return ModeHit(index.ids[i], index.texts[i], index.metadatas[i], rank, score, dr, br, ds, bs)
+        return ModeHit(i, rank, score, dr, br, ds, bs, index.ids[i], index.texts[i], index.metadatas[i])
 
     return ModeLists(
         query_text, method,
