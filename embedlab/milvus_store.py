@@ -41,6 +41,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -516,6 +517,27 @@ def _locked_elsewhere(directory: Path) -> bool:
         os.close(fd)
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def _import_client() -> type:
+    """pymilvus's MilvusClient class. pymilvus itself reads MILVUS_URI when it is first imported
+    and fails on anything but a server URL, so a Milvus Lite path is hidden from it meanwhile (a
+    one-off, about a second, at the first open in a process)."""
+    with _IMPORT_LOCK:
+        hidden = os.environ.get("MILVUS_URI")
+        if hidden is not None and not urlsplit(hidden).netloc:
+            del os.environ["MILVUS_URI"]
+        else:
+            hidden = None
+        try:
+            from pymilvus import MilvusClient
+        finally:
+            if hidden is not None:
+                os.environ["MILVUS_URI"] = hidden
+    return MilvusClient
+
+
 def _quiet_lite_iterator(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("failed to get mvccTs")
 
@@ -530,7 +552,7 @@ def open_milvus(uri: str, token: str | None = None, timeout_s: float = CONNECT_T
         StoreError: the server does not answer or refuses the credentials; the path is unusable.
     """
     try:
-        from pymilvus import MilvusClient
+        MilvusClient = _import_client()
     except ImportError:
         raise StoreError("MILVUS_URI is set but pymilvus is not installed: `pip install pymilvus milvus-lite` "
                          "(both are in requirements.txt), or unset MILVUS_URI to use Chroma.") from None

@@ -4,6 +4,7 @@ Everything runs on a real Milvus Lite database (test_store.py has the shared con
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -198,3 +199,12 @@ def test_the_app_does_not_import_pymilvus_unless_milvus_is_configured(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "chroma")], capture_output=True, text=True,
                          timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_milvus_lite_path_in_the_environment_opens(tmp_path):
+    # pymilvus reads MILVUS_URI itself on import and accepts server URLs only.
+    code = ("from embedlab.config import load_settings\nfrom embedlab.store import open_store\n"
+            "store = open_store(load_settings(secrets={}))\nprint(store.where, store.list())\nstore.close()")
+    env = {**os.environ, "MILVUS_URI": str(tmp_path / "env.db")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, check=True)
+    assert out.stdout.strip() == f"Milvus Lite at {tmp_path / 'env.db'} []"
