@@ -24,8 +24,8 @@ Facts about Milvus (2.4+ servers, milvus-lite 3.2, pymilvus 3.0) this module rel
 - query offset + limit is capped at 16,384 rows: whole collections are read with query_iterator;
 - Milvus Lite runs inside this process (a gRPC server thread per .db directory, stopped by
   `close`) and locks its directory, so one process per database;
-- Milvus Lite searches its growing segment by brute force (10,000 x 384: about 260 ms a query
-  against about 5 ms once flushed and indexed; bench/store_speed.py --milvus): `settle` flushes it
+- Milvus Lite searches its growing segment by brute force (10,000 x 384: about 370 ms a query
+  against about 6 ms once flushed and indexed; bench/store_speed.py --milvus): `settle` flushes it
   after an ingestion, and a search flushes first when many rows are still unsealed. A server seals
   and indexes growing segments itself and rate-limits flush, so nothing is flushed there;
 - filter strings are literals in double quotes with \\ \" \n \r \t escapes (Milvus's grammar;
