@@ -8,6 +8,7 @@ operator can change one deployment without editing files.
 from __future__ import annotations
 
 import os
+import threading
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -47,6 +48,10 @@ def api_root(base_url: str) -> str:
 def server_root(base_url: str) -> str:
     """The server's own root, without the "/v1" API prefix (where vLLM puts /tokenize)."""
     return api_root(base_url)[: -len("/v1")]
+
+
+# Held while the process environment is read or briefly changed (milvus_store's pymilvus import).
+ENV_LOCK = threading.Lock()
 
 
 class SettingsError(ValueError):
@@ -183,7 +188,9 @@ def load_settings(
         overrides: per-session values keyed by Settings field name; a value of None
             means "not overridden", an empty string clears the setting.
     """
-    env = os.environ if env is None else env
+    if env is None:
+        with ENV_LOCK:  # never read while milvus_store hides MILVUS_URI from pymilvus's import
+            env = dict(os.environ)
     secrets = read_secrets() if secrets is None else secrets
     overrides = overrides or {}
     values: dict[str, Any] = {}

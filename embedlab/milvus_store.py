@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from embedlab.config import is_milvus_lite, public_uri
+from embedlab.config import ENV_LOCK, is_milvus_lite, public_uri
 from embedlab.store import (
     CollectionInfo,
     CollectionMissing,
@@ -517,14 +517,12 @@ def _locked_elsewhere(directory: Path) -> bool:
         os.close(fd)
 
 
-_IMPORT_LOCK = threading.Lock()
-
-
 def _import_client() -> type:
     """pymilvus's MilvusClient class. pymilvus itself reads MILVUS_URI when it is first imported
     and fails on anything but a server URL, so a Milvus Lite path is hidden from it meanwhile (a
-    one-off, about a second, at the first open in a process)."""
-    with _IMPORT_LOCK:
+    one-off, about a second, at the first open in a process). Settings are not read meanwhile
+    (config.ENV_LOCK), so no other session sees the environment without it."""
+    with ENV_LOCK:
         hidden = os.environ.get("MILVUS_URI")
         if hidden is not None and not urlsplit(hidden).netloc:
             del os.environ["MILVUS_URI"]
