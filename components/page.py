@@ -13,7 +13,7 @@ from components import nav, resources, sidebar, state
 from embedlab.cache import CachedEmbedder
 from embedlab.config import Settings
 from embedlab.instructions import InstructionLibrary, load_library
-from embedlab.store import Store
+from embedlab.store import VectorStore
 
 
 @dataclass
@@ -32,8 +32,8 @@ class PageContext:
     cache_line: DeltaGenerator  # the sidebar's cache figures, redrawn after a page embeds
 
     @functools.cached_property
-    def store(self) -> Store:
-        """The vector store of these settings, opened on first use in a run.
+    def store(self) -> VectorStore:
+        """The vector store of these settings (Chroma, or Milvus with MILVUS_URI), opened on first use in a run.
 
         Raises:
             StoreError: it cannot be opened (locked by another process, server down).

@@ -36,7 +36,8 @@ def app_env(monkeypatch, tmp_path, embedding_server) -> dict[str, str]:
         "EMBEDDING_MODEL": "multilingual-e5-small-q4",
         "PLAYGROUND_DATA_DIR": str(tmp_path / "data"),
     }
-    for key in ("EMBEDDING_API_KEY", "EMBEDDING_DIMENSIONS", "CHROMA_HOST", "RERANK_BASE_URL"):
+    for key in ("EMBEDDING_API_KEY", "EMBEDDING_DIMENSIONS", "CHROMA_HOST", "RERANK_BASE_URL", "MILVUS_URI",
+                "MILVUS_TOKEN"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -19,7 +19,7 @@ CHROMIUM_ARGS = [
 def launch_app(tmp_path: Path, embedding_server: str, **extra_env: str) -> tuple[subprocess.Popen, str]:
     """`streamlit run app.py` on a free port against the stand-in server: (process, URL)."""
     port = procs.free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EMBEDDING_", "CHROMA_", "RERANK_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EMBEDDING_", "CHROMA_", "RERANK_", "MILVUS_"))}
     env.update(
         EMBEDDING_BASE_URL=embedding_server,
         EMBEDDING_MODEL="multilingual-e5-small-q4",
