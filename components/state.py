@@ -27,7 +27,9 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from embedlab.calibration import DEFAULT_PRECISION
 from embedlab.evaluation import DEFAULT_CHUNK_TOKENS, MAIN_METRIC
+from embedlab.fusion import DEFAULT_ALPHA
 from embedlab.instructions import DEFAULT_TEMPLATE, PRESETS
 from embedlab.store import DEFAULT_THRESHOLD
 
@@ -217,6 +219,10 @@ SEARCH_EDIT_THRESHOLD = widget("search.w.edit_threshold")  # seeded from the spe
 SEARCH_EDIT_INSTRUCTION = widget("search.w.edit_instruction", DEFAULT_INSTRUCTION)
 SEARCH_EXPORT_VECTORS = widget("search.w.export_vectors", False)
 SEARCH_DELETE_CONFIRM = widget("search.w.delete_confirm", "")
+SEARCH_MODES = value("search.modes", None)  # (collection, retrieval.ModeLists) of the last hybrid query
+SEARCH_MODE = widget("search.w.mode", "dense")  # a key of views.search.MODES
+SEARCH_FUSION = widget("search.w.fusion", "rrf")  # one of embedlab.fusion.METHODS
+SEARCH_ALPHA = widget("search.w.alpha", DEFAULT_ALPHA)  # weight of the dense side in weighted fusion
 
 # --- Evaluate (eval.) ------------------------------------------------------------------------------
 EVAL_RESULTS = value("eval.results", [])  # list[evaluation.ConfigResult] of the last run
@@ -234,6 +240,15 @@ EVAL_CHUNK_TOKENS = widget("eval.w.chunk_tokens", DEFAULT_CHUNK_TOKENS)
 EVAL_BASELINE = widget("eval.w.baseline", 0)  # index of the baseline configuration in the results
 EVAL_METRIC = widget("eval.w.metric", MAIN_METRIC)
 EVAL_DETAIL_QUERY = widget("eval.w.detail_query")  # query id of "Top documents for one query"
+EVAL_MODES = widget("eval.w.modes", ["dense"])  # keys of evaluation.RETRIEVAL_MODES
+EVAL_PRECISIONS = widget("eval.w.precisions", ["float32"])  # keys of evaluation.PRECISION_CHOICES
+EVAL_COMPARE_A = widget("eval.w.compare_a", 0)  # index of configuration A in the results
+EVAL_COMPARE_B = widget("eval.w.compare_b", 1)  # index of configuration B (reset to the last one per run)
+EVAL_CALIBRATIONS = value("eval.calibrations", {})  # result index -> calibration.Calibration of the last run
+EVAL_CALIB_CONFIG = widget("eval.w.calib_config")  # index of the dense configuration calibrated
+EVAL_CALIB_PRECISION = widget("eval.w.calib_precision", DEFAULT_PRECISION)  # target precision
+EVAL_APPLY_COLLECTION = widget("eval.w.apply_collection")  # Search collection whose threshold is set
+EVAL_APPLY_WHICH = widget("eval.w.apply_which", "best F1")  # "best F1" or "precision target"
 
 # --- Benchmark (bench.) ----------------------------------------------------------------------------
 BENCH_RESULTS = value("bench.results", [])  # Measurement dicts of the last (possibly stopped) run

@@ -1,8 +1,10 @@
-"""Evaluate page: Recall@k, MRR@10 and nDCG@10 of a grid of set-ups on a labelled set."""
+"""Evaluate page: Recall@k, MRR@10 and nDCG@10 of a grid of set-ups on a labelled set; per-query
+comparison of two set-ups; a similarity threshold calibrated on the set and applied to a collection."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
@@ -12,10 +14,16 @@ from components import state as S
 from components.instruction_picker import NO_INSTRUCTION
 from components.page import PageContext
 from components.widgets import download_figure, download_table, embed_with_progress
+from embedlab import calibration as cal
 from embedlab import evaluation as ev
 from embedlab import figures
+from embedlab.store import StoreError
+from embedlab.text import escape_markdown as esc
 
 ss = st.session_state
+# The results table's first columns: nDCG@10 beside what it costs (mode, precision, vector size).
+SIZE_COLUMNS = ["configuration", ev.MAIN_METRIC, "mode", "precision", "dimensions", "bytes per vector",
+                "1M vectors (GB)"]
 
 
 def render(ctx: PageContext) -> None:
@@ -35,7 +43,7 @@ def render(ctx: PageContext) -> None:
     if choices is not None and dataset is not None:
         _run(ctx, dataset, choices)
     if ss[S.EVAL_DATASET] is not None:
-        _results()
+        _results(ctx)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -113,6 +121,14 @@ def _grid_form(ctx: PageContext, dataset: ev.LabelledSet | None) -> ev.GridChoic
                       help=f"Model size: {full_dim or 'unknown'}; smaller sizes are cut from the full vectors.")
         c.multiselect("Documents", list(ev.DOCUMENT_MODES), key=S.EVAL_DOCUMENTS)
         c.number_input("Chunk size (tokens)", min_value=32, max_value=8192, step=32, key=S.EVAL_CHUNK_TOKENS)
+        a, b = st.columns(2)
+        a.multiselect("Retrieval mode", list(ev.RETRIEVAL_MODES), key=S.EVAL_MODES,
+                      help="BM25 ranks the same document inputs by keywords (jieba for Chinese) and reads the bare "
+                           "query: it embeds nothing and ignores instructions and dimensions. Hybrid fuses the dense "
+                           "and BM25 top 100.")
+        b.multiselect("Vector precision", list(ev.PRECISION_CHOICES), key=S.EVAL_PRECISIONS,
+                      help="int8: per-dimension scalar quantisation; binary: sign bits scored by Hamming distance; "
+                           f"rescore: the top {ev.RESCORE_TOP} scored again with the float32 vectors.")
         if not st.form_submit_button("Run evaluation", type="primary", disabled=dataset is None):
             return None
     return ev.GridChoices(
@@ -122,6 +138,8 @@ def _grid_form(ctx: PageContext, dataset: ev.LabelledSet | None) -> ev.GridChoic
         dimensions=tuple(ss[S.EVAL_DIMENSIONS]),
         documents=tuple(ss[S.EVAL_DOCUMENTS]),
         chunk_tokens=int(ss[S.EVAL_CHUNK_TOKENS]),
+        modes=tuple(ss[S.EVAL_MODES]),
+        precisions=tuple(ss[S.EVAL_PRECISIONS]),
     )
 
 
@@ -143,11 +161,14 @@ def _run(ctx: PageContext, dataset: ev.LabelledSet, choices: ev.GridChoices) -> 
     ss[S.EVAL_RUN_INFO] = ev.RunInfo.of(plan, vectors.shape[1], ctx.embedder.model_id,
                                         new=ctx.embedder.cache.misses - misses,
                                         seconds=time.perf_counter() - start)
-    ss[S.EVAL_BASELINE] = 0  # the fragment below has not drawn its widgets yet in this run
+    # The fragment below has not drawn its widgets yet in this run: they can be reset.
+    ss[S.EVAL_BASELINE] = 0
+    ss[S.EVAL_COMPARE_A], ss[S.EVAL_COMPARE_B] = 0, max(len(ss[S.EVAL_RESULTS]) - 1, 0)
+    ss[S.EVAL_CALIBRATIONS] = {}
 
 
 @S.fragment
-def _results() -> None:
+def _results(ctx: PageContext) -> None:
     """Tables, charts and downloads of the last run; the baseline and metric pickers rerun only this."""
     results: list[ev.ConfigResult] = ss[S.EVAL_RESULTS]
     data: ev.LabelledSet = ss[S.EVAL_DATASET]
@@ -165,6 +186,7 @@ def _results() -> None:
     baseline = a.selectbox("Baseline", range(len(labels)), format_func=labels.__getitem__, key=S.EVAL_BASELINE)
     metric = b.selectbox("Wins / losses / ties on", ev.METRICS, key=S.EVAL_METRIC)
     table = pd.DataFrame(ev.results_table(results, baseline, metric))
+    table = table[[*SIZE_COLUMNS, *(c for c in table.columns if c not in SIZE_COLUMNS)]]
     number = st.column_config.NumberColumn(format="%.3f")
     st.dataframe(table, hide_index=True, width="stretch", key="eval.table",
                  column_config={m: number for m in ev.METRICS})
@@ -198,3 +220,142 @@ def _results() -> None:
         qid = st.selectbox("Query", list(names), format_func=names.__getitem__, key=S.EVAL_DETAIL_QUERY)
         st.dataframe(pd.DataFrame(ev.top_documents_table(results, data, qid)), hide_index=True, width="stretch")
         st.caption("✓ relevant (grade ≥ 1), ✗ not judged relevant.")
+    _compare(results, data)
+    _calibrate(ctx, results, data, info)
+
+
+def _compare(results: list[ev.ConfigResult], data: ev.LabelledSet) -> None:
+    """Per query, the first relevant document's rank under A and under B, sorted by change."""
+    st.subheader("Which queries changed: A vs B")
+    if len(results) < 2:
+        st.info("Run two or more configurations to compare them query by query.", icon=":material/compare_arrows:")
+        return
+    labels = [r.config.label for r in results]
+    S.keep_valid(S.EVAL_COMPARE_A, range(len(labels)), fallback=0)
+    S.keep_valid(S.EVAL_COMPARE_B, range(len(labels)), fallback=len(labels) - 1)
+    a, b = st.columns(2)
+    first = a.selectbox("A", range(len(labels)), format_func=labels.__getitem__, key=S.EVAL_COMPARE_A)
+    second = b.selectbox("B", range(len(labels)), format_func=labels.__getitem__, key=S.EVAL_COMPARE_B)
+    if first == second:
+        st.info("Pick two different configurations.", icon=":material/compare_arrows:")
+        return
+    changes = ev.compare_ranks(results[first], results[second], data)
+    counts = ev.rank_change_counts(changes)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Fixed by B", counts["fixed"], help="B ranks the first relevant document higher than A.")
+    c2.metric("Broken by B", counts["broke"], help="B ranks it lower.")
+    c3.metric("Same", counts["same"])
+    st.caption("Rank of the first relevant document in each configuration's full ranking; >100: beyond 100 or not "
+               "retrieved at all (BM25 finds no shared word). Sorted by change: B's biggest gains first.")
+    rows = ev.rank_change_table(changes)
+    frame = pd.DataFrame(rows)
+    frame[["rank A", "rank B"]] = frame[["rank A", "rank B"]].astype(str)  # ">100" beside numbers
+    st.dataframe(frame, hide_index=True, width="stretch", key="eval.rank_changes")
+    download_table(frame, "evaluation-rank-changes", key="eval.dl_rank_changes")
+    fig = figures.rank_change_dumbbell(rows, labels[first], labels[second])
+    st.plotly_chart(fig, key="eval.rank_fig")
+    download_figure(fig, "evaluation-rank-changes", key="eval.dl_rank_fig")
+
+
+def _calibration(ctx: PageContext, results: list[ev.ConfigResult], data: ev.LabelledSet,
+                 index: int) -> cal.Calibration | None:
+    """The calibration of result `index`, computed once per run (its inputs come from the cache)."""
+    done = ss[S.EVAL_CALIBRATIONS]
+    if index not in done:
+        plan = ev.plan_grid(data, [results[index].config])
+        vectors = embed_with_progress(ctx, plan.texts, "Similarities for calibration (from the cache)")
+        if vectors is None:
+            return None
+        done[index] = cal.calibrate_config(plan, vectors, 0)
+    return done[index]
+
+
+def _calibrate(ctx: PageContext, results: list[ev.ConfigResult], data: ev.LabelledSet, info: ev.RunInfo) -> None:
+    """The threshold calibration of one dense configuration and its "Apply to collection"."""
+    st.subheader("Similarity threshold from the labelled pairs")
+    dense = [i for i, r in enumerate(results) if r.config.mode == "dense"]
+    if not dense:
+        st.info("A threshold applies to dense similarities: include the dense mode in the run.",
+                icon=":material/tune:")
+        return
+    if ctx.embedder.model_id != info.model:
+        st.warning(f"These results come from {esc(info.model)}, but the connection now uses "
+                   f"{esc(ctx.embedder.model_id)}: "
+                   "run the evaluation again to calibrate a threshold for it.", icon=":material/warning:")
+        return
+    S.keep_valid(S.EVAL_CALIB_CONFIG, dense, fallback=dense[0])
+    a, b = st.columns([3, 1])
+    index = a.selectbox("Configuration", dense, format_func=lambda i: results[i].config.label,
+                        key=S.EVAL_CALIB_CONFIG)
+    target = float(b.number_input("Precision wanted", min_value=0.05, max_value=1.0, step=0.05,
+                                  key=S.EVAL_CALIB_PRECISION,
+                                  help="Suggests the lowest threshold whose precision reaches it."))
+    found = _calibration(ctx, results, data, index)
+    if found is None:
+        return
+    found = replace(found, target_precision=target, at_precision=cal.for_precision(found.curve, target))
+    suggested = {"best F1": found.best.threshold}
+    if found.at_precision is not None:
+        suggested[f"precision ≥ {target:.2f}"] = found.at_precision.threshold
+    st.caption(f"{found.relevant.size:,} relevant and {found.non_relevant.size:,} non-relevant (query, document) "
+               "pairs; a threshold keeps the pairs whose cosine similarity is at least that value.")
+    points = [("best F1", found.best), (f"precision ≥ {target:.2f}", found.at_precision)]
+    numbers = pd.DataFrame([
+        {"suggestion": name, "threshold": None if p is None else round(p.threshold, 4),
+         "precision": None if p is None else round(p.precision, 4), "recall": None if p is None else round(p.recall, 4),
+         "F1": None if p is None else round(p.f1, 4), "pairs kept": None if p is None else p.kept}
+        for name, p in points])
+    st.dataframe(numbers, hide_index=True, key="eval.calib_table")
+    if found.at_precision is None:
+        st.caption(f"No threshold reaches a precision of {target:.2f} on this set.")
+    c1, c2 = st.columns(2)
+    with c1:
+        download_table(numbers, "threshold-suggestions", key="eval.dl_calib")
+    with c2:
+        download_table(found.curve, "threshold-curve", key="eval.dl_curve", label="Download the curve (CSV)")
+    left, right = st.columns(2)
+    with left:
+        dist = figures.similarity_distributions(found.relevant, found.non_relevant, suggested)
+        st.plotly_chart(dist, key="eval.calib_dist")
+        download_figure(dist, "similarity-distributions", key="eval.dl_calib_dist")
+    with right:
+        curve = figures.threshold_metrics(found.curve, suggested)
+        st.plotly_chart(curve, key="eval.calib_curve")
+        download_figure(curve, "threshold-metrics", key="eval.dl_calib_curve")
+    _apply(ctx, suggested, info.model)
+
+
+def _apply(ctx: PageContext, suggested: dict[str, float], model: str) -> None:
+    """Set a Search collection's threshold to one of the suggestions."""
+    st.markdown("**Apply to a Search collection**")
+    try:
+        infos = [i for i in ctx.store.list() if i.spec is not None]
+    except StoreError as exc:
+        st.error(str(exc), icon=":material/database:")
+        return
+    if not infos:
+        st.info("No Search collection exists yet: create one on the Search page, then apply the threshold here.",
+                icon=":material/database:")
+        return
+    by_name = {i.name: i.spec for i in infos}
+    S.keep_valid(S.EVAL_APPLY_COLLECTION, list(by_name))
+    S.keep_valid(S.EVAL_APPLY_WHICH, list(suggested), fallback="best F1")
+    a, b = st.columns(2)
+    name = a.selectbox("Collection", list(by_name), key=S.EVAL_APPLY_COLLECTION)
+    which = b.radio("Threshold", list(suggested), key=S.EVAL_APPLY_WHICH, horizontal=True,
+                    format_func=lambda k: f"{k}: {suggested[k]:.4f}")
+    spec = by_name[name]
+    if spec.model_id != model:
+        st.warning(f"{esc(name)} holds vectors of {esc(spec.model_id)}; these similarities come from {esc(model)}. "
+                   "A threshold "
+                   "does not carry over between models.", icon=":material/warning:")
+    if st.button("Apply to collection", key="eval.apply_threshold", type="primary"):
+        try:
+            spec = ctx.store.update(name, threshold=float(suggested[which]))
+        except StoreError as exc:
+            st.error(str(exc), icon=":material/database:")
+            return
+        st.success(f"The similarity threshold of {esc(name)} is now {spec.threshold:.4f} ({which}).",
+                   icon=":material/check_circle:")
+    else:
+        st.caption(f"Threshold of {esc(name)} now: {spec.threshold:.4f}.")

@@ -14,6 +14,7 @@ from components.widgets import download_figure, download_table, ensure_local_mod
 from embedlab import figures, retrieval
 from embedlab.backends import EmbeddingError
 from embedlab.chunking import STRATEGIES
+from embedlab.fusion import METHODS, RRF_K
 from embedlab.ingest import (
     SAMPLE_DOMAINS,
     UPLOAD_TYPES,
@@ -27,13 +28,16 @@ from embedlab.ingest import (
     sample_for_collection,
 )
 from embedlab.rerank import START_HINT, RerankClient
-from embedlab.retrieval import QueryOutcome
+from embedlab.retrieval import ModeLists, QueryOutcome
 from embedlab.store import CollectionInfo, CollectionSpec, Store, StoreError, model_name
 from embedlab.text import escape_markdown
 from embedlab.textio import UploadError
 
 ss = st.session_state
 TABS = ["Search", "Add documents", "Manage"]
+MODES = {"dense": "Dense only (vector store)", "hybrid": "Dense + BM25 + hybrid, side by side"}
+FUSIONS = {"rrf": f"reciprocal rank (RRF, k={RRF_K})", "weighted": "weighted scores (α · dense + (1 − α) · BM25)"}
+MODE_COLUMNS = ["rank", "from", "source", "dense rank", "bm25 rank", "score", "text"]  # the export has all
 
 
 def render(ctx: PageContext) -> None:
@@ -313,6 +317,15 @@ def _query_panel(ctx: PageContext, store: Store, spec: CollectionSpec) -> None:
                   help=f"Two stages: top N by embedding, then {ctx.settings.rerank_model or 'the reranker'}.")
         c5.number_input("Candidates for the reranker (top N)", 5, 200, step=5, key=state.SEARCH_FETCH_N,
                         disabled=not can_rerank)
+        c6, c7, c8 = st.columns([2, 2, 1])
+        c6.radio("Retrieval", list(MODES), format_func=MODES.__getitem__, key=state.SEARCH_MODE,
+                 help="Dense + BM25 + hybrid also ranks the chunks by keywords (BM25, Chinese segmented by jieba) "
+                      "and fuses both lists; the dense results below stay as they are.")
+        c7.radio("Hybrid fusion", list(METHODS), format_func=FUSIONS.__getitem__, key=state.SEARCH_FUSION,
+                 help="Both fuse the top 100 of each list. RRF adds 1 / (60 + rank) per list; weighted fusion "
+                      "adds min-max normalised scores.")
+        c8.slider("α (weighted fusion)", 0.0, 1.0, step=0.05, key=state.SEARCH_ALPHA,
+                  help="Weight of the dense side; 1 = dense only, 0 = BM25 only. RRF ignores it.")
         submitted = st.form_submit_button("Search", type="primary")
     if not can_rerank:
         st.caption(f"Reranking is off: no RERANK_BASE_URL is set. {START_HINT}")
@@ -327,11 +340,16 @@ def _query_panel(ctx: PageContext, store: Store, spec: CollectionSpec) -> None:
             if ss[state.SEARCH_RERANK] and can_rerank:
                 reranker = RerankClient(ctx.settings.rerank_base_url or "", ctx.settings.rerank_model)
             outcome = _ask(ctx, store, spec, query, reranker)
+            ss[state.SEARCH_MODES] = None  # a dense-only query shows no lists of an earlier one
             if outcome is not None:
                 ss[state.SEARCH_RESULT] = outcome
+                if ss[state.SEARCH_MODE] == "hybrid":
+                    lists = _hybrid(ctx, store, spec, outcome)
+                    ss[state.SEARCH_MODES] = None if lists is None else (spec.name, lists)
     outcome = ss[state.SEARCH_RESULT]
     if outcome is not None and outcome.collection == spec.name:
-        _show_outcome(outcome)
+        kept = ss[state.SEARCH_MODES]
+        _show_outcome(outcome, kept[1] if kept and kept[0] == spec.name else None)
         _why_it_matched(store, outcome)
 
 
@@ -360,6 +378,60 @@ def _ask(ctx: PageContext, store: Store, spec: CollectionSpec, query: str,
     return None
 
 
+def _hybrid(ctx: PageContext, store: Store, spec: CollectionSpec, out: QueryOutcome) -> ModeLists | None:
+    """The dense, BM25 and hybrid lists of the query just answered; None (failure shown) if they fail.
+
+    The first query on a collection's content reads its vectors and builds the BM25 index (with a
+    progress bar); later ones reuse them (embedlab.retrieval.collection_index).
+    """
+    bar = st.progress(0.0, text="Dense + BM25 + hybrid: reading the collection")
+
+    def stage(what: str, done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"{what} (once per collection content)")
+
+    try:
+        vector = ctx.embedder.embed([out.sent])[0]  # from the cache: the query was just embedded
+        return retrieval.hybrid_search(
+            store, spec, ctx.embedder.model_id, vector, out.query, int(ss[state.SEARCH_K]),
+            sources=ss[state.SEARCH_SOURCES], method=ss[state.SEARCH_FUSION], alpha=float(ss[state.SEARCH_ALPHA]),
+            progress=stage)
+    except EmbeddingError as exc:
+        show_error(exc)
+    except StoreError as exc:
+        _store_error(exc)
+    except ValueError as exc:  # a fusion setting out of range, vectors of another size
+        st.error(str(exc), icon=":material/error:")
+    finally:
+        bar.empty()
+    return None
+
+
+def _show_modes(out: QueryOutcome, lists: ModeLists) -> None:
+    """The three lists side by side, each hit with where it came from, and one export of all three."""
+    st.subheader("Dense, BM25 and hybrid")
+    t = lists.timings_ms
+    index = (f"vectors read and BM25 index built in {t['index']:.0f} ms (kept for the next queries)"
+             if lists.index_built else "index reused")
+    st.caption(f"{lists.chunks:,} chunks · dense {t['dense']:.1f} ms · BM25 {t['bm25']:.1f} ms · "
+               f"fusion {t['fusion']:.2f} ms · reading the collection {t['read']:.0f} ms · {index}")
+    st.caption("**from**: *both* = in the dense and the BM25 top 100, *dense* / *bm25* = in that list only; "
+               "**dense rank** and **bm25 rank** are the ranks in each (empty: not in it). Dense is the exact "
+               "cosine over the stored vectors; BM25 reads the question without the instruction.")
+    columns = st.columns(3)
+    fused = "RRF" if lists.method == "rrf" else f"weighted, α = {float(ss[state.SEARCH_ALPHA]):.2f}"
+    shown = [("Dense", lists.dense, "dense"), ("BM25", lists.bm25, "bm25"), (f"Hybrid ({fused})", lists.hybrid, "hybrid")]
+    for column, (title, hits, key) in zip(columns, shown, strict=True):
+        with column:
+            st.markdown(f"**{title}**")
+            if not hits:
+                st.info("No chunk shares a word with the question." if key == "bm25" else "No results.")
+                continue
+            narrow = st.column_config.NumberColumn(width="small")
+            st.dataframe(retrieval.mode_table(hits)[MODE_COLUMNS], hide_index=True, key=f"search.w.mode_{key}",
+                         column_config={c: narrow for c in ("rank", "dense rank", "bm25 rank")})
+    download_table(retrieval.mode_lists_table(lists), f"{out.collection}_dense_bm25_hybrid", key="search.w.dl_modes")
+
+
 def _grey_below(frame: pd.DataFrame):
     """Rows under the threshold in grey: shown, not hidden."""
     def style(row: pd.Series) -> list[str]:
@@ -368,7 +440,7 @@ def _grey_below(frame: pd.DataFrame):
     return frame.style.apply(style, axis=1).format({"similarity": "{:.3f}"})
 
 
-def _show_outcome(out: QueryOutcome) -> None:
+def _show_outcome(out: QueryOutcome, modes: ModeLists | None = None) -> None:
     t = out.timings_ms
     c1, c2, c3 = st.columns(3)
     c1.metric("Embed query", f"{t['embed']:.0f} ms", help="Through the embedding cache.")
@@ -379,6 +451,8 @@ def _show_outcome(out: QueryOutcome) -> None:
     st.markdown("**Query sent to the model** (instruction: "
                 f"{escape_markdown(out.instruction_name) if out.instruction_name else 'none'})")
     st.code(out.sent, language=None, wrap_lines=True)
+    if modes is not None:
+        _show_modes(out, modes)
     if not out.hits:
         st.info("No results: the collection is empty or the source filter excludes everything.")
         return

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import ndcg_score
 from streamlit.testing.v1 import AppTest
@@ -15,6 +16,8 @@ from components.instruction_picker import NO_INSTRUCTION
 from embedlab import evaluation as ev
 from embedlab.cache import EmbeddingCache
 from embedlab.instructions import PRESETS, format_query
+from embedlab.keyword import BM25Index
+from embedlab.store import StoreError
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "5_Evaluate.py")
@@ -25,6 +28,14 @@ WEB = "Web search (Qwen default)"
 def results_frame(at: AppTest):
     [frame] = [d.value for d in at.dataframe if "configuration" in d.value.columns]
     return frame
+
+
+LEVER_CHARTS = {"eval.rank_fig", "eval.calib_dist", "eval.calib_curve"}  # A vs B, calibration
+
+
+def eval_charts(at: AppTest) -> list:
+    """The metric charts (bars, dimension line): every chart but the A/B and calibration ones."""
+    return [c for c in at.get("plotly_chart") if c.key not in LEVER_CHARTS]
 
 
 def submit(at: AppTest) -> AppTest:
@@ -47,7 +58,10 @@ def test_two_configuration_grid_gives_table_charts_and_cached_rerun(app_env):
     table = results_frame(at)
     assert list(table["instruction"]) == ["none", WEB] and len(table) == 2
     assert bool(table["baseline"][0]) and table["wins"][1] + table["losses"][1] + table["ties"][1] == 4
-    assert len(at.get("plotly_chart")) == 1  # grouped bars; the dimension line needs two sizes
+    # Grouped bars; the dimension line needs two sizes. (The A/B and calibration charts below them
+    # are counted apart: they are drawn for every run of two or more configurations.)
+    assert len(eval_charts(at)) == 1
+    assert {c.key for c in at.get("plotly_chart")} - {"eval.bars"} == LEVER_CHARTS
     assert any("two or more dimensions" in i.value for i in at.info)
     assert any("embedded now" in c.value for c in at.caption)
 
@@ -78,7 +92,7 @@ def test_two_configuration_grid_gives_table_charts_and_cached_rerun(app_env):
     submit(at)
     assert len(at.session_state["eval.results"]) == 4
     assert at.session_state["eval.run_info"].new == 0
-    assert len(at.get("plotly_chart")) == 2
+    assert len(eval_charts(at)) == 2
     assert any("0 embedded now" in c.value for c in at.caption)
     # Picking another baseline recounts wins and losses against it.
     at.selectbox(key="eval.w.baseline").set_value(3).run()
@@ -142,3 +156,130 @@ def test_choices_and_results_survive_a_page_switch(app_env):
     assert at.selectbox(key="eval.w.metric").value == "mrr@10"
     assert [r.config.instruction_name for r in at.session_state["eval.results"]] == [WEB, WEB, "custom", "custom"]
     assert any(e.label == "Per query: mrr@10" for e in at.expander)
+
+
+def run_levers_grid(at: AppTest) -> AppTest:
+    """Dense float32, dense binary + rescore and BM25 on the first 6 queries, no instruction."""
+    at.selectbox(key="eval.w.bundled").set_value(SET)
+    at.number_input(key="eval.w.max_queries").set_value(6)
+    at.multiselect(key="eval.w.instructions").set_value([NO_INSTRUCTION])
+    at.multiselect(key="eval.w.modes").set_value(["dense", "BM25"])
+    at.multiselect(key="eval.w.precisions").set_value(["float32", f"binary + float rescore top {ev.RESCORE_TOP}"])
+    return submit(at)
+
+
+def test_modes_and_precisions_grid_with_sizes_beside_ndcg(app_env):
+    at = run_levers_grid(AppTest.from_file(PAGE, default_timeout=180).run())
+    results = at.session_state["eval.results"]
+    assert [(r.config.mode, r.config.precision, r.config.rescore) for r in results] == [
+        ("dense", "float32", False), ("dense", "binary", True), ("bm25", "float32", False)]
+    table = results_frame(at)
+    assert list(table.columns[:7]) == ["configuration", "ndcg@10", "mode", "precision", "dimensions",
+                                       "bytes per vector", "1M vectors (GB)"]
+    assert list(table["mode"]) == ["dense", "dense", "bm25"]
+    assert list(table["precision"]) == ["float32", f"binary + rescore {ev.RESCORE_TOP}", "n/a"]
+    # 384-d stand-in: float32 4 bytes a dimension, binary one bit; BM25 stores no vector.
+    assert list(table["bytes per vector"][:2]) == [384 * 4, 384 // 8] and pd.isna(table["bytes per vector"][2])
+    assert list(table["1M vectors (GB)"][:2]) == pytest.approx([1.536, 0.048]) and pd.isna(table["1M vectors (GB)"][2])
+    # BM25 embeds nothing: its scores equal an index built here over the documents.
+    data = ev.load_bundled(SET).subset(6)
+    index = BM25Index([d.text for d in data.documents])
+    scores = np.stack([np.where((s := index.scores(q.text)) > 0, s, -np.inf) for q in data.queries])
+    expected = ev.mean_metrics(ev.evaluate_scores(scores, data.doc_ids, data.queries))
+    assert results[2].metrics == pytest.approx(expected)
+
+
+def test_per_query_comparison_of_two_configurations(app_env):
+    at = run_levers_grid(AppTest.from_file(PAGE, default_timeout=180).run())
+    results = at.session_state["eval.results"]
+    assert at.selectbox(key="eval.w.compare_a").value == 0 and at.selectbox(key="eval.w.compare_b").value == 2
+    metrics = {m.label: m.value for m in at.metric}
+    [changes] = [d.value for d in at.dataframe if "rank A" in d.value.columns]
+    assert len(changes) == 6 and list(changes["change"]) == sorted(changes["change"], reverse=True)
+    for _, row in changes.iterrows():  # the ranks shown are each configuration's own first relevant rank
+        for side, res in (("rank A", results[0]), ("rank B", results[2])):
+            rank = res.first_relevant[row["query id"]]
+            assert row[side] == (str(rank) if rank is not None and rank <= 100 else ">100")
+    labels = list(changes["result"])
+    assert int(metrics["Fixed by B"]) == labels.count("fixed") and int(metrics["Broken by B"]) == labels.count("broke")
+    assert int(metrics["Same"]) == labels.count("same")
+    assert any("eval.dl_rank_changes" in b.proto.id for b in at.get("download_button"))
+    # Another A: the comparison follows (only the results fragment reruns).
+    at.selectbox(key="eval.w.compare_a").set_value(1).run()
+    [again] = [d.value for d in at.dataframe if "rank A" in d.value.columns]
+    assert [r for r in again["rank A"]] == [
+        str(results[1].first_relevant[q]) if results[1].first_relevant[q] is not None else ">100"
+        for q in again["query id"]]
+    at.selectbox(key="eval.w.compare_b").set_value(1).run()
+    assert any("two different configurations" in i.value for i in at.info)
+
+
+def _best_f1_by_hand(sim: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(threshold, F1) maximising F1 over every similarity value, by brute force."""
+    best = (0.0, -1.0)
+    for t in np.unique(sim):
+        kept = sim >= t
+        tp = (kept & labels).sum()
+        if tp == 0:
+            continue
+        p, r = tp / kept.sum(), tp / labels.sum()
+        f1 = 2 * p * r / (p + r)
+        if f1 > best[1] + 1e-12 or (abs(f1 - best[1]) <= 1e-12 and t > best[0]):
+            best = (float(t), float(f1))
+    return best
+
+
+def test_calibration_suggests_the_best_f1_threshold_and_applies_it(app_env):
+    at = run_levers_grid(AppTest.from_file(PAGE, default_timeout=180).run())
+    assert at.selectbox(key="eval.w.calib_config").options == [results_frame(at)["configuration"][0],
+                                                                results_frame(at)["configuration"][1]]
+    [numbers] = [d.value for d in at.dataframe if "suggestion" in d.value.columns]
+    # Independently: the cosine similarities of the cached vectors, F1 tried at every value.
+    data = ev.load_bundled(SET).subset(6)
+    cache = EmbeddingCache(Path(app_env["PLAYGROUND_DATA_DIR"]) / "embeddings.sqlite")
+    model_id = f"{app_env['EMBEDDING_MODEL']}@{app_env['EMBEDDING_BASE_URL']}"
+    found = cache.get_many(model_id, None, [q.text for q in data.queries] + [d.text for d in data.documents])
+    q = np.stack([found[x.text] for x in data.queries]).astype(np.float64)
+    d = np.stack([found[x.text] for x in data.documents]).astype(np.float64)
+    threshold, f1 = _best_f1_by_hand(q @ d.T, ev.relevance_labels(data))
+    best = numbers.iloc[0]
+    assert best["suggestion"] == "best F1"
+    assert best["threshold"] == pytest.approx(threshold, abs=1e-4) and best["F1"] == pytest.approx(f1, abs=1e-4)
+    assert numbers.iloc[1]["suggestion"] == "precision ≥ 0.90"
+    assert {c.key for c in at.get("plotly_chart")} == {"eval.bars", *LEVER_CHARTS}
+    assert any("No Search collection exists yet" in i.value for i in at.info)
+
+    # A collection made on the Search page (same data directory, same process): apply, then read it back.
+    search = AppTest.from_file(str(ROOT / "pages" / "4_Search.py"), default_timeout=120).run()
+    search.text_input(key="search.w.new_name").input("eng_handbook_v1")
+    search.button(key="search.w.create").click().run()
+    assert not search.exception and any("Created" in s.value for s in search.success)
+    at.run()
+    assert at.selectbox(key="eval.w.apply_collection").value == "eng_handbook_v1"
+    assert any("now: 0.5000" in c.value for c in at.caption)  # the default threshold
+    at.button(key="eval.apply_threshold").click().run()
+    assert not at.exception
+    [done] = [s.value for s in at.success if "similarity threshold" in s.value]
+    assert f"now {best['threshold']:.4f} (best F1)" in done
+    search.session_state["search.tabs"] = "Manage"
+    search.run()
+    assert search.number_input(key="search.w.edit_threshold").value == pytest.approx(best["threshold"], abs=1e-4)
+
+
+def test_a_store_failure_when_applying_is_shown(app_env, monkeypatch):
+    from embedlab.store import Store
+
+    at = run_levers_grid(AppTest.from_file(PAGE, default_timeout=180).run())
+    search = AppTest.from_file(str(ROOT / "pages" / "4_Search.py"), default_timeout=120).run()
+    search.text_input(key="search.w.new_name").input("eng_handbook_v1")
+    search.button(key="search.w.create").click().run()
+
+    def refuse(self, name, **changes):
+        raise StoreError("The vector store did not answer while it was asked to update (ConnectError).")
+
+    monkeypatch.setattr(Store, "update", refuse)
+    at.run()
+    at.button(key="eval.apply_threshold").click().run()
+    assert not at.exception
+    assert "The vector store did not answer while it was asked to update (ConnectError)." in [e.value for e in at.error]
+    assert not [s for s in at.success if "similarity threshold" in s.value]

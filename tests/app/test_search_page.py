@@ -6,9 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from embedlab import retrieval
+from embedlab.ingest import chunk_documents, load_sample
+from embedlab.keyword import BM25Index
+from embedlab.text import one_line
 from tests.support.rerank_server import RerankServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,3 +211,67 @@ def test_a_store_failure_during_a_search_is_shown_and_the_page_goes_on(app_env, 
     assert errors(at) == ["The vector store did not answer while it was asked to search (ConnectError)."]
     assert not [m for m in at.metric if m.label == "Vector search"]  # no outcome kept from a failed query
     assert at.button(key=SEARCH)  # the form is still there to try again
+
+
+def mode_frames(at: AppTest) -> list:
+    """The dense, BM25 and hybrid tables, in that order (the only tables with a "from" column)."""
+    return [df.value for df in at.dataframe if "from" in df.value.columns]
+
+
+def test_dense_bm25_and_hybrid_lists_side_by_side_with_origins(app_env, monkeypatch):
+    from collections import OrderedDict
+
+    from embedlab.keyword import DEFAULT_CACHE
+
+    # The process-wide index cache may hold this content from another test (same corpus, same model).
+    monkeypatch.setattr(DEFAULT_CACHE, "_items", OrderedDict())
+    at = new_page()
+    create_and_fill(at)
+    at.text_input(key="search.w.query").input("How do I claim a taxi fare after working late?")
+    at.radio(key="search.w.mode").set_value("hybrid")
+    at.button(key=SEARCH).click().run()
+    assert not at.exception and not errors(at)
+    dense, bm25, hybrid = mode_frames(at)
+    # The dense list is the exact cosine over the stored vectors: the vector store's own top 5.
+    assert list(dense["text"]) == list(frame(at, "above threshold")["text"])
+    assert list(dense["rank"]) == [1, 2, 3, 4, 5] and list(dense["dense rank"]) == [1, 2, 3, 4, 5]
+    # BM25 over the same chunks, computed here: only 4 English chunks share a word; the expense policy
+    # is in Chinese (打车费用), so only the multilingual dense side finds it.
+    chunks = chunk_documents(load_sample("hr_policy").documents, "recursive", max_tokens=128)
+    expected = BM25Index([c.text for c in chunks]).search("How do I claim a taxi fare after working late?", 5)
+    assert list(bm25["text"]) == [one_line(chunks[i].text, retrieval.TEXT_CHARS) for i in expected.indices]
+    assert list(bm25["bm25 rank"]) == list(range(1, len(expected) + 1)) and len(bm25) == 4
+    assert len(hybrid) == 5 and set(hybrid["from"]) <= {"both", "dense", "bm25"} and "both" in set(hybrid["from"])
+    for _, row in hybrid.iterrows():  # the origin agrees with the ranks it shows
+        in_dense, in_bm25 = pd.notna(row["dense rank"]), pd.notna(row["bm25 rank"])
+        assert row["from"] == ("both" if in_dense and in_bm25 else "dense" if in_dense else "bm25")
+    lists = at.session_state["search.modes"][1]
+    assert lists.method == "rrf" and lists.index_built and lists.chunks == 14
+    assert any("BM25 index built" in c.value for c in at.caption)
+    assert any("search.w.dl_modes" in b.proto.id for b in at.get("download_button"))  # the export
+    # Weighted fusion with α = 1 keeps only the dense side's order; the index is reused.
+    at.radio(key="search.w.fusion").set_value("weighted")
+    at.slider(key="search.w.alpha").set_value(1.0)
+    at.button(key=SEARCH).click().run()
+    dense, bm25, hybrid = mode_frames(at)
+    assert list(hybrid["text"]) == list(dense["text"])
+    lists = at.session_state["search.modes"][1]
+    assert lists.method == "weighted" and not lists.index_built
+    assert any("index reused" in c.value for c in at.caption)
+    # Dense only again: the three lists go, today's results stay.
+    at.radio(key="search.w.mode").set_value("dense")
+    at.button(key=SEARCH).click().run()
+    assert mode_frames(at) == [] and at.session_state["search.modes"] is None
+    assert len(frame(at, "above threshold")) == 5
+
+
+def test_a_question_sharing_no_word_gives_an_empty_bm25_list(app_env):
+    at = new_page()
+    create_and_fill(at)
+    at.text_input(key="search.w.query").input("zzzqx")
+    at.radio(key="search.w.mode").set_value("hybrid")
+    at.button(key=SEARCH).click().run()
+    assert not at.exception and not errors(at)
+    dense, hybrid = mode_frames(at)  # BM25 shows a note instead of an empty table
+    assert any("No chunk shares a word with the question" in i.value for i in at.info)
+    assert list(hybrid["text"]) == list(dense["text"]) and set(hybrid["from"]) == {"dense"}

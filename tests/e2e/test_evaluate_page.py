@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
-from tests.support.browser import open_expander, shot, wait_idle
+from tests.support.browser import open_expander, shot, wait_cell, wait_idle
 
 SHOTS = os.environ.get("EVAL_SCREENSHOT_DIR")  # set to keep screenshots for a human look
 UPLOADER = "[data-testid='stFileUploaderDropzoneInput']"
@@ -76,7 +77,9 @@ def test_upload_errors_then_grid_with_table_and_charts(start_app, page, tmp_path
     page.get_by_role("heading", name="3 · Results").wait_for(timeout=60_000)
     charts = page.locator("[data-testid='stPlotlyChart']")
     charts.nth(1).wait_for(timeout=60_000)
-    assert charts.count() == 2  # grouped bars and the dimension line
+    # Grouped bars and the dimension line (the A/B and calibration charts further down are counted apart).
+    metric_charts = charts.filter(has_text=re.compile("Retrieval quality per configuration|Embedding size"))
+    assert metric_charts.count() == 2
     legend = page.locator("[data-testid='stPlotlyChart'] .legendtext").all_text_contents()
     assert any("IT security policy" in t for t in legend) and any("no instruction" in t or "none" in t for t in legend)
     assert page.locator(".xtick text", has_text="ndcg@10").count() >= 1
@@ -88,10 +91,30 @@ def test_upload_errors_then_grid_with_table_and_charts(start_app, page, tmp_path
     # Per-query detail: which documents each configuration ranked first, relevant ones marked.
     open_expander(page, "Per query: ndcg@10")
     open_expander(page, "Top documents for one query")
-    detail = page.get_by_test_id("stDataFrame").filter(has_text="rank")
+    # In its expander: the A vs B table below has rank columns too.
+    detail = page.get_by_test_id("stExpander").filter(has_text="Top documents for one query").get_by_test_id(
+        "stDataFrame").filter(has_text="rank")
     detail.wait_for(timeout=30_000)
     _shot(page, tmp_path, "evaluate.png", page.get_by_role("heading", name="3 · Results"), charts.nth(0),
           charts.nth(1), table, detail)
+
+    # A vs B per query (A: the first configuration, B: the last), and the threshold calibration.
+    page.set_viewport_size({"width": 1500, "height": 1000})
+    page.get_by_role("heading", name="Which queries changed: A vs B").wait_for(timeout=30_000)
+    counts = [page.get_by_test_id("stMetric").filter(has_text=name).get_by_test_id("stMetricValue").inner_text()
+              for name in ("Fixed by B", "Broken by B", "Same")]
+    assert sum(int(c) for c in counts) == 4  # every query is counted once
+    dumbbell = charts.filter(has_text="First relevant document per query")
+    dumbbell.locator("g.trace").first.wait_for(state="attached", timeout=30_000)
+    assert page.get_by_test_id("stDataFrame").filter(has_text="rank A").count() == 1
+    page.get_by_role("heading", name="Similarity threshold from the labelled pairs").wait_for(timeout=30_000)
+    calibration = page.get_by_test_id("stDataFrame").filter(has_text="suggestion")
+    wait_cell(calibration, "best F1")
+    assert charts.filter(has_text="Similarity of relevant vs non-relevant pairs").count() == 1
+    assert charts.filter(has_text="Precision, recall and F1 by threshold").count() == 1
+    assert page.get_by_text("No Search collection exists yet").count() == 1  # said, not an empty picker
+    assert page.get_by_test_id("stException").count() == 0
+    shot(page, tmp_path, "evaluate-levers.png", 5200)
 
 
 def test_evaluate_broken_jsonl_line_is_named(shared_app, page, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.support import procs
-from tests.support.browser import open_expander, table_cells, wait_cell, wait_idle
+from tests.support.browser import open_expander, shot, table_cells, wait_cell, wait_idle
 from tests.support.chroma_server import start_chroma_server
 
 
@@ -52,6 +52,23 @@ def test_build_samples_and_search_on_a_chroma_server(start_app, page, tmp_path):
         page.get_by_text(re.compile(r"^Similarity \d\.\d{3} is ")).filter(has_not_text=before).wait_for(timeout=30_000)
         wait_idle(page)
         page.screenshot(path=str(tmp_path / "search.png"), full_page=True)  # for a look by hand
+        assert not page.dialogs
+
+        # Dense + BM25 + hybrid: three lists side by side, each hit saying where it came from.
+        page.set_viewport_size({"width": 1500, "height": 1000})
+        page.get_by_text("Dense + BM25 + hybrid, side by side").click()
+        page.get_by_test_id("stTabs").get_by_test_id("stBaseButton-primaryFormSubmit").click()  # grids have a "Search" too
+        page.get_by_role("heading", name="Dense, BM25 and hybrid").wait_for(timeout=60_000)
+        wait_idle(page)
+        lists = page.get_by_test_id("stHorizontalBlock").filter(has=page.get_by_text("Hybrid (RRF)", exact=True))
+        grids = lists.get_by_test_id("stDataFrame")
+        assert grids.count() == 3  # dense, BM25, hybrid
+        wait_cell(grids.nth(2), "both")  # the hybrid list names the hits both lists found
+        assert "both" in table_cells(page, grids.nth(2))
+        assert set(table_cells(page, grids.nth(1))) & {"both", "bm25"}  # every BM25 hit is in its own list
+        assert page.get_by_text(re.compile(r"BM25 index built in \d+ ms")).count() == 1
+        assert page.get_by_role("button", name="Download CSV").count() >= 2
+        shot(page, tmp_path, "search-hybrid.png", 3600)
         assert not page.dialogs
     finally:
         procs.stop(chroma)
