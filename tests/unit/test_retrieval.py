@@ -4,9 +4,6 @@ filter, the rerank stage (its failure kept, not raised) and the tables built fro
 
 from __future__ import annotations
 
-import hashlib
-import re
-
 import numpy as np
 import pytest
 
@@ -17,6 +14,7 @@ from embedlab.rerank import RerankClient, RerankedHit
 from embedlab.retrieval import QueryOutcome, run_query, source_filter
 from embedlab.store import CollectionInfo, CollectionSpec, Hit, Store, StoreError, open_client
 from tests.support.rerank_server import RerankServer
+from tests.support.word_embedder import WordEmbedder
 
 TASK = "Given an employee's question, retrieve HR policy passages"
 CHUNKS = [  # (source, text)
@@ -28,28 +26,6 @@ CHUNKS = [  # (source, text)
     ("security.md", "Laptops use full disk encryption and lock the screen after five minutes."),
     ("security.md", "Visitors sign in at the front desk and wear a badge."),
 ]
-
-
-class WordEmbedder:
-    """A deterministic stand-in model: a text's vector is the normalised sum of seeded random
-    vectors of its words, so texts sharing words are similar. Records every call."""
-
-    model_id = "word-vectors@test"
-    dim = 64
-
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-
-    def embed(self, texts, progress=None) -> np.ndarray:
-        self.calls.append(list(texts))
-        rows = np.zeros((len(texts), self.dim))
-        for i, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "little")
-                rows[i] += np.random.default_rng(seed).normal(size=self.dim)
-        if progress:
-            progress(len(texts), len(texts))
-        return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
 
 
 @pytest.fixture
