@@ -615,10 +615,12 @@ def threshold_metrics(curve: pd.DataFrame, thresholds: dict[str, float] | None =
         fig.add_vline(x=value, line_dash="dash", line_color="#444",
                       annotation_text=f"{html.escape(label)}: {value:.3f}",
                       annotation_position="bottom right" if i else "bottom left")
-    fig.update_layout(title="Precision, recall and F1 by threshold (keep pairs with similarity ≥ threshold)",
-                      xaxis={"title": "threshold"}, yaxis={"title": "score", "range": [0, 1.05]},
-                      legend={"orientation": "h", "yanchor": "top", "y": -0.2}, height=420,
-                      margin={"t": 50, "b": 10})
+    # A short title: the chart often sits in half a page's width, where a long one was cut off.
+    fig.update_layout(title="Precision, recall, F1 by threshold",
+                      xaxis={"title": "threshold (keep pairs with similarity ≥ it)"},
+                      yaxis={"title": "score", "range": [0, 1.05]},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0}, height=420,
+                      margin={"t": 80, "b": 50})
     return fig
 
 
@@ -648,7 +650,8 @@ def rank_change_dumbbell(rows: list[dict], label_a: str, label_b: str, k: int = 
         title="First relevant document per query: A → B",
         xaxis={"title": f"rank (log; {k + 1} = beyond {k})", "type": "log"},
         yaxis={"autorange": "reversed", "type": "category"},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.12},
-        height=max(320, 60 + 22 * len(rows)), margin={"t": 50, "b": 10, "l": 10},
+        # The legend sits above the plot: below it, it covered the x-axis title.
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        height=max(340, 110 + 22 * len(rows)), margin={"t": 80, "b": 50, "l": 10},
     )
     return fig
