@@ -8,7 +8,9 @@ Two kinds of keys:
   `page.setup` before anything is drawn, re-saves every declared widget key that has a value.
   Widgets declared here are drawn with `key=` only (no `value=`/`index=`): their starting value is
   the default given here, seeded once per session by `init_state()`. `UNSET` means no seed: the
-  widget starts from its own first option, and is kept from then on.
+  widget starts from its own default (an empty text, the first option), and is kept from then on.
+  Text boxes that start empty are not seeded: a seeded value reaches the browser a moment after
+  the box appears, and would replace what a quick typist (or a browser test) already entered.
 
 - `transient(key)`: a widget whose value is read through st.session_state but cannot be kept
   (file uploaders and buttons: Streamlit refuses to set them).
@@ -135,17 +137,17 @@ INSTR_ACTIVE = value("instr.active", False)  # bool: "Compare" was clicked, resu
 INSTR_RESULT = value("instr.result", None)  # (inputs, similarity.Comparison) of the last comparison
 INSTR_FLASH = value("instr.flash", [])  # (kind, message) pairs to show once after a callback
 INSTR_SAMPLE = widget("instr.w.sample", "HR policy questions (English)")  # sample set to load
-INSTR_QUERIES_INPUT = widget("instr.w.queries", "")  # queries text area (filled from the sample on first visit)
-INSTR_DOCUMENTS_INPUT = widget("instr.w.documents", "")  # documents text area
+INSTR_QUERIES_INPUT = widget("instr.w.queries")  # queries text area (filled from the sample on first visit)
+INSTR_DOCUMENTS_INPUT = widget("instr.w.documents")  # documents text area
 INSTR_TEMPLATE_INPUT = widget("instr.w.template", DEFAULT_TEMPLATE)  # template text area
 INSTR_SYMMETRIC = widget("instr.w.mode", False)  # bool: instruct documents too
 INSTR_PICK = widget("instr.w.pick", DEFAULT_INSTRUCTION)  # name of the chosen instruction
 INSTR_COMPARE = widget("instr.w.compare", [])  # up to three instruction names for the bar chart
 INSTR_TOP_K = widget("instr.w.top_k", 3)  # documents per query in the ranking table
 INSTR_EDIT_TARGET = widget("instr.w.edit_target", "(new instruction)")  # library entry being edited
-INSTR_EDIT_NAME = widget("instr.w.edit_name", "")
-INSTR_EDIT_TASK = widget("instr.w.edit_task", "")
-INSTR_EDIT_NOTE = widget("instr.w.edit_note", "")
+INSTR_EDIT_NAME = widget("instr.w.edit_name")
+INSTR_EDIT_TASK = widget("instr.w.edit_task")
+INSTR_EDIT_NOTE = widget("instr.w.edit_note")
 INSTR_IMPORT_FILE = transient("instr.w.import_file")  # library JSON to import
 # Prefix of the labels grid's key: one key per text set, so edits of one set never land on another.
 INSTR_LABELS_GRID = "instr.labels"
@@ -156,13 +158,13 @@ CHUNK_UPLOAD_ERROR = value("chunk.upload_error", "")  # why the last upload was 
 CHUNK_MATCH = value("chunk.match", None)  # embedlab.chunking.ChunkMatch of the last "Embed chunks and match"
 CHUNK_SOURCE = widget("chunk.w.source", "Sample")  # "Sample", "Paste" or "Upload"
 CHUNK_SAMPLE = widget("chunk.w.sample")  # title of the bundled sample shown (the first to start with)
-CHUNK_PASTED = widget("chunk.w.pasted", "")  # the pasted text
+CHUNK_PASTED = widget("chunk.w.pasted")  # the pasted text
 CHUNK_STRATEGY = widget("chunk.w.strategy", "recursive")  # one of embedlab.chunking.STRATEGIES
 CHUNK_SIZE = widget("chunk.w.size", 256)  # token budget per chunk
 CHUNK_OVERLAP = widget("chunk.w.overlap", 0)  # overlap in tokens, at most half the size
 CHUNK_STEP = widget("chunk.w.step", 1)  # 1-based chunk highlighted by the step slider
 CHUNK_INSTRUCTION = widget("chunk.w.instruction", DEFAULT_INSTRUCTION)  # picker: an instruction name
-CHUNK_QUERY = widget("chunk.w.query", "")  # the matching query
+CHUNK_QUERY = widget("chunk.w.query")  # the matching query
 CHUNK_DOC_LIMIT = widget("chunk.w.doc_limit", 2048)  # token limit for embedding the whole document
 
 # --- Clusters (umap.) ------------------------------------------------------------------------------
@@ -186,7 +188,7 @@ UMAP_K_MODE = widget("umap.w.k_mode", "best silhouette")
 UMAP_K = widget("umap.w.k", 6)
 UMAP_MIN_CLUSTER_SIZE = widget("umap.w.min_cluster_size", 5)
 UMAP_COLOUR_BY = widget("umap.w.colour_by", "label")  # "label" or "found cluster"
-UMAP_QUERIES = widget("umap.w.queries", "")  # text of the queries box (one query per line)
+UMAP_QUERIES = widget("umap.w.queries")  # text of the queries box (one query per line)
 
 # --- Search (search.) ------------------------------------------------------------------------------
 SEARCH_ACTIVE = value("search.active", None)  # name of the collection being worked on
@@ -196,18 +198,18 @@ SEARCH_EXPORT = value("search.export", None)  # {"name", "vectors", "data", "row
 SEARCH_NOTICE = value("search.notice", "")  # a one-off success message shown after a rerun
 SEARCH_EDIT_SEED = value("search.edit_seed", None)  # (name, description, threshold) the Manage form shows
 SEARCH_COLLECTION = widget("search.w.collection")  # the collection picker; follows SEARCH_ACTIVE
-SEARCH_NEW_NAME = widget("search.w.new_name", "")
-SEARCH_NEW_DESCRIPTION = widget("search.w.new_description", "")
+SEARCH_NEW_NAME = widget("search.w.new_name")
+SEARCH_NEW_DESCRIPTION = widget("search.w.new_description")
 SEARCH_NEW_INSTRUCTION = widget("search.w.new_instruction", DEFAULT_INSTRUCTION)
 SEARCH_NEW_THRESHOLD = widget("search.w.new_threshold", DEFAULT_THRESHOLD)
 SEARCH_INGEST_SOURCE = widget("search.w.ingest_source", "Upload files")
 SEARCH_PASTE_NAME = widget("search.w.paste_name", "pasted.txt")
-SEARCH_PASTE_TEXT = widget("search.w.paste_text", "")
+SEARCH_PASTE_TEXT = widget("search.w.paste_text")
 SEARCH_SAMPLE = widget("search.w.sample", "hr_policy")
 SEARCH_STRATEGY = widget("search.w.strategy", "recursive")
 SEARCH_MAX_TOKENS = widget("search.w.max_tokens", 256)
 SEARCH_OVERLAP = widget("search.w.overlap", 0)
-SEARCH_QUERY = widget("search.w.query", "")
+SEARCH_QUERY = widget("search.w.query")
 SEARCH_K = widget("search.w.k", 5)
 SEARCH_SOURCES = widget("search.w.sources", [])  # filtered to the open collection's sources before drawing
 SEARCH_COMPARE = widget("search.w.compare", False)
@@ -218,7 +220,7 @@ SEARCH_EDIT_DESCRIPTION = widget("search.w.edit_description")  # seeded from the
 SEARCH_EDIT_THRESHOLD = widget("search.w.edit_threshold")  # seeded from the spec (SEARCH_EDIT_SEED)
 SEARCH_EDIT_INSTRUCTION = widget("search.w.edit_instruction", DEFAULT_INSTRUCTION)
 SEARCH_EXPORT_VECTORS = widget("search.w.export_vectors", False)
-SEARCH_DELETE_CONFIRM = widget("search.w.delete_confirm", "")
+SEARCH_DELETE_CONFIRM = widget("search.w.delete_confirm")
 SEARCH_MODES = value("search.modes", None)  # (collection, retrieval.ModeLists) of the last hybrid query
 SEARCH_MODE = widget("search.w.mode", "dense")  # a key of views.search.MODES
 SEARCH_FUSION = widget("search.w.fusion", "rrf")  # one of embedlab.fusion.METHODS
@@ -232,7 +234,7 @@ EVAL_SOURCE = widget("eval.w.source", "Bundled set")  # or "Upload my own"
 EVAL_BUNDLED = widget("eval.w.bundled")  # a key of evaluation.BUNDLED
 EVAL_MAX_QUERIES = widget("eval.w.max_queries", 0)  # 0 = all
 EVAL_INSTRUCTIONS = widget("eval.w.instructions", [NO_INSTRUCTION, "IT security policy"])  # picker names
-EVAL_CUSTOM = widget("eval.w.custom", "")
+EVAL_CUSTOM = widget("eval.w.custom")
 EVAL_TRUNCATION = widget("eval.w.truncation", ["full"])  # keys of evaluation.TRUNCATIONS
 EVAL_DIMENSIONS = widget("eval.w.dimensions", ["full"])  # from evaluation.dimension_options
 EVAL_DOCUMENTS = widget("eval.w.documents", ["whole documents"])  # keys of evaluation.DOCUMENT_MODES

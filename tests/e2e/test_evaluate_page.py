@@ -111,7 +111,7 @@ def test_upload_errors_then_grid_with_table_and_charts(start_app, page, tmp_path
     calibration = page.get_by_test_id("stDataFrame").filter(has_text="suggestion")
     wait_cell(calibration, "best F1")
     assert charts.filter(has_text="Similarity of relevant vs non-relevant pairs").count() == 1
-    assert charts.filter(has_text="Precision, recall and F1 by threshold").count() == 1
+    assert charts.filter(has_text="Precision, recall, F1 by threshold").count() == 1
     assert page.get_by_text("No Search collection exists yet").count() == 1  # said, not an empty picker
     assert page.get_by_test_id("stException").count() == 0
     shot(page, tmp_path, "evaluate-levers.png", 5200)

@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.support.browser import shot, wait_idle
+from tests.support.browser import app_value, shot, wait_idle
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
 
@@ -19,7 +19,7 @@ def test_heatmaps_render_and_script_payload_stays_text(start_app, page, tmp_path
 
     # Add a hostile document, apply, compare.
     docs = page.get_by_role("textbox", name="Documents", exact=True)
-    docs.fill(docs.input_value() + "\n" + PAYLOAD)
+    docs.fill(app_value(docs) + "\n" + PAYLOAD)
     docs.press("Tab")  # commit the edit before submitting the form
     page.get_by_role("button", name="Apply texts").click()
     wait_idle(page)

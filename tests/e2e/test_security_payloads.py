@@ -14,6 +14,7 @@ import json
 from tests.support.browser import (
     IMG,
     SCRIPT,
+    app_value,
     assert_inert,
     create_collection,
     hover,
@@ -38,6 +39,7 @@ def test_instruction_lab_tables_and_heatmap_hovers(shared_app, page, tmp_path):
     page.goto(f"{shared_app}/Instructions")
     wait_idle(page)
     queries = page.get_by_role("textbox", name="Queries", exact=True)
+    app_value(queries)  # the sample's texts, filled just after the box appears, would replace ours
     queries.fill(f"leave rules {IMG}\nreset a password {SCRIPT}")
     queries.press("Tab")
     docs = page.get_by_role("textbox", name="Documents", exact=True)

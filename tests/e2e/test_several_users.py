@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tests.support.browser import (
+    app_value,
     assert_inert,
     create_collection,
     paste_document,
@@ -44,6 +45,7 @@ def two_pages(browser):
 
 def _enter_texts(page, texts: dict) -> None:
     queries = page.get_by_role("textbox", name="Queries", exact=True)
+    app_value(queries)  # the sample's texts, filled just after the box appears, would replace ours
     queries.fill("\n".join(texts["queries"]))
     queries.press("Tab")
     docs = page.get_by_role("textbox", name="Documents", exact=True)

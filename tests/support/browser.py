@@ -43,6 +43,15 @@ def wait_idle(page, timeout_ms: int = 60_000) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms)
 
 
+def app_value(box, timeout_ms: int = 30_000) -> str:
+    """The value of a text box once the app has filled it: Streamlit applies a value set through
+    session state just after the box first appears (read or typed over earlier, it is lost)."""
+    from playwright.sync_api import expect
+
+    expect(box).not_to_have_value("", timeout=timeout_ms)
+    return box.input_value()
+
+
 def open_expander(page, label: str, timeout_ms: int = 10_000) -> None:
     """Open the st.expander whose title contains `label`; wait until its opening animation ends.
 
@@ -112,11 +121,13 @@ def paste_document(page, name: str, text: str, max_tokens: int = 16) -> None:
     page.get_by_role("tab", name="Add documents").click()
     page.get_by_text("Paste text").click()
     wait_idle(page)
-    page.get_by_role("textbox", name="Document name").fill(name)
+    doc_name = page.get_by_role("textbox", name="Document name")
+    size = page.get_by_role("spinbutton", name="Max tokens per chunk")
+    app_value(doc_name), app_value(size)  # the page's own start values first, or they replace ours
+    doc_name.fill(name)
     area = page.get_by_role("textbox", name="Text", exact=True)
     area.fill(text)
     area.press("Tab")
-    size = page.get_by_role("spinbutton", name="Max tokens per chunk")
     size.fill(str(max_tokens))
     size.press("Tab")
     wait_idle(page)
