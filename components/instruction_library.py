@@ -113,15 +113,15 @@ def library_editor(library: InstructionLibrary) -> None:
     with edit:
         state.keep_valid(state.INSTR_EDIT_TARGET, [NEW_ENTRY, *user_names], fallback=NEW_ENTRY)
         left, right = st.columns([3, 2])
-        left.selectbox("Edit", [NEW_ENTRY, *user_names], key=state.INSTR_EDIT_TARGET, on_change=_fill_editor,
+        left.selectbox("Edit", [NEW_ENTRY, *user_names], key=state.INSTR_EDIT_TARGET, persist_state="session", on_change=_fill_editor,
                        args=(library,), help="Presets are read-only: duplicate one to change it.")
         right.button("Duplicate the selected instruction", key="instr.duplicate", on_click=_duplicate,
                      args=(library,), disabled=ss.get(state.INSTR_PICK) not in library.names())
         with st.form("instr.edit_form", border=False):
-            st.text_input("Name", key=state.INSTR_EDIT_NAME, max_chars=MAX_NAME_CHARS)
-            st.text_area("Task description", key=state.INSTR_EDIT_TASK, height=90, max_chars=MAX_TASK_CHARS,
+            st.text_input("Name", key=state.INSTR_EDIT_NAME, persist_state="session", max_chars=MAX_NAME_CHARS)
+            st.text_area("Task description", key=state.INSTR_EDIT_TASK, persist_state="session", height=90, max_chars=MAX_TASK_CHARS,
                          help="Usually one English sentence: what the query is and what to retrieve.")
-            st.text_input("Note", key=state.INSTR_EDIT_NOTE, max_chars=MAX_NOTE_CHARS)
+            st.text_input("Note", key=state.INSTR_EDIT_NOTE, persist_state="session", max_chars=MAX_NOTE_CHARS)
             st.form_submit_button("Save instruction", on_click=_save, args=(library,), type="primary")
         if ss[state.INSTR_EDIT_TARGET] != NEW_ENTRY:
             with st.popover("Delete this instruction"):

@@ -27,6 +27,7 @@ def pick_instruction(
         label,
         options,
         key=key,
+        persist_state="session",
         format_func=lambda n: f"{n} · preset" if n in entries and entries[n].preset else n,
         help="Task description prepended to queries as `Instruct: {task}\\nQuery:{query}`.",
     )

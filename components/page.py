@@ -46,10 +46,9 @@ class PageContext:
 
 
 def setup(title: str, icon: str = "🧭") -> PageContext:
-    """Configure the page, keep widget values, draw the menu and the sidebar; returns the context."""
+    """Configure the page, seed the declared state, draw the menu and the sidebar; returns the context."""
     st.set_page_config(page_title=f"{title} · Qwen3-Embedding Playground", page_icon=icon, layout="wide")
     state.init_state()
-    state.keep_widget_values()
     _navigation()
     settings = resources.current_settings()
     embedder, cache_line = sidebar.connection_panel(settings)

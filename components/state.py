@@ -3,15 +3,13 @@
 Two kinds of keys:
 - `value(key, default)`: state the app writes itself (applied texts, results). It lives until the
   browser session ends.
-- `widget(key, default)`: the key of an input widget. Streamlit drops a widget's value when the
-  widget is not drawn in a run (another page is open), so `keep_widget_values()`, called by
-  `page.setup` before anything is drawn, re-saves every declared widget key that has a value.
-  Widgets declared here are drawn with `key=` only (no `value=`/`index=`): their starting value is
+- `widget(key, default)`: the key of an input widget, drawn with `key=` and
+  `persist_state="session"` only (no `value=`/`index=`): Streamlit then keeps its value while the
+  widget is not drawn (another page, a closed tab, a hidden source), without sending it back to
+  the browser on every run, where it would replace what the user is typing. Its starting value is
   the default given here, seeded once per session by `init_state()`. `UNSET` means no seed: the
-  widget starts from its own default (an empty text, the first option), and is kept from then on.
-  Text boxes that start empty are not seeded: a seeded value reaches the browser a moment after
-  the box appears, and would replace what a quick typist (or a browser test) already entered.
-
+  widget starts from its own default (an empty text, the first option). Text boxes that start
+  empty are not seeded: a seeded value reaches the browser a moment after the box appears.
 - `transient(key)`: a widget whose value is read through st.session_state but cannot be kept
   (file uploaders and buttons: Streamlit refuses to set them).
 
@@ -21,13 +19,10 @@ value a component reads or writes through st.session_state is declared here.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from embedlab.calibration import DEFAULT_PRECISION
 from embedlab.evaluation import DEFAULT_CHUNK_TOKENS, MAIN_METRIC
@@ -78,38 +73,6 @@ def init_state() -> None:
     for key, default in WIDGETS.items():
         if key not in ss and default is not UNSET:
             ss[key] = _fresh(default)
-
-
-def keep_widget_values() -> None:
-    """Re-save the declared widget keys, so a page that is not drawn keeps its inputs.
-
-    Writing a widget key back before its widget is drawn turns it into plain session state,
-    which Streamlit does not clean up (its documented way to keep widget values across pages).
-    """
-    ss = st.session_state
-    for key in WIDGETS:
-        if key in ss:
-            ss[key] = ss[key]
-
-
-def fragment(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`st.fragment` that also keeps the declared widget values on its own reruns.
-
-    A fragment-only rerun skips `page.setup`; the values of the page's other widgets then live only
-    in the browser, and a page switch right after it would lose them. Keys of widgets already drawn
-    in this run (a full run reaching the fragment) cannot be written and are left as they are.
-    """
-
-    @functools.wraps(fn)
-    def body(*args: Any, **kwargs: Any) -> Any:
-        ss = st.session_state
-        for key in WIDGETS:
-            if key in ss:
-                with contextlib.suppress(StreamlitAPIException):
-                    ss[key] = ss[key]
-        return fn(*args, **kwargs)
-
-    return st.fragment(body)
 
 
 def keep_valid(key: str, options: Sequence[Any], fallback: Any = UNSET) -> None:

@@ -38,15 +38,15 @@ def _sweep_form() -> bool:
     """The sweep's settings; True when "Run benchmark" was pressed."""
     with st.form("bench.form"):
         c1, c2, c3 = st.columns(3)
-        c1.multiselect("Inputs", list(benchmark.INPUT_LENGTHS), key=state.BENCH_LENGTHS,
+        c1.multiselect("Inputs", list(benchmark.INPUT_LENGTHS), key=state.BENCH_LENGTHS, persist_state="session",
                        format_func=lambda name: f"{name} ({benchmark.INPUT_LENGTHS[name]:,} tokens)")
-        c2.multiselect("Batch sizes", benchmark.BATCH_SIZES, key=state.BENCH_BATCHES)
-        c3.multiselect("Requests in flight", benchmark.CONCURRENCIES, key=state.BENCH_CONCURRENCY)
+        c2.multiselect("Batch sizes", benchmark.BATCH_SIZES, key=state.BENCH_BATCHES, persist_state="session")
+        c3.multiselect("Requests in flight", benchmark.CONCURRENCIES, key=state.BENCH_CONCURRENCY, persist_state="session")
         c4, c5, c6 = st.columns(3)
-        c4.number_input("Requests per point", 1, 100, key=state.BENCH_REQUESTS)
-        c5.slider("Time budget (s)", 10, 600, step=10, key=state.BENCH_BUDGET,
+        c4.number_input("Requests per point", 1, 100, key=state.BENCH_REQUESTS, persist_state="session")
+        c5.slider("Time budget (s)", 10, 600, step=10, key=state.BENCH_BUDGET, persist_state="session",
                   help="The whole run stops when this is used up; later points are skipped.")
-        c6.number_input("Target P95 (ms)", 0.0, 60_000.0, step=10.0, key=state.BENCH_TARGET,
+        c6.number_input("Target P95 (ms)", 0.0, 60_000.0, step=10.0, key=state.BENCH_TARGET, persist_state="session",
                         help="Drawn as a line on the latency chart, e.g. the tuning guide's 'P95 < 50 ms'.")
         return st.form_submit_button("Run benchmark", type="primary")
 

@@ -100,14 +100,14 @@ def _read_upload(file: UploadedFile | None) -> None:
 
 def _document_input() -> tuple[str, str]:
     """The document chosen by the user: (text, short description); text may be empty."""
-    source = st.radio("Document", SOURCES, key=state.CHUNK_SOURCE, horizontal=True)
+    source = st.radio("Document", SOURCES, key=state.CHUNK_SOURCE, persist_state="session", horizontal=True)
     if source == "Sample":
         titles = list(chunking.SAMPLES)
         state.keep_valid(state.CHUNK_SAMPLE, titles)
-        title = st.selectbox("Bundled sample (written for this playground)", titles, key=state.CHUNK_SAMPLE)
+        title = st.selectbox("Bundled sample (written for this playground)", titles, key=state.CHUNK_SAMPLE, persist_state="session")
         return chunking.load_sample(title), f"sample: {title}"
     if source == "Paste":
-        pasted = st.text_area("Paste a long text (Ctrl+Enter to apply)", key=state.CHUNK_PASTED, height=200,
+        pasted = st.text_area("Paste a long text (Ctrl+Enter to apply)", key=state.CHUNK_PASTED, persist_state="session", height=200,
                               placeholder="Paste a policy, a manual, an article…")
         return pasted, "pasted text"
     _read_upload(st.file_uploader(
@@ -158,17 +158,17 @@ def _token_summary(settings: Settings, text: str, index: TokenIndex) -> None:
 def _chunk_settings() -> tuple[str, int, int]:
     """Strategy, chunk size and overlap chosen by the user (overlap clamped to half the size)."""
     cols = st.columns([2, 2, 2])
-    strategy = cols[0].selectbox("Strategy", chunking.STRATEGIES, key=state.CHUNK_STRATEGY,
+    strategy = cols[0].selectbox("Strategy", chunking.STRATEGIES, key=state.CHUNK_STRATEGY, persist_state="session",
                                  format_func=STRATEGY_NAMES.get)
-    size = cols[1].select_slider("Chunk size (tokens)", SIZES, key=state.CHUNK_SIZE)
+    size = cols[1].select_slider("Chunk size (tokens)", SIZES, key=state.CHUNK_SIZE, persist_state="session")
     # The overlap slider's range follows the size: a kept overlap past it is clamped before drawing.
     if ss[state.CHUNK_OVERLAP] > size // 2:
         ss[state.CHUNK_OVERLAP] = size // 2
-    overlap = cols[2].slider("Overlap (tokens)", 0, size // 2, key=state.CHUNK_OVERLAP, step=max(1, size // 32))
+    overlap = cols[2].slider("Overlap (tokens)", 0, size // 2, key=state.CHUNK_OVERLAP, persist_state="session", step=max(1, size // 32))
     return strategy, size, overlap
 
 
-@state.fragment
+@st.fragment
 def _step_view(text: str, index: TokenIndex, chunks: list[Chunk]) -> None:
     """The coloured document and a step slider; moving the slider reruns only this fragment."""
     n = len(chunks)
@@ -177,7 +177,7 @@ def _step_view(text: str, index: TokenIndex, chunks: list[Chunk]) -> None:
         # A step kept from a longer chunking is clamped before the slider is drawn.
         if not 1 <= ss[state.CHUNK_STEP] <= n:
             ss[state.CHUNK_STEP] = min(max(ss[state.CHUNK_STEP], 1), n)
-        step = st.slider("Step through the chunks", 1, n, key=state.CHUNK_STEP)
+        step = st.slider("Step through the chunks", 1, n, key=state.CHUNK_STEP, persist_state="session")
     chunk = chunks[step - 1]
     st.html(chunkview.chunk_html(text, chunks, index.marks(), selected=step - 1))
     st.markdown(f"**Chunk {step} of {n}** · {chunk.tokens:,} tokens · {chunk.end - chunk.start:,} characters "
@@ -206,9 +206,9 @@ def _matching(ctx: PageContext, text: str, chunks: list[Chunk], params: tuple[st
     instruction = pick_instruction(ctx.library, state.CHUNK_INSTRUCTION, label="Instruction for the query")
     task = instruction.task if instruction else ""
     cols = st.columns([4, 2])
-    query = cols[0].text_input("Query", key=state.CHUNK_QUERY,
+    query = cols[0].text_input("Query", key=state.CHUNK_QUERY, persist_state="session",
                                placeholder="e.g. How is a penetration test approved?")
-    limit = cols[1].selectbox("Whole document cut at (tokens)", DOC_LIMITS, key=state.CHUNK_DOC_LIMIT,
+    limit = cols[1].selectbox("Whole document cut at (tokens)", DOC_LIMITS, key=state.CHUNK_DOC_LIMIT, persist_state="session",
                               format_func=lambda n: f"{n:,}")
     key = chunking.match_key(text, *params, query, task, limit)
     if st.button("Embed chunks and match", type="primary", key="chunk.w.match"):

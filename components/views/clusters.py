@@ -31,7 +31,7 @@ def render(ctx: PageContext) -> None:
         "every text (`Instruct: {task}\\nQuery:{text}`, as Qwen3-Embedding does for clustering). "
         "Colours show topic labels or the clusters found; the numbers say which setting separates the topics better."
     )
-    source = st.radio("Texts", list(SOURCES), horizontal=True, key=state.UMAP_SOURCE)
+    source = st.radio("Texts", list(SOURCES), horizontal=True, key=state.UMAP_SOURCE, persist_state="session")
     corpus = SOURCES[source](ctx)
     if corpus is None:
         return
@@ -71,7 +71,7 @@ def _read_upload(data: bytes, name: str) -> pd.DataFrame:
 
 def _sample_source(ctx: PageContext) -> Corpus | None:
     per_topic = st.columns(3)[0].number_input(
-        "Texts per topic", min_value=4, max_value=_sample_topic_size(), step=4, key=state.UMAP_PER_TOPIC,
+        "Texts per topic", min_value=4, max_value=_sample_topic_size(), step=4, key=state.UMAP_PER_TOPIC, persist_state="session",
         help="Fewer texts give faster maps; each topic mixes English and Chinese texts.",
     )
     corpus = _sample_corpus(int(per_topic))
@@ -120,13 +120,13 @@ def _upload_source(ctx: PageContext) -> Corpus | None:
     _guess_columns(uploaded.file_id, columns, guess_text_column(frame[textual]) or textual[0])
     left, right = st.columns(2)
     state.keep_valid(state.UMAP_TEXT_COL, columns)
-    text_col = left.selectbox("Text column", columns, key=state.UMAP_TEXT_COL)
+    text_col = left.selectbox("Text column", columns, key=state.UMAP_TEXT_COL, persist_state="session")
     if text_col not in textual:
         st.warning(f"Column “{text_col}” holds numbers or dates rather than text.", icon=":material/warning:")
     label_options = [NO_LABEL, *[c for c in columns if c != text_col]]
     state.keep_valid(state.UMAP_LABEL_COL, label_options, fallback=NO_LABEL)
     label_col = right.selectbox(
-        "Label column (optional)", label_options, key=state.UMAP_LABEL_COL,
+        "Label column (optional)", label_options, key=state.UMAP_LABEL_COL, persist_state="session",
         help="Topic labels colour the maps and let the page measure how well topics separate.",
     )
     prepared = projection.prepare_table(frame, text_col, None if label_col == NO_LABEL else label_col)
@@ -161,7 +161,7 @@ def _collection_source(ctx: PageContext) -> Corpus | None:
         return None
     left, right = st.columns(2)
     state.keep_valid(state.UMAP_COLLECTION, list(counts))
-    name = left.selectbox("Collection", list(counts), key=state.UMAP_COLLECTION,
+    name = left.selectbox("Collection", list(counts), key=state.UMAP_COLLECTION, persist_state="session",
                           format_func=lambda n: f"{n} ({counts[n]:,} chunks)")
     try:
         records = store.get_records(name)
@@ -171,7 +171,7 @@ def _collection_source(ctx: PageContext) -> Corpus | None:
     options = [NO_LABEL, *projection.metadata_fields(records)]
     state.keep_valid(state.UMAP_COLLECTION_LABEL, options, fallback=NO_LABEL)
     label_key = right.selectbox(
-        "Label (metadata field)", options, key=state.UMAP_COLLECTION_LABEL,
+        "Label (metadata field)", options, key=state.UMAP_COLLECTION_LABEL, persist_state="session",
         help="Chunks of one document share its source: they should sit together.",
     )
     corpus = projection.records_corpus(f"collection {name}", records, None if label_key == NO_LABEL else label_key)
@@ -199,19 +199,19 @@ def _settings_form(ctx: PageContext, corpus: Corpus) -> MapRequest | None:
         st.markdown("**Instruction** for the second map (applied to every text, as Qwen does for clustering)")
         instruction = pick_instruction(ctx.library, state.UMAP_INSTRUCTION, "Instruction", allow_none=False)
         c1, c2, c3, c4 = st.columns(4)
-        c1.radio("Map", ["2-D", "3-D"], horizontal=True, key=state.UMAP_DIMS)
-        c2.slider("n_neighbors", 2, 100, key=state.UMAP_N_NEIGHBORS,
+        c1.radio("Map", ["2-D", "3-D"], horizontal=True, key=state.UMAP_DIMS, persist_state="session")
+        c2.slider("n_neighbors", 2, 100, key=state.UMAP_N_NEIGHBORS, persist_state="session",
                   help="Small values keep local detail, large values the overall layout.")
-        c3.slider("min_dist", 0.0, 0.99, step=0.01, key=state.UMAP_MIN_DIST,
+        c3.slider("min_dist", 0.0, 0.99, step=0.01, key=state.UMAP_MIN_DIST, persist_state="session",
                   help="How tightly points may pack together on the map.")
-        c4.checkbox("Fixed seed", key=state.UMAP_FIXED_SEED,
+        c4.checkbox("Fixed seed", key=state.UMAP_FIXED_SEED, persist_state="session",
                     help="Reproducible maps; without a seed UMAP runs its layout in parallel.")
-        c4.number_input("Seed", 0, 2**31 - 1, key=state.UMAP_SEED)
+        c4.number_input("Seed", 0, 2**31 - 1, key=state.UMAP_SEED, persist_state="session")
         d1, d2, d3 = st.columns(3)
-        d1.radio("Clustering", ["k-means", "HDBSCAN"], horizontal=True, key=state.UMAP_METHOD)
-        d2.radio("k (k-means)", ["best silhouette", "fixed"], horizontal=True, key=state.UMAP_K_MODE)
-        d2.number_input("k", 2, 50, key=state.UMAP_K)
-        d3.number_input("HDBSCAN min cluster size", 2, 500, key=state.UMAP_MIN_CLUSTER_SIZE)
+        d1.radio("Clustering", ["k-means", "HDBSCAN"], horizontal=True, key=state.UMAP_METHOD, persist_state="session")
+        d2.radio("k (k-means)", ["best silhouette", "fixed"], horizontal=True, key=state.UMAP_K_MODE, persist_state="session")
+        d2.number_input("k", 2, 50, key=state.UMAP_K, persist_state="session")
+        d3.number_input("HDBSCAN min cluster size", 2, 500, key=state.UMAP_MIN_CLUSTER_SIZE, persist_state="session")
         submitted = st.form_submit_button("Build maps", type="primary")
     if submitted and instruction is not None:
         ss[state.UMAP_REQUEST] = MapRequest(
@@ -333,7 +333,7 @@ def _points(event) -> list[dict]:
     return list(getattr(getattr(event, "selection", None), "points", None) or [])
 
 
-@state.fragment
+@st.fragment
 def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: list[MapSide]) -> None:
     """Measures, the two maps, query placement and selections; reruns on its own (fragment)."""
     plain, instructed = sides
@@ -354,9 +354,9 @@ def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: 
     c1, c2 = st.columns([1, 2])
     colour_options = ["label", "found cluster"] if corpus.labels is not None else ["found cluster"]
     state.keep_valid(state.UMAP_COLOUR_BY, colour_options)
-    colour_by = c1.radio("Colour by", colour_options, horizontal=True, key=state.UMAP_COLOUR_BY)
+    colour_by = c1.radio("Colour by", colour_options, horizontal=True, key=state.UMAP_COLOUR_BY, persist_state="session")
     queries_text = c2.text_area(
-        "Queries to place on both maps (one per line)", key=state.UMAP_QUERIES, height=80,
+        "Queries to place on both maps (one per line)", key=state.UMAP_QUERIES, persist_state="session", height=80,
         placeholder="How many days of annual leave do I get?\n怎么申请退款？",
         help="Embedded like the texts of each map (with the instruction on the second) and placed "
         "with UMAP's transform; shown as black stars.",

@@ -58,9 +58,9 @@ def _load_bundled(name: str) -> ev.LabelledSet:
 
 def _labelled_set() -> ev.LabelledSet | None:
     """A bundled set, or the two uploaded files; None (with the reason shown) when there is none."""
-    source = st.radio("Source", ["Bundled set", "Upload my own"], horizontal=True, key=S.EVAL_SOURCE)
+    source = st.radio("Source", ["Bundled set", "Upload my own"], horizontal=True, key=S.EVAL_SOURCE, persist_state="session")
     if source == "Bundled set":
-        return _load_bundled(st.selectbox("Bundled set", list(ev.BUNDLED), key=S.EVAL_BUNDLED))
+        return _load_bundled(st.selectbox("Bundled set", list(ev.BUNDLED), key=S.EVAL_BUNDLED, persist_state="session"))
     left, right = st.columns(2)
     corpus_file = left.file_uploader("Corpus (JSONL)", type=["jsonl", "json", "txt"], key="eval.corpus_file",
                                      help='One document per line: {"id": "d1", "text": "..."}')
@@ -83,7 +83,7 @@ def _describe(dataset: ev.LabelledSet) -> ev.LabelledSet:
     """The query limit, the set's figures and a preview; returns the set cut to the limit."""
     # A kept limit above this set's query count is reset to 0 (all) by the widget itself.
     limit = st.number_input("Evaluate only the first N queries (0 = all)", min_value=0,
-                            max_value=len(dataset.queries), key=S.EVAL_MAX_QUERIES,
+                            max_value=len(dataset.queries), key=S.EVAL_MAX_QUERIES, persist_state="session",
                             help="A quick look on part of the queries; the corpus stays whole.")
     if limit:
         dataset = dataset.subset(int(limit))
@@ -110,23 +110,23 @@ def _grid_form(ctx: PageContext, dataset: ev.LabelledSet | None) -> ev.GridChoic
     full_dim = _model_dimension(ctx)
     with st.form("eval.form", border=True):
         a, b = st.columns(2)
-        a.multiselect("Instructions", list(tasks), key=S.EVAL_INSTRUCTIONS,
+        a.multiselect("Instructions", list(tasks), key=S.EVAL_INSTRUCTIONS, persist_state="session",
                       help="Queries are sent as `Instruct: {task}\\nQuery:{query}`; documents as they are.")
-        b.text_input("Custom instruction (optional)", key=S.EVAL_CUSTOM,
+        b.text_input("Custom instruction (optional)", key=S.EVAL_CUSTOM, persist_state="session",
                      placeholder="Given a question about IT security policy, retrieve the passage that answers it")
         a, b, c = st.columns(3)
-        a.multiselect("Truncate inputs to", list(ev.TRUNCATIONS), key=S.EVAL_TRUNCATION,
+        a.multiselect("Truncate inputs to", list(ev.TRUNCATIONS), key=S.EVAL_TRUNCATION, persist_state="session",
                       help="Every query, document or chunk is cut with the exact Qwen tokenizer.")
-        b.multiselect("Dimensions (Matryoshka)", ev.dimension_options(full_dim), key=S.EVAL_DIMENSIONS,
+        b.multiselect("Dimensions (Matryoshka)", ev.dimension_options(full_dim), key=S.EVAL_DIMENSIONS, persist_state="session",
                       help=f"Model size: {full_dim or 'unknown'}; smaller sizes are cut from the full vectors.")
-        c.multiselect("Documents", list(ev.DOCUMENT_MODES), key=S.EVAL_DOCUMENTS)
-        c.number_input("Chunk size (tokens)", min_value=32, max_value=8192, step=32, key=S.EVAL_CHUNK_TOKENS)
+        c.multiselect("Documents", list(ev.DOCUMENT_MODES), key=S.EVAL_DOCUMENTS, persist_state="session")
+        c.number_input("Chunk size (tokens)", min_value=32, max_value=8192, step=32, key=S.EVAL_CHUNK_TOKENS, persist_state="session")
         a, b = st.columns(2)
-        a.multiselect("Retrieval mode", list(ev.RETRIEVAL_MODES), key=S.EVAL_MODES,
+        a.multiselect("Retrieval mode", list(ev.RETRIEVAL_MODES), key=S.EVAL_MODES, persist_state="session",
                       help="BM25 ranks the same document inputs by keywords (jieba for Chinese) and reads the bare "
                            "query: it embeds nothing and ignores instructions and dimensions. Hybrid fuses the dense "
                            "and BM25 top 100.")
-        b.multiselect("Vector precision", list(ev.PRECISION_CHOICES), key=S.EVAL_PRECISIONS,
+        b.multiselect("Vector precision", list(ev.PRECISION_CHOICES), key=S.EVAL_PRECISIONS, persist_state="session",
                       help="int8: per-dimension scalar quantisation; binary: sign bits scored by Hamming distance; "
                            f"rescore: the top {ev.RESCORE_TOP} scored again with the float32 vectors.")
         if not st.form_submit_button("Run evaluation", type="primary", disabled=dataset is None):
@@ -167,7 +167,7 @@ def _run(ctx: PageContext, dataset: ev.LabelledSet, choices: ev.GridChoices) -> 
     ss[S.EVAL_CALIBRATIONS] = {}
 
 
-@S.fragment
+@st.fragment
 def _results(ctx: PageContext) -> None:
     """Tables, charts and downloads of the last run; the baseline and metric pickers rerun only this."""
     results: list[ev.ConfigResult] = ss[S.EVAL_RESULTS]
@@ -183,8 +183,8 @@ def _results(ctx: PageContext) -> None:
     labels = [r.config.label for r in results]
     a, b = st.columns(2)
     S.keep_valid(S.EVAL_BASELINE, range(len(labels)), fallback=0)
-    baseline = a.selectbox("Baseline", range(len(labels)), format_func=labels.__getitem__, key=S.EVAL_BASELINE)
-    metric = b.selectbox("Wins / losses / ties on", ev.METRICS, key=S.EVAL_METRIC)
+    baseline = a.selectbox("Baseline", range(len(labels)), format_func=labels.__getitem__, key=S.EVAL_BASELINE, persist_state="session")
+    metric = b.selectbox("Wins / losses / ties on", ev.METRICS, key=S.EVAL_METRIC, persist_state="session")
     table = pd.DataFrame(ev.results_table(results, baseline, metric))
     table = table[[*SIZE_COLUMNS, *(c for c in table.columns if c not in SIZE_COLUMNS)]]
     number = st.column_config.NumberColumn(format="%.3f")
@@ -217,7 +217,7 @@ def _results(ctx: PageContext) -> None:
     with st.expander("Top documents for one query"):
         names = ev.query_choices(data)
         S.keep_valid(S.EVAL_DETAIL_QUERY, list(names))
-        qid = st.selectbox("Query", list(names), format_func=names.__getitem__, key=S.EVAL_DETAIL_QUERY)
+        qid = st.selectbox("Query", list(names), format_func=names.__getitem__, key=S.EVAL_DETAIL_QUERY, persist_state="session")
         st.dataframe(pd.DataFrame(ev.top_documents_table(results, data, qid)), hide_index=True, width="stretch")
         st.caption("✓ relevant (grade ≥ 1), ✗ not judged relevant.")
     _compare(results, data)
@@ -234,8 +234,8 @@ def _compare(results: list[ev.ConfigResult], data: ev.LabelledSet) -> None:
     S.keep_valid(S.EVAL_COMPARE_A, range(len(labels)), fallback=0)
     S.keep_valid(S.EVAL_COMPARE_B, range(len(labels)), fallback=len(labels) - 1)
     a, b = st.columns(2)
-    first = a.selectbox("A", range(len(labels)), format_func=labels.__getitem__, key=S.EVAL_COMPARE_A)
-    second = b.selectbox("B", range(len(labels)), format_func=labels.__getitem__, key=S.EVAL_COMPARE_B)
+    first = a.selectbox("A", range(len(labels)), format_func=labels.__getitem__, key=S.EVAL_COMPARE_A, persist_state="session")
+    second = b.selectbox("B", range(len(labels)), format_func=labels.__getitem__, key=S.EVAL_COMPARE_B, persist_state="session")
     if first == second:
         st.info("Pick two different configurations.", icon=":material/compare_arrows:")
         return
@@ -286,9 +286,9 @@ def _calibrate(ctx: PageContext, results: list[ev.ConfigResult], data: ev.Labell
     S.keep_valid(S.EVAL_CALIB_CONFIG, dense, fallback=dense[0])
     a, b = st.columns([3, 1])
     index = a.selectbox("Configuration", dense, format_func=lambda i: results[i].config.label,
-                        key=S.EVAL_CALIB_CONFIG)
+                        key=S.EVAL_CALIB_CONFIG, persist_state="session")
     target = float(b.number_input("Precision wanted", min_value=0.05, max_value=1.0, step=0.05,
-                                  key=S.EVAL_CALIB_PRECISION,
+                                  key=S.EVAL_CALIB_PRECISION, persist_state="session",
                                   help="Suggests the lowest threshold whose precision reaches it."))
     found = _calibration(ctx, results, data, index)
     if found is None:
@@ -341,8 +341,8 @@ def _apply(ctx: PageContext, suggested: dict[str, float], model: str) -> None:
     S.keep_valid(S.EVAL_APPLY_COLLECTION, list(by_name))
     S.keep_valid(S.EVAL_APPLY_WHICH, list(suggested), fallback="best F1")
     a, b = st.columns(2)
-    name = a.selectbox("Collection", list(by_name), key=S.EVAL_APPLY_COLLECTION)
-    which = b.radio("Threshold", list(suggested), key=S.EVAL_APPLY_WHICH, horizontal=True,
+    name = a.selectbox("Collection", list(by_name), key=S.EVAL_APPLY_COLLECTION, persist_state="session")
+    which = b.radio("Threshold", list(suggested), key=S.EVAL_APPLY_WHICH, persist_state="session", horizontal=True,
                     format_func=lambda k: f"{k}: {suggested[k]:.4f}")
     spec = by_name[name]
     if spec.model_id != model:

@@ -134,14 +134,14 @@ def render(ctx: PageContext) -> None:
 def _texts(sets: dict[str, SampleSet], queries: list[str], documents: list[str], labels: np.ndarray) -> None:
     st.subheader("1 · Queries and documents")
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-    c1.selectbox("Sample set", list(sets), key=state.INSTR_SAMPLE,
+    c1.selectbox("Sample set", list(sets), key=state.INSTR_SAMPLE, persist_state="session",
                  help="Original texts in English and Chinese, with relevance labels.")
     c2.button("Load", key="instr.load_sample", on_click=_load_sample, width="stretch")
     with st.form("instr.texts_form"):
         q_col, d_col = st.columns(2)
-        q_col.text_area("Queries", key=state.INSTR_QUERIES_INPUT, height=220,
+        q_col.text_area("Queries", key=state.INSTR_QUERIES_INPUT, persist_state="session", height=220,
                         help="One per line. For texts over several lines, put a line with only --- between them.")
-        d_col.text_area("Documents", key=state.INSTR_DOCUMENTS_INPUT, height=220,
+        d_col.text_area("Documents", key=state.INSTR_DOCUMENTS_INPUT, persist_state="session", height=220,
                         help="One per line. For texts over several lines (code), put a line with only --- between them.")
         st.form_submit_button("Apply texts", on_click=_apply_texts)
     with st.expander(f"Relevance labels · {int(labels.sum())} pairs (which documents answer which query)"):
@@ -155,12 +155,12 @@ def _instruction(library: InstructionLibrary) -> Instruction | None:
     st.subheader("2 · Instruction")
     instruction = pick_instruction(library, state.INSTR_PICK)
     st.radio(
-        "Mode", [False, True], key=state.INSTR_SYMMETRIC, horizontal=True,
+        "Mode", [False, True], key=state.INSTR_SYMMETRIC, persist_state="session", horizontal=True,
         format_func=lambda s: "Symmetric: queries and documents" if s else "Asymmetric: queries only (retrieval)",
         help="Qwen instructs only queries for retrieval, and both sides for similarity and clustering.",
     )
     with st.form("instr.template_form"):
-        st.text_area("Template", key=state.INSTR_TEMPLATE_INPUT, height=70,
+        st.text_area("Template", key=state.INSTR_TEMPLATE_INPUT, persist_state="session", height=70,
                      help="Must contain {query} once; {task} is the instruction. No other placeholders.")
         t1, t2 = st.columns(2)
         t1.form_submit_button("Apply template", on_click=_apply_template)
@@ -172,7 +172,7 @@ def _instruction(library: InstructionLibrary) -> Instruction | None:
     if any(n not in names for n in ss[state.INSTR_COMPARE]):
         ss[state.INSTR_COMPARE] = [n for n in ss[state.INSTR_COMPARE] if n in names]
     st.multiselect("Compare instructions on the labelled set (up to three)", names,
-                   key=state.INSTR_COMPARE, max_selections=3)
+                   key=state.INSTR_COMPARE, persist_state="session", max_selections=3)
     with st.expander("Manage instructions"):
         library_editor(library)
     return instruction
@@ -259,14 +259,14 @@ def _heatmaps(c: Comparison) -> None:
                 download_figure(fig, f"heatmap_{name}", f"instr.dl.html.{name}", label="Figure HTML")
 
 
-@state.fragment
+@st.fragment
 def _ranking(c: Comparison) -> None:
     """The ranking table: moving its k reruns only this fragment, from the kept comparison."""
     st.markdown("**Ranking: documents in the top k without or with the instruction**")
     top_k = 1
     if c.max_top_k > 1:
         state.keep_valid(state.INSTR_TOP_K, range(1, c.max_top_k + 1), fallback=c.max_top_k)
-        top_k = st.slider("k", 1, c.max_top_k, key=state.INSTR_TOP_K)
+        top_k = st.slider("k", 1, c.max_top_k, key=state.INSTR_TOP_K, persist_state="session")
     ranking = c.ranking(top_k)
     st.dataframe(
         ranking, hide_index=True, width="stretch",

@@ -118,11 +118,11 @@ def _create_panel(ctx: PageContext, store: Store, expanded: bool) -> None:
     with st.expander("New collection", expanded=expanded, icon=":material/add:"):
         st.caption("One collection per business domain, each with its own instruction and threshold, "
                    "e.g. hr_policy_v1, tech_doc_v2, customer_chat_v1.")
-        st.text_input("Name", key=state.SEARCH_NEW_NAME, placeholder="hr_policy_v1",
+        st.text_input("Name", key=state.SEARCH_NEW_NAME, persist_state="session", placeholder="hr_policy_v1",
                       help="3-63 characters: letters, digits, _ - . ; start and end with a letter or digit.")
-        st.text_input("Description", key=state.SEARCH_NEW_DESCRIPTION)
+        st.text_input("Description", key=state.SEARCH_NEW_DESCRIPTION, persist_state="session")
         instruction = pick_instruction(ctx.library, state.SEARCH_NEW_INSTRUCTION, "Query instruction")
-        st.number_input("Similarity threshold", 0.0, 1.0, step=0.05, key=state.SEARCH_NEW_THRESHOLD,
+        st.number_input("Similarity threshold", 0.0, 1.0, step=0.05, key=state.SEARCH_NEW_THRESHOLD, persist_state="session",
                         help="Results below it are still shown, greyed out.")
         if not st.button("Create collection", key="search.w.create", type="primary"):
             return
@@ -202,7 +202,7 @@ def _pick_collection(infos: list[CollectionInfo]) -> CollectionInfo:
         ss[state.SEARCH_COLLECTION] = ss[state.SEARCH_ACTIVE]
     # No counts in the option labels: the browser keeps showing a keyed selectbox's old label
     # after they change (right after an ingestion it read "(0 chunks)"), so the count is a caption.
-    choice = st.selectbox("Collection", list(by_name), key=state.SEARCH_COLLECTION, on_change=_follow_picker)
+    choice = st.selectbox("Collection", list(by_name), key=state.SEARCH_COLLECTION, persist_state="session", on_change=_follow_picker)
     st.caption(f"{by_name[choice].count:,} chunks in {escape_markdown(choice)}")
     ss[state.SEARCH_ACTIVE] = choice
     return by_name[choice]
@@ -236,7 +236,7 @@ def _show_reports(reports: list[IngestReport]) -> None:
 
 def _ingest_panel(ctx: PageContext, store: Store, name: str) -> None:
     source = st.radio("Documents from", ["Upload files", "Paste text", "Sample corpus"], horizontal=True,
-                      key=state.SEARCH_INGEST_SOURCE)
+                      key=state.SEARCH_INGEST_SOURCE, persist_state="session")
     uploads = []
     if source == "Upload files":
         uploads = st.file_uploader(
@@ -244,17 +244,17 @@ def _ingest_panel(ctx: PageContext, store: Store, name: str) -> None:
             "a JSONL export of a collection is imported as it is)",
             type=list(UPLOAD_TYPES), accept_multiple_files=True, key="search.w.upload")
     elif source == "Paste text":
-        st.text_input("Document name", key=state.SEARCH_PASTE_NAME,
+        st.text_input("Document name", key=state.SEARCH_PASTE_NAME, persist_state="session",
                       help="Pasting again under the same name replaces that document's chunks.")
-        st.text_area("Text", height=200, key=state.SEARCH_PASTE_TEXT)
+        st.text_area("Text", height=200, key=state.SEARCH_PASTE_TEXT, persist_state="session")
     else:
-        st.selectbox("Sample corpus", SAMPLE_DOMAINS, key=state.SEARCH_SAMPLE,
+        st.selectbox("Sample corpus", SAMPLE_DOMAINS, key=state.SEARCH_SAMPLE, persist_state="session",
                      format_func=lambda d: f"{d} ({len(load_sample(d).documents)} documents)")
     c1, c2, c3 = st.columns(3)
-    c1.selectbox("Chunking", STRATEGIES, key=state.SEARCH_STRATEGY, help="The strategies of the Chunking page.")
-    c2.number_input("Max tokens per chunk", 8, 8192, step=32, key=state.SEARCH_MAX_TOKENS,
+    c1.selectbox("Chunking", STRATEGIES, key=state.SEARCH_STRATEGY, persist_state="session", help="The strategies of the Chunking page.")
+    c2.number_input("Max tokens per chunk", 8, 8192, step=32, key=state.SEARCH_MAX_TOKENS, persist_state="session",
                     help="Quality falls past about 2,048 tokens; shorter chunks match more precisely.")
-    c3.number_input("Overlap (tokens)", 0, 4096, step=16, key=state.SEARCH_OVERLAP)
+    c3.number_input("Overlap (tokens)", 0, 4096, step=16, key=state.SEARCH_OVERLAP, persist_state="session")
     if not st.button("Add to collection", key="search.w.ingest", type="primary"):
         return
     max_tokens, overlap = int(ss[state.SEARCH_MAX_TOKENS]), int(ss[state.SEARCH_OVERLAP])
@@ -304,27 +304,27 @@ def _query_panel(ctx: PageContext, store: Store, spec: CollectionSpec) -> None:
     can_rerank = bool(ctx.settings.rerank_base_url)
     sample = sample_for_collection(spec.name)
     with st.form("search.w.query_form", border=False):
-        st.text_input("Question", key=state.SEARCH_QUERY,
+        st.text_input("Question", key=state.SEARCH_QUERY, persist_state="session",
                       placeholder=sample.questions[0] if sample else "What do you want to find?")
         c1, c2, c3 = st.columns([1, 2, 2])
-        c1.number_input("Top K", 1, 50, key=state.SEARCH_K)
-        c2.multiselect("Only these sources (optional)", sources, key=state.SEARCH_SOURCES)
-        c3.toggle("Compare with and without the instruction", key=state.SEARCH_COMPARE,
+        c1.number_input("Top K", 1, 50, key=state.SEARCH_K, persist_state="session")
+        c2.multiselect("Only these sources (optional)", sources, key=state.SEARCH_SOURCES, persist_state="session")
+        c3.toggle("Compare with and without the instruction", key=state.SEARCH_COMPARE, persist_state="session",
                   disabled=not spec.instruction,
                   help=None if spec.instruction else "This collection has no instruction.")
         c4, c5 = st.columns([2, 3])
-        c4.toggle("Rerank", key=state.SEARCH_RERANK, disabled=not can_rerank,
+        c4.toggle("Rerank", key=state.SEARCH_RERANK, persist_state="session", disabled=not can_rerank,
                   help=f"Two stages: top N by embedding, then {ctx.settings.rerank_model or 'the reranker'}.")
-        c5.number_input("Candidates for the reranker (top N)", 5, 200, step=5, key=state.SEARCH_FETCH_N,
+        c5.number_input("Candidates for the reranker (top N)", 5, 200, step=5, key=state.SEARCH_FETCH_N, persist_state="session",
                         disabled=not can_rerank)
         c6, c7, c8 = st.columns([2, 2, 1])
-        c6.radio("Retrieval", list(MODES), format_func=MODES.__getitem__, key=state.SEARCH_MODE,
+        c6.radio("Retrieval", list(MODES), format_func=MODES.__getitem__, key=state.SEARCH_MODE, persist_state="session",
                  help="Dense + BM25 + hybrid also ranks the chunks by keywords (BM25, Chinese segmented by jieba) "
                       "and fuses both lists; the dense results below stay as they are.")
-        c7.radio("Hybrid fusion", list(METHODS), format_func=FUSIONS.__getitem__, key=state.SEARCH_FUSION,
+        c7.radio("Hybrid fusion", list(METHODS), format_func=FUSIONS.__getitem__, key=state.SEARCH_FUSION, persist_state="session",
                  help="Both fuse the top 100 of each list. RRF adds 1 / (60 + rank) per list; weighted fusion "
                       "adds min-max normalised scores.")
-        c8.slider("α (weighted fusion)", 0.0, 1.0, step=0.05, key=state.SEARCH_ALPHA,
+        c8.slider("α (weighted fusion)", 0.0, 1.0, step=0.05, key=state.SEARCH_ALPHA, persist_state="session",
                   help="Weight of the dense side; 1 = dense only, 0 = BM25 only. RRF ignores it.")
         submitted = st.form_submit_button("Search", type="primary")
     if not can_rerank:
@@ -494,14 +494,14 @@ def _show_outcome(out: QueryOutcome, modes: ModeLists | None = None) -> None:
     download_figure(fig, f"{out.collection}_similarities", key="search.w.dl_sim_fig")
 
 
-@state.fragment  # picking another hit only redraws this part (one context look-up), not the page
+@st.fragment  # picking another hit only redraws this part (one context look-up), not the page
 def _why_it_matched(store: Store, out: QueryOutcome) -> None:
     if not out.hits:
         return
     st.subheader("Why it matched")
     options = list(range(len(out.hits)))
     state.keep_valid(state.SEARCH_DETAIL, options, fallback=0)  # the last outcome may have had more hits
-    pick = st.selectbox("Result", options, key=state.SEARCH_DETAIL,
+    pick = st.selectbox("Result", options, key=state.SEARCH_DETAIL, persist_state="session",
                         format_func=lambda i: retrieval.hit_label(out.hits[i]))
     hit = out.hits[pick]
     try:
@@ -553,8 +553,8 @@ def _manage_panel(ctx: PageContext, store: Store, spec: CollectionSpec) -> None:
         st.text(spec.instruction)
     _seed_settings_form(spec)
     with st.form("search.w.settings_form"):
-        st.text_input("Description", key=state.SEARCH_EDIT_DESCRIPTION)
-        st.number_input("Similarity threshold", 0.0, 1.0, step=0.05, key=state.SEARCH_EDIT_THRESHOLD)
+        st.text_input("Description", key=state.SEARCH_EDIT_DESCRIPTION, persist_state="session")
+        st.number_input("Similarity threshold", 0.0, 1.0, step=0.05, key=state.SEARCH_EDIT_THRESHOLD, persist_state="session")
         if st.form_submit_button("Save settings"):
             _update(store, spec, f"Saved the settings of {spec.name!r}.",
                     description=ss[state.SEARCH_EDIT_DESCRIPTION].strip(),
@@ -568,7 +568,7 @@ def _manage_panel(ctx: PageContext, store: Store, spec: CollectionSpec) -> None:
                 instruction_name=name, instruction=instruction.task if instruction else "")
 
     st.subheader("Export")
-    vectors = st.checkbox("Include the vectors", key=state.SEARCH_EXPORT_VECTORS,
+    vectors = st.checkbox("Include the vectors", key=state.SEARCH_EXPORT_VECTORS, persist_state="session",
                           help="Without vectors the file is smaller; importing it re-embeds the texts.")
     if st.button("Prepare JSONL export", key="search.w.export_prepare"):
         try:
@@ -585,7 +585,7 @@ def _manage_panel(ctx: PageContext, store: Store, spec: CollectionSpec) -> None:
                            on_click="ignore")
 
     st.subheader("Delete")
-    confirm = st.text_input(f"Type {spec.name} to confirm", key=state.SEARCH_DELETE_CONFIRM)
+    confirm = st.text_input(f"Type {spec.name} to confirm", key=state.SEARCH_DELETE_CONFIRM, persist_state="session")
     if st.button("Delete collection", key="search.w.delete", disabled=confirm.strip() != spec.name):
         try:
             store.delete(spec.name)

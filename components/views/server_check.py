@@ -33,7 +33,7 @@ def render(ctx: PageContext) -> None:
         return
     with st.form("check.form"):
         st.multiselect("Checks to run (empty = all)", [c for c in check.CHECKS if c != "server"],
-                       format_func=check.CHECKS.get, key=state.CHECK_ONLY,
+                       format_func=check.CHECKS.get, key=state.CHECK_ONLY, persist_state="session",
                        help="The connection check always runs first. The reranker is checked when "
                             "RERANK_BASE_URL is set.")
         run = st.form_submit_button("Run the server check", type="primary")

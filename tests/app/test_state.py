@@ -1,45 +1,44 @@
-"""The one way to keep widget values: declared keys, seeded once, re-saved by page.setup."""
+"""The one way to keep widget values: declared keys, seeded once, drawn with persist_state="session"."""
 
 from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
 
-def _page(keep: bool) -> AppTest:
+def _page(persist: bool) -> AppTest:
     """A page that draws one declared widget only while "show" is true (as if switching pages)."""
 
-    def script(keep: bool) -> None:
+    def script(persist: bool) -> None:
         import streamlit as st
 
         from components import state
 
         state.init_state()
-        if keep:
-            state.keep_widget_values()
         if st.session_state.get("show", True):
-            st.number_input("Requests per point", 1, 100, key=state.BENCH_REQUESTS)
+            st.number_input("Requests per point", 1, 100, key=state.BENCH_REQUESTS,
+                            persist_state="session" if persist else None)
 
-    return AppTest.from_function(script, kwargs={"keep": keep}, default_timeout=30)
+    return AppTest.from_function(script, kwargs={"persist": persist}, default_timeout=30)
 
 
-def _value_after_hiding_and_showing(keep: bool) -> int:
-    at = _page(keep).run()
+def _value_after_hiding_and_showing(persist: bool) -> int:
+    at = _page(persist).run()
     assert at.number_input(key="bench.requests").value == 4  # the declared default, seeded once
     at.number_input(key="bench.requests").set_value(7).run()
     at.session_state["show"] = False
-    at.run()  # the widget is not drawn: Streamlit cleans its value up unless it is re-saved
+    at.run()  # the widget is not drawn: Streamlit cleans its value up unless it persists
     at.session_state["show"] = True
     at.run()
     return at.number_input(key="bench.requests").value
 
 
 def test_a_declared_widget_keeps_its_value_while_it_is_not_drawn():
-    assert _value_after_hiding_and_showing(keep=True) == 7
+    assert _value_after_hiding_and_showing(persist=True) == 7
 
 
-def test_without_the_helper_streamlit_forgets_it():
-    # The control case: shows that the test above measures the helper, not Streamlit's default.
-    assert _value_after_hiding_and_showing(keep=False) == 4
+def test_without_persist_state_streamlit_forgets_it():
+    # The control case: shows that the test above measures the declared way, not Streamlit's default.
+    assert _value_after_hiding_and_showing(persist=False) == 4
 
 
 def test_keep_valid_drops_a_value_that_is_no_longer_an_option():

@@ -86,3 +86,25 @@ def test_every_session_key_literal_in_components_is_declared():
             if isinstance(key, str) and name in ("ss", "st.session_state", "session_state") and key not in declared:
                 undeclared.setdefault(path.name, []).append(key)
     assert undeclared == {}
+
+
+def test_every_declared_widget_is_drawn_with_session_persistence():
+    """A declared widget keeps its value across pages only with persist_state="session"; and
+    only declared widgets get it (a literal key would not be seeded or checked)."""
+    from components import state
+
+    constants = {name: getattr(state, name) for name in dir(state) if name.isupper()}
+    missing, undeclared = [], []
+    for path in (ROOT / "components").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            kw = {k.arg: k.value for k in node.keywords}
+            key = kw.get("key")
+            persisted = isinstance(kw.get("persist_state"), ast.Constant) and kw["persist_state"].value == "session"
+            if isinstance(key, ast.Attribute) and isinstance(key.value, ast.Name) and key.value.id in ("state", "S"):
+                if constants.get(key.attr) in state.WIDGETS and not persisted:
+                    missing.append(f"{path.name}:{node.lineno} {key.attr}")
+            elif persisted and not (isinstance(key, ast.Name) and path.name == "instruction_picker.py"):
+                undeclared.append(f"{path.name}:{node.lineno}")
+    assert missing == [] and undeclared == []
