@@ -1,4 +1,4 @@
-"""A deterministic stand-in model for retrieval tests: a text's vector is the normalised sum of
+"""A small HR collection and a deterministic stand-in model for retrieval tests: a text's vector is the normalised sum of
 seeded random vectors of its words, so texts sharing words are similar."""
 
 from __future__ import annotations
@@ -7,6 +7,17 @@ import hashlib
 import re
 
 import numpy as np
+
+HR_TASK = "Given an employee's question, retrieve HR policy passages"
+HR_CHUNKS = [  # (source, text) of a small HR collection
+    ("leave.md", "Annual leave is ten days per year for permanent staff."),
+    ("leave.md", "Unused annual leave days can be carried over until the end of March."),
+    ("leave.md", "Parental leave is fourteen weeks; partners get two weeks."),
+    ("expenses.md", "Taxi fares after working late are reimbursed with a receipt."),
+    ("expenses.md", "Hotel costs on business trips are capped at 150 euros a night."),
+    ("security.md", "Laptops use full disk encryption and lock the screen after five minutes."),
+    ("security.md", "Visitors sign in at the front desk and wear a badge."),
+]
 
 
 class WordEmbedder:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 
@@ -15,42 +14,11 @@ from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.similarity import rank_order
 from embedlab.tokens import count_tokens
-
-
-class HashEmbedder:
-    """Deterministic fake: each distinct text gets a fixed random unit vector; counts what it embeds."""
-
-    model_id = "hash-fake"
-    dim = 48
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def embed(self, texts, progress=None):
-        self.seen.extend(texts)
-        rows = []
-        for text in texts:
-            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-            v = np.random.default_rng(seed).normal(size=self.dim)
-            rows.append(v / np.linalg.norm(v))
-        return np.asarray(rows, dtype=np.float32)
+from tests.support.labelled import HashEmbedder, small_set
 
 
 def jsonl(rows) -> bytes:
     return "\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode("utf-8")
-
-
-def small_set() -> ev.LabelledSet:
-    docs = tuple(ev.Document(f"d{i}", text) for i, text in enumerate(
-        ["Password length is at least twelve characters.", "VPN sessions end after thirty idle minutes.",
-         "Penetration tests need written approval from security.", "Vulnerability scanners approved for use.",
-         "Backups run every night and are tested quarterly.", "Visitors sign in at reception."]))
-    queries = (
-        ev.Query("q1", "how long must a password be", {"d0": 1}),
-        ev.Query("q2", "who approves a penetration test", {"d2": 2, "d3": 1}),
-        ev.Query("q3", "are backups tested", {"d4": 1}),
-    )
-    return ev.LabelledSet("small", docs, queries)
 
 
 # --- metrics against hand computation -------------------------------------------------------------

@@ -11,18 +11,10 @@ from embedlab.fusion import candidates, reciprocal_rank_fusion, weighted_fusion
 from embedlab.instructions import format_query
 from embedlab.keyword import BM25Index, IndexCache
 from embedlab.store import CollectionSpec, Store, StoreError, open_client
-from tests.support.word_embedder import WordEmbedder
+from tests.support.word_embedder import HR_CHUNKS, HR_TASK, WordEmbedder
 
-TASK = "Given an employee's question, retrieve HR policy passages"
-CHUNKS = [
-    ("leave.md", "Annual leave is ten days per year for permanent staff."),
-    ("leave.md", "Unused annual leave days can be carried over until the end of March."),
-    ("leave.md", "Parental leave is fourteen weeks; partners get two weeks."),
-    ("expenses.md", "Taxi fares after working late are reimbursed with a receipt."),
-    ("expenses.md", "Hotel costs on business trips are capped at 150 euros a night."),
-    ("security.md", "Laptops use full disk encryption and lock the screen after five minutes."),
-    ("security.md", "访客在前台登记并佩戴访客证。"),
-]
+TASK = HR_TASK
+CHUNKS = [*HR_CHUNKS[:-1], ("security.md", "访客在前台登记并佩戴访客证。")]  # a Chinese chunk for BM25
 
 
 @pytest.fixture

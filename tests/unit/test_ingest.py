@@ -30,18 +30,6 @@ def embedder(embedding_server, tmp_path) -> CachedEmbedder:
     return CachedEmbedder(inner, EmbeddingCache(tmp_path / "cache.sqlite"))
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory):
-    with stores.chroma_server(tmp_path_factory.mktemp("chroma-server")) as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-def milvus(tmp_path_factory):
-    with stores.milvus_lite(tmp_path_factory.mktemp("milvus") / "milvus.db") as store:
-        yield store
-
-
 @pytest.fixture(params=stores.KINDS)
 def empty_store(request, tmp_path) -> VectorStore:
     return stores.open_store(request.param, request, tmp_path)

@@ -14,18 +14,9 @@ from embedlab.rerank import RerankClient, RerankedHit
 from embedlab.retrieval import QueryOutcome, run_query, source_filter
 from embedlab.store import CollectionInfo, CollectionSpec, Hit, Store, StoreError, open_client
 from tests.support.rerank_server import RerankServer
-from tests.support.word_embedder import WordEmbedder
+from tests.support.word_embedder import HR_CHUNKS, HR_TASK, WordEmbedder
 
-TASK = "Given an employee's question, retrieve HR policy passages"
-CHUNKS = [  # (source, text)
-    ("leave.md", "Annual leave is ten days per year for permanent staff."),
-    ("leave.md", "Unused annual leave days can be carried over until the end of March."),
-    ("leave.md", "Parental leave is fourteen weeks; partners get two weeks."),
-    ("expenses.md", "Taxi fares after working late are reimbursed with a receipt."),
-    ("expenses.md", "Hotel costs on business trips are capped at 150 euros a night."),
-    ("security.md", "Laptops use full disk encryption and lock the screen after five minutes."),
-    ("security.md", "Visitors sign in at the front desk and wear a badge."),
-]
+TASK, CHUNKS = HR_TASK, HR_CHUNKS
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ comparison of two configurations, and sizes in the results table."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
@@ -16,35 +15,7 @@ from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.keyword import BM25Index, IndexCache
 from embedlab.similarity import rank_order
-
-
-class HashEmbedder:
-    """Deterministic fake: each distinct text gets a fixed random unit vector; records what it embeds."""
-
-    model_id, dim = "hash-fake", 48
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def embed(self, texts, progress=None):
-        self.seen.extend(texts)
-        rows = [np.random.default_rng(int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little"))
-                .normal(size=self.dim) for t in texts]
-        return np.asarray([r / np.linalg.norm(r) for r in rows], dtype=np.float32)
-
-
-def small_set() -> ev.LabelledSet:
-    docs = tuple(ev.Document(f"d{i}", text) for i, text in enumerate(
-        ["Password length is at least twelve characters.", "VPN sessions end after thirty idle minutes.",
-         "Penetration tests need written approval from security.", "Vulnerability scanners approved for use.",
-         "Backups run every night and are tested quarterly.", "Visitors sign in at reception."]))
-    queries = (
-        ev.Query("q1", "how long must a password be", {"d0": 1}),
-        ev.Query("q2", "who approves a penetration test", {"d2": 2, "d3": 1}),
-        ev.Query("q3", "are backups tested", {"d4": 1}),
-        ev.Query("q4", "zebra", {"d5": 1}),  # no shared word: BM25 retrieves nothing
-    )
-    return ev.LabelledSet("small", docs, queries)
+from tests.support.labelled import HashEmbedder, small_set
 
 
 def same_metrics(got: dict, expected: dict) -> bool:
@@ -71,7 +42,7 @@ def test_modes_and_precisions_make_a_canonical_grid():
 
 
 def test_bm25_configuration_embeds_nothing_and_ranks_like_the_index():
-    data, fake = small_set(), HashEmbedder()
+    data, fake = small_set(unmatched_query=True), HashEmbedder()
     cache = IndexCache()
     plan = ev.plan_grid(data, [ev.EvalConfig(mode="bm25", chunked=True, chunk_tokens=64)])
     assert plan.texts == []
@@ -88,7 +59,7 @@ def test_bm25_configuration_embeds_nothing_and_ranks_like_the_index():
 
 
 def test_precision_and_hybrid_scores_follow_their_definitions():
-    data, fake = small_set(), HashEmbedder()
+    data, fake = small_set(unmatched_query=True), HashEmbedder()
     configs = [ev.EvalConfig(), ev.EvalConfig(precision="int8"), ev.EvalConfig(precision="binary", dimensions=16),
                ev.EvalConfig(mode="hybrid-rrf"), ev.EvalConfig(mode="hybrid-weighted"), ev.EvalConfig(mode="bm25")]
     cache = IndexCache()
@@ -126,7 +97,7 @@ def test_precision_and_hybrid_scores_follow_their_definitions():
 
 
 def test_per_query_comparison_of_two_configurations():
-    data, fake = small_set(), HashEmbedder()
+    data, fake = small_set(unmatched_query=True), HashEmbedder()
     dense, bm25 = ev.run_grid(data, [ev.EvalConfig(), ev.EvalConfig(mode="bm25")], fake)
     changes = ev.compare_ranks(dense, bm25, data, k=4)
     plan = ev.plan_grid(data, [ev.EvalConfig()])

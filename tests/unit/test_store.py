@@ -26,19 +26,6 @@ from tests.support.chroma_server import start_chroma_server
 MODEL = "Qwen/Qwen3-Embedding-0.6B@http://gpu-a:30000/v1"
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory):
-    with stores.chroma_server(tmp_path_factory.mktemp("chroma-server")) as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-def milvus(tmp_path_factory):
-    """One Milvus Lite database for the module (its start and the index builds are the cost)."""
-    with stores.milvus_lite(tmp_path_factory.mktemp("milvus") / "milvus.db") as store:
-        yield store
-
-
 @pytest.fixture(params=stores.KINDS)
 def store(request, tmp_path) -> VectorStore:
     return stores.open_store(request.param, request, tmp_path)
