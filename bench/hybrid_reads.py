@@ -17,7 +17,8 @@ import time
 from bench.retrieval_modes import make_texts, pct, unit
 from embedlab import retrieval
 from embedlab.keyword import IndexCache
-from embedlab.store import CollectionSpec, Store, open_client
+from embedlab.stores.base import CollectionSpec
+from embedlab.stores.chroma import ChromaStore, open_client
 
 MODEL = "bench-vectors@local"
 
@@ -31,7 +32,7 @@ def main() -> None:
 
     texts = make_texts(args.n)
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(open_client(path=tmp))
+        store = ChromaStore(open_client(path=tmp))
         spec = store.create(CollectionSpec("bench_hybrid", MODEL, args.dim))
         t = time.perf_counter()
         store.upsert(spec.name, MODEL, [f"c{i}" for i in range(args.n)], texts,

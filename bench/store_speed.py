@@ -24,7 +24,8 @@ from bench._common import embedding_server
 from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.ingest import ChunkRecord, chunk_id, ingest
-from embedlab.store import CollectionSpec, Store, VectorStore, open_client
+from embedlab.stores.base import CollectionSpec, VectorStore
+from embedlab.stores.chroma import ChromaStore, open_client
 
 TOPICS = ["annual leave", "VPN access", "refund request", "API pagination", "expense claims",
           "password reset", "penetration test approval", "backup restore drill", "parcel delay", "invoice"]
@@ -115,7 +116,7 @@ def main() -> None:
     with embedding_server(args.base_url) as url, tempfile.TemporaryDirectory() as tmp:
         embedder = CachedEmbedder(OpenAICompatibleEmbedder(url, args.model), EmbeddingCache(f"{tmp}/cache.sqlite"))
         print(f"embedding server: {url}  model: {args.model}  dimension: {embedder.dim}")
-        run(Store(open_client(path=f"{tmp}/chroma")), "embedded", embedder, records, args.queries)
+        run(ChromaStore(open_client(path=f"{tmp}/chroma")), "embedded", embedder, records, args.queries)
         if args.server:
             from tests.support import procs
             from tests.support.chroma_server import start_chroma_server
@@ -123,11 +124,11 @@ def main() -> None:
             proc, host, port = start_chroma_server(Path(tmp) / "server", Path(tmp) / "chroma.log")
             try:
                 # The cache is warm now: this run's embedding time is cache reads only.
-                run(Store(open_client(host=host, port=port)), "server", embedder, records, args.queries)
+                run(ChromaStore(open_client(host=host, port=port)), "server", embedder, records, args.queries)
             finally:
                 procs.stop(proc)
         if args.milvus:
-            from embedlab.milvus_store import open_milvus
+            from embedlab.stores.milvus import open_milvus
 
             lite = not args.milvus_uri
             milvus = open_milvus(args.milvus_uri or f"{tmp}/milvus.db", os.environ.get("MILVUS_TOKEN"))

@@ -13,7 +13,7 @@ from components import nav, resources, sidebar, state
 from embedlab.cache import CachedEmbedder
 from embedlab.config import Settings
 from embedlab.instructions import InstructionLibrary, load_library
-from embedlab.store import VectorStore
+from embedlab.stores.base import VectorStore
 
 
 @dataclass

@@ -12,7 +12,8 @@ from embedlab.backends import ProbeResult, make_backend
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import Settings, SettingsError, load_settings
 from embedlab.config import store_location as _store_location
-from embedlab.store import VectorStore, open_store
+from embedlab.stores import open_store
+from embedlab.stores.base import VectorStore
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from embedlab.calibration import DEFAULT_PRECISION
 from embedlab.evaluation import DEFAULT_CHUNK_TOKENS, MAIN_METRIC
 from embedlab.fusion import DEFAULT_ALPHA
 from embedlab.instructions import DEFAULT_TEMPLATE, PRESETS
-from embedlab.store import DEFAULT_THRESHOLD
+from embedlab.stores.base import DEFAULT_THRESHOLD
 
 UNSET: Any = object()  # widget default meaning "let the widget choose"
 NO_INSTRUCTION = "(no instruction)"  # an instruction picker's value that means "embed the text as it is"

@@ -50,7 +50,7 @@ def server_root(base_url: str) -> str:
     return api_root(base_url)[: -len("/v1")]
 
 
-# Held while the process environment is read or briefly changed (milvus_store's pymilvus import).
+# Held while the process environment is read or briefly changed (stores.milvus's pymilvus import).
 ENV_LOCK = threading.Lock()
 
 
@@ -189,7 +189,7 @@ def load_settings(
             means "not overridden", an empty string clears the setting.
     """
     if env is None:
-        with ENV_LOCK:  # never read while milvus_store hides MILVUS_URI from pymilvus's import
+        with ENV_LOCK:  # never read while stores.milvus hides MILVUS_URI from pymilvus's import
             env = dict(os.environ)
     secrets = read_secrets() if secrets is None else secrets
     overrides = overrides or {}

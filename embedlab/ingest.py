@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.backends import Embedder, EmbeddingError
-from embedlab.store import CollectionSpec, PartialWrite, StoreError, VectorStore
+from embedlab.stores.base import CollectionSpec, PartialWrite, StoreError, VectorStore
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "corpora"
 SAMPLE_DOMAINS = ("hr_policy", "tech_doc", "customer_chat")
@@ -284,7 +284,7 @@ def documents_from_file(data: bytes, filename: str) -> tuple[list[Document], lis
     Raises textio.UploadError with a message for the user.
     """
     from embedlab import textio
-    from embedlab.store import parse_export
+    from embedlab.stores.base import parse_export
 
     suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if suffix == "jsonl":

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from embedlab.config import api_root
-from embedlab.store import Hit
+from embedlab.stores.base import Hit
 
 START_HINT = (
     "Serve Qwen3-Reranker with sglang or vLLM (both offer /v1/rerank), then set RERANK_BASE_URL "

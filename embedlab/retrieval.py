@@ -2,7 +2,7 @@
 the vector search, the no-instruction comparison and an optional rerank; and the tables the
 Search page shows from the outcome.
 
-Everything here takes its embedder, Store and RerankClient as arguments: no Streamlit, no globals.
+Everything here takes its embedder, VectorStore and RerankClient as arguments: no Streamlit, no globals.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from embedlab.fusion import DEFAULT_ALPHA, FUSION_DEPTH, FusedHit, candidates, f
 from embedlab.instructions import format_query
 from embedlab.keyword import DEFAULT_CACHE, BM25Index, IndexCache
 from embedlab.rerank import RerankClient, RerankedHit, RerankError, apply_rerank, move_label
-from embedlab.store import CollectionInfo, CollectionSpec, Hit, Store, StoreError, model_name
+from embedlab.stores.base import CollectionInfo, CollectionSpec, Hit, StoreError, VectorStore, model_name
 from embedlab.text import one_line
 
 TEXT_CHARS = 160  # chunk text in result tables, on one line
@@ -70,7 +70,7 @@ def _cache_misses(embedder: Embedder) -> int | None:
 
 
 def run_query(
-    store: Store,
+    store: VectorStore,
     spec: CollectionSpec,
     embedder: Embedder,
     query: str,
@@ -246,7 +246,7 @@ class ChunkIndex:
 
     @classmethod
     def from_records(cls, records: Sequence[dict[str, Any]]) -> ChunkIndex:
-        """From Store.get_records(..., include_embeddings=True) rows {id, text, metadata, embedding}."""
+        """From VectorStore.get_records(..., include_embeddings=True) rows {id, text, metadata, embedding}."""
         missing = [r["id"] for r in records if r.get("embedding") is None]
         if missing:
             raise ValueError(f"{len(missing)} record(s) without an embedding (e.g. {missing[0]!r}): "
@@ -337,7 +337,7 @@ class IndexLoad:
     build_ms: float
 
 
-def collection_index(store: Store, name: str, sources: Sequence[str] = (), *, cache: IndexCache = DEFAULT_CACHE,
+def collection_index(store: VectorStore, name: str, sources: Sequence[str] = (), *, cache: IndexCache = DEFAULT_CACHE,
                      progress: StageProgress | None = None) -> IndexLoad:
     """The ChunkIndex of a collection's chunks (those of `sources`, all when empty), built once per content.
 
@@ -379,7 +379,7 @@ def collection_index(store: Store, name: str, sources: Sequence[str] = (), *, ca
     return IndexLoad(index, built, (t1 - t0) * 1000, (t2 - t1) * 1000 if built else 0.0)
 
 
-def hybrid_search(store: Store, spec: CollectionSpec, model_id: str, query_vector: np.ndarray, query_text: str,
+def hybrid_search(store: VectorStore, spec: CollectionSpec, model_id: str, query_vector: np.ndarray, query_text: str,
                   k: int, *, sources: Sequence[str] = (), method: str = "rrf", alpha: float = DEFAULT_ALPHA,
                   depth: int = FUSION_DEPTH, cache: IndexCache = DEFAULT_CACHE,
                   progress: StageProgress | None = None) -> ModeLists:

@@ -16,7 +16,7 @@ from embedlab import figures, projection
 from embedlab.cache import CachedEmbedder
 from embedlab.instructions import format_query
 from embedlab.projection import Clustering, Corpus, MapRequest, MapSide, Projection, Separation, UmapParams
-from embedlab.store import StoreError
+from embedlab.stores.base import StoreError
 from embedlab.textio import UploadError, guess_text_column, read_table, text_columns
 
 ss = st.session_state

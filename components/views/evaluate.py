@@ -17,7 +17,7 @@ from components.widgets import download_figure, download_table, embed_with_progr
 from embedlab import calibration as cal
 from embedlab import evaluation as ev
 from embedlab import figures
-from embedlab.store import StoreError
+from embedlab.stores.base import StoreError
 from embedlab.text import escape_markdown as esc
 
 ss = st.session_state

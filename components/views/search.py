@@ -29,7 +29,7 @@ from embedlab.ingest import (
 )
 from embedlab.rerank import START_HINT, RerankClient
 from embedlab.retrieval import ModeLists, QueryOutcome
-from embedlab.store import CollectionInfo, CollectionSpec, Store, StoreError, model_name
+from embedlab.stores.base import CollectionInfo, CollectionSpec, StoreError, VectorStore, model_name
 from embedlab.text import escape_markdown
 from embedlab.textio import UploadError
 
@@ -114,7 +114,7 @@ def _current_dim(ctx: PageContext) -> int | None:
 
 
 # -- collections ---------------------------------------------------------------------------------
-def _create_panel(ctx: PageContext, store: Store, expanded: bool) -> None:
+def _create_panel(ctx: PageContext, store: VectorStore, expanded: bool) -> None:
     with st.expander("New collection", expanded=expanded, icon=":material/add:"):
         st.caption("One collection per business domain, each with its own instruction and threshold, "
                    "e.g. hr_policy_v1, tech_doc_v2, customer_chat_v1.")
@@ -146,7 +146,7 @@ def _create_panel(ctx: PageContext, store: Store, expanded: bool) -> None:
         st.rerun()
 
 
-def _samples_panel(ctx: PageContext, store: Store) -> None:
+def _samples_panel(ctx: PageContext, store: VectorStore) -> None:
     with st.expander("Sample collections", icon=":material/library_books:"):
         st.caption(
             "Three small corpora written for this playground, in Chinese and English: an HR handbook, "
@@ -161,7 +161,7 @@ def _samples_panel(ctx: PageContext, store: Store) -> None:
             _build_samples(ctx, store)
 
 
-def _build_samples(ctx: PageContext, store: Store) -> None:
+def _build_samples(ctx: PageContext, store: VectorStore) -> None:
     if not ensure_local_model(ctx.embedder):
         return
     dim = _current_dim(ctx)
@@ -209,7 +209,7 @@ def _pick_collection(infos: list[CollectionInfo]) -> CollectionInfo:
 
 
 # -- ingestion ------------------------------------------------------------------------------------
-def _run_ingest(ctx: PageContext, store: Store, name: str, records: list[ChunkRecord],
+def _run_ingest(ctx: PageContext, store: VectorStore, name: str, records: list[ChunkRecord],
                 label: str) -> IngestReport | None:
     """Ingest with a progress bar; the report (also for failures part-way) or None when refused."""
     bar = st.progress(0.0, text=f"{label}: {len(records)} chunks")
@@ -234,7 +234,7 @@ def _show_reports(reports: list[IngestReport]) -> None:
             icon=":material/check:" if report.ok else ":material/error:")
 
 
-def _ingest_panel(ctx: PageContext, store: Store, name: str) -> None:
+def _ingest_panel(ctx: PageContext, store: VectorStore, name: str) -> None:
     source = st.radio("Documents from", ["Upload files", "Paste text", "Sample corpus"], horizontal=True,
                       key=state.SEARCH_INGEST_SOURCE, persist_state="session")
     uploads = []
@@ -293,7 +293,7 @@ def _ingest_panel(ctx: PageContext, store: Store, name: str) -> None:
 
 
 # -- query ----------------------------------------------------------------------------------------
-def _query_panel(ctx: PageContext, store: Store, spec: CollectionSpec) -> None:
+def _query_panel(ctx: PageContext, store: VectorStore, spec: CollectionSpec) -> None:
     try:
         sources = store.sources(spec.name)
     except StoreError as exc:
@@ -353,7 +353,7 @@ def _query_panel(ctx: PageContext, store: Store, spec: CollectionSpec) -> None:
         _why_it_matched(store, outcome)
 
 
-def _ask(ctx: PageContext, store: Store, spec: CollectionSpec, query: str,
+def _ask(ctx: PageContext, store: VectorStore, spec: CollectionSpec, query: str,
          reranker: RerankClient | None) -> QueryOutcome | None:
     """Run the query with a progress bar; shows an embedding or store failure and returns None."""
     if not ensure_local_model(ctx.embedder):
@@ -378,7 +378,7 @@ def _ask(ctx: PageContext, store: Store, spec: CollectionSpec, query: str,
     return None
 
 
-def _hybrid(ctx: PageContext, store: Store, spec: CollectionSpec, out: QueryOutcome) -> ModeLists | None:
+def _hybrid(ctx: PageContext, store: VectorStore, spec: CollectionSpec, out: QueryOutcome) -> ModeLists | None:
     """The dense, BM25 and hybrid lists of the query just answered; None (failure shown) if they fail.
 
     The first query on a collection's content reads its vectors and builds the BM25 index (with a
@@ -495,7 +495,7 @@ def _show_outcome(out: QueryOutcome, modes: ModeLists | None = None) -> None:
 
 
 @st.fragment  # picking another hit only redraws this part (one context look-up), not the page
-def _why_it_matched(store: Store, out: QueryOutcome) -> None:
+def _why_it_matched(store: VectorStore, out: QueryOutcome) -> None:
     if not out.hits:
         return
     st.subheader("Why it matched")
@@ -533,7 +533,7 @@ def _seed_settings_form(spec: CollectionSpec) -> None:
         ss[state.SEARCH_EDIT_SEED] = seed
 
 
-def _update(store: Store, spec: CollectionSpec, notice: str, **changes: object) -> None:
+def _update(store: VectorStore, spec: CollectionSpec, notice: str, **changes: object) -> None:
     try:
         store.update(spec.name, **changes)
     except StoreError as exc:
@@ -544,7 +544,7 @@ def _update(store: Store, spec: CollectionSpec, notice: str, **changes: object) 
     st.rerun()
 
 
-def _manage_panel(ctx: PageContext, store: Store, spec: CollectionSpec) -> None:
+def _manage_panel(ctx: PageContext, store: VectorStore, spec: CollectionSpec) -> None:
     st.markdown(
         f"Model **{escape_markdown(spec.model_id)}** · {spec.dim} dimensions · created {spec.created_at} · "
         f"instruction *{escape_markdown(spec.instruction_name or 'none')}*"

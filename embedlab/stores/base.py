@@ -1,21 +1,15 @@
-"""Per-domain vector collections with a model/dimension guard: the store interface and Chroma.
+"""The vector store contract: collections with a model/dimension guard, their errors, and the
+decorator that turns any client failure into one of those errors.
 
-`VectorStore` is the contract every page and ingestion use; `Store` implements it over a Chroma
-client (embedded or server) and `embedlab.milvus_store.MilvusStore` over Milvus (Lite file,
-standalone or cluster). `open_store(settings)` picks one from the configuration.
+`VectorStore` is the contract every page and ingestion use; `embedlab.stores.chroma.ChromaStore`
+implements it over a Chroma client (embedded or server) and `embedlab.stores.milvus.MilvusStore`
+over Milvus (Lite file, standalone or cluster). `embedlab.stores.open_store(settings)` picks one
+from the configuration.
 
 Every collection made here records, in its metadata, the embedding model and dimension
 its vectors came from, the query instruction, a description and a similarity threshold. Writes
 and queries with another model or dimension are refused before anything reaches the store, because
 vectors from two models in one index give meaningless distances without any error.
-
-Facts about Chroma (1.5) this module relies on:
-- cosine distance is chosen with `configuration={"hnsw": {"space": "cosine"}}` (the legacy
-  `hnsw:space` metadata key still works but is deprecated); similarity = 1 - distance;
-- `add` silently ignores ids that exist, so every write is an `upsert`;
-- one request may carry at most `client.get_max_batch_size()` records;
-- a collection without an embedding function would get Chroma's default one, which downloads a
-  model: every collection here is opened with `embedding_function=None` and given vectors.
 """
 
 from __future__ import annotations
@@ -24,22 +18,12 @@ import abc
 import functools
 import inspect
 import json
-import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from embedlab.config import Settings
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; the one-process rule is then the user's job
-    fcntl = None  # type: ignore[assignment]
+from typing import Any
 
 import numpy as np
 
@@ -207,105 +191,10 @@ class Context:
     after: str
 
 
-# -- clients ---------------------------------------------------------------------------------
-LOCK_FILE = "embedlab.lock"  # inside the Chroma directory; holds the PID of the process using it
-
-# Resolved Chroma directory -> the open lock file, held for the life of the process. Re-opening a
-# path in the same process (AppTest runs, st.cache_resource misses) must not lock against itself:
-# flock locks taken through two open() calls conflict even inside one process.
-_held_locks: dict[str, IO[str]] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock_directory(directory: Path) -> None:
-    """Take (once per process) an exclusive, non-blocking flock on `directory`/LOCK_FILE.
-
-    Raises StoreLocked when another process holds it. The lock goes away with the process, even
-    after kill -9, so a crashed app never leaves a stale lock behind.
-    """
-    key = str(directory)
-    with _locks_guard:
-        if fcntl is None or key in _held_locks:
-            return
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            handle = open(directory / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held open
-        except OSError as exc:
-            raise StoreError(f"Cannot open the Chroma database at {directory}: {exc}") from None
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip()
-            if holder == str(os.getpid()):
-                # This process holds it through an earlier import of this module (Streamlit's
-                # file watcher re-imports changed modules, with a fresh _held_locks).
-                _held_locks[key] = handle
-                return
-            handle.close()
-            who = f"Another app process (PID {holder})" if holder.isdigit() else "Another app process"
-            raise StoreLocked(
-                f"{who} is using the embedded Chroma database at {directory}, and an embedded "
-                "Chroma database cannot be shared between processes. To run several app instances "
-                f"on one database, stop that process, serve the database with `chroma run --path "
-                f"{directory} --port 8000` and set CHROMA_HOST=localhost and CHROMA_PORT=8000 for "
-                "every instance; or give this instance its own CHROMA_PATH."
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        _held_locks[key] = handle
-
-
-def open_client(path: str | None = None, host: str | None = None, port: int = 8000) -> Any:
-    """A Chroma client: HttpClient when `host` is set, else an embedded PersistentClient at `path`.
-
-    Chroma's PersistentClient is not process-safe: an embedded path is locked for this process
-    (StoreLocked when another process has it; re-opening in this process is fine). Raises
-    StoreError when a server does not answer or the database cannot be opened.
-    """
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    if host:
-        try:
-            return chromadb.HttpClient(host=host, port=int(port), settings=chroma_settings)
-        except Exception as exc:  # noqa: BLE001 - chromadb raises bare ValueError/ConnectError
-            raise StoreError(
-                f"Cannot reach the Chroma server at {host}:{port} ({exc}). Start one with "
-                f"`chroma run --path ./chroma --host {host} --port {port}`, or unset CHROMA_HOST "
-                "to use the embedded store."
-            ) from None
-    if not path:
-        raise StoreError("No Chroma path configured (CHROMA_PATH or PLAYGROUND_DATA_DIR).")
-    _lock_directory(Path(path).expanduser().resolve())
-    try:
-        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-    except Exception as exc:  # noqa: BLE001 - permissions, a corrupt database
-        raise StoreError(f"Cannot open the Chroma database at {path}: {exc}") from None
-
-
-def _chroma_message(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text[:300]
-
-
-def _store_failure(action: str, exc: BaseException) -> StoreError:
-    """A StoreError with a message a user can act on, for any failure of the Chroma client."""
-    kind = type(exc).__name__
-    if any(word in kind for word in ("Connect", "Timeout", "Network", "Remote")):
-        return StoreError(f"The vector store did not answer while it was asked to {action} ({kind}: "
-                          f"{_chroma_message(exc)}). Is the Chroma server running at the configured "
-                          "CHROMA_HOST and CHROMA_PORT?")
-    return StoreError(f"The vector store failed to {action} ({kind}: {_chroma_message(exc)}).")
-
-
 _CALLS = threading.local()  # how deep in Store methods this thread is: the outermost one translates
 
 
-def _raising_store_errors(cls: type) -> type:
+def raising_store_errors(cls: type) -> type:
     """Make every public method of `cls`, its own and those it inherits from VectorStore, raise
     StoreError only (Chroma raises bare ValueError, httpx and sqlite errors; pymilvus its
     MilvusException), so callers need to handle one error type. The message names the outermost
@@ -344,7 +233,7 @@ def _raising_store_errors(cls: type) -> type:
     return cls
 
 
-def _own(name: str, spec: CollectionSpec | None) -> CollectionSpec:
+def own_spec(name: str, spec: CollectionSpec | None) -> CollectionSpec:
     """`spec`, or the StoreError for a collection this app did not make (no model recorded)."""
     if spec is None:
         raise StoreError(
@@ -367,7 +256,7 @@ class VectorStore(abc.ABC):
     `{"chunk": {"$in": [...]}}` and `{"$and": [...]}` / `{"$or": [...]}` of those.
 
     Every public method raises StoreError (or a subclass) only, with a message a user can act on:
-    subclasses are decorated with `_raising_store_errors` and give the message in `_failure`.
+    subclasses are decorated with `raising_store_errors` and give the message in `_failure`.
     """
 
     kind: str = "vector store"  # "Chroma" or "Milvus", for messages and captions
@@ -461,19 +350,68 @@ class VectorStore(abc.ABC):
     def sources(self, name: str) -> list[str]:
         """Distinct `source` values of a collection, sorted."""
 
-    @abc.abstractmethod
     def upsert(
         self, name: str, model_id: str, ids: Sequence[str], texts: Sequence[str],
         metadatas: Sequence[Mapping[str, Any]], embeddings: np.ndarray, progress: WriteProgress | None = None,
     ) -> int:
-        """Insert or replace whole records in batches of at most `max_batch_size`; returns the count.
+        """Insert or replace whole records, in the batches `_write_batches` cuts; returns the count.
+
+        Checks, the model guard, batching, progress and the partial-failure report are done here
+        for every store; a store writes one batch in `_write`.
 
         Args:
             embeddings: float32 (len(ids), spec.dim), rows L2-normalised.
         Raises:
-            ModelMismatch before anything is written when model or dimension differ;
-            PartialWrite when a batch fails after earlier ones were stored.
+            ModelMismatch when model or dimension differ, or the StoreError of `_open_write` (e.g.
+            a record too big for the store), before anything is written; PartialWrite when a batch
+            fails after earlier ones were stored.
         """
+        vectors = np.asarray(embeddings, dtype=np.float32)
+        n = len(ids)
+        if not (len(texts) == len(metadatas) == n) or vectors.ndim != 2 or vectors.shape[0] != n:
+            raise ValueError("ids, texts, metadatas and embeddings must have the same length")
+        if len(set(ids)) != n:
+            raise StoreError("The same id appears twice in one write; ids must be unique.")
+        self.check(name, model_id, vectors.shape[1] if n else self.spec(name).dim)
+        if n == 0:
+            return 0
+        target = self._open_write(name, ids, texts, metadatas)
+        written: list[str] = []
+        for start, stop in self._write_batches(texts, vectors):
+            try:
+                self._write(target, ids[start:stop], texts[start:stop], metadatas[start:stop], vectors[start:stop])
+            except Exception as exc:  # noqa: BLE001 - any client/network failure is reported as partial
+                raise PartialWrite(
+                    f"Writing to {name!r} failed after {len(written)} of {n} records were stored "
+                    f"({self._detail(exc)}). The stored records are intact; run the same "
+                    "ingestion again to finish (stored chunks are skipped).",
+                    written,
+                    n,
+                ) from exc
+            written.extend(ids[start:stop])
+            if progress:
+                progress(len(written), n)
+        return n
+
+    def _write_batches(self, texts: Sequence[str], vectors: np.ndarray) -> Iterator[tuple[int, int]]:
+        """(start, stop) of each write request: at most `max_batch_size` records each."""
+        step = self.max_batch_size
+        for start in range(0, len(texts), step):
+            yield start, min(start + step, len(texts))
+
+    def _open_write(self, name: str, ids: Sequence[str], texts: Sequence[str],
+                    metadatas: Sequence[Mapping[str, Any]]) -> Any:
+        """What `_write` writes into, once the guard has passed; a StoreError here writes nothing."""
+        return name
+
+    @abc.abstractmethod
+    def _write(self, target: Any, ids: Sequence[str], texts: Sequence[str],
+               metadatas: Sequence[Mapping[str, Any]], vectors: np.ndarray) -> None:
+        """Insert or replace one batch of whole records (vectors float32 (len(ids), dim))."""
+
+    def _detail(self, exc: BaseException) -> str:
+        """A failure of the client, shortened for a message."""
+        return (str(exc) or type(exc).__name__)[:300]
 
     @abc.abstractmethod
     def delete_ids(self, name: str, ids: Sequence[str]) -> None: ...
@@ -524,240 +462,6 @@ class VectorStore(abc.ABC):
         """Let go of the connection (and of a Milvus Lite database this store started)."""
         return
 
-
-# -- the store -------------------------------------------------------------------------------
-@_raising_store_errors
-class Store(VectorStore):
-    """The VectorStore over one Chroma client: collections with specs, guarded writes and queries."""
-
-    kind = "Chroma"
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self._max_batch: int | None = None
-
-    def _failure(self, action: str, exc: BaseException) -> StoreError:
-        return _store_failure(action, exc)
-
-    @property
-    def max_batch_size(self) -> int:
-        if self._max_batch is None:
-            try:
-                self._max_batch = int(self.client.get_max_batch_size())
-            except Exception as exc:  # noqa: BLE001 - as in _raising_store_errors
-                raise _store_failure("report its batch size", exc) from exc
-        return self._max_batch
-
-    # collections -------------------------------------------------------------------------
-    def _collection(self, name: str) -> Any:
-        from chromadb.errors import NotFoundError
-
-        try:
-            # embedding_function=None: Chroma must never embed (its default downloads a model).
-            return self.client.get_collection(name, embedding_function=None)
-        except NotFoundError:
-            raise CollectionMissing(f"There is no collection {name!r} (was it deleted?).") from None
-        except ValueError as exc:  # older servers report a missing collection as ValueError
-            if "does not exist" in str(exc):
-                raise CollectionMissing(f"There is no collection {name!r} (was it deleted?).") from None
-            raise
-
-    def exists(self, name: str) -> bool:
-        return name in {c.name for c in self.client.list_collections()}
-
-    def create(self, spec: CollectionSpec) -> CollectionSpec:
-        """Create an empty cosine collection for `spec`; refuses a name that exists."""
-        spec = self._new_spec(spec)
-        name = spec.name
-        self.client.create_collection(
-            name,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata=spec.to_metadata(),
-            embedding_function=None,
-        )
-        return spec
-
-    def list(self) -> list[CollectionInfo]:
-        """Every collection, sorted by name, with its record count and spec (None if foreign)."""
-        infos = []
-        for col in self.client.list_collections():
-            infos.append(CollectionInfo(col.name, col.count(), CollectionSpec.from_metadata(col.name, col.metadata)))
-        return sorted(infos, key=lambda i: i.name)
-
-    def spec(self, name: str) -> CollectionSpec:
-        return _own(name, CollectionSpec.from_metadata(name, self._collection(name).metadata))
-
-    def update(self, name: str, **changes: Any) -> CollectionSpec:
-        """Change description, threshold or instruction (model and dimension cannot change)."""
-        new = self._changed_spec(name, changes)
-        # modify() replaces the whole metadata mapping, so the full spec is written back.
-        self._collection(name).modify(metadata=new.to_metadata())
-        return new
-
-    def delete(self, name: str) -> None:
-        from chromadb.errors import NotFoundError
-
-        try:
-            self.client.delete_collection(name)
-        except (NotFoundError, ValueError):
-            raise CollectionMissing(f"There is no collection {name!r}.") from None
-
-    def count(self, name: str) -> int:
-        return self._collection(name).count()
-
-    # records -----------------------------------------------------------------------------
-    def get_records(
-        self, name: str, ids: Sequence[str] | None = None, where: dict | None = None,
-        include_embeddings: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Stored records as dicts {id, text, metadata[, embedding]}, fetched in allowed batches.
-
-        Ids that do not exist are left out. Without `ids`, every record (matching `where`).
-        """
-        col = self._collection(name)
-        include = ["documents", "metadatas"] + (["embeddings"] if include_embeddings else [])
-        out: list[dict[str, Any]] = []
-        step = self.max_batch_size
-        if ids is not None:
-            pages: Iterable[dict] = (
-                col.get(ids=list(ids[i : i + step]), where=where, include=include)
-                for i in range(0, len(ids), step)
-            )
-        else:
-            pages = self._pages(col, where, include)
-        for page in pages:
-            embeddings = page.get("embeddings") if include_embeddings else None
-            for j, rid in enumerate(page["ids"]):
-                rec = {"id": rid, "text": page["documents"][j], "metadata": dict(page["metadatas"][j] or {})}
-                if embeddings is not None:
-                    rec["embedding"] = [float(x) for x in embeddings[j]]
-                out.append(rec)
-        return out
-
-    def _pages(self, col: Any, where: dict | None, include: list[str]) -> Iterator[dict]:
-        offset = 0
-        step = self.max_batch_size
-        while True:
-            page = col.get(where=where, include=include, limit=step, offset=offset)
-            if not page["ids"]:
-                return
-            yield page
-            offset += len(page["ids"])
-            if len(page["ids"]) < step:
-                return
-
-    def ids_where(self, name: str, where: dict) -> list[str]:
-        col = self._collection(name)
-        return [rid for page in self._pages(col, where, []) for rid in page["ids"]]
-
-    def sources(self, name: str) -> list[str]:
-        """Distinct `source` values of a collection, sorted."""
-        col = self._collection(name)
-        found: set[str] = set()
-        for page in self._pages(col, None, ["metadatas"]):
-            found.update(str((m or {}).get("source", "")) for m in page["metadatas"])
-        found.discard("")
-        return sorted(found)
-
-    def upsert(
-        self,
-        name: str,
-        model_id: str,
-        ids: Sequence[str],
-        texts: Sequence[str],
-        metadatas: Sequence[Mapping[str, Any]],
-        embeddings: np.ndarray,
-        progress: WriteProgress | None = None,
-    ) -> int:
-        """Insert or replace records, in batches of at most `max_batch_size`; returns the count.
-
-        Args:
-            embeddings: float32 (len(ids), spec.dim), rows L2-normalised.
-        Raises:
-            ModelMismatch before anything is written when model or dimension differ;
-            PartialWrite when a batch fails after earlier ones were stored.
-        """
-        vectors = np.asarray(embeddings, dtype=np.float32)
-        n = len(ids)
-        if not (len(texts) == len(metadatas) == n) or vectors.ndim != 2 or vectors.shape[0] != n:
-            raise ValueError("ids, texts, metadatas and embeddings must have the same length")
-        if len(set(ids)) != n:
-            raise StoreError("The same id appears twice in one write; ids must be unique.")
-        self.check(name, model_id, vectors.shape[1] if n else self.spec(name).dim)
-        if n == 0:
-            return 0
-        col = self._collection(name)
-        step = self.max_batch_size
-        written: list[str] = []
-        for start in range(0, n, step):
-            stop = min(start + step, n)
-            try:
-                batch_ids = list(ids[start:stop])
-                metas = [dict(m) for m in metadatas[start:stop]]
-                # Chroma merges metadata on upsert; keys the new record lacks are set to None,
-                # which deletes them, so a record is replaced rather than blended with its old self.
-                old = col.get(ids=batch_ids, include=["metadatas"])
-                old_meta = dict(zip(old["ids"], old["metadatas"] or [], strict=False))
-                for rid, meta in zip(batch_ids, metas, strict=True):
-                    for key in (old_meta.get(rid) or {}):
-                        meta.setdefault(key, None)
-                col.upsert(ids=batch_ids, documents=list(texts[start:stop]), metadatas=metas,
-                           embeddings=vectors[start:stop])
-            except Exception as exc:  # noqa: BLE001 - any Chroma/network failure is reported as partial
-                raise PartialWrite(
-                    f"Writing to {name!r} failed after {len(written)} of {n} records were stored "
-                    f"({_chroma_message(exc)}). The stored records are intact; run the same "
-                    "ingestion again to finish (stored chunks are skipped).",
-                    written,
-                    n,
-                ) from exc
-            written.extend(ids[start:stop])
-            if progress:
-                progress(len(written), n)
-        return n
-
-    def delete_ids(self, name: str, ids: Sequence[str]) -> None:
-        col = self._collection(name)
-        step = self.max_batch_size
-        for start in range(0, len(ids), step):
-            col.delete(ids=list(ids[start : start + step]))
-
-    def search(
-        self, name: str, model_id: str, vector: np.ndarray, k: int, where: dict | None = None
-    ) -> list[Hit]:
-        """The `k` nearest chunks to `vector` (shape (dim,)), best first, with similarity."""
-        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
-        self.check(name, model_id, vec.shape[0])
-        col = self._collection(name)
-        res = col.query(
-            query_embeddings=vec[None, :],
-            n_results=max(1, int(k)),
-            where=where,
-            include=["documents", "metadatas", "distances"],
-        )
-        return [
-            Hit(rid, doc or "", dict(meta or {}), 1.0 - float(dist), rank)
-            for rank, (rid, doc, meta, dist) in enumerate(
-                zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True),
-                start=1,
-            )
-        ]
-
-
-def open_store(settings: Settings) -> VectorStore:
-    """The vector store `settings` name: Milvus when MILVUS_URI is set (pymilvus is imported only
-    then), else a Chroma server when CHROMA_HOST is set, else the embedded Chroma directory.
-
-    Raises:
-        StoreError: it cannot be opened (server down, credentials refused, directory locked).
-    """
-    if settings.milvus_uri:
-        from embedlab.milvus_store import open_milvus
-
-        return open_milvus(settings.milvus_uri, settings.milvus_token)
-    if settings.chroma_host:
-        return Store(open_client(host=settings.chroma_host, port=settings.chroma_port))
-    return Store(open_client(path=str(settings.chroma_dir)))
 
 
 def parse_export(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

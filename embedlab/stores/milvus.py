@@ -46,19 +46,17 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from embedlab.config import ENV_LOCK, is_milvus_lite, public_uri
-from embedlab.store import (
+from embedlab.stores.base import (
     CollectionInfo,
     CollectionMissing,
     CollectionSpec,
     Hit,
     InvalidName,
-    PartialWrite,
     StoreError,
     StoreLocked,
     VectorStore,
-    WriteProgress,
-    _own,
-    _raising_store_errors,
+    own_spec,
+    raising_store_errors,
     validate_name,
 )
 
@@ -230,7 +228,7 @@ def _is_missing(exc: BaseException) -> bool:
 
 
 # -- the store ---------------------------------------------------------------------------------
-@_raising_store_errors
+@raising_store_errors
 class MilvusStore(VectorStore):
     """The VectorStore over one pymilvus MilvusClient (thread-safe: shared by every session)."""
 
@@ -322,7 +320,7 @@ class MilvusStore(VectorStore):
         return sorted(infos, key=lambda i: i.name)
 
     def spec(self, name: str) -> CollectionSpec:
-        return _own(name, self._spec_of(name, self._describe(name)))
+        return own_spec(name, self._spec_of(name, self._describe(name)))
 
     def update(self, name: str, **changes: Any) -> CollectionSpec:
         new = self._changed_spec(name, changes)
@@ -387,62 +385,34 @@ class MilvusStore(VectorStore):
         found.discard("")
         return sorted(found)
 
-    def upsert(
-        self,
-        name: str,
-        model_id: str,
-        ids: Sequence[str],
-        texts: Sequence[str],
-        metadatas: Sequence[Mapping[str, Any]],
-        embeddings: np.ndarray,
-        progress: WriteProgress | None = None,
-    ) -> int:
-        """Insert or replace records (a Milvus upsert replaces the whole row), in batches of at
-        most WRITE_ROWS records and WRITE_BYTES of payload.
-
-        Args:
-            embeddings: float32 (len(ids), spec.dim), rows L2-normalised.
-        Raises:
-            ModelMismatch, or StoreError for a record too big for Milvus's fields, before
-            anything is written; PartialWrite when a batch fails after earlier ones were stored.
-        """
-        vectors = np.asarray(embeddings, dtype=np.float32)
-        n = len(ids)
-        if not (len(texts) == len(metadatas) == n) or vectors.ndim != 2 or vectors.shape[0] != n:
-            raise ValueError("ids, texts, metadatas and embeddings must have the same length")
-        if len(set(ids)) != n:
-            raise StoreError("The same id appears twice in one write; ids must be unique.")
-        self.check(name, model_id, vectors.shape[1] if n else self.spec(name).dim)
-        if n == 0:
-            return 0
-        problem = _too_big(ids, texts, metadatas)
-        if problem:
-            raise StoreError(f"Nothing was written to {name!r}: {problem}")
-        self._load(name)
-        written: list[str] = []
-        start = 0
+    def _write_batches(self, texts: Sequence[str], vectors: np.ndarray) -> Iterator[tuple[int, int]]:
+        """At most WRITE_ROWS records and about WRITE_BYTES of payload per request."""
+        n, start = len(texts), 0
         while start < n:
             stop, size = start, 0
             while stop < n and stop - start < WRITE_ROWS and (stop == start or size < WRITE_BYTES):
                 size += vectors.shape[1] * 4 + len(texts[stop].encode()) + 256
                 stop += 1
-            try:
-                rows = [_row(ids[i], texts[i], metadatas[i], vectors[i]) for i in range(start, stop)]
-                self.client.upsert(name, rows)
-            except Exception as exc:  # noqa: BLE001 - any Milvus/network failure is reported as partial
-                raise PartialWrite(
-                    f"Writing to {name!r} failed after {len(written)} of {n} records were stored "
-                    f"({_detail(exc)}). The stored records are intact; run the same ingestion again "
-                    "to finish (stored chunks are skipped).",
-                    written,
-                    n,
-                ) from exc
-            written.extend(ids[start:stop])
-            self._note_unsealed(name, stop - start)
-            if progress:
-                progress(len(written), n)
+            yield start, stop
             start = stop
-        return n
+
+    def _open_write(self, name: str, ids: Sequence[str], texts: Sequence[str],
+                    metadatas: Sequence[Mapping[str, Any]]) -> Any:
+        """StoreError for a record too big for Milvus's fields, before anything is written."""
+        problem = _too_big(ids, texts, metadatas)
+        if problem:
+            raise StoreError(f"Nothing was written to {name!r}: {problem}")
+        self._load(name)
+        return name
+
+    def _write(self, target: Any, ids: Sequence[str], texts: Sequence[str],
+               metadatas: Sequence[Mapping[str, Any]], vectors: np.ndarray) -> None:
+        # A Milvus upsert replaces the whole row.
+        self.client.upsert(target, [_row(ids[i], texts[i], metadatas[i], vectors[i]) for i in range(len(ids))])
+        self._note_unsealed(target, len(ids))
+
+    def _detail(self, exc: BaseException) -> str:
+        return _detail(exc)
 
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         self._load(name)

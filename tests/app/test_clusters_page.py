@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from components import state
 from embedlab import projection
-from embedlab.store import Store, StoreError
+from embedlab.stores.base import StoreError
+from embedlab.stores.chroma import ChromaStore
 from embedlab.textio import text_columns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,7 +211,7 @@ def test_a_collection_whose_chunks_cannot_be_read_is_named(app_env, monkeypatch)
     def refuse(self, name, *args, **kwargs):
         raise StoreError(f"The vector store failed to read the records of {name!r} (OSError: disk I/O error).")
 
-    monkeypatch.setattr(Store, "get_records", refuse)
+    monkeypatch.setattr(ChromaStore, "get_records", refuse)
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     at.radio(key="umap.w.source").set_value("Stored collection").run()
     at.selectbox(key="umap.w.collection").set_value("hr_policy_v1").run()

@@ -17,7 +17,7 @@ from embedlab import evaluation as ev
 from embedlab.cache import EmbeddingCache
 from embedlab.instructions import PRESETS, format_query
 from embedlab.keyword import BM25Index
-from embedlab.store import StoreError
+from embedlab.stores.base import StoreError
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "5_Evaluate.py")
@@ -267,7 +267,7 @@ def test_calibration_suggests_the_best_f1_threshold_and_applies_it(app_env):
 
 
 def test_a_store_failure_when_applying_is_shown(app_env, monkeypatch):
-    from embedlab.store import Store
+    from embedlab.stores.chroma import ChromaStore
 
     at = run_levers_grid(AppTest.from_file(PAGE, default_timeout=180).run())
     search = AppTest.from_file(str(ROOT / "pages" / "4_Search.py"), default_timeout=120).run()
@@ -277,7 +277,7 @@ def test_a_store_failure_when_applying_is_shown(app_env, monkeypatch):
     def refuse(self, name, **changes):
         raise StoreError("The vector store did not answer while it was asked to update (ConnectError).")
 
-    monkeypatch.setattr(Store, "update", refuse)
+    monkeypatch.setattr(ChromaStore, "update", refuse)
     at.run()
     at.button(key="eval.apply_threshold").click().run()
     assert not at.exception

@@ -196,7 +196,8 @@ def test_the_hit_picker_shows_another_chunk_in_its_context(app_env):
 
 
 def test_a_store_failure_during_a_search_is_shown_and_the_page_goes_on(app_env, monkeypatch):
-    from embedlab.store import Store, StoreError
+    from embedlab.stores.base import StoreError
+    from embedlab.stores.chroma import ChromaStore
 
     at = new_page()
     create_and_fill(at)
@@ -204,7 +205,7 @@ def test_a_store_failure_during_a_search_is_shown_and_the_page_goes_on(app_env, 
     def down(*args, **kwargs):
         raise StoreError("The vector store did not answer while it was asked to search (ConnectError).")
 
-    monkeypatch.setattr(Store, "search", down)
+    monkeypatch.setattr(ChromaStore, "search", down)
     at.text_input(key="search.w.query").input("annual leave")
     at.button(key=SEARCH).click().run()
     assert not at.exception

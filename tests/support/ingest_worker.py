@@ -19,7 +19,8 @@ import numpy as np
 from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.ingest import ChunkRecord, Document, chunk_documents, ingest
-from embedlab.store import CollectionSpec, Store, open_client
+from embedlab.stores.base import CollectionSpec
+from embedlab.stores.chroma import ChromaStore, open_client
 
 COLLECTION = "crash_test_v1"
 MODEL = "multilingual-e5-small-q4"
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     embedder = make_embedder(args.url, args.cache)
-    store = Store(open_client(path=args.path))
+    store = ChromaStore(open_client(path=args.path))
     store.create(CollectionSpec(COLLECTION, embedder.model_id, embedder.dim))
     records = corpus_records()
     print(f"chunks {len(records)}", flush=True)

@@ -19,8 +19,9 @@ HELD_COLLECTION = "held_by_other_v1"
 # Opens the store like the app does, leaves a collection behind, then idles until killed.
 _HOLDER = f"""
 import sys, time
-from embedlab.store import CollectionSpec, Store, open_client
-store = Store(open_client(path=sys.argv[1]))
+from embedlab.stores.base import CollectionSpec
+from embedlab.stores.chroma import ChromaStore, open_client
+store = ChromaStore(open_client(path=sys.argv[1]))
 if not store.exists({HELD_COLLECTION!r}):
     store.create(CollectionSpec({HELD_COLLECTION!r}, sys.argv[2], int(sys.argv[3])))
 print("ready", flush=True)
@@ -30,7 +31,8 @@ time.sleep(600)
 # Tries to open the store; prints what happened.
 _OPENER = """
 import sys
-from embedlab.store import StoreLocked, open_client
+from embedlab.stores.base import StoreLocked
+from embedlab.stores.chroma import open_client
 try:
     open_client(path=sys.argv[1])
 except StoreLocked as exc:

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from embedlab.store import Store, VectorStore, open_client
+from embedlab.stores.base import VectorStore
+from embedlab.stores.chroma import ChromaStore, open_client
 from tests.support import procs
 from tests.support.chroma_server import start_chroma_server
 
@@ -30,7 +31,7 @@ def milvus_lite(path: Path) -> Iterator[VectorStore]:
     stopped and the directory unlocked afterwards, which the block's end asserts."""
     from milvus_lite.server_manager import server_manager_instance
 
-    from embedlab.milvus_store import open_milvus
+    from embedlab.stores.milvus import open_milvus
 
     store = open_milvus(str(path))
     try:
@@ -51,8 +52,8 @@ def open_store(kind: str, request, tmp_path: Path) -> VectorStore:
     """An empty store of `kind` for one test. The Chroma server and the Milvus Lite store come from
     the module-scoped fixtures `chroma_server` and `milvus` of the requesting test module."""
     if kind == "chroma-embedded":
-        return Store(open_client(path=str(tmp_path / "chroma")))
+        return ChromaStore(open_client(path=str(tmp_path / "chroma")))
     if kind == "chroma-server":
         host, port = request.getfixturevalue("chroma_server")
-        return emptied(Store(open_client(host=host, port=port)))
+        return emptied(ChromaStore(open_client(host=host, port=port)))
     return emptied(request.getfixturevalue("milvus"))

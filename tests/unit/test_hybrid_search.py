@@ -10,7 +10,8 @@ from embedlab import retrieval
 from embedlab.fusion import candidates, reciprocal_rank_fusion, weighted_fusion
 from embedlab.instructions import format_query
 from embedlab.keyword import BM25Index, IndexCache
-from embedlab.store import CollectionSpec, Store, StoreError, open_client
+from embedlab.stores.base import CollectionSpec, StoreError
+from embedlab.stores.chroma import ChromaStore, open_client
 from tests.support.word_embedder import HR_CHUNKS, HR_TASK, WordEmbedder
 
 TASK = HR_TASK
@@ -18,9 +19,9 @@ CHUNKS = [*HR_CHUNKS[:-1], ("security.md", "访客在前台登记并佩戴访客
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
+def store(tmp_path) -> ChromaStore:
     emb = WordEmbedder()
-    store = Store(open_client(path=str(tmp_path / "chroma")))
+    store = ChromaStore(open_client(path=str(tmp_path / "chroma")))
     store.create(CollectionSpec("hr_policy_v1", emb.model_id, emb.dim, "HR policy", TASK))
     texts = [t for _, t in CHUNKS]
     store.upsert("hr_policy_v1", emb.model_id, [f"c{i}" for i in range(len(CHUNKS))], texts,
@@ -86,10 +87,10 @@ def test_chinese_query_source_filter_no_match_and_content_change(store):
 # --- the collection's index: built once per content ---
 
 
-class CountingStore(Store):
+class CountingStore(ChromaStore):
     """The real Chroma store, counting the reads that fetch vectors."""
 
-    def __init__(self, inner: Store) -> None:
+    def __init__(self, inner: ChromaStore) -> None:
         super().__init__(inner.client)
         self.vector_reads = 0
 

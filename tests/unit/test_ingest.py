@@ -16,7 +16,7 @@ from embedlab.ingest import (
     load_sample,
     sample_for_collection,
 )
-from embedlab.store import CollectionSpec, ModelMismatch, VectorStore
+from embedlab.stores.base import CollectionSpec, ModelMismatch, VectorStore
 from tests.support import fakeserver, stores
 
 DOC_A = "# Leave\n\n" + "Annual leave is ten days per year for permanent staff. " * 12 + "\n\n## Carry-over\n\n" + \
@@ -117,7 +117,7 @@ def test_sample_corpora_are_bilingual_and_ingestable(domain):
     assert any("\u4e00" <= ch <= "\u9fff" for ch in text) and "the " in text
     assert len(sample.documents) >= 6 and len(sample.questions) >= 4
     from embedlab.instructions import PRESETS
-    from embedlab.store import validate_name
+    from embedlab.stores.base import validate_name
 
     assert sample.instruction_name in {p.name for p in PRESETS}
     assert validate_name(sample.collection) == sample.collection

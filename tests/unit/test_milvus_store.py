@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from embedlab.config import SettingsError, load_settings, store_location
-from embedlab.milvus_store import MilvusStore, milvus_filter, open_milvus, quote, validate_milvus_name
-from embedlab.store import CollectionSpec, InvalidName, Store, StoreError, StoreLocked, open_store
+from embedlab.stores import open_store
+from embedlab.stores.base import CollectionSpec, InvalidName, StoreError, StoreLocked
+from embedlab.stores.chroma import ChromaStore
+from embedlab.stores.milvus import MilvusStore, milvus_filter, open_milvus, quote, validate_milvus_name
 from tests.support import stores
 
 MODEL = "Qwen/Qwen3-Embedding-0.6B@http://gpu-a:30000/v1"
@@ -137,7 +139,7 @@ def test_settle_flushes_milvus_lite_and_search_flushes_a_large_unsettled_write(s
 def test_a_second_process_on_the_same_database_is_refused_with_advice(tmp_path):
     path = tmp_path / "shared.db"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom embedlab.milvus_store import open_milvus\n"
+        [sys.executable, "-c", "import sys, time\nfrom embedlab.stores.milvus import open_milvus\n"
          f"open_milvus({str(path)!r})\nprint('open', flush=True)\ntime.sleep(120)"],
         stdout=subprocess.PIPE, text=True, start_new_session=True,
     )
@@ -188,11 +190,11 @@ def test_settings_choose_the_store_and_never_show_the_token(tmp_path):
     finally:
         opened.close()
     chroma = open_store(load_settings(env={"PLAYGROUND_DATA_DIR": str(tmp_path / "data")}, secrets={}))
-    assert isinstance(chroma, Store)
+    assert isinstance(chroma, ChromaStore)
 
 
 def test_the_app_does_not_import_pymilvus_unless_milvus_is_configured(tmp_path):
-    code = ("import sys\nfrom embedlab.store import open_store\nfrom embedlab.config import load_settings\n"
+    code = ("import sys\nfrom embedlab.stores import open_store\nfrom embedlab.config import load_settings\n"
             "import embedlab.ingest, embedlab.retrieval\n"
             "open_store(load_settings(env={'CHROMA_PATH': sys.argv[1]}, secrets={}))\n"
             "print(sorted(m for m in sys.modules if m.startswith(('pymilvus', 'milvus_lite'))))")
@@ -203,7 +205,7 @@ def test_the_app_does_not_import_pymilvus_unless_milvus_is_configured(tmp_path):
 
 def test_a_milvus_lite_path_in_the_environment_opens(tmp_path):
     # pymilvus reads MILVUS_URI itself on import and accepts server URLs only.
-    code = ("from embedlab.config import load_settings\nfrom embedlab.store import open_store\n"
+    code = ("from embedlab.config import load_settings\nfrom embedlab.stores import open_store\n"
             "store = open_store(load_settings(secrets={}))\nprint(store.where, store.list())\nstore.close()")
     env = {**os.environ, "MILVUS_URI": str(tmp_path / "env.db")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, check=True)

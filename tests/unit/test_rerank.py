@@ -7,7 +7,7 @@ import json
 import pytest
 
 from embedlab.rerank import RerankClient, RerankError, apply_rerank, move_label, parse_response
-from embedlab.store import Hit
+from embedlab.stores.base import Hit
 from tests.support.rerank_server import RerankServer
 
 

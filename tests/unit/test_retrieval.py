@@ -12,7 +12,8 @@ from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.instructions import format_query
 from embedlab.rerank import RerankClient, RerankedHit
 from embedlab.retrieval import QueryOutcome, run_query, source_filter
-from embedlab.store import CollectionInfo, CollectionSpec, Hit, Store, StoreError, open_client
+from embedlab.stores.base import CollectionInfo, CollectionSpec, Hit, StoreError
+from embedlab.stores.chroma import ChromaStore, open_client
 from tests.support.rerank_server import RerankServer
 from tests.support.word_embedder import HR_CHUNKS, HR_TASK, WordEmbedder
 
@@ -25,8 +26,8 @@ def embedder() -> WordEmbedder:
 
 
 @pytest.fixture
-def store(tmp_path, embedder) -> Store:
-    store = Store(open_client(path=str(tmp_path / "chroma")))
+def store(tmp_path, embedder) -> ChromaStore:
+    store = ChromaStore(open_client(path=str(tmp_path / "chroma")))
     for name, task in (("hr_policy_v1", TASK), ("plain_v1", "")):
         store.create(CollectionSpec(name, embedder.model_id, embedder.dim, "HR policy" if task else "", task,
                                     threshold=0.3))

@@ -7,19 +7,18 @@ import numpy as np
 import pytest
 
 from embedlab import textio
-from embedlab.store import (
+from embedlab.stores.base import (
     CollectionExists,
     CollectionSpec,
     InvalidName,
     ModelMismatch,
     PartialWrite,
-    Store,
     StoreError,
     VectorStore,
-    open_client,
     parse_export,
     validate_name,
 )
+from embedlab.stores.chroma import ChromaStore, open_client
 from tests.support import procs, stores
 from tests.support.chroma_server import start_chroma_server
 
@@ -32,7 +31,7 @@ def store(request, tmp_path) -> VectorStore:
 
 
 def is_chroma(store: VectorStore) -> bool:
-    return isinstance(store, Store)
+    return isinstance(store, ChromaStore)
 
 
 def unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -255,7 +254,7 @@ def test_every_store_method_raises_the_store_error_when_the_server_is_gone(kind,
     if kind == "chroma-server":
         proc, host, port = start_chroma_server(tmp_path / "db", tmp_path / "chroma.log")
         try:
-            store = Store(open_client(host=host, port=port))
+            store = ChromaStore(open_client(host=host, port=port))
             store.create(spec())
             fill(store, "hr_policy_v1", 4)
         finally:
@@ -264,7 +263,7 @@ def test_every_store_method_raises_the_store_error_when_the_server_is_gone(kind,
     else:
         from milvus_lite.server_manager import server_manager_instance
 
-        from embedlab.milvus_store import open_milvus
+        from embedlab.stores.milvus import open_milvus
 
         path = tmp_path / "gone.db"
         store = open_milvus(str(path))

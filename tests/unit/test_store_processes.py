@@ -17,7 +17,8 @@ import pytest
 from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.ingest import Document, chunk_documents, ingest, load_sample
-from embedlab.store import LOCK_FILE, CollectionSpec, Store, StoreLocked, open_client
+from embedlab.stores.base import CollectionSpec, StoreLocked
+from embedlab.stores.chroma import LOCK_FILE, ChromaStore, open_client
 from tests.support import ingest_worker
 from tests.support.store_procs import HELD_COLLECTION, Child, hold_store, try_open
 
@@ -40,17 +41,17 @@ def test_second_process_is_refused_until_the_first_exits(tmp_path):
         holder.stop()
     assert holder.proc.returncode is not None
     # The lock died with its process: this process now opens the store and sees the holder's data.
-    store = Store(open_client(path=str(path)))
+    store = ChromaStore(open_client(path=str(path)))
     assert store.exists(HELD_COLLECTION)
     assert (path / LOCK_FILE).read_text().strip() == str(os.getpid())
 
 
 def test_reopening_in_one_process_works_and_keeps_other_processes_out(tmp_path):
     path = tmp_path / "chroma"
-    first = Store(open_client(path=str(path)))
+    first = ChromaStore(open_client(path=str(path)))
     first.create(CollectionSpec("tech_doc_v2", "m", 4))
     # AppTest runs and cache misses re-open the same path in this process: no self-lock.
-    again = Store(open_client(path=str(tmp_path / "x" / ".." / "chroma")))
+    again = ChromaStore(open_client(path=str(tmp_path / "x" / ".." / "chroma")))
     assert again.exists("tech_doc_v2")
     code, output = try_open(path)
     assert code == 3, output
@@ -78,7 +79,7 @@ def test_kill_9_during_ingestion_then_restart_finishes_it(kind, request, tmp_pat
 
     # Restart: the collection opens with its spec, and holds whole batches in ingestion order.
     embedder = ingest_worker.make_embedder(url, str(cache))  # the app's cache survives the kill too
-    store = Store(open_client(path=str(path)))
+    store = ChromaStore(open_client(path=str(path)))
     spec = store.check(ingest_worker.COLLECTION, embedder.model_id, embedder.dim)
     stored = store.count(ingest_worker.COLLECTION)
     assert stored % batch == 0 and 2 * batch <= stored < total, stored
@@ -107,7 +108,7 @@ def test_kill_9_during_ingestion_then_restart_finishes_it(kind, request, tmp_pat
 def test_two_concurrent_ingestions_into_two_collections(embedding_server, tmp_path):
     embedder = CachedEmbedder(OpenAICompatibleEmbedder(embedding_server, ingest_worker.MODEL),
                               EmbeddingCache(tmp_path / "cache.sqlite"))
-    store = Store(open_client(path=str(tmp_path / "chroma")))
+    store = ChromaStore(open_client(path=str(tmp_path / "chroma")))
     jobs = {
         "tech_doc_v2": ingest_worker.corpus_records(),
         "hr_policy_v1": chunk_documents(load_sample("hr_policy").documents[:4], "recursive", max_tokens=64),
@@ -153,7 +154,7 @@ def test_documents_of_two_collections_are_not_confused_by_shared_sources(embeddi
     """The same file ingested into two collections at once: ids collide by design, rows must not."""
     embedder = CachedEmbedder(OpenAICompatibleEmbedder(embedding_server, ingest_worker.MODEL),
                               EmbeddingCache(tmp_path / "cache.sqlite"))
-    store = Store(open_client(path=str(tmp_path / "chroma")))
+    store = ChromaStore(open_client(path=str(tmp_path / "chroma")))
     records = chunk_documents([Document("shared.md", ingest_worker.corpus()[0].text)], "tokens", 24)
     for name in ("team_a_v1", "team_b_v1"):
         store.create(CollectionSpec(name, embedder.model_id, embedder.dim))
@@ -170,12 +171,12 @@ def test_a_reimported_store_module_does_not_lock_out_its_own_process(tmp_path):
     the old module's lock is still held by this process and must not refuse the new one."""
     path = tmp_path / "chroma"
     open_client(path=str(path))
-    old = sys.modules.pop("embedlab.store")
+    old = sys.modules.pop("embedlab.stores.chroma")
     try:
-        fresh = importlib.import_module("embedlab.store")
+        fresh = importlib.import_module("embedlab.stores.chroma")
         assert fresh is not old and not fresh._held_locks
         assert fresh.open_client(path=str(path)) is not None
     finally:
-        sys.modules["embedlab.store"] = old  # the rest of the suite uses the original classes
+        sys.modules["embedlab.stores.chroma"] = old  # the rest of the suite uses the original classes
     code, output = try_open(path)
     assert code == 3, output
