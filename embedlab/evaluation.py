@@ -40,7 +40,7 @@ from embedlab import fusion, quantize
 from embedlab.backends import Embedder, ProgressCallback, normalize_rows
 from embedlab.instructions import format_query
 from embedlab.keyword import DEFAULT_CACHE, IndexCache
-from embedlab.similarity import rank_order, reciprocal_rank
+from embedlab.ranking import rank_order, reciprocal_rank
 
 METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
 MAIN_METRIC = "ndcg@10"

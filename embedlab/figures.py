@@ -122,7 +122,7 @@ def instruction_comparison_bars(metrics: pd.DataFrame) -> go.Figure:
     """Separation and MRR side by side, one bar per instruction.
 
     Args:
-        metrics: embedlab.similarity.metrics_table output (Instruction, Separation, MRR, ...).
+        metrics: embedlab.comparison.metrics_table output (Instruction, Separation, MRR, ...).
     """
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots

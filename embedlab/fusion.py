@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embedlab.similarity import rank_order
+from embedlab.ranking import rank_order
 
 RRF_K = 60
 DEFAULT_ALPHA = 0.5  # weight of the dense side in weighted fusion

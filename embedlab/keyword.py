@@ -10,7 +10,7 @@ Scoring is bm25s's Lucene variant (k1 = 1.5, b = 0.75):
     score(q, d) = sum over distinct query terms t of
         ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5)) * tf(t, d) / (tf(t, d) + k1 * (1 - b + b * |d| / avgdl))
 Each distinct query term counts once; a query term absent from the corpus adds nothing.
-Rankings use `similarity.rank_order` (ties by corpus order), like every other ranking here.
+Rankings use `ranking.rank_order` (ties by corpus order), like every other ranking here.
 
 `IndexCache` keeps a few built indices keyed by (name, content fingerprint) so a collection's index
 is built once per content, not once per query.
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.similarity import rank_order
+from embedlab.ranking import rank_order
 
 K1 = 1.5
 B = 0.75

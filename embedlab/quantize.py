@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embedlab.similarity import rank_order
+from embedlab.ranking import rank_order
 
 PRECISIONS = ("float32", "int8", "binary")
 RESCORE_TOP = 100

@@ -13,9 +13,7 @@ from components.instruction_picker import pick_instruction
 from components.page import PageContext
 from components.widgets import download_figure, download_table, embed_with_progress
 from embedlab import figures
-from embedlab.instruction_sets import SampleSet, join_items, sample_sets, split_items
-from embedlab.instructions import DEFAULT_TEMPLATE, Instruction, InstructionLibrary, template_problems
-from embedlab.similarity import (
+from embedlab.comparison import (
     NO_INSTRUCTION,
     Comparison,
     Variant,
@@ -26,6 +24,8 @@ from embedlab.similarity import (
     labels_from_pairs,
     pairs_from_frame,
 )
+from embedlab.instruction_sets import SampleSet, join_items, sample_sets, split_items
+from embedlab.instructions import DEFAULT_TEMPLATE, Instruction, InstructionLibrary, template_problems
 
 MAX_TEXTS = 200  # per side: keeps heatmaps readable and one click affordable
 ss = st.session_state

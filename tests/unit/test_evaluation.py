@@ -12,7 +12,7 @@ from sklearn.metrics import ndcg_score
 from embedlab import evaluation as ev
 from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
-from embedlab.similarity import rank_order
+from embedlab.ranking import rank_order
 from embedlab.tokens import count_tokens
 from tests.support.labelled import HashEmbedder, small_set
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from embedlab.fusion import candidates, fuse, fused_matrix, reciprocal_rank_fusion, weighted_fusion
-from embedlab.similarity import rank_order
+from embedlab.ranking import rank_order
 
 
 def test_rrf_order_scores_and_provenance_by_hand():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from embedlab import quantize as qz
-from embedlab.similarity import rank_order
+from embedlab.ranking import rank_order
 
 
 def unit_rows(n: int, dim: int, seed: int) -> np.ndarray:

@@ -14,7 +14,7 @@ from embedlab import figures, fusion, quantize
 from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.keyword import BM25Index, IndexCache
-from embedlab.similarity import rank_order
+from embedlab.ranking import rank_order
 from tests.support.labelled import HashEmbedder, small_set
 
 

@@ -1,4 +1,5 @@
-"""Similarity math: matrices, ranks, rank shifts, margins, label metrics, variants."""
+"""The Instruction Lab's comparison: displayed matrices, rank shifts, margins, label metrics, variants,
+its tables and its figures."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embedlab.instructions import DEFAULT_TEMPLATE
-from embedlab.similarity import (
+from embedlab.comparison import (
     Variant,
-    cosine_matrix,
     difference,
     input_preview,
     label_metrics,
@@ -23,29 +22,17 @@ from embedlab.similarity import (
     query_summary,
     rank_changes,
     ranking_table,
-    ranks,
     rounded,
     texts_to_embed,
     top1_margin,
     variant_similarity,
 )
+from embedlab.instructions import DEFAULT_TEMPLATE
 
 
 def unit(rows):
     a = np.asarray(rows, dtype=np.float32)
     return a / np.linalg.norm(a, axis=1, keepdims=True)
-
-
-def test_cosine_matrix_is_dot_product_of_normalised_rows():
-    rng = np.random.default_rng(0)
-    q, d = unit(rng.normal(size=(3, 8))), unit(rng.normal(size=(5, 8)))
-    sim = cosine_matrix(q, d)
-    assert sim.shape == (3, 5) and sim.dtype == np.float64
-    expected = [[np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)) for b in d] for a in q]
-    np.testing.assert_allclose(sim, expected, atol=1e-6)
-    np.testing.assert_allclose(cosine_matrix(q, q).diagonal(), 1.0, atol=1e-6)
-    with pytest.raises(ValueError, match="cannot be compared"):
-        cosine_matrix(q, unit(rng.normal(size=(2, 4))))
 
 
 def test_difference_equals_displayed_with_minus_displayed_without():
@@ -60,9 +47,8 @@ def test_difference_equals_displayed_with_minus_displayed_without():
     np.testing.assert_allclose(as_text(diff).astype(float), shown, atol=1e-9)
 
 
-def test_ranks_rank_changes_and_ties():
+def test_rank_changes():
     sim = np.array([[0.1, 0.9, 0.5], [0.3, 0.3, 0.2]])
-    np.testing.assert_array_equal(ranks(sim), [[3, 1, 2], [1, 2, 3]])  # tie keeps document order
     with_ = np.array([[0.8, 0.7, 0.1], [0.1, 0.2, 0.9]])
     # doc 0 went from 3rd to 1st for query 0: +2; doc 1 from 1st to 2nd: -1.
     np.testing.assert_array_equal(rank_changes(sim, with_), [[2, -1, -1], [-2, 0, 2]])
@@ -212,7 +198,7 @@ def test_comparison_bars_one_bar_per_instruction_per_metric():
 
 
 def test_input_names_say_what_each_sent_string_is():
-    from embedlab.similarity import Variant, input_names, texts_to_embed
+    from embedlab.comparison import Variant, input_names, texts_to_embed
 
     queries, documents = ["leave?", "travel?"], ["Leave is 25 days.", "Travel needs approval."]
     variants = [Variant("No instruction"), Variant("HR", "Find HR policy"), Variant("STS", "Same meaning", symmetric=True)]
@@ -223,19 +209,11 @@ def test_input_names_say_what_each_sent_string_is():
     assert names["Instruct: Same meaning\nQuery:Leave is 25 days."] == "document 1 (STS)"
 
 
-def test_reciprocal_rank_is_the_first_relevant_within_k():
-    from embedlab.similarity import reciprocal_rank
-
-    assert reciprocal_rank([False, False, True, True]) == pytest.approx(1 / 3)
-    assert reciprocal_rank([False, False, True], k=2) == 0.0
-    assert reciprocal_rank([]) == 0.0
-
-
 # --- the Instruction Lab's comparison --------------------------------------------------------------
 
 
 def _comparison_inputs():
-    from embedlab.similarity import NO_INSTRUCTION, input_names
+    from embedlab.comparison import NO_INSTRUCTION, input_names
 
     queries, documents = ["leave?", "travel?"], ["Leave is 25 days.", "Travel needs approval.", "Canteen at noon."]
     hr, code = Variant("HR", "Find HR policy"), Variant("Code", "Find code")
@@ -245,7 +223,7 @@ def _comparison_inputs():
 
 
 def test_compare_gathers_every_matrix_table_and_figure_of_the_lab():
-    from embedlab.similarity import NO_INSTRUCTION, compare
+    from embedlab.comparison import NO_INSTRUCTION, compare
 
     queries, documents, hr, code, texts, vectors = _comparison_inputs()
     labels = labels_from_pairs(queries, documents, [("leave?", "Leave is 25 days."), ("travel?", "Travel needs approval.")])
@@ -277,7 +255,7 @@ def test_compare_gathers_every_matrix_table_and_figure_of_the_lab():
 
 
 def test_compare_without_labels_has_no_metrics_and_unlabelled_tables():
-    from embedlab.similarity import compare
+    from embedlab.comparison import compare
 
     queries, documents, hr, code, texts, vectors = _comparison_inputs()
     c = compare(queries, documents, np.zeros((2, 3), bool), hr, [code], texts, vectors)
@@ -287,7 +265,7 @@ def test_compare_without_labels_has_no_metrics_and_unlabelled_tables():
 
 
 def test_compare_offers_at_most_ten_ranks_and_at_least_one():
-    from embedlab.similarity import Comparison
+    from embedlab.comparison import Comparison
 
     def with_documents(m: int) -> Comparison:
         return Comparison((), tuple(f"d{j}" for j in range(m)), "x", *[np.zeros((0, m))] * 3,
