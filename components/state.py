@@ -24,8 +24,9 @@ from typing import Any
 
 import streamlit as st
 
-from embedlab.calibration import DEFAULT_PRECISION
-from embedlab.evaluation import DEFAULT_CHUNK_TOKENS, MAIN_METRIC
+from embedlab.evaluation.calibration import DEFAULT_PRECISION
+from embedlab.evaluation.grid import DEFAULT_CHUNK_TOKENS
+from embedlab.evaluation.metrics import MAIN_METRIC
 from embedlab.fusion import DEFAULT_ALPHA
 from embedlab.instructions import DEFAULT_TEMPLATE, PRESETS
 from embedlab.stores.base import DEFAULT_THRESHOLD
@@ -190,23 +191,23 @@ SEARCH_FUSION = widget("search.w.fusion", "rrf")  # one of embedlab.fusion.METHO
 SEARCH_ALPHA = widget("search.w.alpha", DEFAULT_ALPHA)  # weight of the dense side in weighted fusion
 
 # --- Evaluate (eval.) ------------------------------------------------------------------------------
-EVAL_RESULTS = value("eval.results", [])  # list[evaluation.ConfigResult] of the last run
-EVAL_DATASET = value("eval.dataset", None)  # the evaluation.LabelledSet those results were computed on
-EVAL_RUN_INFO = value("eval.run_info", None)  # evaluation.RunInfo of that run
+EVAL_RESULTS = value("eval.results", [])  # list[evaluation.grid.ConfigResult] of the last run
+EVAL_DATASET = value("eval.dataset", None)  # the evaluation.datasets.LabelledSet of those results
+EVAL_RUN_INFO = value("eval.run_info", None)  # evaluation.form.RunInfo of that run
 EVAL_SOURCE = widget("eval.w.source", "Bundled set")  # or "Upload my own"
-EVAL_BUNDLED = widget("eval.w.bundled")  # a key of evaluation.BUNDLED
+EVAL_BUNDLED = widget("eval.w.bundled")  # a key of evaluation.datasets.BUNDLED
 EVAL_MAX_QUERIES = widget("eval.w.max_queries", 0)  # 0 = all
 EVAL_INSTRUCTIONS = widget("eval.w.instructions", [NO_INSTRUCTION, "IT security policy"])  # picker names
 EVAL_CUSTOM = widget("eval.w.custom")
-EVAL_TRUNCATION = widget("eval.w.truncation", ["full"])  # keys of evaluation.TRUNCATIONS
-EVAL_DIMENSIONS = widget("eval.w.dimensions", ["full"])  # from evaluation.dimension_options
-EVAL_DOCUMENTS = widget("eval.w.documents", ["whole documents"])  # keys of evaluation.DOCUMENT_MODES
+EVAL_TRUNCATION = widget("eval.w.truncation", ["full"])  # keys of evaluation.form.TRUNCATIONS
+EVAL_DIMENSIONS = widget("eval.w.dimensions", ["full"])  # from evaluation.form.dimension_options
+EVAL_DOCUMENTS = widget("eval.w.documents", ["whole documents"])  # keys of evaluation.form.DOCUMENT_MODES
 EVAL_CHUNK_TOKENS = widget("eval.w.chunk_tokens", DEFAULT_CHUNK_TOKENS)
 EVAL_BASELINE = widget("eval.w.baseline", 0)  # index of the baseline configuration in the results
 EVAL_METRIC = widget("eval.w.metric", MAIN_METRIC)
 EVAL_DETAIL_QUERY = widget("eval.w.detail_query")  # query id of "Top documents for one query"
-EVAL_MODES = widget("eval.w.modes", ["dense"])  # keys of evaluation.RETRIEVAL_MODES
-EVAL_PRECISIONS = widget("eval.w.precisions", ["float32"])  # keys of evaluation.PRECISION_CHOICES
+EVAL_MODES = widget("eval.w.modes", ["dense"])  # keys of evaluation.form.RETRIEVAL_MODES
+EVAL_PRECISIONS = widget("eval.w.precisions", ["float32"])  # keys of evaluation.form.PRECISION_CHOICES
 EVAL_COMPARE_A = widget("eval.w.compare_a", 0)  # index of configuration A in the results
 EVAL_COMPARE_B = widget("eval.w.compare_b", 1)  # index of configuration B (reset to the last one per run)
 EVAL_CALIBRATIONS = value("eval.calibrations", {})  # result index -> calibration.Calibration of the last run

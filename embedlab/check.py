@@ -483,7 +483,7 @@ def _long_text() -> tuple[str, np.ndarray]:
     Built from the bundled chunking samples and labelled corpora, repeated in numbered parts.
     """
     from embedlab.chunking import SAMPLES, load_sample
-    from embedlab.evaluation import BUNDLED, load_bundled
+    from embedlab.evaluation.datasets import BUNDLED, load_bundled
 
     pieces = [load_sample(title) for title in SAMPLES]
     pieces += [doc.text for name in BUNDLED for doc in load_bundled(name).documents]
@@ -841,7 +841,8 @@ def check_matryoshka(client: CheckClient, dimensions: int = 256) -> CheckResult:
 @_guarded("instruction")
 def check_instruction(client: CheckClient, task: str = DEFAULT_TASK) -> CheckResult:
     """Plain vs instructed queries of a bundled labelled set: vectors must differ; nDCG@10 compared."""
-    from embedlab.evaluation import compare_per_query, evaluate_scores, load_bundled, mean_metrics
+    from embedlab.evaluation.datasets import load_bundled
+    from embedlab.evaluation.metrics import compare_per_query, evaluate_scores, mean_metrics
 
     data = load_bundled(INSTRUCTION_SET)
     plain = [q.text for q in data.queries]

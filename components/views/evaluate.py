@@ -14,15 +14,41 @@ from components import state as S
 from components.instruction_picker import NO_INSTRUCTION
 from components.page import PageContext
 from components.widgets import download_figure, download_table, embed_with_progress
-from embedlab import calibration as cal
-from embedlab import evaluation as ev
 from embedlab import figures
+from embedlab.evaluation.calibration import Calibration, calibrate_config, for_precision
+from embedlab.evaluation.datasets import BUNDLED, LabelledSet, load_bundled, load_labelled_set
+from embedlab.evaluation.form import (
+    DOCUMENT_MODES,
+    PRECISION_CHOICES,
+    RETRIEVAL_MODES,
+    TRUNCATIONS,
+    GridChoices,
+    GridError,
+    RunInfo,
+    describe_set,
+    dimension_options,
+    plan_choices,
+    preview_rows,
+    query_choices,
+    sweeps_dimensions,
+)
+from embedlab.evaluation.grid import RESCORE_TOP, ConfigResult, plan_grid, score_grid
+from embedlab.evaluation.metrics import MAIN_METRIC, METRICS
+from embedlab.evaluation.report import (
+    compare_ranks,
+    per_query_table,
+    rank_change_counts,
+    rank_change_table,
+    results_json,
+    results_table,
+    top_documents_table,
+)
 from embedlab.stores.base import StoreError
 from embedlab.text import escape_markdown as esc
 
 ss = st.session_state
 # The results table's first columns: nDCG@10 beside what it costs (mode, precision, vector size).
-SIZE_COLUMNS = ["configuration", ev.MAIN_METRIC, "mode", "precision", "dimensions", "bytes per vector",
+SIZE_COLUMNS = ["configuration", MAIN_METRIC, "mode", "precision", "dimensions", "bytes per vector",
                 "1M vectors (GB)"]
 
 
@@ -47,20 +73,20 @@ def render(ctx: PageContext) -> None:
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _load_upload(corpus: bytes, queries: bytes, name: str) -> ev.LabelledSet:
-    return ev.load_labelled_set(corpus, queries, name)
+def _load_upload(corpus: bytes, queries: bytes, name: str) -> LabelledSet:
+    return load_labelled_set(corpus, queries, name)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _load_bundled(name: str) -> ev.LabelledSet:
-    return ev.load_bundled(name)
+def _load_bundled(name: str) -> LabelledSet:
+    return load_bundled(name)
 
 
-def _labelled_set() -> ev.LabelledSet | None:
+def _labelled_set() -> LabelledSet | None:
     """A bundled set, or the two uploaded files; None (with the reason shown) when there is none."""
     source = st.radio("Source", ["Bundled set", "Upload my own"], horizontal=True, key=S.EVAL_SOURCE, persist_state="session")
     if source == "Bundled set":
-        return _load_bundled(st.selectbox("Bundled set", list(ev.BUNDLED), key=S.EVAL_BUNDLED, persist_state="session"))
+        return _load_bundled(st.selectbox("Bundled set", list(BUNDLED), key=S.EVAL_BUNDLED, persist_state="session"))
     left, right = st.columns(2)
     corpus_file = left.file_uploader("Corpus (JSONL)", type=["jsonl", "json", "txt"], key="eval.corpus_file",
                                      help='One document per line: {"id": "d1", "text": "..."}')
@@ -79,7 +105,7 @@ def _labelled_set() -> ev.LabelledSet | None:
         return None
 
 
-def _describe(dataset: ev.LabelledSet) -> ev.LabelledSet:
+def _describe(dataset: LabelledSet) -> LabelledSet:
     """The query limit, the set's figures and a preview; returns the set cut to the limit."""
     # A kept limit above this set's query count is reset to 0 (all) by the widget itself.
     limit = st.number_input("Evaluate only the first N queries (0 = all)", min_value=0,
@@ -92,7 +118,7 @@ def _describe(dataset: ev.LabelledSet) -> ev.LabelledSet:
     c2.metric("Queries", len(dataset.queries))
     c3.metric("Relevant per query", f"{dataset.relevant_per_query:.1f}")
     with st.expander("Preview the queries"):
-        st.dataframe(pd.DataFrame(ev.preview_rows(dataset)), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(preview_rows(dataset)), hide_index=True, width="stretch")
     return dataset
 
 
@@ -104,7 +130,7 @@ def _model_dimension(ctx: PageContext) -> int | None:
     return result.dim if result else None
 
 
-def _grid_form(ctx: PageContext, dataset: ev.LabelledSet | None) -> ev.GridChoices | None:
+def _grid_form(ctx: PageContext, dataset: LabelledSet | None) -> GridChoices | None:
     """The grid's axes; the choices when "Run evaluation" was pressed, else None."""
     tasks = {NO_INSTRUCTION: "", **{i.name: i.task for i in ctx.library.all()}}
     full_dim = _model_dimension(ctx)
@@ -115,23 +141,23 @@ def _grid_form(ctx: PageContext, dataset: ev.LabelledSet | None) -> ev.GridChoic
         b.text_input("Custom instruction (optional)", key=S.EVAL_CUSTOM, persist_state="session",
                      placeholder="Given a question about IT security policy, retrieve the passage that answers it")
         a, b, c = st.columns(3)
-        a.multiselect("Truncate inputs to", list(ev.TRUNCATIONS), key=S.EVAL_TRUNCATION, persist_state="session",
+        a.multiselect("Truncate inputs to", list(TRUNCATIONS), key=S.EVAL_TRUNCATION, persist_state="session",
                       help="Every query, document or chunk is cut with the exact Qwen tokenizer.")
-        b.multiselect("Dimensions (Matryoshka)", ev.dimension_options(full_dim), key=S.EVAL_DIMENSIONS, persist_state="session",
+        b.multiselect("Dimensions (Matryoshka)", dimension_options(full_dim), key=S.EVAL_DIMENSIONS, persist_state="session",
                       help=f"Model size: {full_dim or 'unknown'}; smaller sizes are cut from the full vectors.")
-        c.multiselect("Documents", list(ev.DOCUMENT_MODES), key=S.EVAL_DOCUMENTS, persist_state="session")
+        c.multiselect("Documents", list(DOCUMENT_MODES), key=S.EVAL_DOCUMENTS, persist_state="session")
         c.number_input("Chunk size (tokens)", min_value=32, max_value=8192, step=32, key=S.EVAL_CHUNK_TOKENS, persist_state="session")
         a, b = st.columns(2)
-        a.multiselect("Retrieval mode", list(ev.RETRIEVAL_MODES), key=S.EVAL_MODES, persist_state="session",
+        a.multiselect("Retrieval mode", list(RETRIEVAL_MODES), key=S.EVAL_MODES, persist_state="session",
                       help="BM25 ranks the same document inputs by keywords (jieba for Chinese) and reads the bare "
                            "query: it embeds nothing and ignores instructions and dimensions. Hybrid fuses the dense "
                            "and BM25 top 100.")
-        b.multiselect("Vector precision", list(ev.PRECISION_CHOICES), key=S.EVAL_PRECISIONS, persist_state="session",
+        b.multiselect("Vector precision", list(PRECISION_CHOICES), key=S.EVAL_PRECISIONS, persist_state="session",
                       help="int8: per-dimension scalar quantisation; binary: sign bits scored by Hamming distance; "
-                           f"rescore: the top {ev.RESCORE_TOP} scored again with the float32 vectors.")
+                           f"rescore: the top {RESCORE_TOP} scored again with the float32 vectors.")
         if not st.form_submit_button("Run evaluation", type="primary", disabled=dataset is None):
             return None
-    return ev.GridChoices(
+    return GridChoices(
         instructions=tuple((name, tasks[name]) for name in ss[S.EVAL_INSTRUCTIONS]),
         custom=ss[S.EVAL_CUSTOM],
         truncations=tuple(ss[S.EVAL_TRUNCATION]),
@@ -143,12 +169,12 @@ def _grid_form(ctx: PageContext, dataset: ev.LabelledSet | None) -> ev.GridChoic
     )
 
 
-def _run(ctx: PageContext, dataset: ev.LabelledSet, choices: ev.GridChoices) -> None:
+def _run(ctx: PageContext, dataset: LabelledSet, choices: GridChoices) -> None:
     """Plan, embed (through the cache) and score the grid; keeps the results for the fragment."""
     try:
         with st.spinner("Preparing inputs (formatting, truncating, chunking)..."):
-            plan = ev.plan_choices(dataset, choices)
-    except ev.GridError as exc:
+            plan = plan_choices(dataset, choices)
+    except GridError as exc:
         st.error(str(exc), icon=":material/error:")
         return
     misses = ctx.embedder.cache.misses
@@ -156,9 +182,9 @@ def _run(ctx: PageContext, dataset: ev.LabelledSet, choices: ev.GridChoices) -> 
     vectors = embed_with_progress(ctx, plan.texts, "Embedding queries and documents")
     if vectors is None:
         return
-    ss[S.EVAL_RESULTS] = ev.score_grid(plan, vectors, skip_oversized=True)
+    ss[S.EVAL_RESULTS] = score_grid(plan, vectors, skip_oversized=True)
     ss[S.EVAL_DATASET] = dataset
-    ss[S.EVAL_RUN_INFO] = ev.RunInfo.of(plan, vectors.shape[1], ctx.embedder.model_id,
+    ss[S.EVAL_RUN_INFO] = RunInfo.of(plan, vectors.shape[1], ctx.embedder.model_id,
                                         new=ctx.embedder.cache.misses - misses,
                                         seconds=time.perf_counter() - start)
     # The fragment below has not drawn its widgets yet in this run: they can be reset.
@@ -170,11 +196,11 @@ def _run(ctx: PageContext, dataset: ev.LabelledSet, choices: ev.GridChoices) -> 
 @st.fragment
 def _results(ctx: PageContext) -> None:
     """Tables, charts and downloads of the last run; the baseline and metric pickers rerun only this."""
-    results: list[ev.ConfigResult] = ss[S.EVAL_RESULTS]
-    data: ev.LabelledSet = ss[S.EVAL_DATASET]
-    info: ev.RunInfo = ss[S.EVAL_RUN_INFO]
+    results: list[ConfigResult] = ss[S.EVAL_RESULTS]
+    data: LabelledSet = ss[S.EVAL_DATASET]
+    info: RunInfo = ss[S.EVAL_RUN_INFO]
     st.subheader("3 · Results")
-    st.text(ev.describe_set(data, info.model))
+    st.text(describe_set(data, info.model))
     st.caption(info.inputs_line)
     if info.skipped:
         st.warning(info.skipped_line, icon=":material/warning:")
@@ -184,25 +210,25 @@ def _results(ctx: PageContext) -> None:
     a, b = st.columns(2)
     S.keep_valid(S.EVAL_BASELINE, range(len(labels)), fallback=0)
     baseline = a.selectbox("Baseline", range(len(labels)), format_func=labels.__getitem__, key=S.EVAL_BASELINE, persist_state="session")
-    metric = b.selectbox("Wins / losses / ties on", ev.METRICS, key=S.EVAL_METRIC, persist_state="session")
-    table = pd.DataFrame(ev.results_table(results, baseline, metric))
+    metric = b.selectbox("Wins / losses / ties on", METRICS, key=S.EVAL_METRIC, persist_state="session")
+    table = pd.DataFrame(results_table(results, baseline, metric))
     table = table[[*SIZE_COLUMNS, *(c for c in table.columns if c not in SIZE_COLUMNS)]]
     number = st.column_config.NumberColumn(format="%.3f")
     st.dataframe(table, hide_index=True, width="stretch", key="eval.table",
-                 column_config={m: number for m in ev.METRICS})
+                 column_config={m: number for m in METRICS})
     st.caption(f"wins / losses / ties: queries whose {metric} is higher / lower / equal than under the baseline.")
     c1, c2 = st.columns(2)
     with c1:
         download_table(table, "evaluation-results", key="eval.dl_csv")
     # Made when clicked (the JSON holds every per-query score), like the other downloads.
-    c2.download_button("Download JSON", lambda: ev.results_json(results, data, info.model, baseline).encode("utf-8"),
+    c2.download_button("Download JSON", lambda: results_json(results, data, info.model, baseline).encode("utf-8"),
                        file_name="evaluation-results.json", mime="application/json", key="eval.dl_json",
                        on_click="ignore")
 
     bars = figures.eval_metric_bars(table)
     st.plotly_chart(bars, key="eval.bars")
     download_figure(bars, "evaluation-metrics", key="eval.dl_bars")
-    if ev.sweeps_dimensions(results):
+    if sweeps_dimensions(results):
         line = figures.eval_dimension_line(table)
         st.plotly_chart(line, key="eval.dim_line")
         download_figure(line, "evaluation-dimensions", key="eval.dl_line")
@@ -211,20 +237,20 @@ def _results(ctx: PageContext) -> None:
                 icon=":material/show_chart:")
 
     with st.expander(f"Per query: {metric}"):
-        per_query = pd.DataFrame(ev.per_query_table(results, data, metric))
+        per_query = pd.DataFrame(per_query_table(results, data, metric))
         st.dataframe(per_query, hide_index=True, width="stretch", key="eval.per_query")
         download_table(per_query, f"evaluation-per-query-{metric}", key="eval.dl_per_query")
     with st.expander("Top documents for one query"):
-        names = ev.query_choices(data)
+        names = query_choices(data)
         S.keep_valid(S.EVAL_DETAIL_QUERY, list(names))
         qid = st.selectbox("Query", list(names), format_func=names.__getitem__, key=S.EVAL_DETAIL_QUERY, persist_state="session")
-        st.dataframe(pd.DataFrame(ev.top_documents_table(results, data, qid)), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(top_documents_table(results, data, qid)), hide_index=True, width="stretch")
         st.caption("✓ relevant (grade ≥ 1), ✗ not judged relevant.")
     _compare(results, data)
     _calibrate(ctx, results, data, info)
 
 
-def _compare(results: list[ev.ConfigResult], data: ev.LabelledSet) -> None:
+def _compare(results: list[ConfigResult], data: LabelledSet) -> None:
     """Per query, the first relevant document's rank under A and under B, sorted by change."""
     st.subheader("Which queries changed: A vs B")
     if len(results) < 2:
@@ -239,15 +265,15 @@ def _compare(results: list[ev.ConfigResult], data: ev.LabelledSet) -> None:
     if first == second:
         st.info("Pick two different configurations.", icon=":material/compare_arrows:")
         return
-    changes = ev.compare_ranks(results[first], results[second], data)
-    counts = ev.rank_change_counts(changes)
+    changes = compare_ranks(results[first], results[second], data)
+    counts = rank_change_counts(changes)
     c1, c2, c3 = st.columns(3)
     c1.metric("Fixed by B", counts["fixed"], help="B ranks the first relevant document higher than A.")
     c2.metric("Broken by B", counts["broke"], help="B ranks it lower.")
     c3.metric("Same", counts["same"])
     st.caption("Rank of the first relevant document in each configuration's full ranking; >100: beyond 100 or not "
                "retrieved at all (BM25 finds no shared word). Sorted by change: B's biggest gains first.")
-    rows = ev.rank_change_table(changes)
+    rows = rank_change_table(changes)
     frame = pd.DataFrame(rows)
     frame[["rank A", "rank B"]] = frame[["rank A", "rank B"]].astype(str)  # ">100" beside numbers
     st.dataframe(frame, hide_index=True, width="stretch", key="eval.rank_changes")
@@ -257,20 +283,20 @@ def _compare(results: list[ev.ConfigResult], data: ev.LabelledSet) -> None:
     download_figure(fig, "evaluation-rank-changes", key="eval.dl_rank_fig")
 
 
-def _calibration(ctx: PageContext, results: list[ev.ConfigResult], data: ev.LabelledSet,
-                 index: int) -> cal.Calibration | None:
+def _calibration(ctx: PageContext, results: list[ConfigResult], data: LabelledSet,
+                 index: int) -> Calibration | None:
     """The calibration of result `index`, computed once per run (its inputs come from the cache)."""
     done = ss[S.EVAL_CALIBRATIONS]
     if index not in done:
-        plan = ev.plan_grid(data, [results[index].config])
+        plan = plan_grid(data, [results[index].config])
         vectors = embed_with_progress(ctx, plan.texts, "Similarities for calibration (from the cache)")
         if vectors is None:
             return None
-        done[index] = cal.calibrate_config(plan, vectors, 0)
+        done[index] = calibrate_config(plan, vectors, 0)
     return done[index]
 
 
-def _calibrate(ctx: PageContext, results: list[ev.ConfigResult], data: ev.LabelledSet, info: ev.RunInfo) -> None:
+def _calibrate(ctx: PageContext, results: list[ConfigResult], data: LabelledSet, info: RunInfo) -> None:
     """The threshold calibration of one dense configuration and its "Apply to collection"."""
     st.subheader("Similarity threshold from the labelled pairs")
     dense = [i for i, r in enumerate(results) if r.config.mode == "dense"]
@@ -293,7 +319,7 @@ def _calibrate(ctx: PageContext, results: list[ev.ConfigResult], data: ev.Labell
     found = _calibration(ctx, results, data, index)
     if found is None:
         return
-    found = replace(found, target_precision=target, at_precision=cal.for_precision(found.curve, target))
+    found = replace(found, target_precision=target, at_precision=for_precision(found.curve, target))
     suggested = {"best F1": found.best.threshold}
     if found.at_precision is not None:
         suggested[f"precision ≥ {target:.2f}"] = found.at_precision.threshold

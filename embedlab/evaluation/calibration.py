@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from embedlab.evaluation import GridPlan
+from embedlab.evaluation.datasets import relevance_labels
+from embedlab.evaluation.grid import GridPlan, config_scores
 
 DEFAULT_PRECISION = 0.9
 
@@ -118,7 +117,7 @@ def calibrate(sim: np.ndarray, labels: np.ndarray, target_precision: float = DEF
 
 def calibrate_config(plan: GridPlan, vectors: np.ndarray, index: int,
                      target_precision: float = DEFAULT_PRECISION) -> Calibration:
-    """Thresholds for configuration `index` of an evaluation grid (see evaluation.plan_grid).
+    """Thresholds for configuration `index` of an evaluation grid (see grid.plan_grid).
 
     The similarities are its float32 cosine scores per (query, document), a document scored by its
     best input, the way a collection's hits are compared with its threshold. Labels are the set's
@@ -129,13 +128,11 @@ def calibrate_config(plan: GridPlan, vectors: np.ndarray, index: int,
     Raises:
         ValueError: the configuration is not dense retrieval.
     """
-    from embedlab import evaluation
-
     cfg = plan.configs[index]
     if cfg.mode != "dense":
         raise ValueError(f"{cfg.label}: a similarity threshold applies to dense retrieval; choose a dense configuration")
-    exact = evaluation.GridPlan(plan.dataset, [replace(cfg, precision="float32", rescore=False)], plan.texts,
+    exact = GridPlan(plan.dataset, [replace(cfg, precision="float32", rescore=False)], plan.texts,
                      [plan.query_rows[index]], [plan.doc_rows[index]], [plan.doc_owner[index]],
                      [plan.doc_inputs[index]])
-    sim = evaluation.config_scores(exact, vectors, 0)
-    return calibrate(sim, evaluation.relevance_labels(plan.dataset), target_precision)
+    sim = config_scores(exact, vectors, 0)
+    return calibrate(sim, relevance_labels(plan.dataset), target_precision)

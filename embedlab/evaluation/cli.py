@@ -21,19 +21,31 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from embedlab import evaluation
 from embedlab.backends import EmbeddingError, LocalEmbedder, OpenAICompatibleEmbedder, make_backend
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import SettingsError, load_settings
+from embedlab.evaluation.datasets import BUNDLED, LabelledSet, load_bundled, load_labelled_set
+from embedlab.evaluation.grid import (
+    DEFAULT_CHUNK_TOKENS,
+    MODES,
+    PRECISIONS,
+    RESCORE_TOP,
+    ConfigResult,
+    EvalConfig,
+    run_grid,
+)
+from embedlab.evaluation.metrics import METRICS
+from embedlab.evaluation.report import result_json
+from embedlab.instructions import load_library
 
 
 def _bundled_keys() -> dict[str, str]:
     """Short names for the bundled sets (their file stems) -> the display names."""
-    return {files[0].split(".")[0]: name for name, files in evaluation.BUNDLED.items()}
+    return {files[0].split(".")[0]: name for name, files in BUNDLED.items()}
 
 
 def _bundled_name(value: str) -> str:
-    if value in evaluation.BUNDLED:
+    if value in BUNDLED:
         return value
     keys = _bundled_keys()
     if value in keys:
@@ -58,13 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dimensions", type=int, help="Matryoshka size (truncate and re-normalise)")
     parser.add_argument("--max-tokens", type=int, help="truncate every input to this many tokens")
     parser.add_argument("--chunked", action="store_true", help="score documents by their best chunk")
-    parser.add_argument("--chunk-tokens", type=int, default=evaluation.DEFAULT_CHUNK_TOKENS)
-    parser.add_argument("--mode", choices=evaluation.MODES, default="dense",
+    parser.add_argument("--chunk-tokens", type=int, default=DEFAULT_CHUNK_TOKENS)
+    parser.add_argument("--mode", choices=MODES, default="dense",
                         help="dense embeddings, BM25 keywords, or both fused (RRF k=60 / weighted)")
-    parser.add_argument("--precision", choices=evaluation.PRECISIONS, default="float32",
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="vector precision: float32, int8 (scalar) or binary (sign)")
     parser.add_argument("--rescore", action="store_true",
-                        help=f"rescore the top {evaluation.RESCORE_TOP} in float32 (int8/binary)")
+                        help=f"rescore the top {RESCORE_TOP} in float32 (int8/binary)")
     parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://localhost:30000/v1")
     parser.add_argument("--model", help="model name sent to the server")
     parser.add_argument("--api-key", default=None)
@@ -93,32 +105,30 @@ def _instruction(text: str) -> tuple[str, str]:
     if not text.strip():
         return "none", ""
     try:
-        from embedlab.instructions import load_library
-
         found = load_library(load_settings().data_path).get(text.strip())
-    except (ImportError, OSError, ValueError):
+    except (OSError, ValueError):
         found = None
     return (found.name, found.task) if found else ("custom", text)
 
 
-def _table(result: evaluation.ConfigResult, dataset: evaluation.LabelledSet) -> str:
+def _table(result: ConfigResult, dataset: LabelledSet) -> str:
     lines = [
         f"set: {dataset.name} ({len(dataset.documents)} documents, {len(dataset.queries)} queries)",
         f"configuration: {result.config.label} · vectors: {_size_line(result)}",
         "",
         f"{'metric':<10} {'mean':>7}",
-        *(f"{m:<10} {result.metrics[m]:>7.4f}" for m in evaluation.METRICS),
+        *(f"{m:<10} {result.metrics[m]:>7.4f}" for m in METRICS),
         "",
-        f"{'query':<16} " + " ".join(f"{m:>9}" for m in evaluation.METRICS),
+        f"{'query':<16} " + " ".join(f"{m:>9}" for m in METRICS),
         *(
-            f"{qid[:16]:<16} " + " ".join(f"{values[m]:>9.4f}" for m in evaluation.METRICS)
+            f"{qid[:16]:<16} " + " ".join(f"{values[m]:>9.4f}" for m in METRICS)
             for qid, values in result.per_query.items()
         ),
     ]
     return "\n".join(lines)
 
 
-def _size_line(result: evaluation.ConfigResult) -> str:
+def _size_line(result: ConfigResult) -> str:
     if result.bytes_per_vector is None:
         return "none (BM25)"
     return f"{result.bytes_per_vector:,} bytes each, {result.store_gb_per_million:.3f} GB per 1M"
@@ -137,11 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer")
     try:
         if args.bundled:
-            dataset = evaluation.load_bundled(args.bundled)
+            dataset = load_bundled(args.bundled)
         else:
-            dataset = evaluation.load_labelled_set(
-                args.corpus.read_bytes(), args.queries.read_bytes(), name=args.corpus.stem
-            )
+            dataset = load_labelled_set(args.corpus.read_bytes(), args.queries.read_bytes(), name=args.corpus.stem)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -150,11 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.mode == "bm25" and (args.precision != "float32" or args.dimensions or args.instruction.strip()):
         parser.error("--mode bm25 uses no vectors or instruction: drop --precision, --dimensions, --instruction")
     name, task = _instruction(args.instruction)
-    config = evaluation.EvalConfig(task, name, args.max_tokens, args.dimensions, args.chunked, args.chunk_tokens,
-                                   args.mode, args.precision, args.rescore).canonical()
+    config = EvalConfig(task, name, args.max_tokens, args.dimensions, args.chunked, args.chunk_tokens,
+                        args.mode, args.precision, args.rescore).canonical()
     try:
         embedder = _embedder(args)
-        [result] = evaluation.run_grid(dataset, [config], embedder)
+        [result] = run_grid(dataset, [config], embedder)
     except SettingsError as exc:
         print(f"error: configuration: {exc}", file=sys.stderr)
         return 2
@@ -166,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.format == "json":
         payload = {"dataset": dataset.name, "model": getattr(embedder, "model_id", ""),
-                   **evaluation.result_json(result)}
+                   **result_json(result)}
         print(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
         print(_table(result, dataset))

@@ -13,8 +13,11 @@ from streamlit.testing.v1 import AppTest
 
 from components import state
 from components.instruction_picker import NO_INSTRUCTION
-from embedlab import evaluation as ev
 from embedlab.cache import EmbeddingCache
+from embedlab.evaluation.datasets import load_bundled, relevance_labels
+from embedlab.evaluation.form import DOCUMENT_MODES, MAX_CONFIGS, TRUNCATIONS, dimension_options
+from embedlab.evaluation.grid import DEFAULT_CHUNK_TOKENS, RESCORE_TOP
+from embedlab.evaluation.metrics import MAIN_METRIC, evaluate_scores, mean_metrics
 from embedlab.instructions import PRESETS, format_query
 from embedlab.keyword import BM25Index
 from embedlab.stores.base import StoreError
@@ -67,7 +70,7 @@ def test_two_configuration_grid_gives_table_charts_and_cached_rerun(app_env):
 
     # The page's numbers equal an independent computation (plain numpy and sklearn) on the vectors
     # the page stored in the on-disk cache: every input went through it.
-    data = ev.load_bundled(SET).subset(4)
+    data = load_bundled(SET).subset(4)
     cache = EmbeddingCache(Path(app_env["PLAYGROUND_DATA_DIR"]) / "embeddings.sqlite")
     model_id = f"{app_env['EMBEDDING_MODEL']}@{app_env['EMBEDDING_BASE_URL']}"
 
@@ -111,27 +114,27 @@ def test_empty_axis_is_refused_and_nothing_runs(app_env):
 def test_too_large_a_grid_is_refused_and_nothing_runs(app_env):
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     at.multiselect(key="eval.w.instructions").set_value([NO_INSTRUCTION, WEB, "HR policy", "Code search"])
-    at.multiselect(key="eval.w.truncation").set_value(list(ev.TRUNCATIONS))
+    at.multiselect(key="eval.w.truncation").set_value(list(TRUNCATIONS))
     at.multiselect(key="eval.w.dimensions").set_value(["full", "256", "128", "64", "32"])
     submit(at)
-    assert any(f"60 configurations is too many for one run; choose at most {ev.MAX_CONFIGS}" in e.value
+    assert any(f"60 configurations is too many for one run; choose at most {MAX_CONFIGS}" in e.value
                for e in at.error)
     assert at.session_state["eval.results"] == []
 
 
 def test_declared_start_values_are_the_library_defaults(app_env):
     widgets = state.WIDGETS
-    assert widgets[state.EVAL_METRIC] == ev.MAIN_METRIC
-    assert widgets[state.EVAL_CHUNK_TOKENS] == ev.DEFAULT_CHUNK_TOKENS
-    assert set(widgets[state.EVAL_TRUNCATION]) <= set(ev.TRUNCATIONS)
-    assert set(widgets[state.EVAL_DOCUMENTS]) <= set(ev.DOCUMENT_MODES)
-    assert set(widgets[state.EVAL_DIMENSIONS]) <= set(ev.dimension_options(None))
+    assert widgets[state.EVAL_METRIC] == MAIN_METRIC
+    assert widgets[state.EVAL_CHUNK_TOKENS] == DEFAULT_CHUNK_TOKENS
+    assert set(widgets[state.EVAL_TRUNCATION]) <= set(TRUNCATIONS)
+    assert set(widgets[state.EVAL_DOCUMENTS]) <= set(DOCUMENT_MODES)
+    assert set(widgets[state.EVAL_DIMENSIONS]) <= set(dimension_options(None))
     assert set(widgets[state.EVAL_INSTRUCTIONS]) <= {NO_INSTRUCTION, *(p.name for p in PRESETS)}
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.multiselect(key="eval.w.instructions").value == [NO_INSTRUCTION, "IT security policy"]
     assert at.multiselect(key="eval.w.truncation").value == ["full"]
-    assert at.number_input(key="eval.w.chunk_tokens").value == ev.DEFAULT_CHUNK_TOKENS
+    assert at.number_input(key="eval.w.chunk_tokens").value == DEFAULT_CHUNK_TOKENS
 
 
 def test_choices_and_results_survive_a_page_switch(app_env):
@@ -164,7 +167,7 @@ def run_levers_grid(at: AppTest) -> AppTest:
     at.number_input(key="eval.w.max_queries").set_value(6)
     at.multiselect(key="eval.w.instructions").set_value([NO_INSTRUCTION])
     at.multiselect(key="eval.w.modes").set_value(["dense", "BM25"])
-    at.multiselect(key="eval.w.precisions").set_value(["float32", f"binary + float rescore top {ev.RESCORE_TOP}"])
+    at.multiselect(key="eval.w.precisions").set_value(["float32", f"binary + float rescore top {RESCORE_TOP}"])
     return submit(at)
 
 
@@ -177,15 +180,15 @@ def test_modes_and_precisions_grid_with_sizes_beside_ndcg(app_env):
     assert list(table.columns[:7]) == ["configuration", "ndcg@10", "mode", "precision", "dimensions",
                                        "bytes per vector", "1M vectors (GB)"]
     assert list(table["mode"]) == ["dense", "dense", "bm25"]
-    assert list(table["precision"]) == ["float32", f"binary + rescore {ev.RESCORE_TOP}", "n/a"]
+    assert list(table["precision"]) == ["float32", f"binary + rescore {RESCORE_TOP}", "n/a"]
     # 384-d stand-in: float32 4 bytes a dimension, binary one bit; BM25 stores no vector.
     assert list(table["bytes per vector"][:2]) == [384 * 4, 384 // 8] and pd.isna(table["bytes per vector"][2])
     assert list(table["1M vectors (GB)"][:2]) == pytest.approx([1.536, 0.048]) and pd.isna(table["1M vectors (GB)"][2])
     # BM25 embeds nothing: its scores equal an index built here over the documents.
-    data = ev.load_bundled(SET).subset(6)
+    data = load_bundled(SET).subset(6)
     index = BM25Index([d.text for d in data.documents])
     scores = np.stack([np.where((s := index.scores(q.text)) > 0, s, -np.inf) for q in data.queries])
-    expected = ev.mean_metrics(ev.evaluate_scores(scores, data.doc_ids, data.queries))
+    expected = mean_metrics(evaluate_scores(scores, data.doc_ids, data.queries))
     assert results[2].metrics == pytest.approx(expected)
 
 
@@ -235,13 +238,13 @@ def test_calibration_suggests_the_best_f1_threshold_and_applies_it(app_env):
                                                                 results_frame(at)["configuration"][1]]
     [numbers] = [d.value for d in at.dataframe if "suggestion" in d.value.columns]
     # Independently: the cosine similarities of the cached vectors, F1 tried at every value.
-    data = ev.load_bundled(SET).subset(6)
+    data = load_bundled(SET).subset(6)
     cache = EmbeddingCache(Path(app_env["PLAYGROUND_DATA_DIR"]) / "embeddings.sqlite")
     model_id = f"{app_env['EMBEDDING_MODEL']}@{app_env['EMBEDDING_BASE_URL']}"
     found = cache.get_many(model_id, None, [q.text for q in data.queries] + [d.text for d in data.documents])
     q = np.stack([found[x.text] for x in data.queries]).astype(np.float64)
     d = np.stack([found[x.text] for x in data.documents]).astype(np.float64)
-    threshold, f1 = _best_f1_by_hand(q @ d.T, ev.relevance_labels(data))
+    threshold, f1 = _best_f1_by_hand(q @ d.T, relevance_labels(data))
     best = numbers.iloc[0]
     assert best["suggestion"] == "best F1"
     assert best["threshold"] == pytest.approx(threshold, abs=1e-4) and best["F1"] == pytest.approx(f1, abs=1e-4)

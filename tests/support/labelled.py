@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-from embedlab import evaluation as ev
+from embedlab.evaluation.datasets import Document, LabelledSet, Query
 
 
 class HashEmbedder:
@@ -29,16 +29,16 @@ class HashEmbedder:
         return np.asarray(rows, dtype=np.float32)
 
 
-def small_set(unmatched_query: bool = False) -> ev.LabelledSet:
+def small_set(unmatched_query: bool = False) -> LabelledSet:
     """Six IT-policy documents and three graded queries; `unmatched_query` adds "zebra", which
     shares no word with any document (BM25 retrieves nothing for it)."""
-    docs = tuple(ev.Document(f"d{i}", text) for i, text in enumerate(
+    docs = tuple(Document(f"d{i}", text) for i, text in enumerate(
         ["Password length is at least twelve characters.", "VPN sessions end after thirty idle minutes.",
          "Penetration tests need written approval from security.", "Vulnerability scanners approved for use.",
          "Backups run every night and are tested quarterly.", "Visitors sign in at reception."]))
     queries = (
-        ev.Query("q1", "how long must a password be", {"d0": 1}),
-        ev.Query("q2", "who approves a penetration test", {"d2": 2, "d3": 1}),
-        ev.Query("q3", "are backups tested", {"d4": 1}),
-    ) + ((ev.Query("q4", "zebra", {"d5": 1}),) if unmatched_query else ())
-    return ev.LabelledSet("small", docs, queries)
+        Query("q1", "how long must a password be", {"d0": 1}),
+        Query("q2", "who approves a penetration test", {"d2": 2, "d3": 1}),
+        Query("q3", "are backups tested", {"d4": 1}),
+    ) + ((Query("q4", "zebra", {"d5": 1}),) if unmatched_query else ())
+    return LabelledSet("small", docs, queries)

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from embedlab import evaluation as ev
 from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
+from embedlab.evaluation.datasets import bundled_files, load_bundled, load_labelled_set
+from embedlab.evaluation.grid import EvalConfig, plan_grid, run_grid
+from embedlab.evaluation.metrics import METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
 SET = "Engineering handbook (English / mixed)"
@@ -28,26 +30,26 @@ def cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
 
 
 def test_json_output_matches_the_library_on_a_bundled_set(embedding_server, tmp_path):
-    corpus, queries = ev.bundled_files(SET)
+    corpus, queries = bundled_files(SET)
     run = cli("--corpus", str(corpus), "--queries", str(queries), "--instruction", TASK, "--dimensions", "128",
               "--max-tokens", "512", "--base-url", embedding_server, "--model", MODEL, "--format", "json",
               data_dir=tmp_path)
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "per_query"} <= set(out)
-    data = ev.load_bundled(SET)
+    data = load_bundled(SET)
     assert set(out["per_query"]) == {q.id for q in data.queries}
     assert out["config"]["dimensions"] == 128 and out["config"]["instruction"] == TASK
-    for metric in ev.METRICS:
+    for metric in METRICS:
         assert 0.0 <= out[metric] <= 1.0
         mean = sum(v[metric] for v in out["per_query"].values()) / len(out["per_query"])
         assert out[metric] == pytest.approx(mean)
     # The same configuration computed in-process, from the cache the CLI filled (no new request).
     inner = OpenAICompatibleEmbedder(embedding_server, MODEL)
     embedder = CachedEmbedder(inner, EmbeddingCache(tmp_path / "embeddings.sqlite"))
-    [mine] = ev.run_grid(data, [ev.EvalConfig(TASK, "custom", 512, 128)], embedder)
+    [mine] = run_grid(data, [EvalConfig(TASK, "custom", 512, 128)], embedder)
     assert inner.requests_sent == 0
-    assert mine.metrics == pytest.approx({m: out[m] for m in ev.METRICS})
+    assert mine.metrics == pytest.approx({m: out[m] for m in METRICS})
     assert out["ndcg@10"] > 0.5  # a real model on a real set, not noise
 
 
@@ -68,11 +70,11 @@ def test_table_output_with_chunked_documents(embedding_server, tmp_path):
     lines = run.stdout.splitlines()
     assert lines[0] == "set: c (3 documents, 2 queries)" and "chunks 64" in lines[1]
     means = {parts[0]: float(parts[1]) for parts in (line.split() for line in lines[4:9])}
-    assert set(means) == set(ev.METRICS) and all(0 <= v <= 1 for v in means.values())
+    assert set(means) == set(METRICS) and all(0 <= v <= 1 for v in means.values())
     assert [line.split()[0] for line in lines[11:]] == ["q1", "q2"]
     # The long document was embedded as several chunks of at most 64 tokens.
-    plan = ev.plan_grid(ev.load_labelled_set(corpus.read_bytes(), queries.read_bytes()),
-                        [ev.EvalConfig(chunked=True, chunk_tokens=64)])
+    plan = plan_grid(load_labelled_set(corpus.read_bytes(), queries.read_bytes()),
+                        [EvalConfig(chunked=True, chunk_tokens=64)])
     assert len(EmbeddingCache(tmp_path / "embeddings.sqlite")) == len(plan.texts) > 3 + 2
 
 
@@ -96,12 +98,12 @@ def test_bad_input_and_dead_server_fail_with_clear_messages(tmp_path):
 
 
 def test_bundled_sets_have_short_names():
-    from embedlab import evaluate
+    from embedlab.evaluation import cli as evaluation_cli
 
-    args = evaluate._parser().parse_args(["--bundled", "it_policy_zh"])
+    args = evaluation_cli._parser().parse_args(["--bundled", "it_policy_zh"])
     assert args.bundled == "IT security policy (Chinese)"
     with pytest.raises(SystemExit):
-        evaluate._parser().parse_args(["--bundled", "nope"])
+        evaluation_cli._parser().parse_args(["--bundled", "nope"])
 
 
 def test_bm25_mode_needs_no_server_and_reports_no_vectors(tmp_path):
@@ -112,9 +114,9 @@ def test_bm25_mode_needs_no_server_and_reports_no_vectors(tmp_path):
     out = json.loads(run.stdout)
     assert out["config"]["mode"] == "bm25" and out["bytes_per_vector"] is None and out["store_1m_vectors_gb"] is None
     assert out["ndcg@10"] > 0.4  # jieba-segmented BM25 finds the Chinese policies
-    data = ev.load_bundled("IT security policy (Chinese)")
-    [mine] = ev.run_grid(data, [ev.EvalConfig(mode="bm25")], embedder=None)
-    assert mine.metrics == pytest.approx({m: out[m] for m in ev.METRICS})
+    data = load_bundled("IT security policy (Chinese)")
+    [mine] = run_grid(data, [EvalConfig(mode="bm25")], embedder=None)
+    assert mine.metrics == pytest.approx({m: out[m] for m in METRICS})
     assert set(out["first_relevant_rank"]) == {q.id for q in data.queries}
     table = cli("--bundled", "it_policy_zh", "--mode", "bm25", "--format", "table", data_dir=tmp_path)
     assert table.returncode == 0 and "BM25 · full text · vectors: none (BM25)" in table.stdout.splitlines()[1]
@@ -129,9 +131,9 @@ def test_hybrid_mode_with_int8_rescoring_matches_the_library(embedding_server, t
     assert out["bytes_per_vector"] == 384 and out["store_1m_vectors_gb"] == pytest.approx(0.384)
     inner = OpenAICompatibleEmbedder(embedding_server, MODEL)
     embedder = CachedEmbedder(inner, EmbeddingCache(tmp_path / "embeddings.sqlite"))
-    cfg = ev.EvalConfig(instruction_name="none", mode="hybrid-rrf", precision="int8", rescore=True)
-    [mine] = ev.run_grid(ev.load_bundled(SET), [cfg], embedder)
-    assert inner.requests_sent == 0 and mine.metrics == pytest.approx({m: out[m] for m in ev.METRICS})
+    cfg = EvalConfig(instruction_name="none", mode="hybrid-rrf", precision="int8", rescore=True)
+    [mine] = run_grid(load_bundled(SET), [cfg], embedder)
+    assert inner.requests_sent == 0 and mine.metrics == pytest.approx({m: out[m] for m in METRICS})
 
 
 def test_mode_and_precision_arguments_are_checked(tmp_path):
