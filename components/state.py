@@ -227,7 +227,7 @@ BENCH_BUDGET = widget("bench.budget", 90)
 BENCH_TARGET = widget("bench.target", 50.0)
 
 # --- Server check (check.) -------------------------------------------------------------------------
-CHECK_REPORT = value("check.report", None)  # embedlab.check.Report of the last run
+CHECK_REPORT = value("check.report", None)  # embedlab.servercheck.report.Report of the last run
 CHECK_ONLY = widget("check.w.only", [])  # check ids to run; empty = all
 
 

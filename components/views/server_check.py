@@ -8,7 +8,10 @@ import streamlit as st
 from components import state
 from components.page import PageContext
 from components.widgets import download_figure, download_table
-from embedlab import check, figures
+from embedlab import figures
+from embedlab.servercheck import run_checks
+from embedlab.servercheck.reference import MODEL_CONTEXT, REFERENCE_DOCUMENTS, REFERENCE_QUERIES
+from embedlab.servercheck.report import CHECKS, CheckResult, Report, identity_rows
 from embedlab.text import escape_markdown
 
 ss = st.session_state
@@ -32,14 +35,14 @@ def render(ctx: PageContext) -> None:
                 "sglang server started with `--is-embedding`.", icon=":material/info:")
         return
     with st.form("check.form"):
-        st.multiselect("Checks to run (empty = all)", [c for c in check.CHECKS if c != "server"],
-                       format_func=check.CHECKS.get, key=state.CHECK_ONLY, persist_state="session",
+        st.multiselect("Checks to run (empty = all)", [c for c in CHECKS if c != "server"],
+                       format_func=CHECKS.get, key=state.CHECK_ONLY, persist_state="session",
                        help="The connection check always runs first. The reranker is checked when "
                             "RERANK_BASE_URL is set.")
         run = st.form_submit_button("Run the server check", type="primary")
     if run:
         _run(ctx)
-    report: check.Report | None = ss[state.CHECK_REPORT]
+    report: Report | None = ss[state.CHECK_REPORT]
     if report is not None:
         _show(report)
 
@@ -52,7 +55,7 @@ def _run(ctx: PageContext) -> None:
         bar.progress(done / max(total, 1), text=f"{done} / {total} · {title}" if title else "Done")
 
     with st.status("Checking the server (about 30 s on a CPU)...", expanded=False) as box:
-        report = check.run_checks(
+        report = run_checks(
             s.embedding_base_url, s.embedding_model, s.embedding_api_key,
             rerank_base_url=s.rerank_base_url, rerank_model=s.rerank_model,
             only=ss[state.CHECK_ONLY] or None, progress=progress,
@@ -62,7 +65,7 @@ def _run(ctx: PageContext) -> None:
     ss[state.CHECK_REPORT] = report
 
 
-def _show(report: check.Report) -> None:
+def _show(report: Report) -> None:
     st.subheader("Results")
     st.caption(f"{report.model} at {report.base_url} · started {report.started_at} · {report.seconds:.1f} s")
     identity = report.result("identity")
@@ -89,7 +92,7 @@ def _show(report: check.Report) -> None:
         _detail(result)
 
 
-def _detail(result: check.CheckResult) -> None:
+def _detail(result: CheckResult) -> None:
     with st.expander(f"{LABELS[result.status]} · {result.title}", icon=ICONS[result.status],
                      expanded=result.status in ("fail", "warn")):
         # Verdicts can quote the server's own error text: shown escaped.
@@ -98,18 +101,18 @@ def _detail(result: check.CheckResult) -> None:
             st.markdown("**What to do:** " + escape_markdown(result.action))
         ev = result.evidence
         if result.id == "identity" and ev.get("measured"):
-            fig = figures.identity_heatmaps(ev["measured"], ev["reference"], list(check.REFERENCE_QUERIES),
-                                            list(check.REFERENCE_DOCUMENTS))
+            fig = figures.identity_heatmaps(ev["measured"], ev["reference"], list(REFERENCE_QUERIES),
+                                            list(REFERENCE_DOCUMENTS))
             st.plotly_chart(fig, key="check.identity_chart")
             download_figure(fig, "server-check-identity", key="check.dl_identity")
-            rows = pd.DataFrame(check.identity_rows(ev))
+            rows = pd.DataFrame(identity_rows(ev))
             st.dataframe(rows, hide_index=True, key="check.identity_rows",
                          column_config={c: st.column_config.NumberColumn(format="%.4f")
                                         for c in ("measured", "published", "difference", "correct vLLM")})
         if result.id == "truncation" and ev.get("probes"):
             # A line where the server stops reading only when it does (not where the time budget ended).
             cut = ev.get("effective_context") if ev.get("outcome") not in ("full", "budget", "error") else None
-            fig = figures.truncation_probe(ev["probes"], ev.get("model_context", check.MODEL_CONTEXT), cut)
+            fig = figures.truncation_probe(ev["probes"], ev.get("model_context", MODEL_CONTEXT), cut)
             st.plotly_chart(fig, key="check.truncation_chart")
             download_figure(fig, "server-check-truncation", key="check.dl_truncation")
             st.dataframe(pd.DataFrame(ev["probes"]), hide_index=True, key="check.probes")

@@ -21,8 +21,15 @@ import re
 
 import numpy as np
 
-from embedlab import check
 from embedlab.instructions import format_query
+from embedlab.servercheck.reference import (
+    HELLO_HEAD,
+    HELLO_TEXT,
+    REFERENCE_DOCUMENTS,
+    REFERENCE_QUERIES,
+    REFERENCE_TASK,
+    VLLM_SCORES,
+)
 from embedlab.tokens import encode
 from tests.support.jsonserver import JsonServer
 
@@ -39,19 +46,19 @@ def _reference_vectors() -> dict[str, np.ndarray]:
     """Texts of the model card's example -> vectors giving a correct vLLM's scores."""
     rng = np.random.default_rng(0)
     basis, _ = np.linalg.qr(rng.normal(size=(DIM, 4)))
-    scores = np.asarray(check.VLLM_SCORES)  # within 0.003 of the published ones
+    scores = np.asarray(VLLM_SCORES)  # within 0.003 of the published ones
     q1, q2 = basis[:, 0], basis[:, 1]
     docs = []
     for j in range(2):
         a, b = scores[0, j], scores[1, j]
         docs.append(a * q1 + b * q2 + np.sqrt(1 - a * a - b * b) * basis[:, 2 + j])
     hello = rng.normal(size=DIM)
-    head = np.asarray(check.HELLO_HEAD)
+    head = np.asarray(HELLO_HEAD)
     hello[:5] = 0
     hello *= np.sqrt(1 - head @ head) / np.linalg.norm(hello)
     hello[:5] = head
-    queries = [format_query(check.REFERENCE_TASK, q) for q in check.REFERENCE_QUERIES]
-    texts = [*queries, *check.REFERENCE_DOCUMENTS, check.HELLO_TEXT]
+    queries = [format_query(REFERENCE_TASK, q) for q in REFERENCE_QUERIES]
+    texts = [*queries, *REFERENCE_DOCUMENTS, HELLO_TEXT]
     return dict(zip(texts, [q1, q2, *docs, hello], strict=True))
 
 

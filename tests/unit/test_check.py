@@ -1,4 +1,4 @@
-"""The server check (embedlab.check) against the real stand-in server, scripted Qwen look-alikes
+"""The server check (embedlab.servercheck) against the real stand-in server, scripted Qwen look-alikes
 with one fault each, scripted rerankers, and servers that are down or hung."""
 
 from __future__ import annotations
@@ -12,7 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from embedlab import check
+from embedlab.servercheck import run_checks, select
+from embedlab.servercheck.checks import RERANK_CASES, SCORE_ATOL, check_rerank
+from embedlab.servercheck.cli import EXIT_UNREACHABLE, exit_status, main
+from embedlab.servercheck.client import CheckClient
+from embedlab.servercheck.reference import (
+    HELLO_HEAD,
+    MODEL_CONTEXT,
+    REFERENCE_QUERIES,
+    REFERENCE_SCORES,
+    VLLM_SCORES,
+)
+from embedlab.servercheck.report import CHECKS, Report, safe_url
+from embedlab.servercheck.truncation import check_truncation
 from tests.support.fakeserver import hang
 from tests.support.procs import free_port
 from tests.support.scripted_model import FAULTS, MODEL, ScriptedQwenServer, ScriptedReranker
@@ -32,7 +44,7 @@ EXPECTED = {
 }
 
 
-def statuses(report: check.Report) -> dict[str, str]:
+def statuses(report: Report) -> dict[str, str]:
     return {r.id: r.status for r in report.results}
 
 
@@ -47,7 +59,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 def test_stand_in_server_is_not_qwen_and_batches_correctly(embedding_server):
     calls = []
-    report = check.run_checks(embedding_server, STAND_IN, SECRET,
+    report = run_checks(embedding_server, STAND_IN, SECRET,
                               progress=lambda done, total, title: calls.append((done, total, title)))
     got = statuses(report)
     truncation = got.pop("truncation")
@@ -56,12 +68,12 @@ def test_stand_in_server_is_not_qwen_and_batches_correctly(embedding_server):
     # The whole run, default budget included, fits the minute the page promises on a CPU stand-in.
     assert report.seconds < 60
     assert 0 < sum(r.seconds for r in report.results) <= report.seconds
-    assert calls == [(i, 8, title) for i, title in enumerate(check.CHECKS.values())] + [(8, 8, "")]
+    assert calls == [(i, 8, title) for i, title in enumerate(CHECKS.values())] + [(8, 8, "")]
 
     identity = report.result("identity")
     assert identity.verdict.startswith("This is not Qwen3-Embedding-0.6B as published")
     assert identity.evidence["dimension"] == 384
-    assert identity.evidence["reference"] == [list(row) for row in check.REFERENCE_SCORES]
+    assert identity.evidence["reference"] == [list(row) for row in REFERENCE_SCORES]
     assert identity.evidence["max_score_difference"] > 0.1  # e5 scores everything high: far from the card
 
     batch = report.result("batch").evidence
@@ -108,7 +120,7 @@ def test_cli_prints_json_and_exits_1_when_a_check_fails(embedding_server):
     assert out["base_url"] == embedding_server and out["model"] == STAND_IN
     # Progress on stderr, one line per check; the key appears nowhere.
     assert run.stderr.splitlines() == [f"[{i}/3] {t} ..." for i, t in enumerate(
-        [check.CHECKS["server"], check.CHECKS["identity"], check.CHECKS["tokens"]], start=1)]
+        [CHECKS["server"], CHECKS["identity"], CHECKS["tokens"]], start=1)]
     assert SECRET not in run.stdout + run.stderr
 
 
@@ -126,29 +138,29 @@ def test_cli_reads_the_server_from_the_environment_and_prints_markdown(embedding
 
 
 @pytest.fixture(scope="module")
-def correct_report() -> check.Report:
+def correct_report() -> Report:
     server = ScriptedQwenServer()
     try:
-        yield check.run_checks(server.url, MODEL)
+        yield run_checks(server.url, MODEL)
     finally:
         server.close()
 
 
 def test_a_correct_qwen_server_passes_every_check(correct_report):
-    assert statuses(correct_report) == {**dict.fromkeys(check.CHECKS, "pass"), "rerank": "skip"}
+    assert statuses(correct_report) == {**dict.fromkeys(CHECKS, "pass"), "rerank": "skip"}
     identity = correct_report.result("identity")
     assert identity.verdict.startswith("This is Qwen3-Embedding-0.6B as published")
     measured = [x for row in identity.evidence["measured"] for x in row]
-    assert measured == pytest.approx([x for row in check.VLLM_SCORES for x in row], abs=1e-4)
-    assert identity.evidence["hello_head"] == pytest.approx(check.HELLO_HEAD, abs=1e-6)
+    assert measured == pytest.approx([x for row in VLLM_SCORES for x in row], abs=1e-4)
+    assert identity.evidence["hello_head"] == pytest.approx(HELLO_HEAD, abs=1e-6)
     trunc = correct_report.result("truncation").evidence
-    assert trunc["outcome"] == "full" and trunc["effective_context"] == check.MODEL_CONTEXT - 1
+    assert trunc["outcome"] == "full" and trunc["effective_context"] == MODEL_CONTEXT - 1
     assert [p["tokens"] for p in trunc["probes"]][:3] == [256, 256, 512]
     assert correct_report.result("tokens").evidence["differences"] == [1]  # the end-of-text token
     assert correct_report.result("matryoshka").evidence["cosine_to_truncated_full"] == pytest.approx([1, 1])
     assert correct_report.seconds < 20
     rows = correct_report.table_rows()
-    assert [r["id"] for r in rows] == list(check.CHECKS) and rows[0]["check"] == check.CHECKS["server"]
+    assert [r["id"] for r in rows] == list(CHECKS) and rows[0]["check"] == CHECKS["server"]
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -156,7 +168,7 @@ def test_each_fault_is_caught_by_exactly_its_check(fault, correct_report):
     assert set(EXPECTED) == set(FAULTS)
     server = ScriptedQwenServer(fault)
     try:
-        report = check.run_checks(server.url, MODEL)
+        report = run_checks(server.url, MODEL)
     finally:
         server.close()
     before, after = statuses(correct_report), statuses(report)
@@ -177,14 +189,14 @@ def test_each_fault_is_caught_by_exactly_its_check(fault, correct_report):
     elif fault == "wrong_token_count":
         assert len(ev["differences"]) > 1
     elif fault == "different_model":
-        assert ev["dimension"] == 1024 and ev["max_score_difference"] > check.SCORE_ATOL
+        assert ev["dimension"] == 1024 and ev["max_score_difference"] > SCORE_ATOL
         assert result.verdict.startswith("This is not Qwen3-Embedding-0.6B as published")
 
 
 def test_a_server_with_a_short_context_refuses_loudly():
     server = ScriptedQwenServer(context=8192)  # e.g. vLLM --max-model-len 8192
     try:
-        result = check.check_truncation(check.CheckClient(server.url, MODEL))
+        result = check_truncation(CheckClient(server.url, MODEL))
     finally:
         server.close()
     assert result.status == "warn"
@@ -197,7 +209,7 @@ def test_a_slow_server_is_probed_within_the_budget():
     server = ScriptedQwenServer()
     try:
         start = time.perf_counter()
-        result = check.check_truncation(check.CheckClient(server.url, MODEL), budget_s=0.05)
+        result = check_truncation(CheckClient(server.url, MODEL), budget_s=0.05)
         elapsed = time.perf_counter() - start
     finally:
         server.close()
@@ -212,13 +224,13 @@ def test_a_slow_server_is_probed_within_the_budget():
 def test_reranker_known_answers(knows, status):
     reranker = ScriptedReranker(knows_answers=knows)
     try:
-        result = check.check_rerank(reranker.url + "/v1", "Qwen/Qwen3-Reranker-0.6B")
+        result = check_rerank(reranker.url + "/v1", "Qwen/Qwen3-Reranker-0.6B")
     finally:
         reranker.close()
     assert result.status == status
     assert [c["expected"] for c in result.evidence["cases"]] == [
         "北京是中国的首都，也是全国的政治和文化中心。", "The capital of China is Beijing."]
-    assert [r["query"] for r in reranker.requests] == [q for q, _, _ in check.RERANK_CASES]
+    assert [r["query"] for r in reranker.requests] == [q for q, _, _ in RERANK_CASES]
     if not knows:
         assert "wrong passage first in 2 of 2" in result.verdict and "Qwen3-Reranker" in result.action
 
@@ -226,17 +238,17 @@ def test_reranker_known_answers(knows, status):
 def test_reranker_is_checked_in_a_full_run_and_skipped_without_url():
     server, reranker = ScriptedQwenServer(), ScriptedReranker()
     try:
-        report = check.run_checks(server.url, MODEL, only="rerank", rerank_base_url=reranker.url)
+        report = run_checks(server.url, MODEL, only="rerank", rerank_base_url=reranker.url)
     finally:
         server.close()
         reranker.close()
     assert statuses(report) == {"server": "pass", "rerank": "pass"}
     assert report.rerank_base_url == reranker.url
-    assert check.check_rerank(None).status == "skip"
+    assert check_rerank(None).status == "skip"
 
 
 def test_a_dead_reranker_is_a_fail_with_a_message():
-    result = check.check_rerank(f"http://127.0.0.1:{free_port()}")
+    result = check_rerank(f"http://127.0.0.1:{free_port()}")
     assert result.status == "fail" and "Cannot reach the reranker" in result.action
 
 
@@ -246,23 +258,23 @@ def test_a_dead_reranker_is_a_fail_with_a_message():
 def test_unreachable_server_fails_fast_and_skips_the_rest():
     url = f"http://127.0.0.1:{free_port()}/v1"
     start = time.perf_counter()
-    report = check.run_checks(url, MODEL)
+    report = run_checks(url, MODEL)
     assert time.perf_counter() - start < 10
-    assert statuses(report) == {"server": "fail", **dict.fromkeys(list(check.CHECKS)[1:], "skip")}
+    assert statuses(report) == {"server": "fail", **dict.fromkeys(list(CHECKS)[1:], "skip")}
     server = report.result("server")
     assert server.verdict.startswith("Cannot reach the embedding server at " + url)
     assert server.evidence["error"] == "ServerUnreachable"
-    assert not report.reachable and check.exit_status(report) == check.EXIT_UNREACHABLE
+    assert not report.reachable and exit_status(report) == EXIT_UNREACHABLE
 
 
 def test_hung_server_times_out_once_and_skips_the_rest(fake_server):
     fake_server.plan = [hang(5)]
     start = time.perf_counter()
-    report = check.run_checks(fake_server.url, MODEL, only="identity,batch", timeout_s=1)
+    report = run_checks(fake_server.url, MODEL, only="identity,batch", timeout_s=1)
     assert time.perf_counter() - start < 4  # one timeout, not one per check
     assert statuses(report) == {"server": "fail", "identity": "skip", "batch": "skip"}
     assert "did not answer within 1 s" in report.result("server").verdict
-    assert check.exit_status(report) == check.EXIT_UNREACHABLE
+    assert exit_status(report) == EXIT_UNREACHABLE
 
 
 def test_cli_exit_status_3_when_the_server_cannot_be_reached():
@@ -276,7 +288,7 @@ def test_cli_exit_status_3_when_the_server_cannot_be_reached():
                                   ["--bogus"]])
 def test_cli_argument_errors_exit_2(args, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        check.main(["--base-url", "http://127.0.0.1:9/v1", *args])
+        main(["--base-url", "http://127.0.0.1:9/v1", *args])
     assert exit_info.value.code == 2
     assert "error:" in capsys.readouterr().err
 
@@ -286,21 +298,21 @@ def test_cli_without_a_server_exits_2(monkeypatch, tmp_path, capsys):
     for key in ("EMBEDDING_BASE_URL", "EMBEDDING_API_KEY", "RERANK_BASE_URL"):
         monkeypatch.delenv(key, raising=False)
     with pytest.raises(SystemExit) as exit_info:
-        check.main([])
+        main([])
     assert exit_info.value.code == 2
     assert "no server to check" in capsys.readouterr().err
 
 
 def test_unknown_check_ids_are_refused_by_the_api():
     with pytest.raises(ValueError, match="unknown check"):
-        check.run_checks("http://127.0.0.1:9/v1", MODEL, only=["identity", "speed"])
-    assert check.select("tokens, identity") == ["server", "identity", "tokens"]
+        run_checks("http://127.0.0.1:9/v1", MODEL, only=["identity", "speed"])
+    assert select("tokens, identity") == ["server", "identity", "tokens"]
 
 
 def test_reports_never_carry_credentials():
-    assert check.safe_url("http://user:" + SECRET + "@host:8000/v1?key=" + SECRET) == "http://host:8000/v1"
-    assert check.safe_url("https://[::1]:30000/v1") == "https://[::1]:30000/v1"
-    report = check.Report(check.safe_url(f"http://u:{SECRET}@h/v1"), MODEL, "2025-01-01T00:00:00+00:00")
+    assert safe_url("http://user:" + SECRET + "@host:8000/v1?key=" + SECRET) == "http://host:8000/v1"
+    assert safe_url("https://[::1]:30000/v1") == "https://[::1]:30000/v1"
+    report = Report(safe_url(f"http://u:{SECRET}@h/v1"), MODEL, "2025-01-01T00:00:00+00:00")
     assert SECRET not in report.to_json() + report.to_markdown()
 
 
@@ -308,10 +320,10 @@ def test_identity_heatmaps_show_both_matrices_on_one_scale():
     from embedlab import figures
 
     measured = [[0.9, 0.77], [0.74, 0.87]]
-    fig = figures.identity_heatmaps(measured, check.REFERENCE_SCORES, list(check.REFERENCE_QUERIES),
+    fig = figures.identity_heatmaps(measured, REFERENCE_SCORES, list(REFERENCE_QUERIES),
                                     ["<b>The capital</b>", "Gravity"])
     server, published = fig.data
-    assert [list(r) for r in server.z] == measured and [tuple(r) for r in published.z] == list(check.REFERENCE_SCORES)
+    assert [list(r) for r in server.z] == measured and [tuple(r) for r in published.z] == list(REFERENCE_SCORES)
     assert (server.zmin, server.zmax) == (published.zmin, published.zmax) == (0.0, 1.0)
     assert all("<b>" not in x for x in server.x)  # user-visible text is escaped in labels
     assert server.text[0][1] == "0.7700"
