@@ -29,13 +29,13 @@ def random_unit(n: int, dim: int, seed: int) -> np.ndarray:
 def child(dim: int) -> None:
     """Runs in a fresh interpreter: import, warm up, then the first real map (printed as JSON)."""
     start = time.perf_counter()
-    from embedlab import projection
+    from embedlab.projection.umap import UmapParams, fit_umap, warm_up
 
     imported = time.perf_counter() - start
-    warm = projection.warm_up()
+    warm = warm_up()
     data = random_unit(1_000, dim, seed=1)
     start = time.perf_counter()
-    projection.fit_umap(data, projection.UmapParams())
+    fit_umap(data, UmapParams())
     first = time.perf_counter() - start
     print(json.dumps({"import": imported, "warm_up": warm, "first": first}))
 
@@ -52,14 +52,14 @@ def fresh_process(dim: int, cache_dir: str | None = None) -> dict:
 
 
 def timed_fit(n: int, dim: int, seed: int) -> tuple[float, float]:
-    from embedlab import projection
+    from embedlab.projection.umap import UmapParams, fit_umap, place_queries
 
     data = random_unit(n, dim, seed)
     start = time.perf_counter()
-    proj = projection.fit_umap(data, projection.UmapParams())
+    proj = fit_umap(data, UmapParams())
     fit = time.perf_counter() - start
     start = time.perf_counter()
-    projection.place_queries(proj, data, random_unit(5, dim, seed + 100))
+    place_queries(proj, data, random_unit(5, dim, seed + 100))
     return fit, time.perf_counter() - start
 
 
@@ -81,15 +81,15 @@ def main() -> None:
     fresh = fresh_process(args.dim)
     print(f"fresh process: import {fresh['import']:.1f} s, warm-up {fresh['warm_up']:.1f} s (numba disk cache)")
 
-    from embedlab import projection
+    from embedlab.projection.umap import auto_epochs, warm_up
 
-    projection.warm_up()
+    warm_up()
     results = {"first 1,000 (fresh process, after warm-up)": fresh["first"]}
     for n in (5_000, 20_000):
         fit, place = timed_fit(n, args.dim, seed=n)
         results[f"{n:,} (warm)"] = fit
         print(f"{n:>6,} points: fit {fit:6.2f} s, placing 5 queries {place * 1000:6.0f} ms "
-              f"({projection.auto_epochs(n)} epochs)")
+              f"({auto_epochs(n)} epochs)")
     print()
     for name, seconds in results.items():
         target = TARGETS[name]

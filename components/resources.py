@@ -102,9 +102,9 @@ def start_umap_warmup() -> threading.Thread:
 
     def run() -> None:
         try:
-            from embedlab import projection
+            from embedlab.projection.umap import warm_up
 
-            seconds = projection.warm_up()
+            seconds = warm_up()
             log.info("UMAP warm-up finished in %.1f s", seconds)
         except Exception:  # noqa: BLE001 - a failing warm-up only means the first map is slow
             log.exception("UMAP warm-up failed")

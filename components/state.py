@@ -132,7 +132,7 @@ CHUNK_QUERY = widget("chunk.w.query")  # the matching query
 CHUNK_DOC_LIMIT = widget("chunk.w.doc_limit", 2048)  # token limit for embedding the whole document
 
 # --- Clusters (umap.) ------------------------------------------------------------------------------
-UMAP_REQUEST = value("umap.request", None)  # embedlab.projection.MapRequest of the last "Build maps"
+UMAP_REQUEST = value("umap.request", None)  # embedlab.projection.mapdata.MapRequest of the last "Build maps"
 UMAP_VECTORS = value("umap.vectors", None)  # {"key", "plain", "instructed"} vectors of the request's data
 UMAP_UPLOAD_SEEN = value("umap.upload_seen", None)  # file id of the upload whose columns were guessed
 UMAP_SOURCE = widget("umap.w.source", "Sample corpus")  # a key of views.clusters.SOURCES

@@ -12,10 +12,37 @@ from components import resources, state
 from components.instruction_picker import pick_instruction
 from components.page import PageContext
 from components.widgets import download_figure, download_table, embed_with_progress, show_error
-from embedlab import figures, projection
+from embedlab import figures
 from embedlab.cache import CachedEmbedder
 from embedlab.instructions import format_query
-from embedlab.projection import Clustering, Corpus, MapRequest, MapSide, Projection, Separation, UmapParams
+from embedlab.projection.clustering import (
+    Clustering,
+    Separation,
+    cluster_hdbscan,
+    cluster_kmeans,
+    comparison_table,
+    separation,
+    verdict,
+)
+from embedlab.projection.mapdata import (
+    MAX_TEXTS,
+    MIN_TEXTS,
+    Corpus,
+    MapRequest,
+    MapSide,
+    colour_groups,
+    guess_label_column,
+    metadata_fields,
+    prepare_table,
+    query_lines,
+    records_corpus,
+    sample_corpus,
+    sample_topic_size,
+    selected_rows,
+    selection_table,
+    table_corpus,
+)
+from embedlab.projection.umap import Projection, UmapParams, auto_epochs, fit_umap, place_queries
 from embedlab.stores.base import StoreError
 from embedlab.textio import UploadError, guess_text_column, read_table, text_columns
 
@@ -55,12 +82,12 @@ def render(ctx: PageContext) -> None:
 
 @st.cache_data(show_spinner=False)
 def _sample_topic_size() -> int:
-    return projection.sample_topic_size()
+    return sample_topic_size()
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _sample_corpus(per_topic: int) -> Corpus:
-    return projection.sample_corpus(per_topic)
+    return sample_corpus(per_topic)
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
@@ -90,7 +117,7 @@ def _guess_columns(file_id: str, columns: list[str], text_col: str) -> None:
         return
     ss[state.UMAP_UPLOAD_SEEN] = file_id
     ss[state.UMAP_TEXT_COL] = text_col
-    ss[state.UMAP_LABEL_COL] = projection.guess_label_column(columns, text_col) or NO_LABEL
+    ss[state.UMAP_LABEL_COL] = guess_label_column(columns, text_col) or NO_LABEL
 
 
 def _upload_source(ctx: PageContext) -> Corpus | None:
@@ -129,22 +156,22 @@ def _upload_source(ctx: PageContext) -> Corpus | None:
         "Label column (optional)", label_options, key=state.UMAP_LABEL_COL, persist_state="session",
         help="Topic labels colour the maps and let the page measure how well topics separate.",
     )
-    prepared = projection.prepare_table(frame, text_col, None if label_col == NO_LABEL else label_col)
+    prepared = prepare_table(frame, text_col, None if label_col == NO_LABEL else label_col)
     if prepared.dropped:
         st.warning(f"{prepared.dropped:,} rows with an empty text were left out.", icon=":material/warning:")
     if prepared.truncated:
         st.warning(
-            f"Only the first {projection.MAX_TEXTS:,} texts are mapped ({prepared.truncated:,} more in the file).",
+            f"Only the first {MAX_TEXTS:,} texts are mapped ({prepared.truncated:,} more in the file).",
             icon=":material/warning:",
         )
-    if len(prepared.texts) < projection.MIN_TEXTS:
-        st.error(f"A map needs at least {projection.MIN_TEXTS} non-empty texts; this file has {len(prepared.texts)}.")
+    if len(prepared.texts) < MIN_TEXTS:
+        st.error(f"A map needs at least {MIN_TEXTS} non-empty texts; this file has {len(prepared.texts)}.")
         return None
     st.caption(
         f"{len(prepared.texts):,} texts"
         + (f", {len(set(prepared.labels)):,} labels" if prepared.labels else ", no labels")
     )
-    return projection.table_corpus(uploaded.name, prepared)
+    return table_corpus(uploaded.name, prepared)
 
 
 def _collection_source(ctx: PageContext) -> Corpus | None:
@@ -168,15 +195,15 @@ def _collection_source(ctx: PageContext) -> Corpus | None:
     except StoreError as exc:
         st.error(f"The chunks of {name} cannot be read: {exc}", icon=":material/database:")
         return None
-    options = [NO_LABEL, *projection.metadata_fields(records)]
+    options = [NO_LABEL, *metadata_fields(records)]
     state.keep_valid(state.UMAP_COLLECTION_LABEL, options, fallback=NO_LABEL)
     label_key = right.selectbox(
         "Label (metadata field)", options, key=state.UMAP_COLLECTION_LABEL, persist_state="session",
         help="Chunks of one document share its source: they should sit together.",
     )
-    corpus = projection.records_corpus(f"collection {name}", records, None if label_key == NO_LABEL else label_key)
-    if len(corpus.texts) < projection.MIN_TEXTS:
-        st.error(f"A map needs at least {projection.MIN_TEXTS} texts; {name} has {len(corpus.texts)}.")
+    corpus = records_corpus(f"collection {name}", records, None if label_key == NO_LABEL else label_key)
+    if len(corpus.texts) < MIN_TEXTS:
+        st.error(f"A map needs at least {MIN_TEXTS} texts; {name} has {len(corpus.texts)}.")
         return None
     st.caption(f"{len(corpus.texts):,} chunks from {name}" + (f", labelled by {label_key}" if corpus.labels else ""))
     return corpus
@@ -263,7 +290,7 @@ def _embed_corpus(ctx: PageContext, corpus: Corpus, request: MapRequest) -> tupl
 # determined by those.
 @st.cache_data(show_spinner=False, max_entries=16)
 def _cached_map(texts: tuple[str, ...], model: str, task: str, params: UmapParams, _vectors: np.ndarray) -> Projection:
-    return projection.fit_umap(_vectors, params)
+    return fit_umap(_vectors, params)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -272,8 +299,8 @@ def _cached_clustering(
     _vectors: np.ndarray,
 ) -> Clustering:
     if method == "HDBSCAN":
-        return projection.cluster_hdbscan(_vectors, min_cluster_size)
-    return projection.cluster_kmeans(_vectors, k)
+        return cluster_hdbscan(_vectors, min_cluster_size)
+    return cluster_kmeans(_vectors, k)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -281,7 +308,7 @@ def _cached_separation(
     texts: tuple[str, ...], labels: tuple[str, ...] | None, model: str, task: str, method: str, k: int | None,
     min_cluster_size: int, _vectors: np.ndarray, _clusters: np.ndarray,
 ) -> Separation:
-    return projection.separation(_vectors, labels, _clusters)
+    return separation(_vectors, labels, _clusters)
 
 
 def _compute(
@@ -321,7 +348,7 @@ def _place_queries(ctx: PageContext, sides: list[MapSide], queries: list[str]) -
             placed.append(None)
             continue
         try:
-            placed.append(projection.place_queries(side.projection, side.vectors, vecs))
+            placed.append(place_queries(side.projection, side.vectors, vecs))
         except ValueError as exc:
             show_error(exc)
             placed.append(None)
@@ -338,8 +365,8 @@ def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: 
     """Measures, the two maps, query placement and selections; reruns on its own (fragment)."""
     plain, instructed = sides
     st.subheader("How well do the topics separate?")
-    table = projection.comparison_table(plain.separation, instructed.separation)
-    st.markdown(f"**{projection.verdict(plain.separation, instructed.separation)}**")
+    table = comparison_table(plain.separation, instructed.separation)
+    st.markdown(f"**{verdict(plain.separation, instructed.separation)}**")
     st.dataframe(
         table, hide_index=True, key="umap.metrics",
         column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[1:]},
@@ -361,7 +388,7 @@ def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: 
         help="Embedded like the texts of each map (with the instruction on the second) and placed "
         "with UMAP's transform; shown as black stars.",
     )
-    queries = projection.query_lines(queries_text)
+    queries = query_lines(queries_text)
     placed = _place_queries(ctx, sides, queries) if queries else [None, None]
 
     # Topic colours are taken over all texts once, so a topic has the same colour on both maps.
@@ -370,7 +397,7 @@ def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: 
     selected: list[tuple[str, int]] = []
     for i, (column, side) in enumerate(zip(st.columns(2), sides, strict=True)):
         with column:
-            groups, order, details = projection.colour_groups(side.clustering.labels, corpus.labels, colour_by)
+            groups, order, details = colour_groups(side.clustering.labels, corpus.labels, colour_by)
             colours = label_colours if colour_by == "label" else figures.group_colours(order)
             fig = figures.umap_map(
                 side.projection.coords, list(corpus.texts), groups, side.title, colours,
@@ -381,12 +408,12 @@ def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: 
                 st.plotly_chart(fig, key=key)
             else:
                 event = st.plotly_chart(fig, key=key, on_select="rerun", selection_mode=("box", "lasso"))
-                selected.extend((side.title, row) for row in projection.selected_rows(_points(event)))
+                selected.extend((side.title, row) for row in selected_rows(_points(event)))
             p = side.projection
             st.caption(
                 f"{len(corpus.texts):,} texts · {side.clustering.method}: {side.clustering.k} clusters · "
                 f"map fitted in {p.seconds:.1f} s (n_neighbors {p.n_neighbors}, "
-                f"{p.params.n_epochs or projection.auto_epochs(len(corpus.texts))} epochs)"
+                f"{p.params.n_epochs or auto_epochs(len(corpus.texts))} epochs)"
             )
             download_figure(fig, f"umap_{'plain' if i == 0 else 'instructed'}", key=f"umap.dl_map_{i}")
             if side.clustering.scores:
@@ -402,6 +429,6 @@ def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: 
     if not selected:
         st.caption("Use the box or lasso tool on a map (top right of each chart) to list texts here.")
         return
-    frame = projection.selection_table(corpus, selected, sides)
+    frame = selection_table(corpus, selected, sides)
     st.dataframe(frame, hide_index=True, key="umap.selected")
     download_table(frame, "selected_texts", key="umap.dl_selected")

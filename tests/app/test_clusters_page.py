@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components import state
-from embedlab import projection
+from embedlab.projection.mapdata import sample_topic_size
 from embedlab.stores.base import StoreError
 from embedlab.stores.chroma import ChromaStore
 from embedlab.textio import text_columns
@@ -222,11 +222,11 @@ def test_a_collection_whose_chunks_cannot_be_read_is_named(app_env, monkeypatch)
 
 def test_defaults_and_settings_survive_a_page_switch(app_env):
     # The declared start values: every sample text, and the Clustering instruction in the picker.
-    assert state.WIDGETS[state.UMAP_PER_TOPIC] == projection.sample_topic_size()
+    assert state.WIDGETS[state.UMAP_PER_TOPIC] == sample_topic_size()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     at.switch_page("pages/3_Clusters.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.number_input(key="umap.w.per_topic").value == projection.sample_topic_size()
+    assert at.number_input(key="umap.w.per_topic").value == sample_topic_size()
     assert at.selectbox(key="umap.w.instruction").value == "Clustering"
     at.number_input(key="umap.w.per_topic").set_value(8).run()
     at.selectbox(key="umap.w.instruction").set_value("Classification")

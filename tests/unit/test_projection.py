@@ -10,8 +10,50 @@ import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 from sklearn.neighbors import NearestNeighbors
 
-from embedlab import figures, projection
-from embedlab.projection import Separation, UmapParams
+from embedlab import figures
+from embedlab.projection import mapdata, neighbours
+from embedlab.projection.clustering import (
+    Clustering,
+    Separation,
+    cluster_hdbscan,
+    cluster_kmeans,
+    comparison_table,
+    kmeans,
+    knn_label_agreement,
+    separation,
+    silhouette_cosine,
+    verdict,
+)
+from embedlab.projection.mapdata import (
+    MAX_QUERIES,
+    Corpus,
+    MapSide,
+    PreparedTable,
+    cluster_names,
+    colour_groups,
+    guess_label_column,
+    load_sample_corpus,
+    metadata_fields,
+    prepare_table,
+    query_lines,
+    records_corpus,
+    sample_corpus,
+    sample_topic_size,
+    selected_rows,
+    selection_table,
+    table_corpus,
+)
+from embedlab.projection.neighbours import cosine_knn, search_space
+from embedlab.projection.umap import (
+    Projection,
+    UmapParams,
+    auto_epochs,
+    enable_numba_disk_cache,
+    fit_umap,
+    is_warm,
+    place_queries,
+    warm_up,
+)
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -30,7 +72,7 @@ def test_cosine_knn_matches_brute_force_and_puts_self_first():
     rng = np.random.default_rng(1)
     x = unit(rng.standard_normal((300, 24)))
     x[7] = x[3]  # a duplicate must still have itself first
-    idx, dist = projection.cosine_knn(x, 10, block=64)
+    idx, dist = cosine_knn(x, 10, block=64)
     assert idx.shape == dist.shape == (300, 10) and idx.dtype == np.int32 and dist.dtype == np.float32
     assert (idx[:, 0] == np.arange(300)).all() and np.allclose(dist[:, 0], 0)
     assert idx[3, 1] == 7 and idx[7, 1] == 3
@@ -39,92 +81,92 @@ def test_cosine_knn_matches_brute_force_and_puts_self_first():
     assert (np.diff(dist, axis=1) >= -1e-6).all()  # nearest first
 
     queries = unit(rng.standard_normal((5, 24)))
-    q_idx, q_dist = projection.cosine_knn(x, 4, queries=queries)
+    q_idx, q_dist = cosine_knn(x, 4, queries=queries)
     sims = queries @ x.T
     assert (q_idx == np.argsort(-sims, axis=1)[:, :4]).all()
     assert np.allclose(q_dist, 1 - np.sort(sims, axis=1)[:, ::-1][:, :4], atol=1e-6)
     with pytest.raises(ValueError):
-        projection.cosine_knn(x, 301)
+        cosine_knn(x, 301)
 
 
 @pytest.mark.parametrize("dims", [2, 3])
 def test_fit_shapes_and_determinism_with_a_seed(dims):
     x, _ = blobs(per=20)
     params = UmapParams(n_components=dims, n_neighbors=10, seed=7, n_epochs=60)
-    a = projection.fit_umap(x, params)
-    b = projection.fit_umap(x, params)
+    a = fit_umap(x, params)
+    b = fit_umap(x, params)
     assert a.coords.shape == (80, dims) and a.coords.dtype == np.float32
     assert np.array_equal(a.coords, b.coords)
-    c = projection.fit_umap(x, UmapParams(n_components=dims, n_neighbors=10, seed=8, n_epochs=60))
+    c = fit_umap(x, UmapParams(n_components=dims, n_neighbors=10, seed=8, n_epochs=60))
     assert not np.array_equal(a.coords, c.coords)
     assert a.n_neighbors == 10 and a.a > 0 and a.b > 0
 
 
 def test_map_keeps_topics_apart_and_small_inputs_are_handled():
     x, labels = blobs(per=25, centres=3, spread=0.1)
-    coords = projection.fit_umap(x, UmapParams(n_neighbors=10, seed=0, n_epochs=100)).coords
+    coords = fit_umap(x, UmapParams(n_neighbors=10, seed=0, n_epochs=100)).coords
     # On the map, every point's nearest other point shares its blob.
     d = np.linalg.norm(coords[:, None] - coords[None], axis=2)
     np.fill_diagonal(d, np.inf)
     assert (labels[d.argmin(axis=1)] == labels).mean() > 0.95
-    tiny = projection.fit_umap(x[:6], UmapParams(n_neighbors=15, seed=0, n_epochs=20))
+    tiny = fit_umap(x[:6], UmapParams(n_neighbors=15, seed=0, n_epochs=20))
     assert tiny.coords.shape == (6, 2) and tiny.n_neighbors == 5  # k capped at n - 1
     with pytest.raises(ValueError, match="at least 4"):
-        projection.fit_umap(x[:3])
+        fit_umap(x[:3])
 
 
 def test_queries_land_next_to_their_topic():
     x, labels = blobs(per=25, centres=3, spread=0.1, seed=2)
-    proj = projection.fit_umap(x, UmapParams(n_neighbors=10, seed=0, n_epochs=100))
+    proj = fit_umap(x, UmapParams(n_neighbors=10, seed=0, n_epochs=100))
     rng = np.random.default_rng(3)
     # New points near blob 0's and blob 2's members (not copies of them).
     queries = unit(x[[0, 60]] + 0.05 * rng.standard_normal((2, x.shape[1])))
-    placed = projection.place_queries(proj, x, queries)
+    placed = place_queries(proj, x, queries)
     assert placed.shape == (2, 2) and placed.dtype == np.float32
     for q, blob in zip(placed, (0, 2), strict=True):
         nearest = np.linalg.norm(proj.coords - q, axis=1).argsort()[:5]
         assert (labels[nearest] == blob).all()
-    again = projection.place_queries(proj, x, queries)
+    again = place_queries(proj, x, queries)
     assert np.array_equal(placed, again)  # seeded: reproducible
-    assert projection.place_queries(proj, x, queries[:0]).shape == (0, 2)
+    assert place_queries(proj, x, queries[:0]).shape == (0, 2)
 
 
 def test_large_inputs_search_on_pca_and_start_from_it(monkeypatch):
-    monkeypatch.setattr(projection, "LARGE_N", 50)
-    monkeypatch.setattr(projection, "SEARCH_DIMS", 8)
+    monkeypatch.setattr(neighbours, "LARGE_N", 50)
+    monkeypatch.setattr(neighbours, "SEARCH_DIMS", 8)
     x, labels = blobs(per=30, centres=3, dim=32, spread=0.1)
-    space, pcs = projection._search_space(x)
+    space, pcs = search_space(x)
     assert space.shape == (90, 8) and pcs.shape == (90, 8)
     assert np.allclose(np.linalg.norm(space, axis=1), 1, atol=1e-5)
-    coords = projection.fit_umap(x, UmapParams(n_neighbors=10, seed=0, n_epochs=80)).coords
+    coords = fit_umap(x, UmapParams(n_neighbors=10, seed=0, n_epochs=80)).coords
     d = np.linalg.norm(coords[:, None] - coords[None], axis=2)
     np.fill_diagonal(d, np.inf)
     assert (labels[d.argmin(axis=1)] == labels).mean() > 0.95
-    assert projection._search_space(x[:40])[1] is None  # small inputs: searched as they are
+    assert search_space(x[:40])[1] is None  # small inputs: searched as they are
 
 
 def test_auto_epochs_fall_with_size():
-    assert projection.auto_epochs(500) > projection.auto_epochs(5_000) > projection.auto_epochs(20_000) >= 100
+    assert auto_epochs(500) > auto_epochs(5_000) > auto_epochs(20_000) >= 100
 
 
 def test_warm_up_is_idempotent():
-    first = projection.warm_up()
-    assert projection.is_warm()
-    assert projection.warm_up() == first
-    assert projection.enable_numba_disk_cache() == 0  # switched on once per process
+    first = warm_up()
+    assert is_warm()
+    assert warm_up() == first
+    assert enable_numba_disk_cache() == 0  # switched on once per process
 
 
 def test_measures_agree_with_scikit_learn():
     x, labels = blobs(per=20, centres=3, spread=0.4, seed=4)
-    assert projection.silhouette_cosine(x, labels) == pytest.approx(silhouette_score(x, labels, metric="cosine"))
-    assert projection.silhouette_cosine(x, np.zeros(len(x))) is None
-    clusters = projection.kmeans(x, 3, seed=0)
-    sep = projection.separation(x, [f"t{v}" for v in labels], clusters)
+    assert silhouette_cosine(x, labels) == pytest.approx(silhouette_score(x, labels, metric="cosine"))
+    assert silhouette_cosine(x, np.zeros(len(x))) is None
+    clusters = kmeans(x, 3, seed=0)
+    sep = separation(x, [f"t{v}" for v in labels], clusters)
     assert sep.ari == pytest.approx(adjusted_rand_score(labels, clusters))
     assert sep.nmi == pytest.approx(normalized_mutual_info_score(labels, clusters))
     assert sep.clusters == 3
     assert sep.cluster_silhouette == pytest.approx(silhouette_score(x, clusters, metric="cosine"))
-    no_labels = projection.separation(x, None, clusters)
+    no_labels = separation(x, None, clusters)
     assert no_labels.silhouette is None and no_labels.ari is None and no_labels.cluster_silhouette is not None
 
 
@@ -132,24 +174,24 @@ def test_knn_label_agreement_by_hand():
     # Points on a line: 0, 1, 2 | 10, 11 ; labels a a b | b b. With k=1 the nearest neighbours are
     # 1, 0 (or 2), 1, 11, 10: agreements 1, 1, 0, 1, 1 -> 0.8.
     knn = np.array([[0, 1], [1, 0], [2, 1], [3, 4], [4, 3]])
-    assert projection.knn_label_agreement(list("aabbb"), k=1, knn=knn) == pytest.approx(0.8)
+    assert knn_label_agreement(list("aabbb"), k=1, knn=knn) == pytest.approx(0.8)
     x, labels = blobs(per=10, centres=2, spread=0.05)
-    assert projection.knn_label_agreement(labels, k=5, vectors=x) == 1.0
+    assert knn_label_agreement(labels, k=5, vectors=x) == 1.0
 
 
 def test_kmeans_k_by_silhouette_fixed_k_and_hdbscan():
     x, labels = blobs(per=25, centres=4, spread=0.1, seed=5)
-    best = projection.cluster_kmeans(x, k_range=range(2, 9))
+    best = cluster_kmeans(x, k_range=range(2, 9))
     assert best.k == 4 and set(best.scores) == set(range(2, 9)) and max(best.scores.values()) == best.scores[4]
     assert adjusted_rand_score(labels, best.labels) == pytest.approx(1.0)
-    fixed = projection.cluster_kmeans(x, k=3)
+    fixed = cluster_kmeans(x, k=3)
     assert fixed.k == 3 and len(set(fixed.labels)) == 3 and not fixed.scores
     rng = np.random.default_rng(6)
     noisy = np.vstack([x, unit(rng.standard_normal((5, x.shape[1])))])
-    found = projection.cluster_hdbscan(noisy, min_cluster_size=8)
+    found = cluster_hdbscan(noisy, min_cluster_size=8)
     assert found.method == "HDBSCAN" and found.k == 4 and (found.labels == -1).any()
     with pytest.raises(ValueError):
-        projection.cluster_kmeans(x[:3], k=5)
+        cluster_kmeans(x[:3], k=5)
 
 
 def sep(sil, ari, nmi, knn, found=6, csil=0.1) -> Separation:
@@ -158,34 +200,34 @@ def sep(sil, ari, nmi, knn, found=6, csil=0.1) -> Separation:
 
 def test_verdict_and_table():
     worse, better = sep(0.05, 0.30, 0.40, 0.70), sep(0.12, 0.45, 0.52, 0.80)
-    assert projection.verdict(worse, better).startswith("With the instruction the topics separate better: 4 of 4")
-    assert projection.verdict(better, worse).startswith("Without the instruction the topics separate better")
-    same = projection.verdict(worse, sep(0.052, 0.301, 0.40, 0.70))
+    assert verdict(worse, better).startswith("With the instruction the topics separate better: 4 of 4")
+    assert verdict(better, worse).startswith("Without the instruction the topics separate better")
+    same = verdict(worse, sep(0.052, 0.301, 0.40, 0.70))
     assert "little difference" in same
-    mixed = projection.verdict(worse, sep(0.01, 0.45, 0.52, 0.60))
+    mixed = verdict(worse, sep(0.01, 0.45, 0.52, 0.60))
     assert mixed.startswith("Mixed result: with the instruction ARI, NMI improve but silhouette, kNN agreement get worse")
-    unlabelled = projection.verdict(sep(None, None, None, None, csil=0.1), sep(None, None, None, None, csil=0.3))
+    unlabelled = verdict(sep(None, None, None, None, csil=0.1), sep(None, None, None, None, csil=0.3))
     assert "Without labels" in unlabelled and "tighter with the instruction" in unlabelled
-    table = projection.comparison_table(worse, better)
+    table = comparison_table(worse, better)
     assert list(table["measure"])[0] == "Silhouette of labels (cosine)"
     assert table.set_index("measure").loc["kNN label agreement", "change"] == pytest.approx(0.10)
 
 
 def test_prepare_table_drops_empty_texts_marks_missing_labels_and_caps():
     frame = pd.DataFrame({"t": ["a", "  ", None, "b ", "c"], "l": ["x", "y", "z", None, ""]})
-    prepared = projection.prepare_table(frame, "t", "l")
+    prepared = prepare_table(frame, "t", "l")
     assert prepared.texts == ["a", "b", "c"] and prepared.labels == ["x", "(missing)", "(missing)"]
     assert prepared.dropped == 2 and prepared.truncated == 0
-    capped = projection.prepare_table(frame, "t", None, max_texts=2)
+    capped = prepare_table(frame, "t", None, max_texts=2)
     assert capped.texts == ["a", "b"] and capped.labels is None and capped.truncated == 1
 
 
 def test_sample_corpus_is_big_bilingual_and_labelled():
-    df = projection.load_sample_corpus()
+    df = load_sample_corpus()
     assert len(df) >= 300 and df["text"].is_unique
     assert df["label"].nunique() >= 6 and set(df["lang"]) == {"en", "zh"}
     assert (df.groupby("label")["lang"].nunique() == 2).all()
-    small = projection.load_sample_corpus(per_label=4)
+    small = load_sample_corpus(per_label=4)
     assert len(small) == 4 * df["label"].nunique() and set(small["lang"]) == {"en", "zh"}
 
 
@@ -223,33 +265,33 @@ def test_group_colours_are_stable_and_noise_is_grey():
 
 
 def test_corpus_key_changes_with_texts_and_labels_only():
-    a = projection.Corpus("a", ("x", "y"), ("1", "2"))
-    assert a.key == projection.Corpus("renamed", ("x", "y"), ("1", "2")).key
-    assert a.key != projection.Corpus("a", ("x", "y"), ("1", "3")).key
-    assert a.key != projection.Corpus("a", ("x", "y"), None).key
-    assert projection.Corpus("a", ("xy",), None).key != projection.Corpus("a", ("x", "y"), None).key
-    assert len(projection.Corpus("a", ("\ud800 lone",), None).key) == 40  # a lone surrogate is hashed too
+    a = Corpus("a", ("x", "y"), ("1", "2"))
+    assert a.key == Corpus("renamed", ("x", "y"), ("1", "2")).key
+    assert a.key != Corpus("a", ("x", "y"), ("1", "3")).key
+    assert a.key != Corpus("a", ("x", "y"), None).key
+    assert Corpus("a", ("xy",), None).key != Corpus("a", ("x", "y"), None).key
+    assert len(Corpus("a", ("\ud800 lone",), None).key) == 40  # a lone surrogate is hashed too
 
 
 def test_sample_corpus_per_topic_and_its_topic_size():
-    full = projection.load_sample_corpus()
-    size = projection.sample_topic_size()
+    full = load_sample_corpus()
+    size = sample_topic_size()
     assert size == full.groupby("label").size().max()
-    corpus = projection.sample_corpus(4)
+    corpus = sample_corpus(4)
     assert corpus.name == "sample corpus" and len(corpus.texts) == 4 * full["label"].nunique()
     assert corpus.labels is not None and len(corpus.labels) == len(corpus.texts)
-    assert len(projection.sample_corpus(size).texts) == len(full)
+    assert len(sample_corpus(size).texts) == len(full)
 
 
 def test_label_column_guess_and_table_corpus():
-    assert projection.guess_label_column(["id", "Text", " Topic ", "label"], "Text") == "label"  # first by name order
-    assert projection.guess_label_column(["id", "Topic", "topic"], "id") == "Topic"  # first such column
-    assert projection.guess_label_column(["label", "body"], "label") is None  # never the text column
-    assert projection.guess_label_column(["a", "b"], "a") is None
-    prepared = projection.PreparedTable(["t1", "t2"], None, 0, 0)
-    assert projection.table_corpus("f.csv", prepared) == projection.Corpus("f.csv", ("t1", "t2"), None)
-    labelled = projection.PreparedTable(["t1"], ["x"], 0, 0)
-    assert projection.table_corpus("f.csv", labelled).labels == ("x",)
+    assert guess_label_column(["id", "Text", " Topic ", "label"], "Text") == "label"  # first by name order
+    assert guess_label_column(["id", "Topic", "topic"], "id") == "Topic"  # first such column
+    assert guess_label_column(["label", "body"], "label") is None  # never the text column
+    assert guess_label_column(["a", "b"], "a") is None
+    prepared = PreparedTable(["t1", "t2"], None, 0, 0)
+    assert table_corpus("f.csv", prepared) == Corpus("f.csv", ("t1", "t2"), None)
+    labelled = PreparedTable(["t1"], ["x"], 0, 0)
+    assert table_corpus("f.csv", labelled).labels == ("x",)
 
 
 def test_stored_records_become_a_corpus_labelled_by_a_metadata_field(monkeypatch):
@@ -259,49 +301,49 @@ def test_stored_records_become_a_corpus_labelled_by_a_metadata_field(monkeypatch
         {"text": "Badges are returned.", "metadata": {"source": "it.md", "lang": "en"}},
         {"text": "", "metadata": {}},
     ]
-    assert projection.metadata_fields(records) == ["lang", "source"]  # text-valued fields only
-    by_source = projection.records_corpus("collection c", records, "source")
+    assert metadata_fields(records) == ["lang", "source"]  # text-valued fields only
+    by_source = records_corpus("collection c", records, "source")
     assert by_source.texts == ("Leave is approved by your manager.", "Badges are returned.")
     assert by_source.labels == ("hr.md", "it.md")
-    assert projection.records_corpus("collection c", records, "lang").labels == ("", "en")
-    assert projection.records_corpus("collection c", records).labels is None
-    monkeypatch.setattr(projection, "MAX_TEXTS", 1)
-    assert projection.records_corpus("c", records).texts == ("Leave is approved by your manager.",)
+    assert records_corpus("collection c", records, "lang").labels == ("", "en")
+    assert records_corpus("collection c", records).labels is None
+    monkeypatch.setattr(mapdata, "MAX_TEXTS", 1)
+    assert records_corpus("c", records).texts == ("Leave is approved by your manager.",)
 
 
 def test_cluster_names_and_colour_groups():
     clusters = np.array([1, 0, -1, 1])
-    assert projection.cluster_names(clusters) == ["cluster 2", "cluster 1", "noise", "cluster 2"]
+    assert cluster_names(clusters) == ["cluster 2", "cluster 1", "noise", "cluster 2"]
     labels = ["hr", "it", "hr", "it"]
-    groups, order, details = projection.colour_groups(clusters, labels, "label")
-    assert groups == labels and order == labels and details == projection.cluster_names(clusters)
-    groups, order, details = projection.colour_groups(clusters, labels, "found cluster")
-    assert groups == projection.cluster_names(clusters)
+    groups, order, details = colour_groups(clusters, labels, "label")
+    assert groups == labels and order == labels and details == cluster_names(clusters)
+    groups, order, details = colour_groups(clusters, labels, "found cluster")
+    assert groups == cluster_names(clusters)
     assert order == ["cluster 1", "cluster 2", "noise"]  # numbered order, noise last
     assert details == ["label: hr", "label: it", "label: hr", "label: it"]
-    assert projection.colour_groups(clusters, None, "found cluster")[2] is None
+    assert colour_groups(clusters, None, "found cluster")[2] is None
     with pytest.raises(ValueError, match="no labels"):
-        projection.colour_groups(clusters, None, "label")
+        colour_groups(clusters, None, "label")
 
 
 def test_query_lines_selected_rows_and_the_selection_table():
-    assert projection.query_lines("  a \n\n b\n   \n") == ["a", "b"]
-    assert len(projection.query_lines("\n".join(map(str, range(50))))) == projection.MAX_QUERIES
+    assert query_lines("  a \n\n b\n   \n") == ["a", "b"]
+    assert len(query_lines("\n".join(map(str, range(50))))) == MAX_QUERIES
     points = [{"customdata": 2}, {"customdata": [0]}, {"customdata": -1}, {"customdata": []}, {"x": 1},
               {"customdata": 1.0}, {"customdata": True}]
-    assert projection.selected_rows(points) == [2, 0, 1]  # query markers (negative) and junk left out
-    corpus = projection.Corpus("c", ("t0", "t1", "t2"), ("hr", "it", "hr"))
-    proj = projection.Projection(np.zeros((3, 2), np.float32), 1.0, 1.0, 2)
+    assert selected_rows(points) == [2, 0, 1]  # query markers (negative) and junk left out
+    corpus = Corpus("c", ("t0", "t1", "t2"), ("hr", "it", "hr"))
+    proj = Projection(np.zeros((3, 2), np.float32), 1.0, 1.0, 2)
     sides = [
-        projection.MapSide(title, "", np.zeros((3, 4), np.float32), proj,
-                           projection.Clustering(np.array(found), "k-means", 2), sep(None, None, None, None))
+        MapSide(title, "", np.zeros((3, 4), np.float32), proj,
+                           Clustering(np.array(found), "k-means", 2), sep(None, None, None, None))
         for title, found in (("plain", [0, 1, 0]), ("instructed", [1, -1, 0]))
     ]
-    table = projection.selection_table(corpus, [("plain", 2), ("instructed", 1), ("instructed", 0)], sides)
+    table = selection_table(corpus, [("plain", 2), ("instructed", 1), ("instructed", 0)], sides)
     assert table.to_dict("records") == [
         {"map": "plain", "text": "t2", "label": "hr", "cluster": "cluster 1"},
         {"map": "instructed", "text": "t1", "label": "it", "cluster": "noise"},
         {"map": "instructed", "text": "t0", "label": "hr", "cluster": "cluster 2"},
     ]
-    unlabelled = projection.Corpus("c", corpus.texts, None)
-    assert list(projection.selection_table(unlabelled, [("plain", 0)], sides)["label"]) == [""]
+    unlabelled = Corpus("c", corpus.texts, None)
+    assert list(selection_table(unlabelled, [("plain", 0)], sides)["label"]) == [""]

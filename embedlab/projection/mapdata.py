@@ -1,0 +1,209 @@
+"""What the Clusters page maps: the texts (bundled corpus, an uploaded table, a stored collection)
+with their labels, the request behind a pair of maps, each map's side, colours, queries and
+selections."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+from embedlab.projection.clustering import Clustering, Separation
+from embedlab.projection.umap import Projection, UmapParams
+
+MIN_TEXTS = 5
+MAX_TEXTS = 20_000  # a 20,000-point map takes about 20 s on two cores; more is not interactive
+
+
+@dataclass(frozen=True)
+class PreparedTable:
+    texts: list[str]
+    labels: list[str] | None
+    dropped: int  # rows without text
+    truncated: int  # rows beyond MAX_TEXTS
+
+
+def prepare_table(frame: pd.DataFrame, text_column: str, label_column: str | None = None,
+                  max_texts: int = MAX_TEXTS) -> PreparedTable:
+    """Texts (stripped, empty rows dropped) and labels (as strings; missing -> "(missing)") of an
+    uploaded table, capped at max_texts rows."""
+    texts = frame[text_column].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    texts = texts.str.strip()
+    keep = texts != ""
+    dropped = int((~keep).sum())
+    texts = texts[keep]
+    labels = None
+    if label_column is not None:
+        raw = frame.loc[keep, label_column]
+        labels = [
+            "(missing)" if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "" else str(v).strip()
+            for v in raw
+        ]
+    truncated = max(0, len(texts) - max_texts)
+    return PreparedTable(
+        texts=texts.tolist()[:max_texts],
+        labels=labels[:max_texts] if labels is not None else None,
+        dropped=dropped,
+        truncated=truncated,
+    )
+
+
+
+
+SAMPLE_CORPUS = "cluster_corpus.jsonl"
+
+
+def load_sample_corpus(per_label: int | None = None) -> pd.DataFrame:
+    """The bundled corpus: columns text, label, lang; optionally the first `per_label` of each label."""
+    raw = (resources.files("embedlab") / "data" / SAMPLE_CORPUS).read_text(encoding="utf-8")
+    df = pd.DataFrame([json.loads(line) for line in raw.splitlines() if line.strip()])
+    if per_label is not None:
+        df = df.groupby("label", sort=False).head(per_label).reset_index(drop=True)
+    return df
+
+
+def sample_topic_size() -> int:
+    """Texts per topic in the bundled corpus (the most any topic has)."""
+    return int(load_sample_corpus().groupby("label").size().max())
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The texts to map, with optional topic labels (same length as the texts)."""
+
+    name: str
+    texts: tuple[str, ...]
+    labels: tuple[str, ...] | None
+
+    @property
+    def key(self) -> str:
+        """A digest of the texts and labels: maps built for one corpus are not shown for another."""
+        digest = hashlib.sha1()
+        for text in self.texts:
+            digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+        digest.update(b"\1")
+        for label in self.labels or ():
+            digest.update(label.encode("utf-8", "surrogatepass") + b"\0")
+        return digest.hexdigest()
+
+
+def sample_corpus(per_topic: int | None = None) -> Corpus:
+    """The bundled corpus as a Corpus, optionally the first `per_topic` texts of each topic."""
+    frame = load_sample_corpus(per_topic)
+    return Corpus("sample corpus", tuple(frame["text"]), tuple(frame["label"]))
+
+
+def table_corpus(name: str, prepared: PreparedTable) -> Corpus:
+    """An uploaded table (see `prepare_table`) as a Corpus."""
+    return Corpus(name, tuple(prepared.texts), tuple(prepared.labels) if prepared.labels else None)
+
+
+LABEL_COLUMN_NAMES = ("label", "topic", "category", "class", "domain")
+
+
+def guess_label_column(columns: Sequence[str], text_column: str) -> str | None:
+    """The column most likely to hold topic labels (a conventional name), never the text column."""
+    lowered: dict[str, str] = {}
+    for column in columns:
+        if column != text_column:
+            lowered.setdefault(str(column).strip().lower(), column)
+    return next((lowered[name] for name in LABEL_COLUMN_NAMES if name in lowered), None)
+
+
+def metadata_fields(records: Sequence[dict]) -> list[str]:
+    """Sorted metadata fields holding text in stored records ({"text", "metadata"} dicts)."""
+    return sorted({k for r in records for k, v in r["metadata"].items() if isinstance(v, str)})
+
+
+def records_corpus(name: str, records: Sequence[dict], label_field: str | None = None) -> Corpus:
+    """Stored records ({"text", "metadata"} dicts) with a text as a Corpus, capped at MAX_TEXTS;
+    labelled by a metadata field (missing: "") when `label_field` is given."""
+    kept = [r for r in records[:MAX_TEXTS] if r["text"] and r["text"].strip()]
+    labels = tuple(str(r["metadata"].get(label_field, "")) for r in kept) if label_field else None
+    return Corpus(name, tuple(r["text"] for r in kept), labels)
+
+
+@dataclass(frozen=True)
+class MapRequest:
+    """What "Build maps" asked for; the maps are recomputed (from caches) on every rerun."""
+
+    corpus_key: str
+    instruction_name: str
+    task: str
+    params: UmapParams
+    method: str  # "k-means" or "HDBSCAN"
+    k: int | None  # None: best silhouette
+    min_cluster_size: int
+
+
+@dataclass
+class MapSide:
+    """One setting (without or with the instruction) with everything computed for it."""
+
+    title: str
+    task: str  # "" = no instruction
+    vectors: np.ndarray  # float32 (n, dim), rows L2-normalised
+    projection: Projection
+    clustering: Clustering
+    separation: Separation
+
+
+def cluster_names(clusters: np.ndarray) -> list[str]:
+    """Display names of found clusters (n,) -> "cluster 1", ... and "noise" for -1."""
+    return ["noise" if c < 0 else f"cluster {c + 1}" for c in np.asarray(clusters).tolist()]
+
+
+def colour_groups(
+    clusters: np.ndarray, labels: Sequence[str] | None, by: str
+) -> tuple[list[str], list[str], list[str] | None]:
+    """How to colour one map: (group of each text, groups in legend order, hover detail of each text).
+
+    Args:
+        clusters: int (n,) found clusters (-1 = noise).
+        labels: the n topic labels, or None.
+        by: "label" (colour by topic, hover names the cluster) or "found cluster" (the reverse).
+    """
+    names = cluster_names(clusters)
+    if by == "label":
+        if labels is None:
+            raise ValueError("cannot colour by label: the texts have no labels")
+        return list(labels), list(labels), names
+    ids = sorted(set(np.asarray(clusters).tolist()), key=lambda c: (c < 0, c))  # noise last
+    details = [f"label: {x}" for x in labels] if labels is not None else None
+    return names, cluster_names(np.asarray(ids)), details
+
+
+MAX_QUERIES = 20  # queries placed on the maps at once
+
+
+def query_lines(text: str, limit: int = MAX_QUERIES) -> list[str]:
+    """The non-empty lines of the queries box, stripped, at most `limit`."""
+    return [q.strip() for q in text.splitlines() if q.strip()][:limit]
+
+
+def selected_rows(points: Sequence[dict]) -> list[int]:
+    """Row indices of the texts in a chart selection's points (query markers carry negative ids)."""
+    rows = []
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, list):
+            data = data[0] if data else None
+        if isinstance(data, int | float) and not isinstance(data, bool) and data >= 0:
+            rows.append(int(data))
+    return rows
+
+
+def selection_table(corpus: Corpus, selected: Sequence[tuple[str, int]], sides: Sequence[MapSide]) -> pd.DataFrame:
+    """One row per selected text: the map it was picked on (a side's title), text, label, cluster."""
+    names = {side.title: cluster_names(side.clustering.labels) for side in sides}
+    return pd.DataFrame({
+        "map": [m for m, _ in selected],
+        "text": [corpus.texts[r] for _, r in selected],
+        "label": [corpus.labels[r] if corpus.labels is not None else "" for _, r in selected],
+        "cluster": [names[m][r] for m, r in selected],
+    })
