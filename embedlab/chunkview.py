@@ -77,32 +77,36 @@ def chunk_html(
     for a, b in zip(cuts, cuts[1:], strict=False):
         for limit in mark_at.get(a, []):
             parts.append(_mark_badge(limit))
-        if a >= b:
-            continue
-        # Starts and ends both increase, so the chunks covering [a, b) are the run just before
-        # the first chunk starting after `a`, back to the first that ends by `a`.
-        covering, i = [], bisect.bisect_right(chunk_starts, a) - 1
-        while i >= 0 and chunks[i].end > a:
-            covering.append(i)
-            i -= 1
-        covering.reverse()
-        piece = html.escape(text[a:b])
-        if not covering:
-            parts.append(piece)
-            continue
-        style = _background(covering)
-        if selected is not None:
-            if selected in covering:
-                style += f"text-decoration:underline 2px {HIGHLIGHT};text-underline-offset:3px;font-weight:600;"
-            elif dim_others:
-                style += "opacity:0.35;"
-        ids = " ".join(str(i) for i in covering)
-        kind = "ev-overlap" if len(covering) > 1 else "ev-chunk"
-        parts.append(f'<span class="{kind}" data-chunks="{ids}" style="{style}">{piece}</span>')
+        if a < b:
+            parts.append(_segment_html(text, chunks, chunk_starts, a, b, selected, dim_others))
     for limit in mark_at.get(hi, []) if hi == len(text) else []:
         parts.append(_mark_badge(limit))
     parts.append("</div>")
     return "".join(parts)
+
+
+def _segment_html(text: str, chunks: Sequence[Chunk], chunk_starts: list[int], a: int, b: int,
+                  selected: int | None, dim_others: bool) -> str:
+    """text[a:b], escaped, in the colours of the chunks covering it (plain when none does)."""
+    # Starts and ends both increase, so the chunks covering [a, b) are the run just before
+    # the first chunk starting after `a`, back to the first that ends by `a`.
+    covering, i = [], bisect.bisect_right(chunk_starts, a) - 1
+    while i >= 0 and chunks[i].end > a:
+        covering.append(i)
+        i -= 1
+    covering.reverse()
+    piece = html.escape(text[a:b])
+    if not covering:
+        return piece
+    style = _background(covering)
+    if selected is not None:
+        if selected in covering:
+            style += f"text-decoration:underline 2px {HIGHLIGHT};text-underline-offset:3px;font-weight:600;"
+        elif dim_others:
+            style += "opacity:0.35;"
+    ids = " ".join(str(i) for i in covering)
+    kind = "ev-overlap" if len(covering) > 1 else "ev-chunk"
+    return f'<span class="{kind}" data-chunks="{ids}" style="{style}">{piece}</span>'
 
 
 def tokens_html(pieces: Sequence[str], max_height_px: int = 260) -> str:

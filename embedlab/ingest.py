@@ -134,7 +134,8 @@ def ingest(
     batch_size: int = 256,
     replace_sources: bool = True,
 ) -> IngestReport:
-    """Embed and upsert `records` into `collection`; never raises for embedding/store failures.
+    """Embed and upsert `records` into `collection`; embedding and store failures end up in the
+    report's `error`, with the counts of what was stored before them.
 
     The model guard runs first (ModelMismatch is raised, nothing embedded or written). Records
     already stored with the same text and metadata are skipped. With `replace_sources`, chunks of
@@ -164,6 +165,26 @@ def ingest(
             todo.append(rec)
     report.store_s += time.perf_counter() - start
 
+    if not _embed_and_write(store, collection, embedder, todo, existing, report, progress, batch_size):
+        return report
+    if replace_sources and records:
+        _remove_outdated(store, collection, records, report)
+    if report.added or report.updated or report.removed:
+        t0 = time.perf_counter()
+        try:
+            store.settle(collection)  # Milvus Lite: index what was written, for fast searches
+        except StoreError as exc:  # everything is stored and searchable, only more slowly
+            report.error = report.error or f"chunks stored, but preparing them for fast search failed: {exc}"
+        report.store_s += time.perf_counter() - t0
+    return report
+
+
+def _embed_and_write(
+    store: VectorStore, collection: str, embedder: Embedder, todo: Sequence[ChunkRecord],
+    existing: dict[str, Any], report: IngestReport, progress: IngestProgress | None, batch_size: int,
+) -> bool:
+    """Embed and write `todo` batch by batch, counting into `report`; False when a failure stopped it
+    (the report's error says which, and its counts are what was stored before)."""
     for first in range(0, len(todo), batch_size):
         batch = todo[first : first + batch_size]
         try:
@@ -185,36 +206,28 @@ def ingest(
         except PartialWrite as exc:
             _count(report, batch[: len(exc.written_ids)], existing)
             report.error = str(exc)
-            return report
+            return False
         except (EmbeddingError, StoreError) as exc:
             report.error = str(exc)
-            return report
-        except Exception as exc:  # noqa: BLE001 - e.g. a Chroma server that went away
-            report.error = f"{type(exc).__name__}: {exc}"
-            return report
+            return False
         _count(report, batch, existing)
         if progress:
             progress("writing", first + len(batch), len(todo))
+    return True
 
-    if replace_sources and records:
-        t0 = time.perf_counter()
-        sources = sorted({str(r.metadata.get("source")) for r in records})
-        keep = {r.id for r in records}
-        try:
-            stale = [i for i in store.ids_where(collection, {"source": {"$in": sources}}) if i not in keep]
-            store.delete_ids(collection, stale)
-            report.removed = len(stale)
-        except Exception as exc:  # noqa: BLE001 - new chunks are stored; only the clean-up failed
-            report.error = f"new chunks stored, but removing outdated ones failed: {exc}"
-        report.store_s += time.perf_counter() - t0
-    if report.added or report.updated or report.removed:
-        t0 = time.perf_counter()
-        try:
-            store.settle(collection)  # Milvus Lite: index what was written, for fast searches
-        except StoreError as exc:  # everything is stored and searchable, only more slowly
-            report.error = report.error or f"chunks stored, but preparing them for fast search failed: {exc}"
-        report.store_s += time.perf_counter() - t0
-    return report
+
+def _remove_outdated(store: VectorStore, collection: str, records: Sequence[ChunkRecord], report: IngestReport) -> None:
+    """Delete the chunks of `records`' sources that `records` no longer have (an older version)."""
+    t0 = time.perf_counter()
+    sources = sorted({str(r.metadata.get("source")) for r in records})
+    keep = {r.id for r in records}
+    try:
+        stale = [i for i in store.ids_where(collection, {"source": {"$in": sources}}) if i not in keep]
+        store.delete_ids(collection, stale)
+        report.removed = len(stale)
+    except StoreError as exc:  # new chunks are stored; only the clean-up failed
+        report.error = f"new chunks stored, but removing outdated ones failed: {exc}"
+    report.store_s += time.perf_counter() - t0
 
 
 def _count(report: IngestReport, stored: Sequence[ChunkRecord], existing: dict[str, Any]) -> None:
