@@ -363,21 +363,7 @@ def _points(event) -> list[dict]:
 @st.fragment
 def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: list[MapSide]) -> None:
     """Measures, the two maps, query placement and selections; reruns on its own (fragment)."""
-    plain, instructed = sides
-    st.subheader("How well do the topics separate?")
-    table = comparison_table(plain.separation, instructed.separation)
-    st.markdown(f"**{verdict(plain.separation, instructed.separation)}**")
-    st.dataframe(
-        table, hide_index=True, key="umap.metrics",
-        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[1:]},
-    )
-    st.caption(
-        "Silhouette (cosine, -1..1): how much closer texts are to their own topic than to the next one. "
-        "ARI and NMI (0..1): agreement of the clusters found with the labels. kNN label agreement: share "
-        "of each text's 10 nearest neighbours with the same label. All on the full vectors, not the map."
-    )
-    download_table(table, "cluster_measures", key="umap.dl_metrics")
-
+    _show_measures(*sides)
     c1, c2 = st.columns([1, 2])
     colour_options = ["label", "found cluster"] if corpus.labels is not None else ["found cluster"]
     state.keep_valid(state.UMAP_COLOUR_BY, colour_options)
@@ -397,31 +383,8 @@ def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: 
     selected: list[tuple[str, int]] = []
     for i, (column, side) in enumerate(zip(st.columns(2), sides, strict=True)):
         with column:
-            groups, order, details = colour_groups(side.clustering.labels, corpus.labels, colour_by)
-            colours = label_colours if colour_by == "label" else figures.group_colours(order)
-            fig = figures.umap_map(
-                side.projection.coords, list(corpus.texts), groups, side.title, colours,
-                query_coords=placed[i], queries=queries if placed[i] is not None else None, details=details,
-            )
-            key = f"umap.map_{i}"
-            if three_d:
-                st.plotly_chart(fig, key=key)
-            else:
-                event = st.plotly_chart(fig, key=key, on_select="rerun", selection_mode=("box", "lasso"))
-                selected.extend((side.title, row) for row in selected_rows(_points(event)))
-            p = side.projection
-            st.caption(
-                f"{len(corpus.texts):,} texts · {side.clustering.method}: {side.clustering.k} clusters · "
-                f"map fitted in {p.seconds:.1f} s (n_neighbors {p.n_neighbors}, "
-                f"{p.params.n_epochs or auto_epochs(len(corpus.texts))} epochs)"
-            )
-            download_figure(fig, f"umap_{'plain' if i == 0 else 'instructed'}", key=f"umap.dl_map_{i}")
-            if side.clustering.scores:
-                with st.expander("k search (silhouette per k)"):
-                    st.plotly_chart(
-                        figures.silhouette_by_k(side.clustering.scores, side.clustering.k, side.title),
-                        key=f"umap.kscores_{i}",
-                    )
+            colours = label_colours if colour_by == "label" else None
+            selected += _show_map(i, side, corpus, colour_by, colours, placed[i], queries, three_d)
 
     st.subheader("Selected texts")
     if three_d:
@@ -432,3 +395,51 @@ def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: 
     frame = selection_table(corpus, selected, sides)
     st.dataframe(frame, hide_index=True, key="umap.selected")
     download_table(frame, "selected_texts", key="umap.dl_selected")
+
+
+def _show_measures(plain: MapSide, instructed: MapSide) -> None:
+    st.subheader("How well do the topics separate?")
+    table = comparison_table(plain.separation, instructed.separation)
+    st.markdown(f"**{verdict(plain.separation, instructed.separation)}**")
+    st.dataframe(
+        table, hide_index=True, key="umap.metrics",
+        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[1:]},
+    )
+    st.caption(
+        "Silhouette (cosine, -1..1): how much closer texts are to their own topic than to the next one. "
+        "ARI and NMI (0..1): agreement of the clusters found with the labels. kNN label agreement: share "
+        "of each text's 10 nearest neighbours with the same label. All on the full vectors, not the map."
+    )
+    download_table(table, "cluster_measures", key="umap.dl_metrics")
+
+
+def _show_map(i: int, side: MapSide, corpus: Corpus, colour_by: str, label_colours: dict[str, str] | None,
+              placed: np.ndarray | None, queries: list[str], three_d: bool) -> list[tuple[str, int]]:
+    """Map i (0 plain, 1 instructed) with its caption, download and k search; the texts selected on it."""
+    groups, order, details = colour_groups(side.clustering.labels, corpus.labels, colour_by)
+    colours = label_colours if label_colours is not None else figures.group_colours(order)
+    fig = figures.umap_map(
+        side.projection.coords, list(corpus.texts), groups, side.title, colours,
+        query_coords=placed, queries=queries if placed is not None else None, details=details,
+    )
+    key = f"umap.map_{i}"
+    selected: list[tuple[str, int]] = []
+    if three_d:
+        st.plotly_chart(fig, key=key)
+    else:
+        event = st.plotly_chart(fig, key=key, on_select="rerun", selection_mode=("box", "lasso"))
+        selected = [(side.title, row) for row in selected_rows(_points(event))]
+    p = side.projection
+    st.caption(
+        f"{len(corpus.texts):,} texts · {side.clustering.method}: {side.clustering.k} clusters · "
+        f"map fitted in {p.seconds:.1f} s (n_neighbors {p.n_neighbors}, "
+        f"{p.params.n_epochs or auto_epochs(len(corpus.texts))} epochs)"
+    )
+    download_figure(fig, f"umap_{'plain' if i == 0 else 'instructed'}", key=f"umap.dl_map_{i}")
+    if side.clustering.scores:
+        with st.expander("k search (silhouette per k)"):
+            st.plotly_chart(
+                figures.silhouette_by_k(side.clustering.scores, side.clustering.k, side.title),
+                key=f"umap.kscores_{i}",
+            )
+    return selected
