@@ -2,6 +2,11 @@
 
 Both return float32 arrays of shape (n, dim) with L2-normalised rows, whatever the server sent.
 Failures are raised as one small family of exceptions whose messages a user can act on.
+
+`openai_client` and `post_embeddings` are the one request path to an OpenAI-compatible server
+(client construction, HTTP status -> the user's error, response parsing and validation): the
+embedder, the server check and the benchmark all send their requests through them, each with its
+own retry policy (`TRANSIENT` lists the failures worth another try).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -63,6 +68,10 @@ class InputRejected(EmbeddingError):
 
 class BadResponse(EmbeddingError):
     """The server answered, but not with usable embeddings."""
+
+
+class ServerError(BadResponse):
+    """The server answered HTTP 408, 429 or 5xx: overloaded or failing, worth another try."""
 
 
 class ModelUnavailable(EmbeddingError):
@@ -126,6 +135,151 @@ def _batches(n: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(start + size, n)) for start in range(0, n, size)]
 
 
+# -- the one request path to an OpenAI-compatible server ----------------------------------------
+
+TRANSIENT = (ServerUnreachable, ServerTimeout, ServerError)  # failures a retry may cure
+
+
+@dataclass(frozen=True)
+class EmbeddingsAnswer:
+    """One /embeddings answer as the server sent it."""
+
+    vectors: np.ndarray  # float32 (n_texts, dim), NOT re-normalised
+    prompt_tokens: int | None  # usage.prompt_tokens, None when the server does not report it
+    model: str | None  # the "model" field of the answer
+    seconds: float  # the request's time, parsing excluded
+
+
+def openai_client(base_url: str, api_key: str | None, timeout_s: float, connect_timeout_s: float = 5.0) -> Any:
+    """The official openai client for the server at `base_url`, with no retries of its own (each
+    caller retries only what it should) and a bounded connect time (openai's defaults are a 600 s
+    timeout and 2 retries)."""
+    import httpx
+    import openai
+
+    return openai.OpenAI(
+        base_url=api_root(base_url),
+        api_key=api_key or "not-needed",
+        max_retries=0,
+        timeout=httpx.Timeout(timeout_s, connect=min(connect_timeout_s, timeout_s)),
+    )
+
+
+def post_embeddings(client: Any, where: str, model: str, texts: list[str], dimensions: int | None = None,
+                    timeout_s: float = 30.0, limit_s: float | None = None) -> EmbeddingsAnswer:
+    """One POST /embeddings of `texts` (float encoding), parsed and validated.
+
+    Args:
+        where: the server's address as messages name it.
+        timeout_s: the request timeout, named in the timeout message; limit_s: at most this long
+            for this request (what is left of a caller's budget).
+    Raises:
+        The EmbeddingError for the user: ServerUnreachable, ServerTimeout, ServerError (408, 429,
+        5xx), InputRejected (other 4xx, with the server's body), BadResponse (no usable vectors).
+    """
+    import openai
+
+    extra = {"dimensions": dimensions} if dimensions else {}
+    start = time.perf_counter()
+    try:
+        # The raw body parsed with json + numpy costs a fifth of the CPU of the
+        # client's pydantic models: it matters when client and server share cores.
+        response = client.embeddings.with_raw_response.create(
+            model=model, input=texts, encoding_format="float",
+            timeout=timeout_s if limit_s is None else min(timeout_s, limit_s), **extra,
+        )
+    except openai.APITimeoutError:
+        raise ServerTimeout(
+            f"The embedding server at {where} did not answer within {timeout_s:.0f} s. It may be "
+            "overloaded or stuck; try fewer texts or check the server's log."
+        ) from None
+    except openai.APIConnectionError as exc:
+        raise ServerUnreachable(
+            f"Cannot reach the embedding server at {where} ({root_cause(exc)}). Is it running, and is "
+            "the URL right (e.g. http://localhost:30000/v1)? Start one with `sglang serve --model-path "
+            "Qwen/Qwen3-Embedding-0.6B --is-embedding`, or clear the URL to use the local model."
+        ) from None
+    except openai.APIStatusError as exc:
+        raise status_error(exc.status_code, body_text(exc), where, model) from None
+    except openai.APIResponseValidationError as exc:
+        raise BadResponse(
+            f"The server at {where} did not return embeddings in the OpenAI format ({str(exc)[:200]}). "
+            "Is this an embeddings endpoint?"
+        ) from None
+    seconds = time.perf_counter() - start
+    return parse_embeddings(response.http_response.content, len(texts), where, seconds)
+
+
+def status_error(status: int, body: str, where: str, model: str) -> EmbeddingError:
+    """The user's error for an HTTP error answer of an embeddings request."""
+    if status in (408, 429) or status >= 500:
+        return ServerError(
+            f"The embedding server at {where} answered HTTP {status}{' (rate limited)' if status == 429 else ''}: "
+            f"{body[:300]}"
+        )
+    if status in (401, 403):
+        return InputRejected(
+            f"The embedding server refused the API key (HTTP {status}). Check EMBEDDING_API_KEY "
+            "(--api-key on the command line).", status=status, body=body,
+        )
+    if status == 404:
+        return InputRejected(
+            f"{where} has no embeddings endpoint or no model {model!r} (HTTP 404): {body[:300]}. Check the "
+            "URL and EMBEDDING_MODEL.", status=status, body=body,
+        )
+    return InputRejected(f"The embedding server rejected the input (HTTP {status}): {body[:500]}",
+                         status=status, body=body)
+
+
+def parse_embeddings(content: bytes, expected: int, where: str, seconds: float = 0.0) -> EmbeddingsAnswer:
+    """Parse an embeddings answer: float32 (expected, d) finite vectors, or BadResponse."""
+    try:
+        payload = json.loads(content)
+    except ValueError:
+        raise BadResponse(
+            f"The server at {where} answered with something that is not JSON "
+            f"({content[:80]!r}...). Is the URL an OpenAI-compatible embeddings endpoint?"
+        ) from None
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list):
+        raise BadResponse(
+            f"The server at {where} answered, but not with an embeddings list "
+            "(is the URL an OpenAI-compatible embeddings server?)."
+        )
+    if len(data) != expected:
+        raise BadResponse(
+            f"The server returned {len(data)} vectors for {expected} texts; refusing a "
+            "partial answer."
+        )
+    try:
+        rows = [d["embedding"] for d in sorted(data, key=lambda d: d["index"])]
+        if any(not isinstance(r, list) for r in rows):
+            raise TypeError("embedding is not a list of floats (base64 answer to a float request?)")
+        lengths = {len(r) for r in rows}
+        if len(lengths) != 1 or 0 in lengths:
+            raise BadResponse(f"The server returned vectors of different lengths {sorted(lengths)}.")
+        matrix = np.asarray(rows, dtype=np.float32)
+    except BadResponse:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise BadResponse(f"The server returned malformed vectors ({exc}).") from None
+    if not np.all(np.isfinite(matrix)):
+        raise BadResponse("The server returned NaN or infinite numbers in an embedding.")
+    usage = payload.get("usage")
+    count = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    count = count if isinstance(count, int) and not isinstance(count, bool) else None
+    model = payload.get("model") if isinstance(payload.get("model"), str) else None
+    return EmbeddingsAnswer(matrix, count, model, seconds)
+
+
+def served_models(client: Any, timeout_s: float) -> list[str] | None:
+    """Ids from GET /v1/models, or None when the server does not offer the list (TEI, some proxies)."""
+    try:
+        return [m.id for m in client.models.list(timeout=timeout_s)]
+    except Exception:  # noqa: BLE001 - the list is optional
+        return None
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     """What the sidebar shows about a backend after one small request."""
@@ -158,9 +312,6 @@ class OpenAICompatibleEmbedder:
         max_attempts: int = 4,
         backoff_s: float = 0.5,
     ) -> None:
-        import httpx
-        import openai
-
         if batch_size < 1 or max_concurrency < 1:
             raise ValueError("batch_size and max_concurrency must be >= 1")
         if dimensions is not None and dimensions < 1:
@@ -175,12 +326,7 @@ class OpenAICompatibleEmbedder:
         self.backoff_s = backoff_s
         # Total wait for one batch including retries: a hang costs one timeout plus a little.
         self.budget_s = timeout_s + min(10.0, timeout_s)
-        self._client = openai.OpenAI(
-            base_url=api_root(self.base_url),
-            api_key=api_key or "not-needed",
-            max_retries=0,  # retries are ours: bounded and only for transient errors
-            timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
-        )
+        self._client = openai_client(self.base_url, api_key, timeout_s)  # retries are ours: see _request
         self._lock = threading.Lock()
         self._dim: int | None = None
         # None: unknown yet; True: server honours `dimensions`; False: we truncate here.
@@ -297,11 +443,7 @@ class OpenAICompatibleEmbedder:
 
     def probe(self) -> ProbeResult:
         """One small request: model id, dimension, latency, whether `dimensions` is honoured."""
-        served: tuple[str, ...] = ()
-        try:
-            served = tuple(m.id for m in self._client.models.list(timeout=min(2.0, self.timeout_s)))
-        except Exception:  # noqa: BLE001 - /v1/models is optional (TEI, some proxies lack it)
-            served = ()
+        served = tuple(served_models(self._client, min(2.0, self.timeout_s)) or ())
         start = time.perf_counter()
         vectors = self.embed(["connection test"])
         latency_ms = (time.perf_counter() - start) * 1000
@@ -354,118 +496,26 @@ class OpenAICompatibleEmbedder:
         return vectors
 
     def _request(self, batch: list[str], send_dimensions: bool) -> np.ndarray:
-        """POST one batch with retries; returns the raw (len(batch), d) float32 matrix."""
-        import openai
-
+        """POST one batch, retrying transient failures with backoff within the budget; returns the raw
+        (len(batch), d) float32 matrix."""
         deadline = time.monotonic() + self.budget_s
-        extra = {"dimensions": self.dimensions} if send_dimensions else {}
+        dimensions = self.dimensions if send_dimensions else None
         last: EmbeddingError | None = None
         for attempt in range(self.max_attempts):
             remaining = deadline - time.monotonic()
             if remaining <= 0.05:
                 break
+            with self._lock:
+                self.requests_sent += 1
             try:
-                with self._lock:
-                    self.requests_sent += 1
-                # The raw body parsed with json + numpy costs a fifth of the CPU of the
-                # client's pydantic models: it matters when client and server share cores.
-                response = self._client.embeddings.with_raw_response.create(
-                    model=self.model,
-                    input=batch,
-                    encoding_format="float",
-                    timeout=min(self.timeout_s, remaining),
-                    **extra,
-                )
-                return self._validate(response.http_response.content, len(batch))
-            except openai.APITimeoutError:
-                last = ServerTimeout(
-                    f"The embedding server at {self.base_url} did not answer within "
-                    f"{self.timeout_s:.0f} s. It may be overloaded or stuck; try fewer texts or "
-                    "check the server's log."
-                )
-            except openai.APIConnectionError as exc:
-                last = ServerUnreachable(
-                    f"Cannot reach the embedding server at {self.base_url} ({root_cause(exc)}). "
-                    "Is it running, and is the URL right? Start one with "
-                    "`sglang serve --model-path Qwen/Qwen3-Embedding-0.6B --is-embedding` or "
-                    "clear the URL to use the local model."
-                )
-            except openai.APIStatusError as exc:
-                body = body_text(exc)
-                status = exc.status_code
-                if status in (408, 429) or status >= 500:
-                    last = BadResponse(
-                        f"The embedding server at {self.base_url} answered HTTP {status}"
-                        f"{' (rate limited)' if status == 429 else ''}: {body[:300]}"
-                    )
-                elif status in (401, 403):
-                    raise InputRejected(
-                        f"The embedding server refused the API key (HTTP {status}). "
-                        "Check EMBEDDING_API_KEY.",
-                        status=status,
-                        body=body,
-                    ) from None
-                elif status == 404:
-                    raise InputRejected(
-                        f"{self.base_url} has no embeddings endpoint or no model "
-                        f"{self.model!r} (HTTP 404): {body[:300]}",
-                        status=status,
-                        body=body,
-                    ) from None
-                else:
-                    raise InputRejected(
-                        f"The embedding server rejected the input (HTTP {status}): {body[:500]}",
-                        status=status,
-                        body=body,
-                    ) from None
-            except BadResponse:
-                raise
-            except (openai.APIResponseValidationError, ValueError, TypeError, AttributeError) as exc:
-                raise BadResponse(
-                    f"The server at {self.base_url} did not return embeddings in the OpenAI "
-                    f"format ({type(exc).__name__}: {str(exc)[:200]}). Is this an embeddings "
-                    "endpoint?"
-                ) from None
+                return post_embeddings(self._client, self.base_url, self.model, batch, dimensions,
+                                       self.timeout_s, remaining).vectors
+            except TRANSIENT as exc:
+                last = exc
             if attempt + 1 < self.max_attempts:
                 pause = self.backoff_s * (2**attempt) * (0.75 + 0.5 * random.random())
                 time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
         raise last or ServerTimeout(f"No answer from {self.base_url} within {self.budget_s:.0f} s.")
-
-    def _validate(self, content: bytes, expected: int) -> np.ndarray:
-        """Parse an embeddings answer; returns float32 (expected, d) or raises BadResponse."""
-        try:
-            payload = json.loads(content)
-        except ValueError:
-            raise BadResponse(
-                f"The server at {self.base_url} answered with something that is not JSON "
-                f"({content[:80]!r}...). Is the URL an OpenAI-compatible embeddings endpoint?"
-            ) from None
-        data = payload.get("data") if isinstance(payload, dict) else None
-        if not isinstance(data, list):
-            raise BadResponse(
-                f"The server at {self.base_url} answered, but not with an embeddings list "
-                "(is the URL an OpenAI-compatible embeddings server?)."
-            )
-        if len(data) != expected:
-            raise BadResponse(
-                f"The server returned {len(data)} vectors for {expected} texts; refusing a "
-                "partial answer."
-            )
-        try:
-            rows = [d["embedding"] for d in sorted(data, key=lambda d: d["index"])]
-            if any(not isinstance(r, list) for r in rows):
-                raise TypeError("embedding is not a list of floats (base64 answer to a float request?)")
-            lengths = {len(r) for r in rows}
-            if len(lengths) != 1 or 0 in lengths:
-                raise BadResponse(f"The server returned vectors of different lengths {sorted(lengths)}.")
-            matrix = np.asarray(rows, dtype=np.float32)
-        except BadResponse:
-            raise
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise BadResponse(f"The server returned malformed vectors ({exc}).") from None
-        if not np.all(np.isfinite(matrix)):
-            raise BadResponse("The server returned NaN or infinite numbers in an embedding.")
-        return matrix
 
 
 def root_cause(exc: BaseException) -> str:

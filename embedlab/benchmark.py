@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from embedlab import tokens
-from embedlab.config import api_root
+from embedlab.backends import openai_client, post_embeddings
+from embedlab.config import public_uri
 
 # Token budgets of the three input lengths.
 INPUT_LENGTHS: dict[str, int] = {"short": 16, "medium": 256, "long": 2048}
@@ -94,23 +95,13 @@ RequestFn = Callable[[list[str]], int]
 
 
 def openai_request_fn(base_url: str, model: str, api_key: str | None, timeout_s: float) -> RequestFn:
-    """A RequestFn over the official client, with no retries (a benchmark reports failures)."""
-    import httpx
-    import openai
-
-    client = openai.OpenAI(
-        base_url=api_root(base_url),
-        api_key=api_key or "not-needed",
-        max_retries=0,
-        timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
-    )
+    """A RequestFn over the app's request path (backends.post_embeddings), with no retries (a
+    benchmark reports failures); the token count is 0 when the server reports no usage."""
+    client = openai_client(base_url, api_key, timeout_s)
+    where = public_uri(base_url)  # failures are listed on the page
 
     def send(texts: list[str]) -> int:
-        response = client.embeddings.create(model=model, input=texts, encoding_format="float")
-        if len(response.data) != len(texts):
-            raise RuntimeError(f"{len(response.data)} vectors for {len(texts)} texts")
-        usage = getattr(response, "usage", None)
-        return int(getattr(usage, "prompt_tokens", 0) or 0)
+        return post_embeddings(client, where, model, texts, timeout_s=timeout_s).prompt_tokens or 0
 
     return send
 

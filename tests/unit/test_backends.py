@@ -8,15 +8,20 @@ import time
 import numpy as np
 import pytest
 
+from embedlab import benchmark
 from embedlab.backends import (
     BadResponse,
+    EmbeddingError,
     InputRejected,
     LocalEmbedder,
     ModelUnavailable,
     OpenAICompatibleEmbedder,
     ServerTimeout,
     ServerUnreachable,
+    openai_client,
+    post_embeddings,
 )
+from embedlab.servercheck.client import CheckClient
 from embedlab.tokens import count_tokens
 from tests.support import fakeserver
 from tests.support.procs import free_port
@@ -213,3 +218,33 @@ def test_local_model_without_network_fails_at_once(tmp_path, monkeypatch):
     with pytest.raises(ModelUnavailable, match=r"hub\.example\.invalid cannot be resolved.*EMBEDDING_BASE_URL"):
         LocalEmbedder(cache_dir=tmp_path / "models").embed(["hello"])
     assert time.monotonic() - start < 5  # not fastembed's ~40 s of retries
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [fakeserver.status(401), fakeserver.status(404), fakeserver.status(503, "overloaded"),
+     fakeserver.status(200, "<html>proxy login</html>", "text/html")],
+    ids=["key-refused", "no-model", "503", "not-json"],
+)
+def test_embedder_server_check_and_benchmark_share_one_request_path(fake_server, answer):
+    """The same answer gives the same error, word for word, whoever sent the request."""
+    fake_server.plan = [answer]
+    raised = []
+    for send in (
+        lambda: OpenAICompatibleEmbedder(fake_server.url, "m", max_attempts=1).embed(["a", "b"]),
+        lambda: CheckClient(fake_server.url, "m").embed(["a", "b"]),
+        lambda: benchmark.openai_request_fn(fake_server.url, "m", None, timeout_s=5)(["a", "b"]),
+    ):
+        with pytest.raises(EmbeddingError) as info:
+            send()
+        raised.append((type(info.value), str(info.value)))
+    assert raised[0] == raised[1] == raised[2]
+    assert fake_server.url in raised[0][1] or "API key" in raised[0][1]
+
+
+def test_the_request_path_reads_usage_and_model_and_keeps_raw_vectors(fake_server):
+    client = openai_client(fake_server.url, None, timeout_s=5)
+    answer = post_embeddings(client, fake_server.url, "m", ["a", "b"], dimensions=4)
+    assert answer.vectors.shape == (2, 4) and answer.prompt_tokens == 1 and answer.model == "fake"
+    np.testing.assert_array_equal(answer.vectors[1], [2.0, 0.5, 0.5, 0.5])  # as sent, not normalised
+    assert fake_server.requests[-1]["dimensions"] == 4 and fake_server.requests[-1]["encoding_format"] == "float"
