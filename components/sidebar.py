@@ -10,9 +10,9 @@ from streamlit.errors import StreamlitInvalidLayoutContextError
 
 from components import resources, state
 from components.widgets import ensure_local_model
-from embedlab.backends import LocalEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import Settings
+from embedlab.local_model import LocalEmbedder
 from embedlab.text import escape_markdown
 
 _BACKENDS = {"server": "OpenAI-compatible server", "local": "Local model (in-process)"}

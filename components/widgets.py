@@ -14,8 +14,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from embedlab.backends import EmbeddingError, InputRejected, LocalEmbedder
+from embedlab.backends import EmbeddingError, InputRejected
 from embedlab.cache import CachedEmbedder
+from embedlab.local_model import LocalEmbedder
 
 if TYPE_CHECKING:
     from components.page import PageContext

@@ -1,4 +1,5 @@
-"""Embedding backends: an OpenAI-compatible server client and the in-process fastembed model.
+"""Embedding backends: what every embedder is and raises, the OpenAI-compatible server client and
+`make_backend`, which picks it or the in-process model (embedlab.local_model) from the settings.
 
 Both return float32 arrays of shape (n, dim) with L2-normalised rows, whatever the server sent.
 Failures are raised as one small family of exceptions whose messages a user can act on.
@@ -12,18 +13,14 @@ own retry policy (`TRANSIENT` lists the failures worth another try).
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -131,7 +128,8 @@ def normalize_rows(vectors: np.ndarray, dimensions: int | None = None) -> np.nda
     return np.ascontiguousarray(out / norms, dtype=np.float32)
 
 
-def _batches(n: int, size: int) -> list[tuple[int, int]]:
+def batches(n: int, size: int) -> list[tuple[int, int]]:
+    """(start, stop) of consecutive batches of at most `size` out of n items."""
     return [(start, min(start + size, n)) for start in range(0, n, size)]
 
 
@@ -361,7 +359,7 @@ class OpenAICompatibleEmbedder:
         n = len(texts)
         if n == 0:
             return np.zeros((0, self._dim or 0), dtype=np.float32)
-        spans = _batches(n, self.batch_size)
+        spans = batches(n, self.batch_size)
         results: list[list[np.ndarray | InputRejected] | None] = [None] * len(spans)
         done = 0
         # The first batch runs alone when we do not yet know whether the server honours
@@ -533,145 +531,7 @@ def body_text(exc: object) -> str:
         return str(exc)
 
 
-_USE_A_SERVER = (
-    "Downloading the model needs internet access to the model hub (2.4 GB). Without it, point the "
-    "app at an embedding server: set EMBEDDING_BASE_URL (or the sidebar's base URL) to e.g. "
-    "http://localhost:30000/v1 after `sglang serve --model-path Qwen/Qwen3-Embedding-0.6B "
-    "--is-embedding --port 30000`, or set EMBEDDING_LOCAL_PATH to a downloaded model directory."
-)
-
-
-def _has_files(path: Path) -> bool:
-    return path.is_dir() and any(p.is_file() for p in path.rglob("*"))
-
-
-def _hub_unreachable(timeout_s: float = 3.0) -> str | None:
-    """Why the model hub surely cannot be reached (its name does not resolve), or None.
-
-    None also when unsure (a proxy is configured, or the lookup is slow): the download then
-    tries for itself. HF_ENDPOINT (a mirror) is honoured.
-    """
-    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return None
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return "HF_HUB_OFFLINE is set"
-    host = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
-    pool = ThreadPoolExecutor(max_workers=1)
-    lookup = pool.submit(socket.getaddrinfo, host, 443)
-    pool.shutdown(wait=False)  # a slow resolver must not hold the caller
-    try:
-        lookup.result(timeout=timeout_s)
-    except OSError as exc:
-        return f"no network ({host} cannot be resolved: {exc})"
-    except TimeoutError:
-        return None
-    return None
-
-
-class LocalEmbedder:
-    """The real Qwen3-Embedding model in-process, through fastembed (ONNX, CPU).
-
-    The model (2.4 GB) is downloaded into `cache_dir` on first use; with no network that fails
-    with a ModelUnavailable that says how to use a server instead.
-    """
-
-    MODEL_NAME = "Qwen/Qwen3-Embedding-0.6B"
-    FULL_DIM = 1024
-
-    def __init__(
-        self,
-        cache_dir: str | Path,
-        local_path: str | None = None,
-        dimensions: int | None = None,
-        batch_size: int = 8,
-        model_name: str = MODEL_NAME,
-    ) -> None:
-        if dimensions is not None and not 1 <= dimensions <= self.FULL_DIM:
-            raise InputRejected(f"dimensions must be between 1 and {self.FULL_DIM}, got {dimensions}")
-        self.cache_dir = Path(cache_dir)
-        self.local_path = local_path
-        self.dimensions = dimensions
-        self.batch_size = batch_size
-        self.model_name = model_name
-        self._model = None
-        self._load_lock = threading.Lock()
-
-    @property
-    def model_id(self) -> str:
-        return f"{self.model_name}@local"
-
-    @property
-    def dim(self) -> int:
-        return self.dimensions or self.FULL_DIM
-
-    @property
-    def matryoshka_mode(self) -> str:
-        return "client" if self.dimensions else "n/a"
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
-    def load(self) -> None:
-        """Load (downloading on first use) the model; raises ModelUnavailable."""
-        with self._load_lock:
-            if self._model is not None:
-                return
-            if self.local_path and not Path(self.local_path).is_dir():
-                raise ModelUnavailable(
-                    f"EMBEDDING_LOCAL_PATH={self.local_path} is not a directory. Point it at a "
-                    "folder holding the ONNX export of Qwen3-Embedding-0.6B, or unset it."
-                )
-            offline = None if self.local_path or _has_files(self.cache_dir) else _hub_unreachable()
-            if offline:
-                # fastembed would retry for about 40 s before failing the same way.
-                raise ModelUnavailable(f"Could not download {self.model_name}: {offline}. " + _USE_A_SERVER)
-            try:
-                from fastembed import TextEmbedding
-
-                self.cache_dir.mkdir(parents=True, exist_ok=True)
-                self._model = TextEmbedding(
-                    self.model_name,
-                    cache_dir=str(self.cache_dir),
-                    specific_model_path=self.local_path,
-                )
-            except Exception as exc:  # noqa: BLE001 - fastembed raises many kinds
-                raise ModelUnavailable(
-                    f"Could not load {self.model_name} in-process ({type(exc).__name__}: "
-                    f"{str(exc)[:200]}). " + _USE_A_SERVER
-                ) from None
-
-    def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:
-        texts = [clean_text(t) for t in texts]
-        check_texts(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        self.load()
-        out: list[np.ndarray] = []
-        done = 0
-        for a, b in _batches(len(texts), self.batch_size):
-            out.append(np.asarray(list(self._model.embed(texts[a:b], batch_size=self.batch_size))))
-            done = b
-            if progress:
-                progress(done, len(texts))
-        raw = np.vstack(out)
-        if not np.all(np.isfinite(raw)):
-            raise BadResponse("The local model produced NaN values.")
-        return normalize_rows(raw, self.dimensions)
-
-    def probe(self) -> ProbeResult:
-        start = time.perf_counter()
-        vectors = self.embed(["connection test"])
-        return ProbeResult(
-            model_id=self.model_name,
-            dim=int(vectors.shape[1]),
-            latency_ms=(time.perf_counter() - start) * 1000,
-            matryoshka=self.matryoshka_mode,
-        )
-
-
-
-def make_backend(settings: Settings, timeout_s: float = 30.0) -> OpenAICompatibleEmbedder | LocalEmbedder:
+def make_backend(settings: Settings, timeout_s: float = 30.0) -> Embedder:
     """The embedder these settings describe: the configured server, else the in-process model."""
     if settings.backend == "server":
         assert settings.embedding_base_url
@@ -682,6 +542,8 @@ def make_backend(settings: Settings, timeout_s: float = 30.0) -> OpenAICompatibl
             dimensions=settings.embedding_dimensions,
             timeout_s=timeout_s,
         )
+    from embedlab.local_model import LocalEmbedder  # it imports this module's errors and helpers
+
     return LocalEmbedder(
         cache_dir=settings.data_path / "models",
         local_path=settings.embedding_local_path,

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from embedlab.backends import EmbeddingError, LocalEmbedder, OpenAICompatibleEmbedder, make_backend
+from embedlab.backends import Embedder, EmbeddingError, make_backend
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import SettingsError, load_settings
 from embedlab.evaluation.datasets import BUNDLED, LabelledSet, load_bundled, load_labelled_set
@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _embedder(args: argparse.Namespace) -> CachedEmbedder | OpenAICompatibleEmbedder | LocalEmbedder:
+def _embedder(args: argparse.Namespace) -> Embedder:
     settings = load_settings()
     # The CLI truncates to --dimensions itself (a grid axis), so the backend gives full vectors.
     changes: dict = {"embedding_model": args.model or settings.embedding_model, "embedding_dimensions": None}

@@ -13,7 +13,6 @@ from embedlab.backends import (
     BadResponse,
     EmbeddingError,
     InputRejected,
-    LocalEmbedder,
     ModelUnavailable,
     OpenAICompatibleEmbedder,
     ServerTimeout,
@@ -21,6 +20,7 @@ from embedlab.backends import (
     openai_client,
     post_embeddings,
 )
+from embedlab.local_model import LocalEmbedder
 from embedlab.servercheck.client import CheckClient
 from embedlab.tokens import count_tokens
 from tests.support import fakeserver
