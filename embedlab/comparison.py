@@ -39,14 +39,6 @@ def difference(with_: np.ndarray, without: np.ndarray, decimals: int = DISPLAY_D
 # --- Rankings ------------------------------------------------------------------------------------
 
 
-def rank_changes(sim_without: np.ndarray, sim_with: np.ndarray) -> np.ndarray:
-    """change[i, j] = rank without - rank with: positive = document j moved up for query i.
-
-    Returns int (n, m).
-    """
-    return ranks(sim_without) - ranks(sim_with)
-
-
 def top1_margin(sim: np.ndarray) -> np.ndarray:
     """margin[i] = best score - second-best score for query i (NaN with fewer than 2 documents).
 
@@ -146,11 +138,6 @@ class Variant:
         return [format_query(self.task or "", d, self.template) for d in documents]
 
 
-def texts_to_embed(queries: Sequence[str], documents: Sequence[str], variants: Sequence[Variant]) -> list[str]:
-    """Every distinct string the variants need, in first-seen order (each is embedded once)."""
-    return list(input_names(queries, documents, variants))
-
-
 def input_names(queries: Sequence[str], documents: Sequence[str], variants: Sequence[Variant]) -> dict[str, str]:
     """Every distinct string the variants need, in first-seen order, with what it stands for
     (for messages): {text: "query 2 (HR policy)"}.
@@ -173,7 +160,7 @@ def variant_similarity(
     """sim (n, m) for `variant`, looking vectors up by exact text.
 
     Args:
-        texts: the strings that were embedded (from texts_to_embed), length k.
+        texts: the strings that were embedded (the keys of input_names), length k.
         vectors: float32 (k, dim), row i is the embedding of texts[i].
     """
     row = {t: i for i, t in enumerate(texts)}

@@ -45,18 +45,9 @@ def format_query(task: str, query: str, template: str = DEFAULT_TEMPLATE) -> str
     return head.replace("{task}", task.strip()) + (query if sep else "") + tail.replace("{task}", task.strip())
 
 
-def format_document(document: str, task: str | None = None, template: str = DEFAULT_TEMPLATE) -> str:
-    """Documents are not instructed for retrieval; pass `task` for symmetric tasks (STS, clustering)."""
-    return document if task is None else format_query(task, document, template)
-
-
 # --- Template validation ---------------------------------------------------------------------
 
 _PLACEHOLDER = re.compile(r"\{([^{}\n]*)\}")
-
-
-class TemplateError(ValueError):
-    """A custom template cannot be used; the message says why, for users."""
 
 
 def template_problems(template: str) -> list[str]:
@@ -80,14 +71,6 @@ def template_problems(template: str) -> list[str]:
     elif count > 1:
         problems.append(f"The template must contain {{query}} exactly once, not {count} times.")
     return problems
-
-
-def validate_template(template: str) -> str:
-    """Return `template` unchanged if valid, else raise TemplateError listing the problems."""
-    problems = template_problems(template)
-    if problems:
-        raise TemplateError(" ".join(problems))
-    return template
 
 
 # --- Instruction library ----------------------------------------------------------------------

@@ -242,13 +242,3 @@ def text_columns(frame: pd.DataFrame) -> list[str]:
             found.append(str(column))
     return found
 
-
-def texts_from_column(frame: pd.DataFrame, column: str) -> list[str]:
-    """Non-empty texts of one column, stripped; raises UploadError when the column is unusable."""
-    if column not in frame.columns:
-        raise UploadError(f"There is no column {column!r}; columns are {', '.join(map(str, frame.columns))}.")
-    cells = frame[column].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))
-    values = [v.strip() for v in cells if v.strip()]
-    if not values:
-        raise UploadError(f"Column {column!r} has no text.")
-    return values

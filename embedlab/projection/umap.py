@@ -244,6 +244,3 @@ def warm_up() -> float:
             _warm_seconds = time.perf_counter() - start
     return _warm_seconds
 
-
-def is_warm() -> bool:
-    return _warm_seconds is not None

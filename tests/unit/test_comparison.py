@@ -9,9 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from embedlab import figures
 from embedlab.comparison import (
+    NO_INSTRUCTION,
+    Comparison,
     Variant,
+    compare,
     difference,
+    input_names,
     input_preview,
     label_metrics,
     labels_frame,
@@ -20,14 +25,13 @@ from embedlab.comparison import (
     metrics_table,
     pairs_from_frame,
     query_summary,
-    rank_changes,
     ranking_table,
     rounded,
-    texts_to_embed,
     top1_margin,
     variant_similarity,
 )
 from embedlab.instructions import DEFAULT_TEMPLATE
+from embedlab.tokens import count_tokens
 
 
 def unit(rows):
@@ -45,13 +49,6 @@ def test_difference_equals_displayed_with_minus_displayed_without():
     as_text = np.vectorize(lambda x: f"{x:.4f}")
     shown = as_text(rounded(with_)).astype(float) - as_text(rounded(without)).astype(float)
     np.testing.assert_allclose(as_text(diff).astype(float), shown, atol=1e-9)
-
-
-def test_rank_changes():
-    sim = np.array([[0.1, 0.9, 0.5], [0.3, 0.3, 0.2]])
-    with_ = np.array([[0.8, 0.7, 0.1], [0.1, 0.2, 0.9]])
-    # doc 0 went from 3rd to 1st for query 0: +2; doc 1 from 1st to 2nd: -1.
-    np.testing.assert_array_equal(rank_changes(sim, with_), [[2, -1, -1], [-2, 0, 2]])
 
 
 def test_top1_margin():
@@ -94,7 +91,7 @@ def test_variants_format_exact_strings_and_share_texts():
     assert plain.query_texts(qs) == qs and asym.document_texts(ds) == ds
     assert asym.query_texts(qs) == ["Instruct: find\nQuery:q1", "Instruct: find\nQuery:q2"]
     assert sym.document_texts(ds) == ["same: d1"]
-    texts = texts_to_embed(qs, ds, [plain, asym, sym])
+    texts = list(input_names(qs, ds, [plain, asym, sym]))
     assert texts == ["q1", "q2", "d1", "Instruct: find\nQuery:q1", "Instruct: find\nQuery:q2", "same: q1",
                      "same: q2", "same: d1"]
     rng = np.random.default_rng(2)
@@ -137,8 +134,6 @@ def test_metrics_table_and_matrix_frame():
 
 
 def test_input_preview_shows_exact_strings_and_token_counts():
-    from embedlab.tokens import count_tokens
-
     v = Variant("web", "Find passages", DEFAULT_TEMPLATE, symmetric=False)
     table = input_preview(["what is leave?"], ["Leave is time off."], v)
     assert list(table["Side"]) == ["query", "document"]
@@ -162,8 +157,6 @@ def test_labels_grid_round_trip():
 
 
 def test_heatmap_escapes_user_text_everywhere_and_keeps_full_hover():
-    from embedlab import figures
-
     evil = "<img src=x onerror=alert(1)>"
     long_doc = "word " * 100  # 500 characters: hover keeps all of it, wrapped
     fig = figures.similarity_heatmap(np.array([[0.1, 0.2]]), [evil], [evil, long_doc], "t <b>x</b>", 0.0, 1.0)
@@ -177,8 +170,6 @@ def test_heatmap_escapes_user_text_everywhere_and_keeps_full_hover():
 
 
 def test_shared_and_diverging_scales():
-    from embedlab import figures
-
     a, b = np.array([[0.2, 0.5]]), np.array([[0.1, 0.9]])
     assert figures.shared_range(a, b) == (0.1, 0.9)
     diff = difference(b, a)
@@ -188,8 +179,6 @@ def test_shared_and_diverging_scales():
 
 
 def test_comparison_bars_one_bar_per_instruction_per_metric():
-    from embedlab import figures
-
     table = metrics_table([("none", np.array([[0.2, 0.4]])), ("<i>web</i>", np.array([[0.6, 0.1]]))],
                           np.array([[1, 0]], bool))
     fig = figures.instruction_comparison_bars(table)
@@ -198,12 +187,9 @@ def test_comparison_bars_one_bar_per_instruction_per_metric():
 
 
 def test_input_names_say_what_each_sent_string_is():
-    from embedlab.comparison import Variant, input_names, texts_to_embed
-
     queries, documents = ["leave?", "travel?"], ["Leave is 25 days.", "Travel needs approval."]
     variants = [Variant("No instruction"), Variant("HR", "Find HR policy"), Variant("STS", "Same meaning", symmetric=True)]
     names = input_names(queries, documents, variants)
-    assert set(names) == set(texts_to_embed(queries, documents, variants))
     assert names["leave?"] == "query 1" and names["Travel needs approval."] == "document 2"
     assert names["Instruct: Find HR policy\nQuery:travel?"] == "query 2 (HR)"
     assert names["Instruct: Same meaning\nQuery:Leave is 25 days."] == "document 1 (STS)"
@@ -213,8 +199,6 @@ def test_input_names_say_what_each_sent_string_is():
 
 
 def _comparison_inputs():
-    from embedlab.comparison import NO_INSTRUCTION, input_names
-
     queries, documents = ["leave?", "travel?"], ["Leave is 25 days.", "Travel needs approval.", "Canteen at noon."]
     hr, code = Variant("HR", "Find HR policy"), Variant("Code", "Find code")
     texts = list(input_names(queries, documents, [Variant(NO_INSTRUCTION), hr, code]))
@@ -223,8 +207,6 @@ def _comparison_inputs():
 
 
 def test_compare_gathers_every_matrix_table_and_figure_of_the_lab():
-    from embedlab.comparison import NO_INSTRUCTION, compare
-
     queries, documents, hr, code, texts, vectors = _comparison_inputs()
     labels = labels_from_pairs(queries, documents, [("leave?", "Leave is 25 days."), ("travel?", "Travel needs approval.")])
     c = compare(queries, documents, labels, hr, [code, hr], texts, vectors)
@@ -255,8 +237,6 @@ def test_compare_gathers_every_matrix_table_and_figure_of_the_lab():
 
 
 def test_compare_without_labels_has_no_metrics_and_unlabelled_tables():
-    from embedlab.comparison import compare
-
     queries, documents, hr, code, texts, vectors = _comparison_inputs()
     c = compare(queries, documents, np.zeros((2, 3), bool), hr, [code], texts, vectors)
     assert c.labels is None and c.metrics is None and c.label_change("MRR") is None
@@ -265,8 +245,6 @@ def test_compare_without_labels_has_no_metrics_and_unlabelled_tables():
 
 
 def test_compare_offers_at_most_ten_ranks_and_at_least_one():
-    from embedlab.comparison import Comparison
-
     def with_documents(m: int) -> Comparison:
         return Comparison((), tuple(f"d{j}" for j in range(m)), "x", *[np.zeros((0, m))] * 3,
                           None, pd.DataFrame(), None, 0, 0.0, 0.0)

@@ -50,7 +50,6 @@ from embedlab.projection.umap import (
     auto_epochs,
     enable_numba_disk_cache,
     fit_umap,
-    is_warm,
     place_queries,
     warm_up,
 )
@@ -151,7 +150,6 @@ def test_auto_epochs_fall_with_size():
 
 def test_warm_up_is_idempotent():
     first = warm_up()
-    assert is_warm()
     assert warm_up() == first
     assert enable_numba_disk_cache() == 0  # switched on once per process
 

@@ -16,7 +16,6 @@ from embedlab.textio import (
     guess_text_column,
     read_jsonl,
     read_table,
-    texts_from_column,
 )
 
 ZH = "员工每年享有十五天带薪年假，病假需提供医院证明。信息安全部负责渗透测试的审批流程。"
@@ -134,9 +133,7 @@ def test_jsonl_reports_broken_line_number():
 def test_csv_and_column_guessing():
     frame = read_table("id,label,content\n1,hr,年假怎么申请\n2,it,VPN 连不上\n".encode("gb18030"), "x.csv")
     assert guess_text_column(frame) == "content"
-    assert texts_from_column(frame, "content") == ["年假怎么申请", "VPN 连不上"]
-    with pytest.raises(UploadError, match="no column"):
-        texts_from_column(frame, "text")
+    assert list(frame["content"]) == ["年假怎么申请", "VPN 连不上"]
 
 
 def test_csv_without_conventional_name_picks_longest_strings():
@@ -147,7 +144,7 @@ def test_csv_without_conventional_name_picks_longest_strings():
 def test_jsonl_table_and_unsupported_type():
     frame = read_table(b'{"text": "a", "label": "x"}\n{"text": "b"}\n', "d.jsonl")
     assert list(frame["text"]) == ["a", "b"]
-    assert texts_from_column(frame, "label") == ["x"]
+    assert frame["label"].tolist()[0] == "x"
     with pytest.raises(UploadError, match="Unsupported"):
         read_table(b"x", "d.xlsx")
     with pytest.raises(UploadError, match="no rows"):
