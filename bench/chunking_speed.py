@@ -18,7 +18,7 @@ TARGET_S = 2.0
 
 def long_document(min_tokens: int, sample: int = 0) -> str:
     """A bundled sample repeated, each copy with its own part number, to at least `min_tokens`."""
-    base = chunking.load_sample(list(chunking.SAMPLES)[sample])
+    base = chunking.load_sample_document(list(chunking.SAMPLES)[sample])
     parts, total, k = [], 0, 0
     while total < min_tokens:
         k += 1

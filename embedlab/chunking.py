@@ -475,6 +475,6 @@ SAMPLES = {
 
 
 @functools.cache  # package data never changes: read once per process, not on every rerun
-def load_sample(title: str) -> str:
+def load_sample_document(title: str) -> str:
     """The text of a bundled sample document (a key of SAMPLES)."""
     return (importlib.resources.files("embedlab") / "data" / SAMPLES[title]).read_text(encoding="utf-8")

@@ -260,7 +260,7 @@ class SampleCorpus:
 
 
 @functools.cache  # bundled files that never change: read once per process, not on every rerun
-def load_sample(domain: str) -> SampleCorpus:
+def load_domain_sample(domain: str) -> SampleCorpus:
     """The bundled sample corpus of `domain` (one of SAMPLE_DOMAINS); ValueError for others."""
     path = DATA_DIR / f"{domain}.json"
     if domain not in SAMPLE_DOMAINS or not path.is_file():
@@ -279,7 +279,7 @@ def load_sample(domain: str) -> SampleCorpus:
 
 def sample_for_collection(name: str) -> SampleCorpus | None:
     """The sample corpus whose suggested collection is `name` (for its example questions)."""
-    return next((s for s in map(load_sample, SAMPLE_DOMAINS) if s.collection == name), None)
+    return next((s for s in map(load_domain_sample, SAMPLE_DOMAINS) if s.collection == name), None)
 
 
 # -- uploads -------------------------------------------------------------------------------

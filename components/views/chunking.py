@@ -105,7 +105,7 @@ def _document_input() -> tuple[str, str]:
         titles = list(chunking.SAMPLES)
         state.keep_valid(state.CHUNK_SAMPLE, titles)
         title = st.selectbox("Bundled sample (written for this playground)", titles, key=state.CHUNK_SAMPLE, persist_state="session")
-        return chunking.load_sample(title), f"sample: {title}"
+        return chunking.load_sample_document(title), f"sample: {title}"
     if source == "Paste":
         pasted = st.text_area("Paste a long text (Ctrl+Enter to apply)", key=state.CHUNK_PASTED, persist_state="session", height=200,
                               placeholder="Paste a policy, a manual, an article…")

@@ -24,7 +24,7 @@ from embedlab.ingest import (
     chunk_documents,
     documents_from_file,
     ingest,
-    load_sample,
+    load_domain_sample,
     sample_for_collection,
 )
 from embedlab.rerank import START_HINT, RerankClient
@@ -154,7 +154,7 @@ def _samples_panel(ctx: PageContext, store: VectorStore) -> None:
             "its own instruction and threshold (recursive chunks of at most 128 tokens)."
         )
         for domain in SAMPLE_DOMAINS:
-            sample = load_sample(domain)
+            sample = load_domain_sample(domain)
             st.markdown(f"- **{sample.collection}** · {len(sample.documents)} documents · "
                         f"instruction *{sample.instruction_name}* · threshold {sample.threshold}")
         if st.button("Build the three sample collections", key="search.w.build_samples", type="primary"):
@@ -169,7 +169,7 @@ def _build_samples(ctx: PageContext, store: VectorStore) -> None:
         return
     reports = []
     for domain in SAMPLE_DOMAINS:
-        sample = load_sample(domain)
+        sample = load_domain_sample(domain)
         entry = ctx.library.get(sample.instruction_name)
         try:
             if not store.exists(sample.collection):
@@ -249,7 +249,7 @@ def _ingest_panel(ctx: PageContext, store: VectorStore, name: str) -> None:
         st.text_area("Text", height=200, key=state.SEARCH_PASTE_TEXT, persist_state="session")
     else:
         st.selectbox("Sample corpus", SAMPLE_DOMAINS, key=state.SEARCH_SAMPLE, persist_state="session",
-                     format_func=lambda d: f"{d} ({len(load_sample(d).documents)} documents)")
+                     format_func=lambda d: f"{d} ({len(load_domain_sample(d).documents)} documents)")
     c1, c2, c3 = st.columns(3)
     c1.selectbox("Chunking", STRATEGIES, key=state.SEARCH_STRATEGY, persist_state="session", help="The strategies of the Chunking page.")
     c2.number_input("Max tokens per chunk", 8, 8192, step=32, key=state.SEARCH_MAX_TOKENS, persist_state="session",
@@ -278,7 +278,7 @@ def _ingest_panel(ctx: PageContext, store: VectorStore, name: str) -> None:
                 return
             documents = [Document(ss[state.SEARCH_PASTE_NAME].strip() or "pasted.txt", ss[state.SEARCH_PASTE_TEXT])]
         else:
-            documents = list(load_sample(ss[state.SEARCH_SAMPLE]).documents)
+            documents = list(load_domain_sample(ss[state.SEARCH_SAMPLE]).documents)
         records = chunk_documents(documents, ss[state.SEARCH_STRATEGY], max_tokens, overlap) + imported
     except (UploadError, ValueError) as exc:
         st.error(str(exc), icon=":material/upload_file:")

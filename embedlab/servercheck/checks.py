@@ -15,7 +15,7 @@ import numpy as np
 
 from embedlab import tokens
 from embedlab.backends import EmbeddingError, InputRejected, normalize_rows
-from embedlab.chunking import SAMPLES, load_sample
+from embedlab.chunking import SAMPLES, load_sample_document
 from embedlab.evaluation.datasets import load_bundled
 from embedlab.evaluation.metrics import compare_per_query, evaluate_scores, mean_metrics
 from embedlab.instructions import DEFAULT_TASK, format_query
@@ -166,7 +166,7 @@ def check_identity(client: CheckClient) -> CheckResult:
 def check_batch(client: CheckClient, long_tokens: int = 512) -> CheckResult:
     """A short text alone vs first and last in a batch with a `long_tokens` text; and the long one."""
     short = REFERENCE_QUERIES[0]
-    long = tokens.truncate(load_sample(next(iter(SAMPLES))), long_tokens)  # the English policy sample
+    long = tokens.truncate(load_sample_document(next(iter(SAMPLES))), long_tokens)  # the English policy sample
     alone = client.embed([short]).vectors[0]
     long_alone = client.embed([long]).vectors[0]
     first = client.embed([short, long]).vectors

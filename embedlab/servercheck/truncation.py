@@ -18,7 +18,7 @@ import numpy as np
 
 from embedlab import tokens
 from embedlab.backends import BadResponse, InputRejected, ServerTimeout
-from embedlab.chunking import SAMPLES, load_sample
+from embedlab.chunking import SAMPLES, load_sample_document
 from embedlab.evaluation.datasets import BUNDLED, load_bundled
 from embedlab.servercheck.checks import guarded, one_minus_cos
 from embedlab.servercheck.client import CheckClient
@@ -35,7 +35,7 @@ def long_text() -> tuple[str, np.ndarray]:
 
     Built from the bundled chunking samples and labelled corpora, repeated in numbered parts.
     """
-    pieces = [load_sample(title) for title in SAMPLES]
+    pieces = [load_sample_document(title) for title in SAMPLES]
     pieces += [doc.text for name in BUNDLED for doc in load_bundled(name).documents]
     blocks: list[str] = []
     total, part = 0, 0

@@ -26,7 +26,7 @@ def run_page(timeout: float = 120) -> AppTest:
 
 def test_sample_is_tokenized_and_chunked(app_env):
     at = run_page()
-    text = chunking.load_sample(next(iter(chunking.SAMPLES)))
+    text = chunking.load_sample_document(next(iter(chunking.SAMPLES)))
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Tokens (Qwen3 tokenizer)"] == f"{tokens.count_tokens(text):,}"
     assert metrics["Characters"] == f"{len(text):,}"
@@ -46,7 +46,7 @@ def test_changing_strategy_size_and_step_updates_the_chunks(app_env):
     at.select_slider(key="chunk.w.size").set_value(128).run()  # the overlap slider's range follows
     at.slider(key="chunk.w.overlap").set_value(32).run()
     assert not at.exception
-    text = chunking.load_sample(next(iter(chunking.SAMPLES)))
+    text = chunking.load_sample_document(next(iter(chunking.SAMPLES)))
     expected = chunking.chunk_text(text, "tokens", 128, 32)
     table = at.dataframe[0].value
     assert len(table) == len(expected) and list(table["start"]) == [c.start for c in expected]
@@ -99,7 +99,7 @@ def test_matching_finds_the_answering_chunk_and_compares_pooling(app_env):
     assert result.scores["best"] == max(result.sims)
     assert result.whole_tokens == 512
     # The best chunk is the penetration-test section of the sample.
-    text = chunking.load_sample(next(iter(chunking.SAMPLES)))
+    text = chunking.load_sample_document(next(iter(chunking.SAMPLES)))
     chunks = chunking.chunk_text(text, "recursive", 128, 0)
     best_text = text[chunks[result.best].start : chunks[result.best].end]
     assert "penetration" in best_text.lower() or "testers" in best_text.lower()
@@ -168,7 +168,7 @@ def test_overlap_and_step_are_clamped_when_the_chunks_change(app_env):
     assert not at.exception, [e.value for e in at.exception]
     overlap = at.slider(key="chunk.w.overlap")
     assert overlap.value == 16 and overlap.max == 16
-    text = chunking.load_sample(next(iter(chunking.SAMPLES)))
+    text = chunking.load_sample_document(next(iter(chunking.SAMPLES)))
     assert list(at.dataframe[0].value["start"]) == [c.start for c in chunking.chunk_text(text, "tokens", 32, 16)]
 
 

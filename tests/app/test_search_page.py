@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from embedlab import retrieval
-from embedlab.ingest import chunk_documents, load_sample
+from embedlab.ingest import chunk_documents, load_domain_sample
 from embedlab.keyword import BM25Index
 from embedlab.text import one_line
 from tests.support.rerank_server import RerankServer
@@ -238,7 +238,7 @@ def test_dense_bm25_and_hybrid_lists_side_by_side_with_origins(app_env, monkeypa
     assert list(dense["rank"]) == [1, 2, 3, 4, 5] and list(dense["dense rank"]) == [1, 2, 3, 4, 5]
     # BM25 over the same chunks, computed here: only 4 English chunks share a word; the expense policy
     # is in Chinese (打车费用), so only the multilingual dense side finds it.
-    chunks = chunk_documents(load_sample("hr_policy").documents, "recursive", max_tokens=128)
+    chunks = chunk_documents(load_domain_sample("hr_policy").documents, "recursive", max_tokens=128)
     expected = BM25Index([c.text for c in chunks]).search("How do I claim a taxi fare after working late?", 5)
     assert list(bm25["text"]) == [one_line(chunks[i].text, retrieval.TEXT_CHARS) for i in expected.indices]
     assert list(bm25["bm25 rank"]) == list(range(1, len(expected) + 1)) and len(bm25) == 4

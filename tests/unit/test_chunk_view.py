@@ -42,7 +42,7 @@ def test_chunk_html_dims_other_chunks_and_draws_a_span():
 
 
 def test_chunk_html_for_hundreds_of_chunks_is_compact():
-    text = chunking.load_sample(list(chunking.SAMPLES)[0]) * 4
+    text = chunking.load_sample_document(list(chunking.SAMPLES)[0]) * 4
     chunks = chunking.chunk_text(text, "tokens", 32, 8)
     assert len(chunks) > 300
     out = chunkview.chunk_html(text, chunks, chunking.TokenIndex(text).marks(), selected=100)
@@ -136,7 +136,7 @@ def test_length_advice_by_token_count(n_tokens, kind, words):
 
 def test_samples_are_read_once():
     title = next(iter(chunking.SAMPLES))
-    assert chunking.load_sample(title) is chunking.load_sample(title)
+    assert chunking.load_sample_document(title) is chunking.load_sample_document(title)
 
 
 def test_chunk_figures_escape_hover_text():
@@ -151,7 +151,7 @@ def test_chunk_figures_escape_hover_text():
 
 def test_chunk_rows_and_samples():
     for title in chunking.SAMPLES:
-        text = chunking.load_sample(title)
+        text = chunking.load_sample_document(title)
         assert tokens.count_tokens(text) > 2048  # both samples pass the first mark
         assert text.startswith("# ")
     rows = chunking.chunk_rows("one two three four", [Chunk(0, 7, 2), Chunk(8, 18, 2)])

@@ -13,7 +13,7 @@ from embedlab.ingest import (
     Document,
     chunk_documents,
     ingest,
-    load_sample,
+    load_domain_sample,
     sample_for_collection,
 )
 from embedlab.stores.base import CollectionSpec, ModelMismatch, VectorStore
@@ -112,7 +112,7 @@ def test_failure_mid_way_reports_what_was_stored(empty_store, tmp_path, fake_ser
 
 @pytest.mark.parametrize("domain", SAMPLE_DOMAINS)
 def test_sample_corpora_are_bilingual_and_ingestable(domain):
-    sample = load_sample(domain)
+    sample = load_domain_sample(domain)
     text = " ".join(d.text for d in sample.documents)
     assert any("\u4e00" <= ch <= "\u9fff" for ch in text) and "the " in text
     assert len(sample.documents) >= 6 and len(sample.questions) >= 4
@@ -125,8 +125,8 @@ def test_sample_corpora_are_bilingual_and_ingestable(domain):
 
 
 def test_sample_collection_spec_and_lookup_by_collection_name():
-    sample = load_sample("hr_policy")
-    assert load_sample("hr_policy") is sample  # read once per process, not on every page rerun
+    sample = load_domain_sample("hr_policy")
+    assert load_domain_sample("hr_policy") is sample  # read once per process, not on every page rerun
     spec = sample.spec("m@http://x/v1", 384, "Given an employee's question, retrieve HR policy passages")
     assert (spec.name, spec.model_id, spec.dim) == (sample.collection, "m@http://x/v1", 384)
     assert (spec.instruction_name, spec.threshold, spec.description) == (
@@ -135,4 +135,4 @@ def test_sample_collection_spec_and_lookup_by_collection_name():
     assert sample_for_collection(sample.collection) is sample
     assert sample_for_collection("my_own_v1") is None
     with pytest.raises(ValueError, match="No sample corpus"):
-        load_sample("finance")
+        load_domain_sample("finance")

@@ -16,7 +16,7 @@ import pytest
 
 from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
-from embedlab.ingest import Document, chunk_documents, ingest, load_sample
+from embedlab.ingest import Document, chunk_documents, ingest, load_domain_sample
 from embedlab.stores.base import CollectionSpec, StoreLocked
 from embedlab.stores.chroma import LOCK_FILE, ChromaStore, open_client
 from tests.support import ingest_worker
@@ -111,7 +111,7 @@ def test_two_concurrent_ingestions_into_two_collections(embedding_server, tmp_pa
     store = ChromaStore(open_client(path=str(tmp_path / "chroma")))
     jobs = {
         "tech_doc_v2": ingest_worker.corpus_records(),
-        "hr_policy_v1": chunk_documents(load_sample("hr_policy").documents[:4], "recursive", max_tokens=64),
+        "hr_policy_v1": chunk_documents(load_domain_sample("hr_policy").documents[:4], "recursive", max_tokens=64),
     }
     for name in jobs:
         store.create(CollectionSpec(name, embedder.model_id, embedder.dim))
