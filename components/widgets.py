@@ -17,6 +17,7 @@ import streamlit as st
 from embedlab.backends import EmbeddingError, InputRejected
 from embedlab.cache import CachedEmbedder
 from embedlab.local_model import LocalEmbedder
+from embedlab.stores.base import StoreError
 
 if TYPE_CHECKING:
     from components.page import PageContext
@@ -101,12 +102,16 @@ def _rejected_table(indices: Sequence[int], texts: Sequence[str], names: Sequenc
     ]), hide_index=True)
 
 
-def show_error(exc: BaseException) -> None:
-    """A user-facing error box; EmbeddingError messages are written for users already."""
+def show_error(exc: BaseException, context: str = "") -> None:
+    """A user-facing error box, `context` (what could not be done) first when given. Embedding and
+    store errors carry messages written for users already; anything else is named as unexpected."""
+    lead = f"{context}: " if context else ""
     if isinstance(exc, EmbeddingError):
-        st.error(str(exc), icon=":material/error:")
+        st.error(lead + str(exc), icon=":material/error:")
+    elif isinstance(exc, StoreError):
+        st.error(lead + str(exc), icon=":material/database:")
     else:
-        st.error(f"Unexpected error: {type(exc).__name__}: {exc}", icon=":material/error:")
+        st.error(f"{lead}Unexpected error: {type(exc).__name__}: {exc}", icon=":material/error:")
 
 
 def safe_filename(name: str) -> str:

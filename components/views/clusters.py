@@ -180,7 +180,7 @@ def _collection_source(ctx: PageContext) -> Corpus | None:
         store = ctx.store
         counts = {info.name: info.count for info in store.list() if info.count > 0}
     except StoreError as exc:
-        st.error(f"The collections cannot be listed: {exc}", icon=":material/database:")
+        show_error(exc, "The collections cannot be listed")
         return None
     if not counts:
         st.info("No collection holds documents yet: build or fill one on the Search page.",
@@ -193,7 +193,7 @@ def _collection_source(ctx: PageContext) -> Corpus | None:
     try:
         records = store.get_records(name)
     except StoreError as exc:
-        st.error(f"The chunks of {name} cannot be read: {exc}", icon=":material/database:")
+        show_error(exc, f"The chunks of {name} cannot be read")
         return None
     options = [NO_LABEL, *metadata_fields(records)]
     state.keep_valid(state.UMAP_COLLECTION_LABEL, options, fallback=NO_LABEL)

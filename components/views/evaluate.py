@@ -13,7 +13,7 @@ from components import resources
 from components import state as S
 from components.instruction_picker import NO_INSTRUCTION
 from components.page import PageContext
-from components.widgets import download_figure, download_table, embed_with_progress
+from components.widgets import download_figure, download_table, embed_with_progress, show_error
 from embedlab import figures
 from embedlab.evaluation.calibration import Calibration, calibrate_config, for_precision
 from embedlab.evaluation.datasets import BUNDLED, LabelledSet, load_bundled, load_labelled_set
@@ -357,7 +357,7 @@ def _apply(ctx: PageContext, suggested: dict[str, float], model: str) -> None:
     try:
         infos = [i for i in ctx.store.list() if i.spec is not None]
     except StoreError as exc:
-        st.error(str(exc), icon=":material/database:")
+        show_error(exc)
         return
     if not infos:
         st.info("No Search collection exists yet: create one on the Search page, then apply the threshold here.",
@@ -379,7 +379,7 @@ def _apply(ctx: PageContext, suggested: dict[str, float], model: str) -> None:
         try:
             spec = ctx.store.update(name, threshold=float(suggested[which]))
         except StoreError as exc:
-            st.error(str(exc), icon=":material/database:")
+            show_error(exc)
             return
         st.success(f"The similarity threshold of {esc(name)} is now {spec.threshold:.4f} ({which}).",
                    icon=":material/check_circle:")

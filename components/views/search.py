@@ -56,7 +56,7 @@ def render(ctx: PageContext) -> None:
         store = ctx.store
         infos = store.list()
     except StoreError as exc:
-        _store_error(exc)
+        show_error(exc)
         return
     dim = _current_dim(ctx) if infos else None
     _create_panel(ctx, store, expanded=not infos)
@@ -101,10 +101,6 @@ def render(ctx: PageContext) -> None:
             _manage_panel(ctx, store, spec)
 
 
-def _store_error(exc: StoreError) -> None:
-    st.error(str(exc), icon=":material/database:")
-
-
 def _current_dim(ctx: PageContext) -> int | None:
     try:
         return ctx.embedder.dim
@@ -139,7 +135,7 @@ def _create_panel(ctx: PageContext, store: VectorStore, expanded: bool) -> None:
         try:
             created = store.create(spec)
         except StoreError as exc:
-            _store_error(exc)
+            show_error(exc)
             return
         ss[state.SEARCH_ACTIVE] = created.name
         ss[state.SEARCH_NOTICE] = f"Created {created.name!r} for {model_name(created.model_id)} ({created.dim} dimensions)."
@@ -175,7 +171,7 @@ def _build_samples(ctx: PageContext, store: VectorStore) -> None:
             if not store.exists(sample.collection):
                 store.create(sample.spec(ctx.embedder.model_id, dim, entry.task if entry else ""))
         except StoreError as exc:
-            _store_error(exc)
+            show_error(exc)
             continue
         records = chunk_documents(sample.documents, "recursive", max_tokens=128)
         report = _run_ingest(ctx, store, sample.collection, records, sample.collection)
@@ -220,7 +216,7 @@ def _run_ingest(ctx: PageContext, store: VectorStore, name: str, records: list[C
     try:
         return ingest(store, name, ctx.embedder, records, progress=progress)
     except StoreError as exc:
-        st.error(str(exc), icon=":material/block:")
+        show_error(exc)
         return None
     finally:
         bar.empty()
@@ -297,7 +293,7 @@ def _query_panel(ctx: PageContext, store: VectorStore, spec: CollectionSpec) -> 
     try:
         sources = store.sources(spec.name)
     except StoreError as exc:
-        _store_error(exc)
+        show_error(exc)
         sources = []
     # Kept filters of another collection (or of deleted documents) are not options here.
     ss[state.SEARCH_SOURCES] = [s for s in ss.get(state.SEARCH_SOURCES, []) if s in sources]
@@ -371,7 +367,7 @@ def _ask(ctx: PageContext, store: VectorStore, spec: CollectionSpec, query: str,
     except EmbeddingError as exc:
         show_error(exc)
     except StoreError as exc:
-        _store_error(exc)
+        show_error(exc)
     finally:
         bar.empty()
         ctx.refresh_cache_stats()
@@ -398,7 +394,7 @@ def _hybrid(ctx: PageContext, store: VectorStore, spec: CollectionSpec, out: Que
     except EmbeddingError as exc:
         show_error(exc)
     except StoreError as exc:
-        _store_error(exc)
+        show_error(exc)
     except ValueError as exc:  # a fusion setting out of range, vectors of another size
         st.error(str(exc), icon=":material/error:")
     finally:
@@ -507,7 +503,7 @@ def _why_it_matched(store: VectorStore, out: QueryOutcome) -> None:
     try:
         context = store.context(out.collection, hit)
     except StoreError as exc:
-        _store_error(exc)
+        show_error(exc)
         return
     verdict = "above" if hit.similarity >= out.threshold else "below"
     st.caption(f"Similarity {hit.similarity:.3f} is {verdict} the threshold {out.threshold:.2f}. "
@@ -537,7 +533,7 @@ def _update(store: VectorStore, spec: CollectionSpec, notice: str, **changes: ob
     try:
         store.update(spec.name, **changes)
     except StoreError as exc:
-        _store_error(exc)
+        show_error(exc)
         return
     ss[state.SEARCH_NOTICE] = notice
     ss[state.SEARCH_RESULT] = None
@@ -574,7 +570,7 @@ def _manage_panel(ctx: PageContext, store: VectorStore, spec: CollectionSpec) ->
         try:
             lines = store.export_jsonl(spec.name, include_embeddings=vectors)
         except StoreError as exc:
-            _store_error(exc)
+            show_error(exc)
         else:
             ss[state.SEARCH_EXPORT] = {"name": spec.name, "vectors": vectors,
                                        "data": "".join(lines).encode("utf-8"), "rows": len(lines)}
@@ -590,7 +586,7 @@ def _manage_panel(ctx: PageContext, store: VectorStore, spec: CollectionSpec) ->
         try:
             store.delete(spec.name)
         except StoreError as exc:
-            _store_error(exc)
+            show_error(exc)
             return
         ss[state.SEARCH_ACTIVE] = None
         ss[state.SEARCH_RESULT] = None
