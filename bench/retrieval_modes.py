@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from embedlab import quantize
+from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.keyword import BM25Index
 from embedlab.retrieval import ChunkIndex, mode_lists
 
@@ -61,8 +62,6 @@ def main() -> None:
     questions = [f"rules about {TOPICS_EN[i % 10]}" if i % 2 else f"{TOPICS_ZH[i % 10]}的规定是什么"
                  for i in range(args.queries)]
     if args.base_url:
-        from embedlab.backends import OpenAICompatibleEmbedder
-
         embedder = OpenAICompatibleEmbedder(args.base_url, args.model, batch_size=256)
         vectors, qvecs = embedder.embed(texts), embedder.embed(questions)
         source = f"embedded by {args.model} at {args.base_url}"

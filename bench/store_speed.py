@@ -26,6 +26,7 @@ from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.ingest import ChunkRecord, chunk_id, ingest
 from embedlab.stores.base import CollectionSpec, VectorStore
 from embedlab.stores.chroma import ChromaStore, open_client
+from embedlab.stores.milvus import open_milvus
 
 TOPICS = ["annual leave", "VPN access", "refund request", "API pagination", "expense claims",
           "password reset", "penetration test approval", "backup restore drill", "parcel delay", "invoice"]
@@ -128,8 +129,6 @@ def main() -> None:
             finally:
                 procs.stop(proc)
         if args.milvus:
-            from embedlab.stores.milvus import open_milvus
-
             lite = not args.milvus_uri
             milvus = open_milvus(args.milvus_uri or f"{tmp}/milvus.db", os.environ.get("MILVUS_TOKEN"))
             label = "milvus-lite" if lite else "milvus"

@@ -8,7 +8,7 @@ import threading
 import streamlit as st
 
 from components import state
-from embedlab.backends import ProbeResult, make_backend
+from embedlab.backends import EmbeddingError, ProbeResult, make_backend
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import Settings, SettingsError, load_settings
 from embedlab.config import store_location as _store_location
@@ -45,8 +45,6 @@ def probe_now(settings: Settings) -> tuple[ProbeResult | None, str | None]:
 
     Uses a short timeout so that a dead or hung server does not stall the page.
     """
-    from embedlab.backends import EmbeddingError
-
     if settings.backend != "server":
         return None, None
     try:

@@ -18,6 +18,7 @@ from embedlab.backends import EmbeddingError, InputRejected
 from embedlab.cache import CachedEmbedder
 from embedlab.local_model import LocalEmbedder
 from embedlab.stores.base import StoreError
+from embedlab.tokens import count_tokens
 
 if TYPE_CHECKING:
     from components.page import PageContext
@@ -95,8 +96,6 @@ def embed_with_progress(
 
 
 def _rejected_table(indices: Sequence[int], texts: Sequence[str], names: Sequence[str]) -> None:
-    from embedlab.tokens import count_tokens
-
     st.dataframe(pd.DataFrame([
         {"input": names[i], "tokens": count_tokens(texts[i]), "starts with": texts[i][:120]} for i in indices
     ]), hide_index=True)

@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from embedlab.config import Settings, api_root
+from embedlab.tokens import count_tokens
 
 ProgressCallback = Callable[[int, int], None]
 """Called as progress(done, total) with counts of texts, from the calling thread."""
@@ -421,8 +422,6 @@ class OpenAICompatibleEmbedder:
     def _rejection_summary(
         texts: list[str], rows: list[np.ndarray | InputRejected], rejected: dict[int, InputRejected]
     ) -> InputRejected:
-        from embedlab.tokens import count_tokens
-
         first = next(iter(rejected.values()))
         shown = "; ".join(
             f"#{i + 1} ({count_tokens(texts[i]):,} tokens)" for i in list(rejected)[:5]

@@ -18,6 +18,7 @@ import pandas as pd
 from embedlab.instructions import DEFAULT_TEMPLATE, format_query
 from embedlab.ranking import cosine_matrix, rank_order, ranks, reciprocal_rank
 from embedlab.text import short_labels, shorten
+from embedlab.tokens import count_tokens
 
 DISPLAY_DECIMALS = 4  # scores are shown, exported and differenced at this precision
 
@@ -274,8 +275,6 @@ def input_preview(queries: Sequence[str], documents: Sequence[str], variant: Var
     Columns: Side ("query" / "document"), #, Sent to the model, Tokens, Instruction tokens
     (tokens added by the instruction compared with the bare text).
     """
-    from embedlab.tokens import count_tokens
-
     rows = []
     for side, bare, sent in (
         ("query", queries, variant.query_texts(queries)),

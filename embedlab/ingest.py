@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from embedlab import textio
 from embedlab.backends import Embedder, EmbeddingError
-from embedlab.stores.base import CollectionSpec, PartialWrite, StoreError, VectorStore
+from embedlab.chunking import chunk_text
+from embedlab.stores.base import CollectionSpec, PartialWrite, StoreError, VectorStore, parse_export
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "corpora"
 SAMPLE_DOMAINS = ("hr_policy", "tech_doc", "customer_chat")
@@ -86,8 +88,6 @@ def chunk_documents(
     documents: Sequence[Document], strategy: str = "recursive", max_tokens: int = 512, overlap: int = 0
 ) -> list[ChunkRecord]:
     """Split documents with embedlab.chunking; metadata: source, chunk index, span, tokens."""
-    from embedlab.chunking import chunk_text
-
     records: list[ChunkRecord] = []
     seen_sources: set[str] = set()
     for doc in documents:
@@ -296,9 +296,6 @@ def documents_from_file(data: bytes, filename: str) -> tuple[list[Document], lis
     their ids and metadata (re-embedded with the current model).
     Raises textio.UploadError with a message for the user.
     """
-    from embedlab import textio
-    from embedlab.stores.base import parse_export
-
     suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if suffix == "jsonl":
         rows = textio.read_jsonl(data)

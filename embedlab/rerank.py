@@ -10,6 +10,7 @@ Response, in either documented shape:
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -109,8 +110,6 @@ class RerankClient:
 
 def parse_response(content: bytes | str, n_documents: int, top_n: int | None = None) -> list[RerankScore]:
     """Read either documented response shape; RerankError when it is neither."""
-    import json
-
     try:
         payload = json.loads(content)
     except ValueError:

@@ -216,7 +216,7 @@ def hit_label(hit: Hit) -> str:
     return f"#{hit.rank} · {hit.source} · chunk {hit.metadata.get('chunk')} · {hit.similarity:.3f}"
 
 
-# -- keyword and hybrid search (issue 14) --------------------------------------------------------
+# -- keyword and hybrid search -------------------------------------------------------------------
 @dataclass(frozen=True)
 class ModeHit(FusedHit):
     """One chunk in a dense, BM25 or hybrid list, with where it came from (see FusedHit: `rank`

@@ -161,7 +161,7 @@ def test_choices_and_results_survive_a_page_switch(app_env):
     assert any(e.label == "Per query: mrr@10" for e in at.expander)
 
 
-def run_levers_grid(at: AppTest) -> AppTest:
+def run_modes_and_precisions_grid(at: AppTest) -> AppTest:
     """Dense float32, dense binary + rescore and BM25 on the first 6 queries, no instruction."""
     at.selectbox(key="eval.w.bundled").set_value(SET)
     at.number_input(key="eval.w.max_queries").set_value(6)
@@ -172,7 +172,7 @@ def run_levers_grid(at: AppTest) -> AppTest:
 
 
 def test_modes_and_precisions_grid_with_sizes_beside_ndcg(app_env):
-    at = run_levers_grid(AppTest.from_file(PAGE, default_timeout=180).run())
+    at = run_modes_and_precisions_grid(AppTest.from_file(PAGE, default_timeout=180).run())
     results = at.session_state["eval.results"]
     assert [(r.config.mode, r.config.precision, r.config.rescore) for r in results] == [
         ("dense", "float32", False), ("dense", "binary", True), ("bm25", "float32", False)]
@@ -193,7 +193,7 @@ def test_modes_and_precisions_grid_with_sizes_beside_ndcg(app_env):
 
 
 def test_per_query_comparison_of_two_configurations(app_env):
-    at = run_levers_grid(AppTest.from_file(PAGE, default_timeout=180).run())
+    at = run_modes_and_precisions_grid(AppTest.from_file(PAGE, default_timeout=180).run())
     results = at.session_state["eval.results"]
     assert at.selectbox(key="eval.w.compare_a").value == 0 and at.selectbox(key="eval.w.compare_b").value == 2
     metrics = {m.label: m.value for m in at.metric}
@@ -233,7 +233,7 @@ def _best_f1_by_hand(sim: np.ndarray, labels: np.ndarray) -> tuple[float, float]
 
 
 def test_calibration_suggests_the_best_f1_threshold_and_applies_it(app_env):
-    at = run_levers_grid(AppTest.from_file(PAGE, default_timeout=180).run())
+    at = run_modes_and_precisions_grid(AppTest.from_file(PAGE, default_timeout=180).run())
     assert at.selectbox(key="eval.w.calib_config").options == [results_frame(at)["configuration"][0],
                                                                 results_frame(at)["configuration"][1]]
     [numbers] = [d.value for d in at.dataframe if "suggestion" in d.value.columns]
@@ -272,7 +272,7 @@ def test_calibration_suggests_the_best_f1_threshold_and_applies_it(app_env):
 def test_a_store_failure_when_applying_is_shown(app_env, monkeypatch):
     from embedlab.stores.chroma import ChromaStore
 
-    at = run_levers_grid(AppTest.from_file(PAGE, default_timeout=180).run())
+    at = run_modes_and_precisions_grid(AppTest.from_file(PAGE, default_timeout=180).run())
     search = AppTest.from_file(str(ROOT / "pages" / "4_Search.py"), default_timeout=120).run()
     search.text_input(key="search.w.new_name").input("eng_handbook_v1")
     search.button(key="search.w.create").click().run()

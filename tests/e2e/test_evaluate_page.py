@@ -114,7 +114,7 @@ def test_upload_errors_then_grid_with_table_and_charts(start_app, page, tmp_path
     assert charts.filter(has_text="Precision, recall, F1 by threshold").count() == 1
     assert page.get_by_text("No Search collection exists yet").count() == 1  # said, not an empty picker
     assert page.get_by_test_id("stException").count() == 0
-    shot(page, tmp_path, "evaluate-levers.png", 5200)
+    shot(page, tmp_path, "evaluate-modes-precisions.png", 5200)
 
 
 def test_evaluate_broken_jsonl_line_is_named(shared_app, page, tmp_path):
