@@ -195,7 +195,7 @@ def fmt(value: float | None, spec: str) -> str:
     return format("n/a", ">" + spec.split(".")[0]) if value is None else format(value, spec)
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="measured interactions of each kind (after 1 warm-up)")
     parser.add_argument("--base-url")
@@ -204,68 +204,56 @@ def main() -> None:
                         help="turn browser.gatherUsageStats on for the app started here (browser kept off the "
                              "network) to read Streamlit's own script time")
     parser.add_argument("--verbose", action="store_true", help="print the message types of every rerun")
-    args = parser.parse_args()
+    return parser
+
+
+def _compare(page, app, app_url: str) -> None:
+    """Open the Instruction Lab and press Compare; wait for the results."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-    from playwright.sync_api import sync_playwright
 
-    extra_env = {"EMBEDDING_MODEL": args.model}
-    if args.profile:
-        extra_env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "true"
-    interactions = {
-        "k slider, one step": lambda page: move_slider(page, "k"),
-        "Download CSV click": lambda page: click_button(page, "Download CSV"),
-    }
-    results: dict[str, list[Sample | None]] = {}
-    load_before = os.getloadavg()[0]
-    with embedding_server(args.base_url) as url, tempfile.TemporaryDirectory() as tmp:
-        app, app_url = launch_app(Path(tmp), url, **extra_env)
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + OFFLINE_ARGS)
-                page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-                stream = Stream(page)
-                page.goto(f"{app_url}/Instructions")
-                wait_idle(page, 180)
-                began = time.perf_counter()
-                compare = page.get_by_role("button", name="Compare", exact=True)
-                try:
-                    compare.wait_for(timeout=60_000)
-                except PlaywrightTimeoutError:
-                    raise SystemExit("no Compare button on /Instructions; the page shows:\n"
-                                     + page.locator("body").inner_text()[:600]) from None
-                compare.click()
-                page.get_by_role("heading", name=re.compile("Results")).first.wait_for(timeout=180_000)
-                wait_idle(page, 180)
-                print(f"Compare: results after {time.perf_counter() - began:.1f} s "
-                      f"(app RSS {rss_mb(app.pid):.0f} MB)", flush=True)
-                for name, make in interactions.items():
-                    act = make(page)
-                    results[name] = []
-                    for i in range(args.repeats + 1):
-                        sample = measure(page, stream, act)
-                        tag = "warm-up" if i == 0 else f"{i:>7}"
-                        if i:
-                            results[name].append(sample)
-                        if sample is None:
-                            print(f"  {name:<20} {tag}: no rerun", flush=True)
-                            continue
-                        extra = f"  ({sample.requests} rerun requests)" if sample.requests > 1 else ""
-                        if set(sample.late) - {"heartbeat_ack", "session_status_changed"}:
-                            extra += f"  (after script_finished, bytes: {sample.late})"
-                        print(f"  {name:<20} {tag}: {sample.rerun_ms:7.1f} ms, script "
-                              f"{fmt(sample.script_ms, '7.1f')} ms, {sample.nbytes / 1000:7.1f} kB, "
-                              f"{sample.deltas} deltas ({sample.cached} cached){extra}", flush=True)
-                        if args.verbose:
-                            print(f"    {sample.kinds}, after script_finished (bytes): {sample.late}")
-                            marks = [m for n, m in enumerate(sample.timeline)
-                                     if n < 3 or n >= len(sample.timeline) - 3 or m[1] != "delta"]
-                            print("    " + ", ".join(f"{kind} {ms:.0f}" for ms, kind in marks))
-                rss = rss_mb(app.pid)
-                browser.close()
-        finally:
-            procs.stop(app)
+    page.goto(f"{app_url}/Instructions")
+    wait_idle(page, 180)
+    began = time.perf_counter()
+    compare = page.get_by_role("button", name="Compare", exact=True)
+    try:
+        compare.wait_for(timeout=60_000)
+    except PlaywrightTimeoutError:
+        raise SystemExit("no Compare button on /Instructions; the page shows:\n"
+                         + page.locator("body").inner_text()[:600]) from None
+    compare.click()
+    page.get_by_role("heading", name=re.compile("Results")).first.wait_for(timeout=180_000)
+    wait_idle(page, 180)
+    print(f"Compare: results after {time.perf_counter() - began:.1f} s "
+          f"(app RSS {rss_mb(app.pid):.0f} MB)", flush=True)
 
-    print(f"\nOne display-only rerun on /Instructions after Compare ({args.repeats} repeats each; "
+
+def _repeat(page, stream: Stream, act, name: str, repeats: int, verbose: bool) -> list[Sample | None]:
+    """One warm-up and `repeats` measured runs of `act`, each printed as it comes."""
+    measured: list[Sample | None] = []
+    for i in range(repeats + 1):
+        sample = measure(page, stream, act)
+        tag = "warm-up" if i == 0 else f"{i:>7}"
+        if i:
+            measured.append(sample)
+        if sample is None:
+            print(f"  {name:<20} {tag}: no rerun", flush=True)
+            continue
+        extra = f"  ({sample.requests} rerun requests)" if sample.requests > 1 else ""
+        if set(sample.late) - {"heartbeat_ack", "session_status_changed"}:
+            extra += f"  (after script_finished, bytes: {sample.late})"
+        print(f"  {name:<20} {tag}: {sample.rerun_ms:7.1f} ms, script "
+              f"{fmt(sample.script_ms, '7.1f')} ms, {sample.nbytes / 1000:7.1f} kB, "
+              f"{sample.deltas} deltas ({sample.cached} cached){extra}", flush=True)
+        if verbose:
+            print(f"    {sample.kinds}, after script_finished (bytes): {sample.late}")
+            marks = [m for n, m in enumerate(sample.timeline)
+                     if n < 3 or n >= len(sample.timeline) - 3 or m[1] != "delta"]
+            print("    " + ", ".join(f"{kind} {ms:.0f}" for ms, kind in marks))
+    return measured
+
+
+def _print_table(results: dict[str, list[Sample | None]], repeats: int) -> None:
+    print(f"\nOne display-only rerun on /Instructions after Compare ({repeats} repeats each; "
           "rerun ms = browser-observed over loopback, script ms = server-side exec_time):")
     print(f"{'interaction':<20} {'rerun ms med':>12} {'max':>7} {'script ms med':>13} {'max':>7} "
           f"{'kB med':>8} {'max':>7} {'deltas':>7} {'cached':>7}")
@@ -284,6 +272,36 @@ def main() -> None:
               f"{statistics.median(kb):8.1f} {max(kb):7.1f} "
               f"{statistics.median(s.deltas for s in samples):7.0f} "
               f"{statistics.median(s.cached for s in samples):7.0f}")
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    from playwright.sync_api import sync_playwright
+
+    extra_env = {"EMBEDDING_MODEL": args.model}
+    if args.profile:
+        extra_env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "true"
+    interactions = {
+        "k slider, one step": lambda page: move_slider(page, "k"),
+        "Download CSV click": lambda page: click_button(page, "Download CSV"),
+    }
+    results: dict[str, list[Sample | None]] = {}
+    load_before = os.getloadavg()[0]
+    with embedding_server(args.base_url) as url, tempfile.TemporaryDirectory() as tmp:
+        app, app_url = launch_app(Path(tmp), url, **extra_env)
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + OFFLINE_ARGS)
+                page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+                stream = Stream(page)
+                _compare(page, app, app_url)
+                for name, make in interactions.items():
+                    results[name] = _repeat(page, stream, make(page), name, args.repeats, args.verbose)
+                rss = rss_mb(app.pid)
+                browser.close()
+        finally:
+            procs.stop(app)
+    _print_table(results, args.repeats)
     print(f"app RSS after the runs: {rss:.0f} MB")
     # Other work on the machine inflates the times: say how busy it was (the figure after the run
     # includes this run's own app and browser).

@@ -49,6 +49,47 @@ def pct(times: list[float]) -> str:
     return f"p50 {statistics.median(ms):7.2f} ms · p95 {ms[int(0.95 * (len(ms) - 1))]:7.2f} ms"
 
 
+def _mode_latency(index: ChunkIndex, qvecs: np.ndarray, questions: list[str]) -> None:
+    """Per-query latency of the dense, BM25 and hybrid lists (top 10)."""
+    parts: dict[str, list[float]] = {"dense": [], "bm25": [], "fusion": []}
+    totals: dict[str, list[float]] = {"dense": [], "bm25": [], "hybrid RRF": [], "hybrid weighted": []}
+    for method, name in (("rrf", "hybrid RRF"), ("weighted", "hybrid weighted")):
+        for q, text in zip(qvecs, questions, strict=True):
+            out = mode_lists(index, q, text, 10, method=method)
+            for key in parts:
+                parts[key].append(out.timings_ms[key] / 1000)
+            totals[name].append(sum(out.timings_ms.values()) / 1000)
+    totals["dense"], totals["bm25"] = parts["dense"], parts["bm25"]
+    print("per query, top 10 (hybrid = dense + bm25 + fusion of the top 100 of each):")
+    for name, times in totals.items():
+        print(f"  {name:<16} {pct(times)}")
+    print(f"  {'(fusion alone)':<16} {pct(parts['fusion'])}")
+
+
+def _precision_latency(vectors: np.ndarray, qvecs: np.ndarray, dim: int) -> None:
+    """Per-query scoring time over all chunks at each precision, with its storage size."""
+    print("vector scoring per query over all chunks (the dense step at each precision):")
+    scale = quantize.int8_scales(vectors)
+    docs_i8 = quantize.quantize_int8(vectors, scale)
+    docs_bin = quantize.quantize_binary(vectors)
+    for name, fn in (
+        ("float32", lambda q: vectors @ q),
+        ("int8", lambda q: quantize.int8_scores(quantize.quantize_int8(q[None, :], scale), docs_i8)),
+        ("binary", lambda q: quantize.binary_scores(quantize.quantize_binary(q[None, :]), docs_bin, dim)),
+        ("binary+rescore", lambda q: quantize.rescore(
+            quantize.binary_scores(quantize.quantize_binary(q[None, :]), docs_bin, dim), q[None, :], vectors)),
+    ):
+        times = []
+        for q in qvecs:
+            t0 = time.perf_counter()
+            fn(q)
+            times.append(time.perf_counter() - t0)
+        precision = name.split("+")[0]
+        size = quantize.store_bytes(dim, precision) / 1e9
+        print(f"  {name:<16} {pct(times)} · {quantize.bytes_per_vector(dim, precision):,} B/vector · "
+              f"1M vectors {size:.3f} GB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=10_000)
@@ -77,40 +118,8 @@ def main() -> None:
     records = [{"id": f"c{i}", "text": t, "metadata": {}, "embedding": v} for i, (t, v) in enumerate(zip(texts, vectors, strict=True))]
     index = ChunkIndex.from_records(records)
 
-    parts: dict[str, list[float]] = {"dense": [], "bm25": [], "fusion": []}
-    totals: dict[str, list[float]] = {"dense": [], "bm25": [], "hybrid RRF": [], "hybrid weighted": []}
-    for method, name in (("rrf", "hybrid RRF"), ("weighted", "hybrid weighted")):
-        for q, text in zip(qvecs, questions, strict=True):
-            out = mode_lists(index, q, text, 10, method=method)
-            for key in parts:
-                parts[key].append(out.timings_ms[key] / 1000)
-            totals[name].append(sum(out.timings_ms.values()) / 1000)
-    totals["dense"], totals["bm25"] = parts["dense"], parts["bm25"]
-    print("per query, top 10 (hybrid = dense + bm25 + fusion of the top 100 of each):")
-    for name, times in totals.items():
-        print(f"  {name:<16} {pct(times)}")
-    print(f"  {'(fusion alone)':<16} {pct(parts['fusion'])}")
-
-    print("vector scoring per query over all chunks (the dense step at each precision):")
-    scale = quantize.int8_scales(vectors)
-    docs_i8 = quantize.quantize_int8(vectors, scale)
-    docs_bin = quantize.quantize_binary(vectors)
-    for name, fn in (
-        ("float32", lambda q: vectors @ q),
-        ("int8", lambda q: quantize.int8_scores(quantize.quantize_int8(q[None, :], scale), docs_i8)),
-        ("binary", lambda q: quantize.binary_scores(quantize.quantize_binary(q[None, :]), docs_bin, dim)),
-        ("binary+rescore", lambda q: quantize.rescore(
-            quantize.binary_scores(quantize.quantize_binary(q[None, :]), docs_bin, dim), q[None, :], vectors)),
-    ):
-        times = []
-        for q in qvecs:
-            t0 = time.perf_counter()
-            fn(q)
-            times.append(time.perf_counter() - t0)
-        precision = name.split("+")[0]
-        size = quantize.store_bytes(dim, precision) / 1e9
-        print(f"  {name:<16} {pct(times)} · {quantize.bytes_per_vector(dim, precision):,} B/vector · "
-              f"1M vectors {size:.3f} GB")
+    _mode_latency(index, qvecs, questions)
+    _precision_latency(vectors, qvecs, dim)
 
 
 if __name__ == "__main__":
