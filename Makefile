@@ -35,9 +35,10 @@ browser:
 run: install
 	$(BIN)/streamlit run app.py
 
-## test: lint and every test (unit, AppTest, browser)
+## test: lint, the layer contracts and every test (unit, AppTest, browser)
 test: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 ## bench: every benchmark script in bench/, printing figures
@@ -47,6 +48,7 @@ bench: install-dev
 
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
