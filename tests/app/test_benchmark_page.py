@@ -7,8 +7,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from embedlab.cache import EmbeddingCache
-
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "6_Benchmark.py")
+from tests.support.apptest import BENCHMARK, open_page
 
 
 def _small_run(at: AppTest) -> AppTest:
@@ -21,7 +20,7 @@ def _small_run(at: AppTest) -> AppTest:
 
 
 def test_small_sweep_shows_charts_and_table_and_leaves_cache_alone(app_env):
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(BENCHMARK, 120)
     assert not at.exception
     at = _small_run(at)
     assert not at.exception, [e.value for e in at.exception]
@@ -39,7 +38,7 @@ def test_refuses_to_start_when_connection_test_fails(app_env, monkeypatch):
     from tests.support.procs import free_port
 
     monkeypatch.setenv("EMBEDDING_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(BENCHMARK, 60)
     at = _small_run(at)
     assert not at.exception
     assert any("Not starting" in e.value for e in at.error)
@@ -48,6 +47,6 @@ def test_refuses_to_start_when_connection_test_fails(app_env, monkeypatch):
 
 def test_local_backend_explains_what_to_do(app_env, monkeypatch):
     monkeypatch.delenv("EMBEDDING_BASE_URL")
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(BENCHMARK, 60)
     assert not at.exception
     assert any("measures an embedding **server**" in i.value for i in at.info)

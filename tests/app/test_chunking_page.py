@@ -3,15 +3,11 @@ tokens, chunk settings and the step slider, kept values, matching, and unusual p
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from embedlab import chunking, tokens
-
-ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "2_Chunking.py")
+from tests.support.apptest import CHUNKING, HOME, open_page
 
 
 def html_bodies(at: AppTest) -> list[str]:
@@ -19,7 +15,7 @@ def html_bodies(at: AppTest) -> list[str]:
 
 
 def run_page(timeout: float = 120) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=timeout).run()
+    at = open_page(CHUNKING, timeout)
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -173,7 +169,7 @@ def test_overlap_and_step_are_clamped_when_the_chunks_change(app_env):
 
 
 def test_values_survive_a_page_switch(app_env):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = open_page(HOME, 120)
     at.switch_page("pages/2_Chunking.py").run()
     assert not at.exception, [e.value for e in at.exception]
     at.selectbox(key="chunk.w.strategy").set_value("tokens")

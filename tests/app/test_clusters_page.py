@@ -7,7 +7,6 @@ the column pickers), Search collections (and a store that cannot be read), kept 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,9 +17,7 @@ from embedlab.projection.mapdata import sample_topic_size
 from embedlab.stores.base import StoreError
 from embedlab.stores.chroma import ChromaStore
 from embedlab.textio import text_columns
-
-ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "3_Clusters.py")
+from tests.support.apptest import CLUSTERS, HOME, SEARCH, open_page
 
 
 def charts(at: AppTest, prefix: str = "umap.map_") -> list:
@@ -42,7 +39,7 @@ def upload(at: AppTest, name: str, content: bytes, mime: str = "text/csv") -> Ap
 
 @pytest.fixture
 def at(app_env) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    at = open_page(CLUSTERS, 180)
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -130,11 +127,11 @@ def test_bad_uploads_get_a_clear_message(at, name, payload, message):
 
 
 def test_documents_of_a_search_collection_can_be_mapped(app_env):
-    search = AppTest.from_file(str(ROOT / "pages" / "4_Search.py"), default_timeout=180).run()
+    search = open_page(SEARCH, 180)
     search.button(key="search.w.build_samples").click().run()
     assert not search.exception, [e.value for e in search.exception]
 
-    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    at = open_page(CLUSTERS, 180)
     at.radio(key="umap.w.source").set_value("Stored collection").run()
     assert not at.exception, [e.value for e in at.exception]
     at.selectbox(key="umap.w.collection").set_value("hr_policy_v1").run()
@@ -191,7 +188,7 @@ def test_a_store_that_cannot_be_read_is_named_and_the_page_keeps_working(app_env
     port = free_port()  # nothing listens there
     monkeypatch.setenv("CHROMA_HOST", "127.0.0.1")
     monkeypatch.setenv("CHROMA_PORT", str(port))
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(CLUSTERS, 120)
     at.radio(key="umap.w.source").set_value("Stored collection").run()
     assert not at.exception, [e.value for e in at.exception]
     [message] = [e.value for e in at.error]
@@ -204,7 +201,7 @@ def test_a_store_that_cannot_be_read_is_named_and_the_page_keeps_working(app_env
 
 
 def test_a_collection_whose_chunks_cannot_be_read_is_named(app_env, monkeypatch):
-    search = AppTest.from_file(str(ROOT / "pages" / "4_Search.py"), default_timeout=180).run()
+    search = open_page(SEARCH, 180)
     search.button(key="search.w.build_samples").click().run()
     assert not search.exception, [e.value for e in search.exception]
 
@@ -212,7 +209,7 @@ def test_a_collection_whose_chunks_cannot_be_read_is_named(app_env, monkeypatch)
         raise StoreError(f"The vector store failed to read the records of {name!r} (OSError: disk I/O error).")
 
     monkeypatch.setattr(ChromaStore, "get_records", refuse)
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(CLUSTERS, 120)
     at.radio(key="umap.w.source").set_value("Stored collection").run()
     at.selectbox(key="umap.w.collection").set_value("hr_policy_v1").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -223,7 +220,7 @@ def test_a_collection_whose_chunks_cannot_be_read_is_named(app_env, monkeypatch)
 def test_defaults_and_settings_survive_a_page_switch(app_env):
     # The declared start values: every sample text, and the Clustering instruction in the picker.
     assert state.WIDGETS[state.UMAP_PER_TOPIC] == sample_topic_size()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = open_page(HOME, 120)
     at.switch_page("pages/3_Clusters.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.number_input(key="umap.w.per_topic").value == sample_topic_size()

@@ -21,9 +21,8 @@ from embedlab.evaluation.metrics import MAIN_METRIC, evaluate_scores, mean_metri
 from embedlab.instructions import PRESETS, format_query
 from embedlab.keyword import BM25Index
 from embedlab.stores.base import StoreError
+from tests.support.apptest import EVALUATE, HOME, SEARCH, open_page
 
-ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "5_Evaluate.py")
 SET = "Engineering handbook (English / mixed)"
 WEB = "Web search (Qwen default)"
 
@@ -49,7 +48,7 @@ def submit(at: AppTest) -> AppTest:
 
 
 def test_two_configuration_grid_gives_table_charts_and_cached_rerun(app_env):
-    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    at = open_page(EVALUATE, 180)
     assert not at.exception, [e.value for e in at.exception]
     at.selectbox(key="eval.w.bundled").set_value(SET)
     at.number_input(key="eval.w.max_queries").set_value(4)
@@ -104,7 +103,7 @@ def test_two_configuration_grid_gives_table_charts_and_cached_rerun(app_env):
 
 
 def test_empty_axis_is_refused_and_nothing_runs(app_env):
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(EVALUATE, 120)
     at.multiselect(key="eval.w.truncation").set_value([])
     submit(at)
     assert any("at least one value on every axis" in e.value for e in at.error)
@@ -112,7 +111,7 @@ def test_empty_axis_is_refused_and_nothing_runs(app_env):
 
 
 def test_too_large_a_grid_is_refused_and_nothing_runs(app_env):
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(EVALUATE, 120)
     at.multiselect(key="eval.w.instructions").set_value([NO_INSTRUCTION, WEB, "HR policy", "Code search"])
     at.multiselect(key="eval.w.truncation").set_value(list(TRUNCATIONS))
     at.multiselect(key="eval.w.dimensions").set_value(["full", "256", "128", "64", "32"])
@@ -130,7 +129,7 @@ def test_declared_start_values_are_the_library_defaults(app_env):
     assert set(widgets[state.EVAL_DOCUMENTS]) <= set(DOCUMENT_MODES)
     assert set(widgets[state.EVAL_DIMENSIONS]) <= set(dimension_options(None))
     assert set(widgets[state.EVAL_INSTRUCTIONS]) <= {NO_INSTRUCTION, *(p.name for p in PRESETS)}
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(EVALUATE, 120)
     assert not at.exception, [e.value for e in at.exception]
     assert at.multiselect(key="eval.w.instructions").value == [NO_INSTRUCTION, "IT security policy"]
     assert at.multiselect(key="eval.w.truncation").value == ["full"]
@@ -138,7 +137,7 @@ def test_declared_start_values_are_the_library_defaults(app_env):
 
 
 def test_choices_and_results_survive_a_page_switch(app_env):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at = open_page(HOME, 180)
     at.switch_page("pages/5_Evaluate.py").run()
     assert not at.exception, [e.value for e in at.exception]
     at.selectbox(key="eval.w.bundled").set_value(SET).run()
@@ -172,7 +171,7 @@ def run_modes_and_precisions_grid(at: AppTest) -> AppTest:
 
 
 def test_modes_and_precisions_grid_with_sizes_beside_ndcg(app_env):
-    at = run_modes_and_precisions_grid(AppTest.from_file(PAGE, default_timeout=180).run())
+    at = run_modes_and_precisions_grid(open_page(EVALUATE, 180))
     results = at.session_state["eval.results"]
     assert [(r.config.mode, r.config.precision, r.config.rescore) for r in results] == [
         ("dense", "float32", False), ("dense", "binary", True), ("bm25", "float32", False)]
@@ -193,7 +192,7 @@ def test_modes_and_precisions_grid_with_sizes_beside_ndcg(app_env):
 
 
 def test_per_query_comparison_of_two_configurations(app_env):
-    at = run_modes_and_precisions_grid(AppTest.from_file(PAGE, default_timeout=180).run())
+    at = run_modes_and_precisions_grid(open_page(EVALUATE, 180))
     results = at.session_state["eval.results"]
     assert at.selectbox(key="eval.w.compare_a").value == 0 and at.selectbox(key="eval.w.compare_b").value == 2
     metrics = {m.label: m.value for m in at.metric}
@@ -233,7 +232,7 @@ def _best_f1_by_hand(sim: np.ndarray, labels: np.ndarray) -> tuple[float, float]
 
 
 def test_calibration_suggests_the_best_f1_threshold_and_applies_it(app_env):
-    at = run_modes_and_precisions_grid(AppTest.from_file(PAGE, default_timeout=180).run())
+    at = run_modes_and_precisions_grid(open_page(EVALUATE, 180))
     assert at.selectbox(key="eval.w.calib_config").options == [results_frame(at)["configuration"][0],
                                                                 results_frame(at)["configuration"][1]]
     [numbers] = [d.value for d in at.dataframe if "suggestion" in d.value.columns]
@@ -253,7 +252,7 @@ def test_calibration_suggests_the_best_f1_threshold_and_applies_it(app_env):
     assert any("No Search collection exists yet" in i.value for i in at.info)
 
     # A collection made on the Search page (same data directory, same process): apply, then read it back.
-    search = AppTest.from_file(str(ROOT / "pages" / "4_Search.py"), default_timeout=120).run()
+    search = open_page(SEARCH, 120)
     search.text_input(key="search.w.new_name").input("eng_handbook_v1")
     search.button(key="search.w.create").click().run()
     assert not search.exception and any("Created" in s.value for s in search.success)
@@ -272,8 +271,8 @@ def test_calibration_suggests_the_best_f1_threshold_and_applies_it(app_env):
 def test_a_store_failure_when_applying_is_shown(app_env, monkeypatch):
     from embedlab.stores.chroma import ChromaStore
 
-    at = run_modes_and_precisions_grid(AppTest.from_file(PAGE, default_timeout=180).run())
-    search = AppTest.from_file(str(ROOT / "pages" / "4_Search.py"), default_timeout=120).run()
+    at = run_modes_and_precisions_grid(open_page(EVALUATE, 180))
+    search = open_page(SEARCH, 120)
     search.text_input(key="search.w.new_name").input("eng_handbook_v1")
     search.button(key="search.w.create").click().run()
 

@@ -11,12 +11,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from embedlab.instruction_sets import sample_sets
-
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_Instructions.py")
+from tests.support.apptest import INSTRUCTIONS, open_page
 
 
 def fresh() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(INSTRUCTIONS, 120)
     assert not at.exception, [e.value for e in at.exception]
     return at
 

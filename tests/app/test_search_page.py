@@ -4,8 +4,6 @@ The tabs are lazy (only the open one runs): `open_tab` switches as a click in th
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -14,15 +12,14 @@ from embedlab import retrieval
 from embedlab.ingest import chunk_documents, load_domain_sample
 from embedlab.keyword import BM25Index
 from embedlab.text import one_line
+from tests.support.apptest import SEARCH, open_page
 from tests.support.rerank_server import RerankServer
 
-ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "4_Search.py")
-SEARCH = "FormSubmitter:search.w.query_form-Search"
+SEARCH_BUTTON = "FormSubmitter:search.w.query_form-Search"
 
 
 def new_page() -> AppTest:
-    return AppTest.from_file(PAGE, default_timeout=120).run()
+    return open_page(SEARCH, 120)
 
 
 def open_tab(at: AppTest, label: str) -> None:
@@ -69,7 +66,7 @@ def test_create_ingest_query_and_see_why(app_env):
 
     at.text_input(key="search.w.query").input("How do I claim a taxi fare after working late?")
     at.toggle(key="search.w.compare").set_value(True)
-    at.button(key=SEARCH).click().run()
+    at.button(key=SEARCH_BUTTON).click().run()
     assert not at.exception and not errors(at)
     results = frame(at, "above threshold")
     assert list(results["rank"]) == [1, 2, 3, 4, 5]
@@ -91,7 +88,7 @@ def test_create_ingest_query_and_see_why(app_env):
     assert any("Saved the settings" in s.value for s in at.success)
     open_tab(at, "Search")
     assert at.text_input(key="search.w.query").value.startswith("How do I claim")  # kept while hidden
-    at.button(key=SEARCH).click().run()
+    at.button(key=SEARCH_BUTTON).click().run()
     results = frame(at, "above threshold")
     assert len(results) == 5 and set(results["above threshold"]) == {"no"}
     assert any("under the threshold 0.95 are shown in grey" in c.value for c in at.caption)
@@ -106,12 +103,12 @@ def test_collections_survive_a_restart_and_other_models_are_refused(app_env, mon
     at = new_page()
     create_and_fill(at)
     at.text_input(key="search.w.query").input("产假和陪产假分别有多少天？")
-    at.button(key=SEARCH).click().run()
+    at.button(key=SEARCH_BUTTON).click().run()
     first = list(frame(at, "above threshold")["text"])
 
     again = new_page()  # a new session, as after restarting the app
     again.text_input(key="search.w.query").input("产假和陪产假分别有多少天？")
-    again.button(key=SEARCH).click().run()
+    again.button(key=SEARCH_BUTTON).click().run()
     assert list(frame(again, "above threshold")["text"]) == first
 
     monkeypatch.setenv("EMBEDDING_DIMENSIONS", "128")
@@ -130,7 +127,7 @@ def test_rerank_stage_shows_both_scores_and_moves(app_env, monkeypatch):
         at.text_input(key="search.w.query").input("annual leave carry over to next year")
         at.toggle(key="search.w.rerank").set_value(True)
         at.number_input(key="search.w.fetch_n").set_value(10)
-        at.button(key=SEARCH).click().run()
+        at.button(key=SEARCH_BUTTON).click().run()
         assert not at.exception and not errors(at)
         reranked = frame(at, "rerank score")
         assert list(reranked["rank"]) == [1, 2, 3, 4, 5]
@@ -172,7 +169,7 @@ def test_only_the_open_tab_runs_and_hidden_inputs_are_kept(app_env):
     assert "search.w.query" in keys and not keys & {"search.w.ingest", "search.w.delete", "search.w.edit_threshold"}
     at.text_input(key="search.w.query").input("annual leave")
     at.toggle(key="search.w.compare").set_value(True)
-    at.button(key=SEARCH).click().run()  # a form's inputs count once submitted
+    at.button(key=SEARCH_BUTTON).click().run()  # a form's inputs count once submitted
     open_tab(at, "Add documents")
     assert not [w for w in at.text_input if w.key == "search.w.query"]
     assert at.radio(key="search.w.ingest_source").value == "Sample corpus"  # kept from create_and_fill
@@ -186,7 +183,7 @@ def test_the_hit_picker_shows_another_chunk_in_its_context(app_env):
     at = new_page()
     create_and_fill(at)
     at.text_input(key="search.w.query").input("How many days of annual leave do I get?")
-    at.button(key=SEARCH).click().run()
+    at.button(key=SEARCH_BUTTON).click().run()
     first = [c.value for c in at.caption if c.value.startswith("Similarity ")]
     at.selectbox(key="search.w.detail").set_value(2).run()
     third = [c.value for c in at.caption if c.value.startswith("Similarity ")]
@@ -207,11 +204,11 @@ def test_a_store_failure_during_a_search_is_shown_and_the_page_goes_on(app_env, 
 
     monkeypatch.setattr(ChromaStore, "search", down)
     at.text_input(key="search.w.query").input("annual leave")
-    at.button(key=SEARCH).click().run()
+    at.button(key=SEARCH_BUTTON).click().run()
     assert not at.exception
     assert errors(at) == ["The vector store did not answer while it was asked to search (ConnectError)."]
     assert not [m for m in at.metric if m.label == "Vector search"]  # no outcome kept from a failed query
-    assert at.button(key=SEARCH)  # the form is still there to try again
+    assert at.button(key=SEARCH_BUTTON)  # the form is still there to try again
 
 
 def mode_frames(at: AppTest) -> list:
@@ -230,7 +227,7 @@ def test_dense_bm25_and_hybrid_lists_side_by_side_with_origins(app_env, monkeypa
     create_and_fill(at)
     at.text_input(key="search.w.query").input("How do I claim a taxi fare after working late?")
     at.radio(key="search.w.mode").set_value("hybrid")
-    at.button(key=SEARCH).click().run()
+    at.button(key=SEARCH_BUTTON).click().run()
     assert not at.exception and not errors(at)
     dense, bm25, hybrid = mode_frames(at)
     # The dense list is the exact cosine over the stored vectors: the vector store's own top 5.
@@ -253,7 +250,7 @@ def test_dense_bm25_and_hybrid_lists_side_by_side_with_origins(app_env, monkeypa
     # Weighted fusion with α = 1 keeps only the dense side's order; the index is reused.
     at.radio(key="search.w.fusion").set_value("weighted")
     at.slider(key="search.w.alpha").set_value(1.0)
-    at.button(key=SEARCH).click().run()
+    at.button(key=SEARCH_BUTTON).click().run()
     dense, bm25, hybrid = mode_frames(at)
     assert list(hybrid["text"]) == list(dense["text"])
     lists = at.session_state["search.modes"][1]
@@ -261,7 +258,7 @@ def test_dense_bm25_and_hybrid_lists_side_by_side_with_origins(app_env, monkeypa
     assert any("index reused" in c.value for c in at.caption)
     # Dense only again: the three lists go, today's results stay.
     at.radio(key="search.w.mode").set_value("dense")
-    at.button(key=SEARCH).click().run()
+    at.button(key=SEARCH_BUTTON).click().run()
     assert mode_frames(at) == [] and at.session_state["search.modes"] is None
     assert len(frame(at, "above threshold")) == 5
 
@@ -271,7 +268,7 @@ def test_a_question_sharing_no_word_gives_an_empty_bm25_list(app_env):
     create_and_fill(at)
     at.text_input(key="search.w.query").input("zzzqx")
     at.radio(key="search.w.mode").set_value("hybrid")
-    at.button(key=SEARCH).click().run()
+    at.button(key=SEARCH_BUTTON).click().run()
     assert not at.exception and not errors(at)
     dense, hybrid = mode_frames(at)  # BM25 shows a note instead of an empty table
     assert any("No chunk shares a word with the question" in i.value for i in at.info)

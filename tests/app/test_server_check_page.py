@@ -7,8 +7,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from embedlab.cache import EmbeddingCache
-
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "7_Server_check.py")
+from tests.support.apptest import SERVER_CHECK, open_page
 
 
 def _run(at: AppTest, only: list[str]) -> AppTest:
@@ -18,7 +17,7 @@ def _run(at: AppTest, only: list[str]) -> AppTest:
 
 
 def test_stand_in_is_not_the_published_model_and_batching_is_fine(app_env):
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(SERVER_CHECK, 120)
     assert not at.exception
     at = _run(at, ["identity", "batch"])
     assert not at.exception, [e.value for e in at.exception]
@@ -38,7 +37,7 @@ def test_stand_in_is_not_the_published_model_and_batching_is_fine(app_env):
 
 
 def test_the_report_survives_a_rerun_and_the_selection_is_kept(app_env):
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(SERVER_CHECK, 120)
     at = _run(at, ["tokens"])
     at.run()  # a plain rerun (e.g. any click elsewhere) redraws from the kept report
     assert [r.id for r in at.session_state["check.report"].results] == ["server", "tokens"]
@@ -50,7 +49,7 @@ def test_unreachable_server_is_one_clear_failure(app_env, monkeypatch):
     from tests.support.procs import free_port
 
     monkeypatch.setenv("EMBEDDING_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(SERVER_CHECK, 60)
     at = _run(at, ["identity", "batch"])
     assert not at.exception
     statuses = {r.id: r.status for r in at.session_state["check.report"].results}
@@ -60,6 +59,6 @@ def test_unreachable_server_is_one_clear_failure(app_env, monkeypatch):
 
 def test_local_backend_explains_what_to_do(app_env, monkeypatch):
     monkeypatch.delenv("EMBEDDING_BASE_URL")
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(SERVER_CHECK, 60)
     assert not at.exception
     assert any("tests an embedding **server**" in i.value for i in at.info)

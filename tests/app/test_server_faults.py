@@ -17,8 +17,8 @@ from streamlit.testing.v1 import AppTest
 
 from embedlab.cache import EmbeddingCache
 from tests.support import fakeserver
+from tests.support.apptest import INSTRUCTIONS, open_page
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_Instructions.py")
 PROBE_TEXT = "connection test"
 
 
@@ -92,7 +92,7 @@ def _cached(data_dir: Path) -> int:
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_fault_gives_clear_error_then_the_same_action_succeeds(fault, fake_env, fake_server):
     switch = Switch(fake_server)
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(INSTRUCTIONS, 60)
     assert not at.exception and not at.error, [e.value for e in at.error]
     if fault == "dimension-change":  # a first answer fixes the dimension (8) for this embedder
         _set_texts(at, "first")
@@ -118,7 +118,7 @@ def test_fault_gives_clear_error_then_the_same_action_succeeds(fault, fake_env, 
 
 def test_one_transient_500_is_retried_without_bothering_the_user(fake_env, fake_server):
     switch = Switch(fake_server)
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(INSTRUCTIONS, 60)
     _set_texts(at, "transient")
     failures = iter([fakeserver.status(500)])
     switch.mode = lambda req: next(failures, fakeserver.ok())(req)
@@ -138,7 +138,7 @@ def test_text_over_the_context_is_explained_and_the_other_texts_are_kept(fake_en
         return fakeserver.ok()(req)
 
     switch.mode = refuse_long
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(INSTRUCTIONS, 60)
     at.text_area(key="instr.w.queries").set_value("how long is leave (context)\nwho approves travel (context)")
     at.text_area(key="instr.w.documents").set_value("Leave is 25 days (context)\n" + "policy text " * 1_000)
     [apply] = [b for b in at.button if b.label == "Apply texts"]
@@ -162,7 +162,7 @@ def test_text_over_the_context_is_explained_and_the_other_texts_are_kept(fake_en
 
 def test_a_hung_server_costs_one_bounded_wait_and_the_page_recovers(fake_env, fake_server):
     switch = Switch(fake_server)
-    at = AppTest.from_file(PAGE, default_timeout=90).run()
+    at = open_page(INSTRUCTIONS, 90)
     _set_texts(at, "hang")
     switch.mode = fakeserver.hang(120)
     start = time.monotonic()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
+
+from tests.support.apptest import HOME, open_page
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ["app.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))]
@@ -13,13 +14,13 @@ SCRIPTS = ["app.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_page_runs_without_exception(script, app_env):
-    at = AppTest.from_file(str(ROOT / script), default_timeout=120).run()
+    at = open_page(script, 120)
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.sidebar.button) >= 1  # the connection panel is drawn
 
 
 def test_home_shows_connected_model_and_cache_stats(app_env):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = open_page(HOME, 60)
     assert any("multilingual-e5-small-q4" in s.value for s in at.sidebar.success)
     assert any("Embedding cache" in c.value for c in at.sidebar.caption)
 
@@ -28,14 +29,14 @@ def test_dead_server_shows_error_and_page_still_renders(app_env, monkeypatch):
     from tests.support.procs import free_port
 
     monkeypatch.setenv("EMBEDDING_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = open_page(HOME, 60)
     assert not at.exception
     assert any("Cannot reach" in e.value for e in at.sidebar.error)
     assert at.title[0].value == "Qwen3-Embedding Playground"
 
 
 def test_sidebar_override_switches_backend_for_this_session(app_env):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = open_page(HOME, 60)
     at.sidebar.radio(key="conn.backend").set_value("local")
     at.sidebar.number_input(key="conn.dimensions").set_value(256)
     [apply] = [b for b in at.sidebar.button if b.label == "Apply"]
@@ -54,7 +55,7 @@ def test_hanging_server_gives_bounded_wait_and_page_renders(app_env, monkeypatch
         sock.listen(16)
         monkeypatch.setenv("EMBEDDING_BASE_URL", f"http://127.0.0.1:{sock.getsockname()[1]}/v1")
         start = time.monotonic()
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+        at = open_page(HOME, 60)
         elapsed = time.monotonic() - start
     assert not at.exception
     assert any("did not answer within" in e.value for e in at.sidebar.error)

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
-
+from tests.support.apptest import SEARCH, open_page
 from tests.support.store_procs import HELD_COLLECTION, hold_store
-
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_Search.py")
 
 
 def test_search_page_on_a_path_held_by_another_process(app_env, monkeypatch, tmp_path):
@@ -17,7 +12,7 @@ def test_search_page_on_a_path_held_by_another_process(app_env, monkeypatch, tmp
     # The other process made a collection for the model this page uses, so it is usable here later.
     holder = hold_store(path, f"{app_env['EMBEDDING_MODEL']}@{app_env['EMBEDDING_BASE_URL']}", 384)
     try:
-        at = AppTest.from_file(PAGE, default_timeout=120).run()
+        at = open_page(SEARCH, 120)
         assert not at.exception
         [message] = [e.value for e in at.error]
         assert f"Another app process (PID {holder.pid}) is using the embedded Chroma database at {path}" in message

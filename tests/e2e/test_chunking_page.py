@@ -30,7 +30,7 @@ def test_chunks_are_coloured_and_the_slider_moves_the_highlight(start_app, page,
         ".ev-chunks span.ev-chunk", "els => [...new Set(els.map(e => getComputedStyle(e).backgroundColor))]")
     assert len(colours) >= 3  # neighbouring chunks get different colours
     assert underlined_chunks(page) == {"0"}
-    page.screenshot(path=str(tmp_path / "chunking-step1.png"), full_page=True)
+    shot(page, tmp_path, "chunking-step1.png", 1000)
 
     slider = page.get_by_role("slider", name="Step through the chunks")
     slider.focus()
@@ -49,7 +49,7 @@ def test_chunks_are_coloured_and_the_slider_moves_the_highlight(start_app, page,
     assert len(underlined) == n_chars > 0, (caption, underlined[:80])
     assert " ".join(underlined.split()) == " ".join(page.locator(".ev-chunks").nth(1).inner_text().split())
     page.get_by_text("Chunk 3 of").scroll_into_view_if_needed()
-    page.screenshot(path=str(tmp_path / "chunking-step3.png"), full_page=True)
+    shot(page, tmp_path, "chunking-step3.png", 1000)
 
 
 def test_settings_are_kept_across_a_page_switch(shared_app, page):
@@ -107,7 +107,7 @@ def test_big_upload_draws_hundreds_of_chunks_quickly(start_app, page, tmp_path):
     page.eval_on_selector(".ev-chunks", "el => { el.scrollTop = el.scrollHeight; return el.scrollTop; }")
     assert time.perf_counter() - t0 < 2
     page.locator(".ev-chunks").first.scroll_into_view_if_needed()
-    page.screenshot(path=str(tmp_path / "chunking-big.png"), full_page=True)
+    shot(page, tmp_path, "chunking-big.png", 1000)
 
 
 def test_pasted_markup_stays_inert(start_app, page):

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from tests.support.browser import wait_idle
-
-SHOTS = os.environ.get("CLUSTERS_SHOTS", "")  # a directory, to keep the screenshot for a look
+from tests.support.browser import shot, wait_idle
 
 
 def test_two_maps_hover_and_box_selection(start_app, page, tmp_path):
@@ -71,7 +66,5 @@ def test_two_maps_hover_and_box_selection(start_app, page, tmp_path):
     for element in (maps.nth(0), maps.nth(1), selected):
         box = element.bounding_box()
         assert box and box["width"] > 200 and box["height"] > 100
-    assert page.get_by_test_id("stException").count() == 0
-    shot = (Path(SHOTS) if SHOTS else tmp_path) / "clusters.png"
-    page.screenshot(path=str(shot), full_page=True)
+    shot(page, tmp_path, "clusters.png", 1000)
     assert not page.dialogs

@@ -4,28 +4,11 @@ broken JSONL line), a two-configuration grid with its table, charts and per-quer
 from __future__ import annotations
 
 import json
-import os
 import re
 
 from tests.support.browser import open_expander, shot, wait_cell, wait_idle
 
-SHOTS = os.environ.get("EVAL_SCREENSHOT_DIR")  # set to keep screenshots for a human look
 UPLOADER = "[data-testid='stFileUploaderDropzoneInput']"
-
-
-def _shot(page, tmp_path, name: str, *shown) -> None:
-    """A full screenshot for a human look, taken once every locator in `shown` is drawn and
-    visible in it (the page is rendered, not blank or still running)."""
-    path = os.path.join(SHOTS, name) if SHOTS else str(tmp_path / name)
-    page.set_viewport_size({"width": 1500, "height": 3000})  # Streamlit scrolls inside its container
-    wait_idle(page)
-    for locator in shown:
-        locator.first.wait_for(state="visible", timeout=10_000)
-        box = locator.first.bounding_box()
-        assert box and box["width"] > 0 and box["height"] > 0 and box["y"] < 3000, (name, locator)
-    assert page.get_by_test_id("stException").count() == 0
-    page.wait_for_timeout(800)
-    page.screenshot(path=path, full_page=True)
 
 
 def _choose(page, label: str, option: str) -> None:
@@ -56,7 +39,7 @@ def test_upload_errors_then_grid_with_table_and_charts(start_app, page, tmp_path
     error = page.get_by_test_id("stAlert").filter(has_text="unknown document id(s) 'd404'")
     error.wait_for(timeout=30_000)
     assert "Queries line 1 (id 'q1')" in error.inner_text()
-    _shot(page, tmp_path, "evaluate-upload-error.png", error, page.get_by_role("button", name="Run evaluation"))
+    shot(page, tmp_path, "evaluate-upload-error.png", shown=(error, page.get_by_role("button", name="Run evaluation")))
     page.set_viewport_size({"width": 1500, "height": 1000})
 
     # Back to a bundled set, reduced to 4 queries, two instructions: a two-configuration grid.
@@ -95,8 +78,8 @@ def test_upload_errors_then_grid_with_table_and_charts(start_app, page, tmp_path
     detail = page.get_by_test_id("stExpander").filter(has_text="Top documents for one query").get_by_test_id(
         "stDataFrame").filter(has_text="rank")
     detail.wait_for(timeout=30_000)
-    _shot(page, tmp_path, "evaluate.png", page.get_by_role("heading", name="3 · Results"), charts.nth(0),
-          charts.nth(1), table, detail)
+    shot(page, tmp_path, "evaluate.png",
+         shown=(page.get_by_role("heading", name="3 · Results"), charts.nth(0), charts.nth(1), table, detail))
 
     # A vs B per query (A: the first configuration, B: the last), and the threshold calibration.
     page.set_viewport_size({"width": 1500, "height": 1000})

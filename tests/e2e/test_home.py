@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.browser import wait_idle
+from tests.support.browser import shot, wait_idle
 
 
 def test_home_shows_connected_model(start_app, page, tmp_path):
@@ -13,6 +13,4 @@ def test_home_shows_connected_model(start_app, page, tmp_path):
     sidebar.get_by_text("multilingual-e5-small-q4").first.wait_for(timeout=30_000)
     assert "Connected" in sidebar.inner_text()
     assert page.get_by_role("heading", name="Qwen3-Embedding Playground").is_visible()
-    shot = tmp_path / "home.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
+    shot(page, tmp_path, "home.png", 1000)

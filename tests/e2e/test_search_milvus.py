@@ -3,7 +3,6 @@ restart the app on the same database and ask again (a reopened Milvus must load 
 
 from __future__ import annotations
 
-import os
 import re
 
 from tests.support import procs
@@ -11,6 +10,7 @@ from tests.support.browser import (
     create_collection,
     launch_app,
     paste_document,
+    shot,
     table_cells,
     wait_cell,
     wait_idle,
@@ -63,8 +63,7 @@ def test_search_page_on_milvus_lite_survives_a_restart(page, tmp_path, embedding
         assert bars.locator("g.point").count() >= 1
         matched = page.get_by_test_id("stVerticalBlock").filter(has=page.get_by_text("Matched chunk")).last
         assert "leave" in matched.inner_text().lower()
-        shots = os.environ.get("HARDENING_SCREENSHOT_DIR") or str(tmp_path)
-        page.screenshot(path=f"{shots}/search-milvus.png", full_page=True)  # for a look by hand
+        shot(page, tmp_path, "search-milvus.png", 3600)
     finally:
         procs.stop(proc)
 

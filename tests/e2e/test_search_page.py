@@ -51,7 +51,7 @@ def test_build_samples_and_search_on_a_chroma_server(start_app, page, tmp_path):
         page.get_by_role("option", name=re.compile(r"^#2 · ")).click()
         page.get_by_text(re.compile(r"^Similarity \d\.\d{3} is ")).filter(has_not_text=before).wait_for(timeout=30_000)
         wait_idle(page)
-        page.screenshot(path=str(tmp_path / "search.png"), full_page=True)  # for a look by hand
+        shot(page, tmp_path, "search.png", 1000)
         assert not page.dialogs
 
         # Dense + BM25 + hybrid: three lists side by side, each hit saying where it came from.

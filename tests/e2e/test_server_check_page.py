@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 
-from tests.support.browser import download, table_cells, wait_cell, wait_idle
+from tests.support.browser import download, shot, table_cells, wait_cell, wait_idle
 
 
 def test_full_check_in_browser_names_a_different_model(shared_app, page, tmp_path):
@@ -32,7 +31,4 @@ def test_full_check_in_browser_names_a_different_model(shared_app, page, tmp_pat
     report = json.loads(raw)
     assert {r["id"]: r["status"] for r in report["results"]}["identity"] == "fail"
     assert page.get_by_test_id("stException").count() == 0
-    if os.environ.get("SCREENSHOT_DIR"):
-        page.set_viewport_size({"width": 1500, "height": 3600})  # Streamlit scrolls inside its own container
-        wait_idle(page)
-        page.screenshot(path=os.path.join(os.environ["SCREENSHOT_DIR"], "server_check.png"), full_page=True)
+    shot(page, tmp_path, "server_check.png", 3600)

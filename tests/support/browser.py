@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.support import procs
 
 ROOT = Path(__file__).resolve().parents[2]
+SHOTS = os.environ.get("SCREENSHOT_DIR")  # a directory: keep every browser test's screenshots there for a look
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -88,7 +90,6 @@ def run_benchmark(page, removed: list[tuple[str, str]]) -> None:
 
 IMG = "<img src=x onerror=alert(1)>"
 SCRIPT = "<script>alert(2)</script>"
-SHOTS = os.environ.get("HARDENING_SCREENSHOT_DIR")  # set to keep screenshots for a human look
 
 
 def assert_inert(page) -> None:
@@ -172,14 +173,21 @@ def hover_mark(page, chart, index: int = 0, selector: str = ".point path") -> st
     return " ".join(label.all_text_contents())
 
 
-def shot(page, tmp_path: Path, name: str, height: int = 3000) -> Path:
-    """A full screenshot for a look by hand (Streamlit scrolls inside its own container, so a tall
-    viewport), taken once the page shows no uncaught exception."""
+def shot(page, tmp_path: Path, name: str, height: int = 3000, shown: Sequence = ()) -> Path:
+    """The one screenshot helper: a full page for a look by hand, kept in $SCREENSHOT_DIR (else in the
+    test's tmp_path). Streamlit scrolls inside its own container, so the viewport is made `height`
+    tall meanwhile. Taken once the script is idle, every locator in `shown` is drawn with a size
+    inside that height, and the page shows no uncaught exception."""
     path = Path(SHOTS) / name if SHOTS else tmp_path / name
     size = page.viewport_size
     page.set_viewport_size({"width": 1500, "height": height})
+    wait_idle(page)
+    for locator in shown:
+        locator.first.wait_for(state="visible", timeout=10_000)
+        box = locator.first.bounding_box()
+        assert box and box["width"] > 0 and box["height"] > 0 and box["y"] < height, (name, locator)
+    assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id("stException").first.inner_text()
     page.wait_for_timeout(600)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(size)
-    assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id("stException").first.inner_text()
     return path
