@@ -1,6 +1,6 @@
 """What only the Milvus store has to get right: names, filter literals, the load after a reopen,
 field sizes, Milvus Lite's flush, one process per database, and choosing it from the settings.
-Everything runs on a real Milvus Lite database (test_store.py has the shared contract)."""
+Everything runs on a real Milvus Lite database (test_stores.py has the shared contract)."""
 
 from __future__ import annotations
 
