@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Test processes: unit, AppTest and browser tests are shared out over them (pytest-xdist, work
+# stealing); each starts its own stand-in server, shared app and browser. 2 suits the 2-core CI.
+TEST_WORKERS ?= 2
 
 .PHONY: install install-dev browser run test bench lint clean
 
@@ -35,11 +38,11 @@ browser:
 run: install
 	$(BIN)/streamlit run app.py
 
-## test: lint, the layer contracts and every test (unit, AppTest, browser)
+## test: lint, the layer contracts and every test (unit, AppTest, browser) in TEST_WORKERS processes
 test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 ## bench: every benchmark script in bench/, printing figures
 bench: install-dev

@@ -45,7 +45,9 @@ def start_app(tmp_path, embedding_server):
 
 @pytest.fixture(scope="session")
 def shared_app(tmp_path_factory, embedding_server) -> str:
-    """URL of one app shared by tests that use distinct names (saves a start per test)."""
+    """URL of one app for every browser test that needs no server of its own (other settings, a
+    restart, its logs): each test opens its own browser context, so its own session, and uses names
+    no other test uses. One start per test process instead of one per test."""
     app_dir = tmp_path_factory.mktemp("shared-app")
     proc, url = launch_app(app_dir, embedding_server)
     _SHARED_APP_DIRS.append(app_dir)

@@ -10,9 +10,8 @@ import re
 from tests.support.browser import download, run_benchmark, shot, wait_idle
 
 
-def test_small_sweep_in_browser(start_app, page, tmp_path):
-    url = start_app()
-    page.goto(f"{url}/Benchmark")
+def test_small_sweep_in_browser(shared_app, page, tmp_path):
+    page.goto(f"{shared_app}/Benchmark")
     wait_idle(page)
     # Narrow the sweep: remove medium inputs and batch 32 / concurrency 4 from the defaults.
     run_benchmark(page, [("Inputs", "medium (256 tokens)"), ("Batch sizes", "32"), ("Requests in flight", "4")])
@@ -35,9 +34,8 @@ def _download_csv(page) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(data)))
 
 
-def test_stop_keeps_the_points_measured_so_far(start_app, page, tmp_path):
-    url = start_app()
-    page.goto(f"{url}/Benchmark")
+def test_stop_keeps_the_points_measured_so_far(shared_app, page, tmp_path):
+    page.goto(f"{shared_app}/Benchmark")
     wait_idle(page)
     # The default sweep: short and medium inputs x batch 1, 8, 32 x 1, 2, 4 in flight = 18 points.
     page.get_by_role("button", name="Run benchmark").click()

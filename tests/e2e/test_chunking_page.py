@@ -21,9 +21,8 @@ def underlined_chunks(page) -> set[str]:
     ))
 
 
-def test_chunks_are_coloured_and_the_slider_moves_the_highlight(start_app, page, tmp_path):
-    url = start_app()
-    page.goto(f"{url}/Chunking")
+def test_chunks_are_coloured_and_the_slider_moves_the_highlight(shared_app, page, tmp_path):
+    page.goto(f"{shared_app}/Chunking")
     wait_idle(page)
     page.locator(".ev-chunks").first.wait_for(timeout=60_000)
     colours = page.eval_on_selector_all(
@@ -77,11 +76,10 @@ def test_settings_are_kept_across_a_page_switch(shared_app, page):
     assert underlined_chunks(page) == {"1"}
 
 
-def test_big_upload_draws_hundreds_of_chunks_quickly(start_app, page, tmp_path):
+def test_big_upload_draws_hundreds_of_chunks_quickly(shared_app, page, tmp_path):
     doc = tmp_path / "long-policy.txt"
     doc.write_text(long_document(50_000), encoding="utf-8")
-    url = start_app()
-    page.goto(f"{url}/Chunking")
+    page.goto(f"{shared_app}/Chunking")
     wait_idle(page)
     page.get_by_text("Upload", exact=True).click()
     wait_idle(page)
@@ -110,9 +108,8 @@ def test_big_upload_draws_hundreds_of_chunks_quickly(start_app, page, tmp_path):
     shot(page, tmp_path, "chunking-big.png", 1000)
 
 
-def test_pasted_markup_stays_inert(start_app, page):
-    url = start_app()
-    page.goto(f"{url}/Chunking")
+def test_pasted_markup_stays_inert(shared_app, page):
+    page.goto(f"{shared_app}/Chunking")
     wait_idle(page)
     page.get_by_text("Paste", exact=True).click()
     wait_idle(page)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from tests.support.browser import shot, wait_idle
 
 
-def test_two_maps_hover_and_box_selection(start_app, page, tmp_path):
-    url = start_app()
-    page.goto(f"{url}/Clusters")
+def test_two_maps_hover_and_box_selection(shared_app, page, tmp_path):
+    page.goto(f"{shared_app}/Clusters")
     wait_idle(page)
     per_topic = page.get_by_role("spinbutton", name="Texts per topic")
     per_topic.fill("8")

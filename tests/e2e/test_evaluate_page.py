@@ -19,9 +19,8 @@ def _choose(page, label: str, option: str) -> None:
     page.keyboard.press("Escape")
 
 
-def test_upload_errors_then_grid_with_table_and_charts(start_app, page, tmp_path):
-    url = start_app()
-    page.goto(f"{url}/Evaluate")
+def test_upload_errors_then_grid_with_table_and_charts(shared_app, page, tmp_path):
+    page.goto(f"{shared_app}/Evaluate")
     wait_idle(page)
     page.get_by_role("heading", name="Evaluate retrieval quality").wait_for(timeout=30_000)
 

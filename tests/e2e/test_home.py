@@ -5,9 +5,8 @@ from __future__ import annotations
 from tests.support.browser import shot, wait_idle
 
 
-def test_home_shows_connected_model(start_app, page, tmp_path):
-    url = start_app()
-    page.goto(url)
+def test_home_shows_connected_model(shared_app, page, tmp_path):
+    page.goto(shared_app)
     wait_idle(page)
     sidebar = page.locator("[data-testid='stSidebar']")
     sidebar.get_by_text("multilingual-e5-small-q4").first.wait_for(timeout=30_000)

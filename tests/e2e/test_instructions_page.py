@@ -11,9 +11,8 @@ from tests.support.browser import app_value, shot, wait_idle
 PAYLOAD = "<img src=x onerror=alert(1)>"
 
 
-def test_heatmaps_render_and_script_payload_stays_text(start_app, page, tmp_path):
-    url = start_app()
-    page.goto(f"{url}/Instructions")
+def test_heatmaps_render_and_script_payload_stays_text(shared_app, page, tmp_path):
+    page.goto(f"{shared_app}/Instructions")
     wait_idle(page)
     page.get_by_role("heading", name="Instruction Lab").wait_for(timeout=30_000)
 
