@@ -383,8 +383,7 @@ def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: 
     selected: list[tuple[str, int]] = []
     for i, (column, side) in enumerate(zip(st.columns(2), sides, strict=True)):
         with column:
-            colours = label_colours if colour_by == "label" else None
-            selected += _show_map(i, side, corpus, colour_by, colours, placed[i], queries, three_d)
+            selected += _show_map(i, side, corpus, colour_by, label_colours, placed[i], queries, three_d)
 
     st.subheader("Selected texts")
     if three_d:
@@ -413,11 +412,11 @@ def _show_measures(plain: MapSide, instructed: MapSide) -> None:
     download_table(table, "cluster_measures", key="umap.dl_metrics")
 
 
-def _show_map(i: int, side: MapSide, corpus: Corpus, colour_by: str, label_colours: dict[str, str] | None,
+def _show_map(i: int, side: MapSide, corpus: Corpus, colour_by: str, label_colours: dict[str, str],
               placed: np.ndarray | None, queries: list[str], three_d: bool) -> list[tuple[str, int]]:
     """Map i (0 plain, 1 instructed) with its caption, download and k search; the texts selected on it."""
     groups, order, details = colour_groups(side.clustering.labels, corpus.labels, colour_by)
-    colours = label_colours if label_colours is not None else figures.group_colours(order)
+    colours = label_colours if colour_by == "label" else figures.group_colours(order)
     fig = figures.umap_map(
         side.projection.coords, list(corpus.texts), groups, side.title, colours,
         query_coords=placed, queries=queries if placed is not None else None, details=details,
