@@ -223,7 +223,7 @@ def plan_grid(dataset: LabelledSet, configs: Sequence[EvalConfig]) -> GridPlan:
 @dataclass(frozen=True)
 class ConfigResult:
     config: EvalConfig
-    metrics: dict[str, float]  # macro averages, keys METRICS
+    metrics: dict[str, float]  # macro averages, keys metrics.METRICS
     per_query: dict[str, dict[str, float]]  # query id -> metric -> value
     top_ids: dict[str, list[str]]  # query id -> top-10 document ids
     dimensions: int  # the size actually used (0 for BM25: no vectors)

@@ -191,7 +191,7 @@ class Context:
     after: str
 
 
-_CALLS = threading.local()  # how deep in Store methods this thread is: the outermost one translates
+_CALLS = threading.local()  # how deep in store methods this thread is: the outermost one translates
 
 
 def raising_store_errors(cls: type) -> type:
