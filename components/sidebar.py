@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -10,9 +11,9 @@ from streamlit.errors import StreamlitInvalidLayoutContextError
 
 from components import resources, state
 from components.widgets import ensure_local_model
-from embedlab.backends import LocalEmbedder
+from embedlab.backends import LocalEmbedder, ProbeResult
 from embedlab.cache import CachedEmbedder, EmbeddingCache
-from embedlab.config import Settings
+from embedlab.config import Settings, dimension_range
 from embedlab.text import escape_markdown
 
 _BACKENDS = {"server": "OpenAI-compatible server", "local": "Local model (in-process)"}
@@ -50,14 +51,18 @@ def _settings_form(settings: Settings) -> None:
             key="conn.api_key",
             help="Leave empty to keep the configured key.",
         )
+        # The bounds of the model in use (Qwen3-Embedding 0.6B: 32 to 1024); for other models only
+        # the server knows, and asking for more than it has gives its full size with a warning.
+        low, high = dimension_range(settings.vector_model)
         dims = st.number_input(
             "Dimensions (0 = full)",
             min_value=0,
-            max_value=4096,
+            max_value=high,
             step=32,
             value=settings.embedding_dimensions or 0,
             key="conn.dimensions",
-            help="Matryoshka truncation: Qwen3-Embedding-0.6B allows 32 to 1024.",
+            help=(f"Matryoshka truncation: {settings.vector_model} allows {low} to {high}." if high else
+                  "Matryoshka truncation; more than the model has gives its full size."),
         )
         if st.form_submit_button("Apply", type="primary"):
             if backend == "server" and not base_url.strip():
@@ -74,13 +79,14 @@ def _settings_form(settings: Settings) -> None:
             st.rerun()
 
 
-def _status(settings: Settings, embedder: CachedEmbedder) -> None:
+def _status(settings: Settings, embedder: CachedEmbedder, result: ProbeResult | None, error: str | None) -> None:
     if settings.backend == "server":
-        result, error = resources.probe(settings, st.session_state[state.CONN_PROBE_NONCE])
         if error:
             st.error(error, icon=":material/power_off:")
         elif result:
             st.success(f"Connected: **{result.model_id}**", icon=":material/check_circle:")
+            if result.dimensions_note:
+                st.warning(escape_markdown(result.dimensions_note), icon=":material/warning:")
             mode = {
                 "server": "server truncates",
                 "client": "truncated here (server ignores or refuses `dimensions`)",
@@ -116,12 +122,19 @@ def draw_cache_stats(slot: DeltaGenerator, cache: EmbeddingCache) -> None:
         )
 
 
-def connection_panel(settings: Settings) -> tuple[CachedEmbedder, DeltaGenerator]:
-    """Draw the sidebar panel; returns this session's (cached) embedder and the cache-line slot."""
+def connection_panel(settings: Settings) -> tuple[Settings, CachedEmbedder, DeltaGenerator]:
+    """Draw the sidebar panel; returns the settings in effect, this session's (cached) embedder and
+    the cache-line slot."""
+    result, error = None, None
+    if settings.backend == "server":
+        result, error = resources.probe(settings, st.session_state[state.CONN_PROBE_NONCE])
+        if result and result.dimensions_note:
+            # The model has fewer dimensions than requested: every page uses its full vectors.
+            settings = dataclasses.replace(settings, embedding_dimensions=None)
     embedder = resources.get_embedder(settings)
     with st.sidebar:
         st.subheader("Connection")
-        _status(settings, embedder)
+        _status(settings, embedder, result, error)
         with st.expander("Settings", expanded=False):
             _settings_form(settings)
         slot = st.empty()
@@ -132,4 +145,4 @@ def connection_panel(settings: Settings) -> tuple[CachedEmbedder, DeltaGenerator
             embedder.cache.clear()
             st.toast("Embedding cache cleared")
             st.rerun()
-    return embedder, slot
+    return settings, embedder, slot
