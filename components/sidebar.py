@@ -12,7 +12,7 @@ from streamlit.errors import StreamlitInvalidLayoutContextError
 from components import resources, state
 from components.widgets import ensure_local_model
 from embedlab.backends import LocalEmbedder, ProbeResult
-from embedlab.cache import CachedEmbedder, EmbeddingCache
+from embedlab.cache import CachedEmbedder, CacheError, EmbeddingCache
 from embedlab.config import Settings, dimension_range
 from embedlab.text import escape_markdown
 
@@ -114,11 +114,24 @@ def _status(settings: Settings, embedder: CachedEmbedder, result: ProbeResult | 
 
 def draw_cache_stats(slot: DeltaGenerator, cache: EmbeddingCache) -> None:
     """Draw (or redraw, after a page embedded something) the cache figures into `slot`."""
+    hits = f"{cache.hits:,} hits / {cache.misses:,} misses"
     # Inside a fragment rerun the sidebar cannot be written; the next full run redraws it.
     with contextlib.suppress(StreamlitInvalidLayoutContextError):
-        slot.caption(
-            f"Embedding cache: {len(cache):,} vectors · {cache.size_bytes() / 1e6:.1f} MB · "
-            f"{cache.hits:,} hits / {cache.misses:,} misses"
+        box = slot.container()
+        if not cache.on_disk:
+            box.warning(
+                escape_markdown(
+                    f"Running without the disk cache: {cache.path} cannot be used ({cache.open_error}). "
+                    "Vectors are kept in memory until the app restarts."
+                ),
+                icon=":material/warning:",
+            )
+            box.caption(f"Embedding cache (in memory): {len(cache):,} vectors · {hits}")
+            return
+        unsaved = f" · {cache.unsaved:,} not saved ({cache.write_error})" if cache.unsaved else ""
+        box.caption(
+            f"Embedding cache: {len(cache):,} vectors · {cache.size_bytes() / 1e6:.1f} MB · {hits}"
+            + escape_markdown(unsaved)
         )
 
 
@@ -142,7 +155,11 @@ def connection_panel(settings: Settings) -> tuple[Settings, CachedEmbedder, Delt
         # Which store Search, Clusters and ingestion use (MILVUS_URI / CHROMA_HOST / CHROMA_PATH).
         st.caption(f"Vector store: {escape_markdown(resources.store_location(settings))}")
         if st.button("Clear cache", key="conn.clear_cache"):
-            embedder.cache.clear()
-            st.toast("Embedding cache cleared")
-            st.rerun()
+            try:
+                embedder.cache.clear()
+            except CacheError as exc:
+                st.error(str(exc), icon=":material/error:")
+            else:
+                st.toast("Embedding cache cleared")
+                st.rerun()
     return settings, embedder, slot
