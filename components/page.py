@@ -51,7 +51,7 @@ def setup(title: str, icon: str = "🧭") -> PageContext:
     state.init_state()
     _navigation()
     settings = resources.current_settings()
-    embedder, cache_line = sidebar.connection_panel(settings)
+    settings, embedder, cache_line = sidebar.connection_panel(settings)
     library = load_library(settings.data_path)
     library.all()  # reads the file once, so that a broken one is reported here
     if library.warning:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -10,9 +11,9 @@ from streamlit.errors import StreamlitInvalidLayoutContextError
 
 from components import resources, state
 from components.widgets import ensure_local_model
-from embedlab.backends import LocalEmbedder
-from embedlab.cache import CachedEmbedder, EmbeddingCache
-from embedlab.config import Settings
+from embedlab.backends import LocalEmbedder, ProbeResult
+from embedlab.cache import CachedEmbedder, CacheError, EmbeddingCache
+from embedlab.config import Settings, dimension_range
 from embedlab.text import escape_markdown
 
 _BACKENDS = {"server": "OpenAI-compatible server", "local": "Local model (in-process)"}
@@ -50,14 +51,18 @@ def _settings_form(settings: Settings) -> None:
             key="conn.api_key",
             help="Leave empty to keep the configured key.",
         )
+        # The bounds of the model in use (Qwen3-Embedding 0.6B: 32 to 1024); for other models only
+        # the server knows, and asking for more than it has gives its full size with a warning.
+        low, high = dimension_range(settings.vector_model)
         dims = st.number_input(
             "Dimensions (0 = full)",
             min_value=0,
-            max_value=4096,
+            max_value=high,
             step=32,
             value=settings.embedding_dimensions or 0,
             key="conn.dimensions",
-            help="Matryoshka truncation: Qwen3-Embedding-0.6B allows 32 to 1024.",
+            help=(f"Matryoshka truncation: {settings.vector_model} allows {low} to {high}." if high else
+                  "Matryoshka truncation; more than the model has gives its full size."),
         )
         if st.form_submit_button("Apply", type="primary"):
             if backend == "server" and not base_url.strip():
@@ -74,13 +79,14 @@ def _settings_form(settings: Settings) -> None:
             st.rerun()
 
 
-def _status(settings: Settings, embedder: CachedEmbedder) -> None:
+def _status(settings: Settings, embedder: CachedEmbedder, result: ProbeResult | None, error: str | None) -> None:
     if settings.backend == "server":
-        result, error = resources.probe(settings, st.session_state[state.CONN_PROBE_NONCE])
         if error:
             st.error(error, icon=":material/power_off:")
         elif result:
             st.success(f"Connected: **{result.model_id}**", icon=":material/check_circle:")
+            if result.dimensions_note:
+                st.warning(escape_markdown(result.dimensions_note), icon=":material/warning:")
             mode = {
                 "server": "server truncates",
                 "client": "truncated here (server ignores or refuses `dimensions`)",
@@ -108,20 +114,40 @@ def _status(settings: Settings, embedder: CachedEmbedder) -> None:
 
 def draw_cache_stats(slot: DeltaGenerator, cache: EmbeddingCache) -> None:
     """Draw (or redraw, after a page embedded something) the cache figures into `slot`."""
+    hits = f"{cache.hits:,} hits / {cache.misses:,} misses"
     # Inside a fragment rerun the sidebar cannot be written; the next full run redraws it.
     with contextlib.suppress(StreamlitInvalidLayoutContextError):
-        slot.caption(
-            f"Embedding cache: {len(cache):,} vectors · {cache.size_bytes() / 1e6:.1f} MB · "
-            f"{cache.hits:,} hits / {cache.misses:,} misses"
+        box = slot.container()
+        if not cache.on_disk:
+            box.warning(
+                escape_markdown(
+                    f"Running without the disk cache: {cache.path} cannot be used ({cache.open_error}). "
+                    "Vectors are kept in memory until the app restarts."
+                ),
+                icon=":material/warning:",
+            )
+            box.caption(f"Embedding cache (in memory): {len(cache):,} vectors · {hits}")
+            return
+        unsaved = f" · {cache.unsaved:,} not saved ({cache.write_error})" if cache.unsaved else ""
+        box.caption(
+            f"Embedding cache: {len(cache):,} vectors · {cache.size_bytes() / 1e6:.1f} MB · {hits}"
+            + escape_markdown(unsaved)
         )
 
 
-def connection_panel(settings: Settings) -> tuple[CachedEmbedder, DeltaGenerator]:
-    """Draw the sidebar panel; returns this session's (cached) embedder and the cache-line slot."""
+def connection_panel(settings: Settings) -> tuple[Settings, CachedEmbedder, DeltaGenerator]:
+    """Draw the sidebar panel; returns the settings in effect, this session's (cached) embedder and
+    the cache-line slot."""
+    result, error = None, None
+    if settings.backend == "server":
+        result, error = resources.probe(settings, st.session_state[state.CONN_PROBE_NONCE])
+        if result and result.dimensions_note:
+            # The model has fewer dimensions than requested: every page uses its full vectors.
+            settings = dataclasses.replace(settings, embedding_dimensions=None)
     embedder = resources.get_embedder(settings)
     with st.sidebar:
         st.subheader("Connection")
-        _status(settings, embedder)
+        _status(settings, embedder, result, error)
         with st.expander("Settings", expanded=False):
             _settings_form(settings)
         slot = st.empty()
@@ -129,7 +155,11 @@ def connection_panel(settings: Settings) -> tuple[CachedEmbedder, DeltaGenerator
         # Which store Search, Clusters and ingestion use (MILVUS_URI / CHROMA_HOST / CHROMA_PATH).
         st.caption(f"Vector store: {escape_markdown(resources.store_location(settings))}")
         if st.button("Clear cache", key="conn.clear_cache"):
-            embedder.cache.clear()
-            st.toast("Embedding cache cleared")
-            st.rerun()
-    return embedder, slot
+            try:
+                embedder.cache.clear()
+            except CacheError as exc:
+                st.error(str(exc), icon=":material/error:")
+            else:
+                st.toast("Embedding cache cleared")
+                st.rerun()
+    return settings, embedder, slot

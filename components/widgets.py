@@ -16,6 +16,7 @@ import streamlit as st
 
 from embedlab.backends import EmbeddingError, InputRejected, LocalEmbedder
 from embedlab.cache import CachedEmbedder
+from embedlab.text import escape_markdown
 
 if TYPE_CHECKING:
     from components.page import PageContext
@@ -78,18 +79,32 @@ def embed_with_progress(
     def report(done: int, total: int) -> None:
         bar.progress(done / max(total, 1), text=f"{label}: {done} / {total} unique texts")
 
+    unsaved = embedder.cache.unsaved
     try:
         vectors = embedder.embed(list(texts), progress=report)
     except EmbeddingError as exc:
         bar.empty()
         ctx.refresh_cache_stats()  # texts accepted before the failure were cached
+        _unsaved_warning(embedder, unsaved)
         show_error(exc)
         if isinstance(exc, InputRejected) and exc.indices and names is not None:
             _rejected_table(exc.indices, texts, names)
         return None
     bar.empty()
     ctx.refresh_cache_stats()
+    _unsaved_warning(embedder, unsaved)
     return vectors
+
+
+def _unsaved_warning(embedder: CachedEmbedder, before: int) -> None:
+    """Say so when the cache could not keep what was just embedded (disk full)."""
+    cache = embedder.cache
+    if cache.unsaved > before:
+        st.warning(escape_markdown(
+            f"The embedding cache could not save {cache.unsaved - before:,} new vector(s): {cache.write_error}. "
+            "The results are complete, but those texts will be embedded again next time. Everything the "
+            f"cache held before is kept; caching resumes once {cache.path} can be written again."
+        ), icon=":material/warning:")
 
 
 def _rejected_table(indices: Sequence[int], texts: Sequence[str], names: Sequence[str]) -> None:

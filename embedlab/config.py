@@ -8,6 +8,7 @@ operator can change one deployment without editing files.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import tomllib
 from collections.abc import Mapping
@@ -36,6 +37,18 @@ ENV_KEYS: dict[str, str] = {
     "data_dir": "PLAYGROUND_DATA_DIR",
 }
 MILVUS_SCHEMES = ("http", "https", "tcp")  # what pymilvus accepts besides a local *.db file
+
+# Matryoshka sizes of the Qwen3-Embedding models (official model cards): (smallest, full).
+QWEN3_DIMENSIONS: dict[str, tuple[int, int]] = {"0.6b": (32, 1024), "4b": (32, 2560), "8b": (32, 4096)}
+# Hub names, GGUF builds and Ollama tags: Qwen/Qwen3-Embedding-0.6B, dengcao/Qwen3-Embedding-4B:Q8_0,
+# qwen3-embedding:8b.
+_QWEN3_NAME = re.compile(r"qwen3-embedding[-_:]?(0\.6b|4b|8b)(?![0-9a-z.])", re.IGNORECASE)
+# What a setting falls back to when its value cannot be used (read_settings).
+_FALLBACKS = {
+    "embedding_dimensions": "the model's full size is used",
+    "chroma_port": "port 8000 is used",
+    "milvus_uri": "the embedded Chroma store is used instead of Milvus",
+}
 
 
 def api_root(base_url: str) -> str:
@@ -84,6 +97,12 @@ class Settings:
         return "server" if self.embedding_base_url else "local"
 
     @property
+    def vector_model(self) -> str:
+        """The model that makes the vectors: the configured one on a server, else the in-process
+        Qwen3-Embedding-0.6B (the only model the local backend runs)."""
+        return self.embedding_model if self.backend == "server" else DEFAULT_MODEL
+
+    @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
 
@@ -97,6 +116,14 @@ class Settings:
         if self.milvus_uri:
             return "milvus-lite" if is_milvus_lite(self.milvus_uri) else "milvus"
         return "chroma-server" if self.chroma_host else "chroma"
+
+
+def dimension_range(model: str) -> tuple[int, int | None]:
+    """(smallest, largest) Matryoshka size `model` offers: Qwen3-Embedding-0.6B 32 to 1024, 4B 32 to
+    2560, 8B 32 to 4096. Any other model gives (1, None): only its server knows its full size, and
+    the embedder learns it from the first answer."""
+    found = _QWEN3_NAME.search(model)
+    return QWEN3_DIMENSIONS[found.group(1).lower()] if found else (1, None)
 
 
 def is_milvus_lite(uri: str) -> bool:
@@ -180,7 +207,7 @@ def load_settings(
     secrets: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Merge the three sources into Settings.
+    """Merge the three sources into Settings; raises SettingsError for the first unusable value.
 
     Args:
         env: environment variables (default: os.environ), keyed by ENV_KEYS values.
@@ -188,10 +215,38 @@ def load_settings(
         overrides: per-session values keyed by Settings field name; a value of None
             means "not overridden", an empty string clears the setting.
     """
+    return read_settings(env, secrets, overrides, strict=True)[0]
+
+
+def read_settings(
+    env: Mapping[str, str] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    strict: bool = False,
+) -> tuple[Settings, list[str]]:
+    """Like load_settings, but an unusable value (or secrets file) is left out and reported:
+    that one setting keeps its default and every other setting is still read.
+
+    Returns:
+        (settings, problems): one message per value left out, naming the variable and what is
+        used instead. With strict=True the first problem is raised as SettingsError instead.
+    """
+    problems: list[str] = []
+
+    def refuse(exc: SettingsError, fallback: str) -> None:
+        if strict:
+            raise exc
+        problems.append(f"{exc}; {fallback}.")
+
     if env is None:
         with ENV_LOCK:  # never read while milvus_store hides MILVUS_URI from pymilvus's import
             env = dict(os.environ)
-    secrets = read_secrets() if secrets is None else secrets
+    if secrets is None:
+        try:
+            secrets = read_secrets()
+        except SettingsError as exc:
+            refuse(exc, "the file is ignored")
+            secrets = {}
     overrides = overrides or {}
     values: dict[str, Any] = {}
     for f in fields(Settings):
@@ -204,7 +259,18 @@ def load_settings(
             raw = secrets[key]
         else:
             continue
-        value = _convert(f.name, raw)
+        try:
+            value = _convert(f.name, raw)
+        except SettingsError as exc:
+            refuse(exc, _FALLBACKS.get(f.name, "the default is used"))
+            continue
         if value is not None or f.name in ("embedding_base_url", "embedding_dimensions"):
             values[f.name] = value
-    return Settings(**values)
+    settings = Settings(**values)
+    dims = settings.embedding_dimensions
+    low, high = dimension_range(settings.vector_model)
+    if dims is not None and not (low <= dims <= (high or dims)):
+        refuse(SettingsError(f"EMBEDDING_DIMENSIONS={dims} is outside the sizes {settings.vector_model} offers "
+                             f"({low} to {high})"), _FALLBACKS["embedding_dimensions"])
+        settings = Settings(**{**values, "embedding_dimensions": None})
+    return settings, problems

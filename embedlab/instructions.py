@@ -19,6 +19,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from embedlab.diskerrors import write_failure
+
 DEFAULT_TEMPLATE = "Instruct: {task}\nQuery:{query}"
 DEFAULT_TASK = "Given a web search query, retrieve relevant passages that answer the query"
 
@@ -336,7 +338,18 @@ class InstructionLibrary:
 
     # Changing -----------------------------------------------------------------------------
     def _write(self, entries: list[Instruction]) -> None:
-        atomic_write_text(self.path, dump_entries(entries))
+        """Replace the file with `entries`; a failed write leaves the file as it was.
+
+        Raises:
+            LibraryError: the file cannot be written (disk full, read-only directory).
+        """
+        try:
+            atomic_write_text(self.path, dump_entries(entries))
+        except OSError as exc:
+            raise LibraryError(
+                f"The instruction library could not be saved in {self.path.parent}: {write_failure(exc)}. "
+                "Nothing was changed; the saved instructions are as they were."
+            ) from None
 
     @staticmethod
     def _ensure_free(name: str, entries: list[Instruction], ignore: str | None = None) -> None:

@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from embedlab.diskerrors import write_failure
+
 if TYPE_CHECKING:
     from embedlab.config import Settings
 
@@ -231,7 +233,7 @@ def _lock_directory(directory: Path) -> None:
             directory.mkdir(parents=True, exist_ok=True)
             handle = open(directory / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held open
         except OSError as exc:
-            raise StoreError(f"Cannot open the Chroma database at {directory}: {exc}") from None
+            raise _unwritable(directory, write_failure(exc)) from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -285,6 +287,16 @@ def open_client(path: str | None = None, host: str | None = None, port: int = 80
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:  # noqa: BLE001 - permissions, a corrupt database
         raise StoreError(f"Cannot open the Chroma database at {path}: {exc}") from None
+
+
+def _unwritable(directory: Path, reason: str) -> StoreError:
+    """The refusal for an embedded Chroma directory that cannot be written (read-only, disk full)."""
+    return StoreError(
+        f"The embedded Chroma database at {directory} cannot be written: {reason}. Chroma writes to its "
+        "directory even to read, so collections cannot be listed, created or changed here. Point "
+        "CHROMA_PATH (or PLAYGROUND_DATA_DIR) at a writable directory, or serve the store with "
+        "`chroma run --path <dir>` and set CHROMA_HOST. The other pages work without it."
+    )
 
 
 def _chroma_message(exc: BaseException) -> str:

@@ -43,3 +43,83 @@ def test_api_root_and_server_root_accept_either_form():
     for url in ("http://h:30000", "http://h:30000/", "http://h:30000/v1", "http://h:30000/v1/"):
         assert api_root(url) == "http://h:30000/v1"
         assert server_root(url) == "http://h:30000"
+
+
+@pytest.mark.parametrize(("raw", "why"), [("-1", "must be positive, got -1"), ("abc", "must be a whole number, got 'abc'")])
+def test_an_unusable_value_is_reported_and_only_it_falls_back(raw, why):
+    from embedlab.config import read_settings
+
+    env = {"EMBEDDING_DIMENSIONS": raw, "EMBEDDING_BASE_URL": "http://h:30000/v1", "EMBEDDING_MODEL": "m",
+           "PLAYGROUND_DATA_DIR": "/srv/data"}
+    settings, problems = read_settings(env=env, secrets={})
+    assert problems == [f"EMBEDDING_DIMENSIONS {why}; the model's full size is used."]
+    assert settings.embedding_dimensions is None
+    # Everything else configured still applies (the old fallback dropped it all, then failed again).
+    assert (settings.embedding_base_url, settings.embedding_model, settings.data_dir) == ("http://h:30000/v1", "m",
+                                                                                          "/srv/data")
+
+
+def test_a_broken_secrets_file_is_reported_and_the_environment_still_applies(tmp_path, monkeypatch):
+    from embedlab.config import read_settings
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "secrets.toml").write_text('EMBEDDING_MODEL = "unterminated\n')
+    settings, [problem] = read_settings(env={"EMBEDDING_MODEL": "from-env"})
+    assert "secrets.toml is not valid TOML" in problem and problem.endswith("the file is ignored.")
+    assert settings.embedding_model == "from-env"
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(env={})
+
+
+@pytest.mark.parametrize(("model", "bounds"), [
+    ("Qwen/Qwen3-Embedding-0.6B", (32, 1024)),
+    ("Qwen/Qwen3-Embedding-4B", (32, 2560)),
+    ("Qwen/Qwen3-Embedding-8B", (32, 4096)),
+    ("dengcao/Qwen3-Embedding-0.6B:Q8_0", (32, 1024)),  # an Ollama GGUF build
+    ("qwen3-embedding:8b", (32, 4096)),  # Ollama's own tag
+    ("Qwen/Qwen3-Embedding-0.6B-GGUF", (32, 1024)),
+    ("multilingual-e5-small-q4", (1, None)),  # unknown: only its server knows
+    ("qwen3-embedding", (1, None)),  # no size in the name
+])
+def test_dimension_bounds_come_from_the_model(model, bounds):
+    from embedlab.config import dimension_range
+
+    assert dimension_range(model) == bounds
+
+
+@pytest.mark.parametrize(("model", "dims", "kept"), [
+    ("Qwen/Qwen3-Embedding-0.6B", "5000", False),
+    ("Qwen/Qwen3-Embedding-0.6B", "2048", False),  # the tuning guide's size: not a 0.6B size
+    ("Qwen/Qwen3-Embedding-0.6B", "16", False),
+    ("Qwen/Qwen3-Embedding-0.6B", "1024", True),
+    ("Qwen/Qwen3-Embedding-0.6B", "32", True),
+    ("Qwen/Qwen3-Embedding-4B", "2048", True),
+    ("Qwen/Qwen3-Embedding-8B", "4096", True),
+    ("multilingual-e5-small-q4", "5000", True),  # the server's answer bounds it (backends)
+])
+def test_dimensions_outside_the_models_range_fall_back_to_full_size(model, dims, kept):
+    from embedlab.config import dimension_range, read_settings
+
+    env = {"EMBEDDING_BASE_URL": "http://h:30000/v1", "EMBEDDING_MODEL": model, "EMBEDDING_DIMENSIONS": dims}
+    settings, problems = read_settings(env=env, secrets={})
+    if kept:
+        assert settings.embedding_dimensions == int(dims) and problems == []
+    else:
+        low, high = dimension_range(model)
+        assert settings.embedding_dimensions is None
+        assert problems == [f"EMBEDDING_DIMENSIONS={dims} is outside the sizes {model} offers ({low} to {high}); "
+                            "the model's full size is used."]
+        with pytest.raises(SettingsError, match=f"EMBEDDING_DIMENSIONS={dims} is outside"):
+            load_settings(env=env, secrets={})
+
+
+def test_the_local_backend_is_bounded_by_the_model_it_runs():
+    from embedlab.config import read_settings
+
+    # A server model name left in the settings does not matter: the local backend runs Qwen3-Embedding-0.6B.
+    settings, [problem] = read_settings(env={"EMBEDDING_MODEL": "Qwen/Qwen3-Embedding-8B", "EMBEDDING_DIMENSIONS": "2048"},
+                                        secrets={})
+    assert settings.backend == "local" and settings.embedding_dimensions is None
+    assert "Qwen/Qwen3-Embedding-0.6B offers (32 to 1024)" in problem
+

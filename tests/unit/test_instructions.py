@@ -185,6 +185,47 @@ def test_writes_are_atomic_no_temp_files_left(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["instructions.json"]
 
 
+CHANGES = [
+    ("create", lambda lib: lib.create("New one", "new task")),
+    ("update", lambda lib: lib.update("Keep me", "Keep me", "changed task")),
+    ("duplicate", lambda lib: lib.duplicate("HR policy")),
+    ("delete", lambda lib: lib.delete("Keep me")),
+    ("import", lambda lib: lib.import_json('{"instructions": [{"name": "Imported", "task": "t"}]}')),
+]
+
+
+@pytest.mark.parametrize("change", [c for _, c in CHANGES], ids=[n for n, _ in CHANGES])
+def test_a_full_disk_refuses_the_change_and_keeps_the_file(tmp_path, monkeypatch, change):
+    from tests.support.diskfaults import full_disk_for_temp_files
+
+    lib = load_library(tmp_path)
+    lib.create("Keep me", "kept task")
+    before = (tmp_path / "instructions.json").read_bytes()
+    full_disk_for_temp_files(monkeypatch, tmp_path)
+    with pytest.raises(LibraryError) as refused:  # was OSError: [Errno 28] No space left on device
+        change(lib)
+    assert str(refused.value) == (f"The instruction library could not be saved in {tmp_path}: the disk is full. "
+                                  "Nothing was changed; the saved instructions are as they were.")
+    assert (tmp_path / "instructions.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["instructions.json"]  # no half-written file left
+    assert [(i.name, i.task) for i in load_library(tmp_path).user()] == [("Keep me", "kept task")]
+
+
+def test_a_read_only_directory_is_read_and_refuses_changes(tmp_path):
+    from tests.support.diskfaults import read_only
+
+    load_library(tmp_path).create("Keep me", "kept task")
+    before = (tmp_path / "instructions.json").read_bytes()
+    with read_only(tmp_path):
+        lib = load_library(tmp_path)
+        assert [i.name for i in lib.user()] == ["Keep me"] and lib.warning is None
+        for _, change in CHANGES:
+            with pytest.raises(LibraryError, match=r"could not be saved in .*: writing there is not permitted\. "
+                                                   "Nothing was changed"):
+                change(lib)
+    assert (tmp_path / "instructions.json").read_bytes() == before
+
+
 # --- bundled sample sets and the text-list format ---------------------------------------------
 
 

@@ -286,3 +286,19 @@ def test_every_store_method_raises_the_store_error_when_the_server_is_gone(kind,
         assert f"asked to {name.replace('_', ' ').replace('jsonl', 'the collection')} (" in str(info.value)
     if kind == "milvus-lite":
         store.close()
+
+
+def test_an_unwritable_chroma_directory_is_refused_with_what_to_do(tmp_path):
+    from tests.support.diskfaults import read_only
+    from tests.support.store_procs import hold_store
+
+    # A store made by another process, then the whole data directory made read-only.
+    hold_store(tmp_path / "data" / "chroma").stop()
+    with read_only(tmp_path / "data") as data:
+        for path in (data / "chroma", data / "not-yet-made"):
+            with pytest.raises(StoreError) as refused:
+                open_client(path=str(path))
+            message = str(refused.value)
+            assert message.startswith(f"The embedded Chroma database at {path} cannot be written: writing there "
+                                      "is not permitted. Chroma writes to its directory even to read")
+            assert "CHROMA_PATH" in message and "CHROMA_HOST" in message
