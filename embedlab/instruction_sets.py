@@ -90,15 +90,17 @@ def measure(sample: SampleSet, embedder: Embedder, template: str = DEFAULT_TEMPL
     Separation (mean similarity of relevant - irrelevant pairs), Top-1 changed (queries whose
     top document differs from no instruction), Queries.
     """
+    labels = labels_from_pairs(sample.queries, sample.documents, sample.pairs)
+    if not labels.any():
+        raise ValueError(f"{sample.name}: no query has a relevant document, so there is nothing to measure")
     baseline = Variant(NO_INSTRUCTION)
     variants = instruction_variants(sample, template)
     texts = list(input_names(sample.queries, sample.documents, [baseline, *variants]))
     vectors = np.asarray(embedder.embed(texts), dtype=np.float32)
-    labels = labels_from_pairs(sample.queries, sample.documents, sample.pairs)
     rows = []
     for variant in [baseline, *variants]:
         result = compare(sample.queries, sample.documents, labels, variant, [], texts, vectors)
-        assert result.metrics is not None, f"{sample.name} has no labelled pair"
+        assert result.metrics is not None  # labels.any() was checked above
         [row] = result.metrics[result.metrics["Instruction"] == variant.name].to_dict("records")
         rows.append({"Instruction": variant.name, "MRR": row["MRR"], "Separation": row["Separation"],
                      "Top-1 changed": result.top1_changed, "Queries": len(sample.queries)})

@@ -3,14 +3,17 @@ instruction matters (no configuration at MRR 1.0, best and worst instruction cle
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from embedlab import instruction_sets
 from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.instruction_sets import (
     MAX_ALTERNATIVES,
+    SampleSet,
     instruction_variants,
     join_items,
     measure,
@@ -18,7 +21,8 @@ from embedlab.instruction_sets import (
     split_items,
 )
 from embedlab.instructions import PRESETS
-from embedlab.similarity import NO_INSTRUCTION
+from embedlab.similarity import NO_INSTRUCTION, cosine_matrix, label_metrics, labels_from_pairs, rounded
+from tests.support.word_embedder import WordEmbedder
 
 SETS = sample_sets()
 MIN_SPREAD = 0.05  # MRR of the best instruction - MRR of the worst, on every set
@@ -68,6 +72,28 @@ def test_an_older_set_without_alternatives_still_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(instruction_sets, "SETS_DIR", tmp_path)
     [old] = sample_sets().values()
     assert old.alternatives == () and [v.name for v in instruction_variants(old)] == ["HR policy"]
+
+
+def test_measure_embeds_each_text_once_and_scores_every_configuration():
+    s = SampleSet(name="Tiny", language="en", description="", queries=("reset password", "annual leave days"),
+                  documents=("password reset at the desk", "leave is ten days", "router reset button"),
+                  pairs=(("reset password", "password reset at the desk"), ("annual leave days", "leave is ten days")),
+                  instruction="IT helpdesk", alternatives=("HR policy",))
+    embedder = WordEmbedder()
+    table = measure(s, embedder)
+    [sent] = embedder.calls
+    assert len(sent) == len(set(sent)) == 3 + 2 * 3  # documents once, the queries bare and per instruction
+    assert list(table["Instruction"]) == [NO_INSTRUCTION, "IT helpdesk", "HR policy"]
+    vectors = dict(zip(sent, embedder.embed(sent), strict=True))
+    labels = labels_from_pairs(s.queries, s.documents, s.pairs)
+    for variant, row in zip(instruction_variants(s), table.iloc[1:].to_dict("records"), strict=True):
+        q = np.array([vectors[t] for t in variant.query_texts(s.queries)])
+        d = np.array([vectors[t] for t in s.documents])
+        expected = label_metrics(rounded(cosine_matrix(q, d)), labels)
+        assert row["MRR"] == round(expected.mrr, 4) and row["Separation"] == round(expected.separation, 4)
+    assert table["Top-1 changed"].iloc[0] == 0 and (table["Queries"] == 2).all()
+    with pytest.raises(ValueError, match="no query has a relevant document"):
+        measure(dataclasses.replace(s, pairs=()), embedder)
 
 
 @pytest.fixture(scope="module")
