@@ -143,6 +143,30 @@ PRESETS: tuple[Instruction, ...] = (
         True,
     ),
     Instruction(
+        "IT helpdesk",
+        "Given an employee's question to the company IT service desk, retrieve the help-desk article that resolves it",
+        "Service-desk articles: passwords, sign-in, access requests, company devices.",
+        True,
+    ),
+    Instruction(
+        "Product support",
+        "Given a question from the owner of a consumer device, retrieve the section of its product manual that answers it",
+        "Product manuals for devices people own: set-up, reset, updates, warranty.",
+        True,
+    ),
+    Instruction(
+        "Online shop",
+        "Given a shopper's question about an order, retrieve the answer from the online shop's help centre",
+        "E-commerce help centre: orders, delivery, returns, refunds, payment at checkout.",
+        True,
+    ),
+    Instruction(
+        "Card banking",
+        "Given a bank customer's question about their payment card, retrieve the bank's answer",
+        "A bank's card service: limits, activation, loss, instalments, disputed charges.",
+        True,
+    ),
+    Instruction(
         "Semantic similarity",
         "Retrieve sentences that have the same meaning as the given sentence",
         "Symmetric (STS-style): instruct both sides.",

@@ -6,6 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
+from embedlab.instruction_sets import sample_sets
 from tests.support.browser import app_value, shot, wait_idle
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
@@ -27,7 +28,8 @@ def test_heatmaps_render_and_script_payload_stays_text(start_app, page, tmp_path
     wait_idle(page)
     charts = page.locator("[data-testid='stPlotlyChart']")
     charts.nth(2).wait_for(timeout=60_000)
-    page.locator(".xtick text", has_text="D11 · ").first.wait_for(timeout=30_000)  # the added document
+    added = len(next(iter(sample_sets().values())).documents) + 1  # after the opening set's documents
+    page.locator(".xtick text", has_text=f"D{added} · ").first.wait_for(timeout=30_000)
     assert charts.count() == 4  # without, with, difference, instruction comparison
     # Plotly drew heatmap cells and our shortened axis labels (Q1 ... / D1 ...).
     page.locator(".hm, .heatmaplayer image, .heatmaplayer").first.wait_for(timeout=30_000)

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from embedlab.instruction_sets import join_items, sample_sets, split_items
+from embedlab.instruction_sets import join_items, split_items
 from embedlab.instructions import (
     DEFAULT_TASK,
     DEFAULT_TEMPLATE,
@@ -226,23 +226,7 @@ def test_a_read_only_directory_is_read_and_refuses_changes(tmp_path):
     assert (tmp_path / "instructions.json").read_bytes() == before
 
 
-# --- bundled sample sets and the text-list format ---------------------------------------------
-
-
-def test_sample_sets_are_bundled_in_both_languages_with_labels():
-    sets = sample_sets()
-    assert len(sets) >= 4
-    assert {s.language for s in sets.values()} >= {"en", "zh"}
-    preset_names = {p.name for p in PRESETS}
-    for s in sets.values():
-        assert len(s.queries) >= 4 and len(s.documents) >= len(s.queries)
-        assert len(set(s.documents)) == len(s.documents)  # labels are keyed by text
-        labelled = {q for q, _ in s.pairs}
-        assert labelled == set(s.queries), s.name  # every query has at least one answer
-        assert all(d in s.documents for _, d in s.pairs)
-        assert s.instruction in preset_names
-        assert split_items(join_items(s.documents)) == list(s.documents)
-    assert any(s.symmetric for s in sets.values())
+# --- the text-list format of the sample sets ------------------------------------------------
 
 
 def test_split_items_lines_or_separated_blocks():
