@@ -299,7 +299,7 @@ class InstructionLibrary:
         self.path = Path(path)
         self.warning: str | None = None
         self._lock = _lock_for(self.path)
-        self._file_lock = FileLock(self.path.with_name(f"{self.path.name}.lock"), timeout=LOCK_TIMEOUT_S)
+        self._file_lock: FileLock | None = None  # made on the first change (pages mostly only read)
         # The entries as last read, with the file's identity then: a page asks for the library many
         # times per run, and the file is read again only when it has changed. Each write replaces the
         # file by a new one (a new inode), so a change by another process within one timestamp tick,
@@ -316,6 +316,8 @@ class InstructionLibrary:
                 cannot be created (the data directory is not writable).
         """
         with self._lock:
+            if self._file_lock is None:
+                self._file_lock = FileLock(self.path.with_name(f"{self.path.name}.lock"), timeout=LOCK_TIMEOUT_S)
             try:
                 self._file_lock.acquire()
             except Timeout:
