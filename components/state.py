@@ -157,6 +157,7 @@ UMAP_QUERIES = widget("umap.w.queries")  # text of the queries box (one query pe
 SEARCH_ACTIVE = value("search.active", None)  # name of the collection being worked on
 SEARCH_RESULT = value("search.result", None)  # embedlab.retrieval.QueryOutcome of the last query
 SEARCH_INGEST_REPORT = value("search.ingest_report", [])  # IngestReports of the last run
+SEARCH_READ_AS = value("search.read_as", [])  # {"file", "read as", "documents"} per file of the last upload run
 SEARCH_EXPORT = value("search.export", None)  # {"name", "vectors", "data", "rows"} prepared JSONL export
 SEARCH_NOTICE = value("search.notice", "")  # a one-off success message shown after a rerun
 SEARCH_EDIT_SEED = value("search.edit_seed", None)  # (name, description, threshold) the Manage form shows

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from components import resources, state
@@ -17,7 +16,8 @@ from embedlab.cache import CachedEmbedder
 from embedlab.instructions import format_query
 from embedlab.projection import Clustering, Corpus, MapRequest, MapSide, Projection, Separation, UmapParams
 from embedlab.store import StoreError
-from embedlab.textio import UploadError, guess_text_column, read_table, text_columns
+from embedlab.text import escape_markdown
+from embedlab.textio import Table, UploadError, guess_text_column, load_table, text_columns
 
 ss = st.session_state
 NO_LABEL = "(none)"
@@ -64,9 +64,9 @@ def _sample_corpus(per_topic: int) -> Corpus:
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
-def _read_upload(data: bytes, name: str) -> pd.DataFrame:
+def _read_upload(data: bytes, name: str) -> Table:
     """The uploaded table, parsed once rather than on every rerun. Raises UploadError."""
-    return read_table(data, name)
+    return load_table(data, name)
 
 
 def _sample_source(ctx: PageContext) -> Corpus | None:
@@ -103,10 +103,11 @@ def _upload_source(ctx: PageContext) -> Corpus | None:
         st.info("Upload a table to map your own texts.", icon=":material/upload_file:")
         return None
     try:
-        frame = _read_upload(uploaded.getvalue(), uploaded.name)
+        table = _read_upload(uploaded.getvalue(), uploaded.name)
     except UploadError as exc:
-        st.error(f"{uploaded.name}: {exc}", icon=":material/error:")
+        st.error(escape_markdown(f"{uploaded.name}: {exc}"), icon=":material/error:")
         return None
+    frame = table.frame
     columns = [str(c) for c in frame.columns]
     textual = text_columns(frame)
     if not textual:
@@ -143,6 +144,7 @@ def _upload_source(ctx: PageContext) -> Corpus | None:
     st.caption(
         f"{len(prepared.texts):,} texts"
         + (f", {len(set(prepared.labels)):,} labels" if prepared.labels else ", no labels")
+        + f"; {escape_markdown(uploaded.name)} read as {table.encoding}"
     )
     return projection.table_corpus(uploaded.name, prepared)
 

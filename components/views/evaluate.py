@@ -19,6 +19,7 @@ from embedlab import evaluation as ev
 from embedlab import figures
 from embedlab.store import StoreError
 from embedlab.text import escape_markdown as esc
+from embedlab.textio import decode_bytes
 
 ss = st.session_state
 # The results table's first columns: nDCG@10 beside what it costs (mode, precision, vector size).
@@ -47,8 +48,10 @@ def render(ctx: PageContext) -> None:
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _load_upload(corpus: bytes, queries: bytes, name: str) -> ev.LabelledSet:
-    return ev.load_labelled_set(corpus, queries, name)
+def _load_upload(corpus: bytes, queries: bytes, name: str) -> tuple[ev.LabelledSet, tuple[str, str]]:
+    """The labelled set of two uploads, and how each file's bytes were decoded."""
+    dataset = ev.load_labelled_set(corpus, queries, name)
+    return dataset, (decode_bytes(corpus).encoding, decode_bytes(queries).encoding)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -73,10 +76,13 @@ def _labelled_set() -> ev.LabelledSet | None:
         st.info("Upload both files to evaluate your own data.", icon=":material/upload_file:")
         return None
     try:
-        return _load_upload(corpus_file.getvalue(), queries_file.getvalue(), corpus_file.name)
+        dataset, (corpus_encoding, queries_encoding) = _load_upload(
+            corpus_file.getvalue(), queries_file.getvalue(), corpus_file.name)
     except ValueError as exc:  # DatasetError / UploadError: messages are written for users
-        st.error(str(exc), icon=":material/error:")
+        st.error(esc(str(exc)), icon=":material/error:")
         return None
+    st.caption(f"{esc(corpus_file.name)} read as {corpus_encoding}, {esc(queries_file.name)} read as {queries_encoding}.")
+    return dataset
 
 
 def _describe(dataset: ev.LabelledSet) -> ev.LabelledSet:

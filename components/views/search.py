@@ -182,6 +182,7 @@ def _build_samples(ctx: PageContext, store: Store) -> None:
         if report is not None:
             reports.append(report)
     ss[state.SEARCH_INGEST_REPORT] = reports
+    ss[state.SEARCH_READ_AS] = []
     if reports:
         ss[state.SEARCH_ACTIVE] = reports[0].collection
         ss[state.SEARCH_NOTICE] = "Sample collections ready: " + "; ".join(
@@ -232,6 +233,9 @@ def _show_reports(reports: list[IngestReport]) -> None:
         box = st.success if report.ok else st.error
         box(f"**{report.collection}**: {escape_markdown(report.summary())}",
             icon=":material/check:" if report.ok else ":material/error:")
+    if reports and ss[state.SEARCH_READ_AS]:
+        # A table shows file names literally; "read as" is the encoding the text was decoded with.
+        st.dataframe(pd.DataFrame(ss[state.SEARCH_READ_AS]), hide_index=True, width="content")
 
 
 def _ingest_panel(ctx: PageContext, store: Store, name: str) -> None:
@@ -263,15 +267,19 @@ def _ingest_panel(ctx: PageContext, store: Store, name: str) -> None:
         return
     documents: list[Document] = []
     imported: list[ChunkRecord] = []
+    read_as: list[dict[str, object]] = []  # one row per uploaded file: name, encoding, documents
     try:
         if source == "Upload files":
             if not uploads:
                 st.warning("Choose one or more files first.")
                 return
             for upload in uploads:
-                docs, recs = documents_from_file(upload.getvalue(), upload.name)
-                documents.extend(docs)
-                imported.extend(recs)
+                contents = documents_from_file(upload.getvalue(), upload.name)
+                documents.extend(contents.documents)
+                imported.extend(contents.records)
+                sources = {r.metadata.get("source") for r in contents.records}
+                read_as.append({"file": upload.name, "read as": contents.encoding,
+                                "documents": len(contents.documents) + len(sources)})
         elif source == "Paste text":
             if not ss[state.SEARCH_PASTE_TEXT].strip():
                 st.warning("Paste some text first.")
@@ -281,13 +289,14 @@ def _ingest_panel(ctx: PageContext, store: Store, name: str) -> None:
             documents = list(load_sample(ss[state.SEARCH_SAMPLE]).documents)
         records = chunk_documents(documents, ss[state.SEARCH_STRATEGY], max_tokens, overlap) + imported
     except (UploadError, ValueError) as exc:
-        st.error(str(exc), icon=":material/upload_file:")
+        st.error(escape_markdown(str(exc)), icon=":material/upload_file:")
         return
     if not ensure_local_model(ctx.embedder):
         return
     report = _run_ingest(ctx, store, name, records, name)
     if report is not None:
         ss[state.SEARCH_INGEST_REPORT] = [report]
+        ss[state.SEARCH_READ_AS] = read_as
         ss[state.SEARCH_RESULT] = None
         st.rerun()
 

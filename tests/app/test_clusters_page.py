@@ -118,6 +118,9 @@ def test_upload_with_column_picker_and_no_labels(at):
         ("broken.jsonl", b'{"text": "a"}\n{"text": ', "Line 2"),
         ("tiny.csv", b"text\nonly one\nand two\n", "at least 5"),
         ("image.csv", bytes(range(256)) * 4, "looks binary"),
+        ("rows.csv", b"id,text\n1,hello world\n2,second row,extra,more\n3,third row\n",
+         "Line 3 has 4 fields but the header has 2"),
+        ("deep.jsonl", b"[" * 100_000, "Line 1 nests lists or objects more than 64 levels deep"),
     ],
 )
 def test_bad_uploads_get_a_clear_message(at, name, payload, message):
@@ -154,6 +157,14 @@ def test_csv_without_a_text_column_is_refused_with_a_clear_message(at):
     assert any("scores.csv has no column of text" in e and "id, score, day" in e for e in errors), errors
     assert not [b for b in at.button if b.label == "Build maps"]  # nothing to map, no form
     assert not at.get("selectbox") or "umap.w.text_col" not in [s.key for s in at.selectbox]
+
+
+def test_the_encoding_an_upload_was_read_with_is_shown(at):
+    rows = "\n".join(f"{i},员工守则第{i}条：报销单请在月底前提交" for i in range(1, 9))
+    upload(at, "rules.csv", ("id,text\n" + rows + "\n").encode("gbk"))
+    assert not at.error, [e.value for e in at.error]
+    [caption] = [c.value for c in at.caption if c.value.startswith("8 texts")]
+    assert caption.endswith("read as gb18030")
 
 
 def test_text_column_defaults_to_text_not_to_the_first_column(at):

@@ -60,3 +60,17 @@ def test_hanging_server_gives_bounded_wait_and_page_renders(app_env, monkeypatch
     assert any("did not answer within" in e.value for e in at.sidebar.error)
     assert at.title[0].value == "Qwen3-Embedding Playground"
     assert elapsed < 45  # probe: 2 s model list + one 5 s timeout; the rest is import time under load
+
+
+def test_an_instruction_library_nested_too_deeply_is_moved_aside_and_pages_run(app_env):
+    data = Path(app_env["PLAYGROUND_DATA_DIR"])
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "instructions.json").write_text("[" * 100_000, encoding="utf-8")
+    home = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not home.exception, [e.value for e in home.exception]
+    [warning] = [w.value for w in home.warning if "instruction library" in w.value]
+    assert "nests lists or objects too deeply" in warning and "instructions.json.broken-" in warning
+    assert [p.name for p in data.glob("instructions.json.broken-*")]
+    lab = AppTest.from_file(str(ROOT / "pages" / "1_Instructions.py"), default_timeout=120).run()
+    assert not lab.exception, [e.value for e in lab.exception]
+    assert not [w for w in lab.warning if "instruction library" in w.value]  # reported once, then fine
