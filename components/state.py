@@ -86,6 +86,10 @@ def keep_valid(key: str, options: Sequence[Any], fallback: Any = UNSET) -> None:
             ss[key] = fallback
 
 
+# --- Language (sidebar, every page) --------------------------------------------------------------
+# The 中文 / English switch; its key is also the URL's ?lang= parameter. Seeded by i18n.init_language.
+APP_LANG = widget("lang")
+
 # --- Connection panel (sidebar, every page) --------------------------------------------------------
 CONN_OVERRIDES = value("conn.overrides", {})  # Settings field -> value chosen in the sidebar
 CONN_PROBE_NONCE = value("conn.probe_nonce", 0)  # bumped by "Test connection" to re-probe

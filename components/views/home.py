@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components import nav
+from components.i18n import _
 from components.page import PageContext
 
 
@@ -30,5 +31,5 @@ def render(ctx: PageContext) -> None:
     if entries:
         st.subheader("Pages")
         for entry in entries:
-            st.page_link(entry.path, label=entry.title)
-            st.caption(entry.summary)
+            st.page_link(entry.path, label=_(entry.title))
+            st.caption(_(entry.summary))
