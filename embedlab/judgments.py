@@ -354,6 +354,13 @@ class PoolBuild:
     notes: list[str] = field(default_factory=list)
 
 
+def _stage(progress: StageProgress | None, what: str) -> Callable[[int, int], None] | None:
+    """An embedder's progress(done, total) reported as one stage of `progress`."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(what, done, total)
+
+
 @dataclass(frozen=True)
 class _SideIndex:
     index: retrieval.ChunkIndex
@@ -373,10 +380,9 @@ def _side_index(base: retrieval.ChunkIndex, name: str, max_tokens: int | None, e
         if not long:
             return _SideIndex(base, 0)
         cut = {i: truncate(base.texts[i], max_tokens) for i in long}
-        if progress:
-            progress(f"Embedding {len(long):,} chunk(s) cut to {max_tokens:,} tokens", 0, 1)
+        what = f"Embedding the chunks longer than {max_tokens:,} tokens from their start"
         vectors = base.vectors.copy()
-        vectors[long] = embedder.embed([cut[i] for i in long])  # (len(long), dim)
+        vectors[long] = embedder.embed([cut[i] for i in long], progress=_stage(progress, what))  # (len(long), dim)
         texts = tuple(cut.get(i, text) for i, text in enumerate(base.texts))
         return _SideIndex(retrieval.ChunkIndex(base.ids, texts, base.metadatas, vectors, BM25Index(texts)), len(long))
 
@@ -435,9 +441,8 @@ def build_pools(store: VectorStore, spec: CollectionSpec, embedder: Embedder, qu
     # Queries: every distinct instructed text embedded once, at full size.
     sent = {i: [format_query(c.instruction, q) for q in queries] for i, c in enumerate(configs) if c.uses_vectors}
     distinct = list(dict.fromkeys(t for texts in sent.values() for t in texts))
-    if progress:
-        progress(f"Embedding {len(distinct)} query text(s)", 0, 1)
-    vectors = embedder.embed(distinct) if distinct else np.zeros((0, dim), dtype=np.float32)  # (n, dim)
+    vectors = (embedder.embed(distinct, progress=_stage(progress, "Embedding the queries")) if distinct
+               else np.zeros((0, dim), dtype=np.float32))  # (len(distinct), dim)
     row = {t: r for r, t in enumerate(distinct)}
 
     notes: list[str] = []
