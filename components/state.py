@@ -230,8 +230,8 @@ JUDGE_BUNDLED = widget("judge.w.bundled")  # a key of judgments.bundled_query_se
 JUDGE_K = widget("judge.w.k", 5)  # depth k of every configuration's top k (the guide's TopK)
 JUDGE_NAME = widget("judge.w.name")  # the new experiment's name (optional)
 JUDGE_NEW_INSTRUCTION = widget("judge.w.new_instruction", NO_INSTRUCTION)  # "Add a configuration" form
-JUDGE_NEW_LENGTH = widget("judge.w.new_length", None)  # document input length in tokens; None = full
-JUDGE_NEW_DIMS = widget("judge.w.new_dims", None)  # Matryoshka size; None = full
+JUDGE_NEW_LENGTH = widget("judge.w.new_length", 0)  # document input length in tokens; 0 = full
+JUDGE_NEW_DIMS = widget("judge.w.new_dims", 0)  # Matryoshka size; 0 = full
 JUDGE_NEW_MODE = widget("judge.w.new_mode", "dense")  # one of judgments.MODES
 JUDGE_NEW_RERANK = widget("judge.w.new_rerank", False)
 JUDGE_SOURCE = widget("judge.w.source", "people")  # whose grades the results use: judgments.PEOPLE, LLM_SOURCE or a rater

@@ -33,6 +33,7 @@ from embedlab.judgments import (
     Experiment,
     Judgment,
     config_name,
+    raters,
     select_grades,
 )
 from embedlab.significance import PairedTest, paired_test
@@ -339,7 +340,7 @@ def agreement(judgments: Sequence[Judgment], pairs: set[tuple[str, str]] | None 
             if found.items:
                 out.append(found)
     group = None
-    if len(people) >= 2:
+    if len(people) >= 3:  # two people: Cohen's kappa of the pair says it
         common = set.intersection(*(set(by_rater[n]) for n in people))
         counts = np.zeros((len(common), len(GRADES)), dtype=np.int64)
         for row, pair in enumerate(sorted(common)):
@@ -358,17 +359,26 @@ def agreement_table(pairs: Sequence[PairAgreement]) -> list[dict[str, object]]:
              "weighted kappa (linear)": shown(p.weighted_kappa), "reading": kappa_label(p.kappa)} for p in pairs]
 
 
-def agreement_sentence(group: GroupAgreement | None, pairs: Sequence[PairAgreement]) -> str:
-    """What the agreement figures say, from the figures."""
+def agreement_sentence(group: GroupAgreement | None, pairs: Sequence[PairAgreement],
+                       people: Sequence[str] = ()) -> str:
+    """What the agreement figures say, from the figures; `people` names the raters who are people."""
     if group is None and not pairs:
         return "Agreement needs two or more raters who graded the same chunks."
+    two = [p for p in pairs if p.rater_a in people and p.rater_b in people]
+    if group is None and len(two) == 1:
+        p = two[0]
+        value = "undefined (one grade only)" if p.kappa is None else f"{p.kappa:.2f} ({kappa_label(p.kappa)} agreement)"
+        return (f"Cohen's kappa of {p.rater_a} and {p.rater_b} over the {p.items} chunks both graded: {value}; "
+                f"same grade on {p.agreement:.0%}.")
     if group is not None and group.kappa is not None:
         return (f"Fleiss' kappa of the {len(group.raters)} people over the {group.items} chunks they all graded: "
                 f"{group.kappa:.2f} ({kappa_label(group.kappa)} agreement, Landis and Koch).")
     if group is not None:
         return (f"The {len(group.raters)} people graded {group.items} chunk(s) in common: too few, or one grade "
                 "only, for Fleiss' kappa.")
-    return "One person so far: the table compares the LLM judge with them."
+    if not two:
+        return "One person so far: the table compares the LLM judge with them."
+    return "The table compares each pair of raters over the chunks both graded."
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -412,6 +422,6 @@ def report(results: Results, judgments: Sequence[Judgment], a: int = 0, b: int =
     payload["agreement"] = {
         "pairs": agreement_table(pairs),
         "fleiss": None if group is None else {"raters": list(group.raters), "items": group.items, "kappa": group.kappa},
-        "summary": agreement_sentence(group, pairs),
+        "summary": agreement_sentence(group, pairs, [r for r, k in raters(judgments).items() if k == PERSON]),
     }
     return payload

@@ -142,13 +142,13 @@ def _setup(ctx: PageContext, store: jd.JudgmentStore, spec: CollectionSpec, coun
     st.markdown("**Configurations** (two to four; A is the baseline)")
     configs = _configs()
     st.dataframe(_config_rows(configs), hide_index=True, key="judge.config_table")
-    cols = st.columns(len(configs) + 1)
-    for i in range(len(configs)):
-        cols[i].button(f"Remove {jd.config_name(i)}", key=f"judge.remove_{i}", on_click=_remove_config, args=(i,),
-                       disabled=len(configs) <= jd.MIN_CONFIGS)
-    cols[-1].button("The guide's two", key="judge.reset_configs", on_click=_reset_configs,
-                    help="A: no instruction, full-length inputs; B: the collection's instruction, inputs of at most "
-                         "2,048 tokens (the tuning guide's experiment).")
+    with st.container(horizontal=True):
+        for i in range(len(configs)):
+            st.button(f"Remove {jd.config_name(i)}", key=f"judge.remove_{i}", on_click=_remove_config, args=(i,),
+                      disabled=len(configs) <= jd.MIN_CONFIGS)
+        st.button("Back to the guide's two", key="judge.reset_configs", on_click=_reset_configs,
+                  help="A: no instruction, full-length inputs; B: the collection's instruction, inputs of at most "
+                       "2,048 tokens (the tuning guide's experiment).")
     _add_config_form(ctx, spec, configs)
     st.caption(
         "Input length: each chunk is embedded from its first N tokens (exact Qwen tokenizer) instead of its whole "
@@ -169,15 +169,17 @@ def _setup(ctx: PageContext, store: jd.JudgmentStore, spec: CollectionSpec, coun
 def _add_config_form(ctx: PageContext, spec: CollectionSpec, configs: list[jd.JudgeConfig]) -> None:
     instructions = {NO_INSTRUCTION: "", jd.COLLECTION_INSTRUCTION: "",
                     **{i.name: i.task for i in ctx.library.all()}}
-    dims = [None, *(d for d in jd.DIMENSION_CHOICES if d and d < spec.dim)]
+    dims = [0, *(d for d in jd.DIMENSION_CHOICES if d and d < spec.dim)]  # 0 = full
+    lengths = [t or 0 for t in jd.LENGTH_CHOICES]  # 0 = full length
     S.keep_valid(S.JUDGE_NEW_INSTRUCTION, list(instructions), fallback=NO_INSTRUCTION)
-    S.keep_valid(S.JUDGE_NEW_DIMS, dims, fallback=None)
+    S.keep_valid(S.JUDGE_NEW_DIMS, dims, fallback=0)
     can_rerank = bool(ctx.settings.rerank_base_url)
     with st.form("judge.add_form", border=True):
+        st.markdown("**Add a configuration**")
         a, b, c = st.columns(3)
         a.selectbox("Instruction", list(instructions), key=S.JUDGE_NEW_INSTRUCTION, persist_state="session",
                     help="Queries are sent as `Instruct: {task}\\nQuery:{query}`; chunks as they are.")
-        b.selectbox("Input length", jd.LENGTH_CHOICES, key=S.JUDGE_NEW_LENGTH, persist_state="session",
+        b.selectbox("Input length", lengths, key=S.JUDGE_NEW_LENGTH, persist_state="session",
                     format_func=lambda t: f"≤ {t:,} tokens" if t else "full length")
         c.selectbox("Dimensions (Matryoshka)", dims, key=S.JUDGE_NEW_DIMS, persist_state="session",
                     format_func=lambda d: f"{d}" if d else f"full ({spec.dim})")
@@ -194,7 +196,7 @@ def _add_config_form(ctx: PageContext, spec: CollectionSpec, configs: list[jd.Ju
     picked = ss[S.JUDGE_NEW_INSTRUCTION]
     try:
         new = jd.JudgeConfig("" if picked == NO_INSTRUCTION else picked, instructions[picked],
-                             ss[S.JUDGE_NEW_LENGTH], ss[S.JUDGE_NEW_DIMS], ss[S.JUDGE_NEW_MODE],
+                             ss[S.JUDGE_NEW_LENGTH] or None, ss[S.JUDGE_NEW_DIMS] or None, ss[S.JUDGE_NEW_MODE],
                              bool(ss[S.JUDGE_NEW_RERANK]) and can_rerank).canonical()
         jd.check_configs([*configs, new])
     except jd.JudgeError as exc:
@@ -431,9 +433,9 @@ def _results(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
     guide = pd.DataFrame(jm.guide_table(results))
     st.dataframe(guide, hide_index=True, key="judge.guide_table")
     table = pd.DataFrame(jm.results_table(results))
-    st.dataframe(table, hide_index=True, key="judge.results_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in table.columns if "@" in c})
+    shown = [c for c in table.columns if c == "configuration" or "@" in c or c == "low coverage"]
+    st.dataframe(table[shown], hide_index=True, key="judge.results_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in shown if "@" in c})
     for warning in jm.coverage_warnings(results):
         st.warning(esc(warning), icon=":material/warning:")
     _compare(results)
@@ -464,7 +466,8 @@ def _compare(results: jm.Results) -> None:
     box(esc(sentence), icon=":material/balance:")
     m1, m2, m3, m4 = st.columns(4)
     m1.metric(f"{name_a} (mean)", f"{test.mean_a:.3f}")
-    m2.metric(f"{name_b} (mean)", f"{test.mean_b:.3f}", delta=f"{test.diff:+.3f}")
+    m2.metric(f"{name_b} (mean)", f"{test.mean_b:.3f}",
+              delta=f"{test.diff:+.3f}" if abs(test.diff) > jm.TIE_TOLERANCE else None)
     m3.metric("95% interval of the difference",
               "n/a" if test.ci_low is None else f"{test.ci_low:+.2f} to {test.ci_high:+.2f}")
     m4.metric("p (paired permutation test)", "n/a" if test.p_value is None else f"{test.p_value:.3g}")
@@ -477,7 +480,8 @@ def _compare(results: jm.Results) -> None:
 def _agreement(judgments: list[jd.Judgment]) -> None:
     st.subheader("Agreement between raters")
     pairs, group = jm.agreement(judgments)
-    st.caption(esc(jm.agreement_sentence(group, pairs)))
+    people = [r for r, kind in jd.raters(judgments).items() if kind == jd.PERSON]
+    st.caption(esc(jm.agreement_sentence(group, pairs, people)))
     if pairs:
         frame = pd.DataFrame(jm.agreement_table(pairs))
         st.dataframe(frame, hide_index=True, key="judge.agreement")
@@ -498,22 +502,23 @@ def _exports(store: jd.JudgmentStore, exp: jd.Experiment, results: jm.Results, j
     st.caption(f"Grades from: {esc(_source_label(results.source, jd.raters(judgments)))}. The qrels and runs are TREC "
                "files (trec_eval, ir_measures); the labelled set (judged chunks as the corpus, queries with graded "
                "relevance) is read as it is by the Evaluate page and `python -m embedlab.evaluate`.")
-    c1, c2, c3, c4, c5 = st.columns(5)
-    c1.download_button("TREC qrels", lambda: "".join(jd.qrels_lines(exp, grades)).encode("utf-8"),
+    row = st.container(horizontal=True)
+    row.download_button("TREC qrels", lambda: "".join(jd.qrels_lines(exp, grades)).encode("utf-8"),
                        file_name=f"{base}.qrels", mime="text/plain", key="judge.dl_qrels", on_click="ignore")
-    c2.download_button("TREC runs", lambda: "".join(jd.run_lines(exp, store.runs(exp.id))).encode("utf-8"),
+    row.download_button("TREC runs", lambda: "".join(jd.run_lines(exp, store.runs(exp.id))).encode("utf-8"),
                        file_name=f"{base}.runs", mime="text/plain", key="judge.dl_runs", on_click="ignore")
-    c3.download_button("Corpus JSONL", labelled.corpus.encode("utf-8"), file_name=f"{base}.corpus.jsonl",
+    row.download_button("Corpus JSONL", labelled.corpus.encode("utf-8"), file_name=f"{base}.corpus.jsonl",
                        mime="application/jsonl", key="judge.dl_corpus", on_click="ignore",
                        disabled=not labelled.query_count)
-    c4.download_button("Queries JSONL", labelled.queries.encode("utf-8"), file_name=f"{base}.queries.jsonl",
+    row.download_button("Queries JSONL", labelled.queries.encode("utf-8"), file_name=f"{base}.queries.jsonl",
                        mime="application/jsonl", key="judge.dl_queries", on_click="ignore",
                        disabled=not labelled.query_count)
-    c5.download_button("Results JSON", lambda: json.dumps(
+    row.download_button("Results JSON", lambda: json.dumps(
         jm.report(results, judgments, ss[S.JUDGE_A], ss[S.JUDGE_B], ss[S.JUDGE_METRIC]), ensure_ascii=False,
         indent=2).encode("utf-8"), file_name=f"{base}-results.json", mime="application/json",
         key="judge.dl_json", on_click="ignore")
-    download_table(table, f"{base}-results", key="judge.dl_results")
+    with row:
+        download_table(table, f"{base}-results", key="judge.dl_results", label="Results CSV")
     if labelled.dropped:
         st.caption(f"The labelled set leaves out {len(labelled.dropped)} judged quer"
                    f"{'y' if len(labelled.dropped) == 1 else 'ies'} without a relevant chunk: the Evaluate page needs "

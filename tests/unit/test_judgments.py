@@ -417,6 +417,13 @@ def test_agreement_of_people_and_of_the_llm_judge_with_them():
     assert group.kappa == pytest.approx(jm.fleiss_kappa(counts))
     assert jm.agreement_sentence(group, pairs).startswith("Fleiss' kappa of the 3 people over the 6 chunks")
     assert jm.agreement_sentence(None, []) == "Agreement needs two or more raters who graded the same chunks."
+    # Two people: Cohen's kappa says it (Fleiss' kappa is for three or more).
+    two = [x for x in judgments if x.rater in ("ana", "bob")]
+    pairs, group = jm.agreement(two)
+    kappa = cohen_kappa_score(grades["ana"], grades["bob"])
+    assert group is None and jm.agreement_sentence(group, pairs, ["ana", "bob"]) == (
+        f"Cohen's kappa of ana and bob over the 6 chunks both graded: {kappa:.2f} ({jm.kappa_label(kappa)} "
+        "agreement); same grade on 83%.")
 
 
 # -- exports, imports, CLI -------------------------------------------------------------------
