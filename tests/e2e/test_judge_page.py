@@ -8,7 +8,7 @@ import os
 import re
 
 from embedlab import judgments as jd
-from tests.support.browser import app_value, create_collection, paste_document, wait_idle
+from tests.support.browser import app_value, create_collection, open_expander, paste_document, wait_idle
 
 SHOTS = os.environ.get("JUDGE_SCREENSHOT_DIR")  # set to keep screenshots for a human look
 POLICY = ("Annual leave is twenty days per year. Unused leave can be carried over until March. "
@@ -50,6 +50,8 @@ def _sign_in(page, url: str, name: str) -> None:
 def _press(page, key: str, expect_done: int, says: str = "") -> None:
     """Press a shortcut and wait until the page shows its effect: the count of judged chunks and,
     when given, the line saying what the key did."""
+    page.get_by_text("Keys: 0, 1, 2 grade the chunk").wait_for(timeout=30_000)  # a chunk is shown
+    wait_idle(page)
     page.keyboard.press(key)
     if says:
         page.get_by_text(says).first.wait_for(timeout=30_000)
@@ -95,6 +97,14 @@ def test_two_people_judge_a_pool_by_keyboard_at_once_and_see_the_verdict(start_a
 
         # Keyboard only: 2 grades, S skips, U undoes; both people at once, interleaved.
         _press(ana, "2", 1, "Saved 2 (relevant)")
+        # Keys typed into a text box are text, not shortcuts.
+        open_expander(ana, "New experiment")
+        box = ana.get_by_role("textbox", name="Queries, one per line")
+        box.click()
+        box.press_sequentially(" 0 1 2 S U", delay=50)
+        wait_idle(ana)
+        assert box.input_value().endswith(" 0 1 2 S U") and _progress(ana) == (1, total)
+        ana.get_by_role("heading", name="Judge retrieval results").click()
         _press(bob, "1", 1, "Saved 1 (partly relevant)")
         _press(ana, "S", 1, "Skipped: it comes back")
         _press(ana, "0", 2, "Saved 0 (not relevant)")
