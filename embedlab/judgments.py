@@ -646,22 +646,32 @@ class JudgmentStore:
                               for q, top in run.items() for rank, (key, score) in enumerate(top, start=1)])
         return self.experiment(exp_id)
 
+    _EXPERIMENT = "SELECT id, collection, name, k, configs, model, created_at, seed FROM experiments"
+
     def experiments(self, collection: str | None = None) -> list[Experiment]:
         """Saved experiments (of one collection when given), newest first."""
+        where, args = (" WHERE collection = ?", (collection,)) if collection is not None else ("", ())
         with self._read() as conn:
-            where, args = ("WHERE collection = ?", (collection,)) if collection is not None else ("", ())
-            ids = [r[0] for r in conn.execute(f"SELECT id FROM experiments {where} ORDER BY id DESC", args)]
-        return [self.experiment(i) for i in ids]
+            rows = conn.execute(f"{self._EXPERIMENT}{where} ORDER BY id DESC", args).fetchall()
+            queries: dict[int, list[str]] = {row[0]: [] for row in rows}
+            for exp_id, query in conn.execute(
+                    "SELECT q.experiment, q.query FROM experiment_queries q JOIN experiments e ON e.id = q.experiment"
+                    f"{where.replace('collection', 'e.collection')} ORDER BY q.experiment, q.position", args):
+                queries[exp_id].append(query)
+        return [self._experiment(row, queries[row[0]]) for row in rows]
 
     def experiment(self, exp_id: int) -> Experiment:
         """The experiment `exp_id`; JudgeError when there is none."""
         with self._read() as conn:
-            row = conn.execute("SELECT id, collection, name, k, configs, model, created_at, seed FROM experiments "
-                               "WHERE id = ?", (int(exp_id),)).fetchone()
+            row = conn.execute(f"{self._EXPERIMENT} WHERE id = ?", (int(exp_id),)).fetchone()
             if row is None:
                 raise JudgeError(f"There is no experiment #{exp_id}.")
             queries = [r[0] for r in conn.execute(
                 "SELECT query FROM experiment_queries WHERE experiment = ? ORDER BY position", (int(exp_id),))]
+        return self._experiment(row, queries)
+
+    @staticmethod
+    def _experiment(row: Sequence[Any], queries: Sequence[str]) -> Experiment:
         configs = tuple(JudgeConfig.from_dict(c) for c in json.loads(row[4]))
         return Experiment(row[0], row[1], row[2], row[3], configs, tuple(queries), row[5], row[6], row[7])
 

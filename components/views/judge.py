@@ -372,12 +372,14 @@ def _llm_panel(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
     rated = jd.judged_by(store.judgments(exp.collection, exp.queries), settings.rater)
     todo = [i for i in pool if (i.query, i.chunk) not in rated]
     with st.expander(f"LLM judge: {settings.model}", icon=":material/smart_toy:"):
-        st.caption(f"{esc(settings.model)} at {esc(settings.public_url)} can pre-rate this experiment's pools as one "
-                   f"more rater, “{esc(settings.rater)}”. Its grades are kept apart from people's: the results use "
-                   "people's grades unless you choose the LLM judge as the source, and show how far it agrees with "
-                   "them. Every prompt and answer is stored.")
-        st.caption(f"{len(pool) - len(todo)} of {len(pool)} pooled chunks rated by it.")
-        if todo and st.button(f"Pre-rate {len(todo)} chunk(s) with the LLM judge", key="judge.llm_rate"):
+        url = settings.public_url.replace("`", "%60")  # in a code span: shown as it is, never a link
+        st.caption(f"{esc(settings.model)} at `{url}` can pre-rate this experiment's pools as one more rater, "
+                   f"“{esc(settings.rater)}”. Its grades are kept apart from people's: the results use people's "
+                   "grades unless you choose the LLM judge as the source, and show how far it agrees with them. "
+                   "Every prompt and answer is stored.")
+        if not todo:
+            st.caption(f"It has rated all {len(pool)} pooled chunks.")
+        elif st.button(f"Pre-rate {len(todo)} of {len(pool)} pooled chunks with the LLM judge", key="judge.llm_rate"):
             bar = st.progress(0.0, text="Asking the LLM judge")
 
             def progress(done: int, total: int) -> None:
@@ -416,7 +418,10 @@ def _source_label(source: str, kinds: dict[str, str]) -> str:
 def _results(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
     judgments = store.judgments(exp.collection, exp.queries)
     kinds = jd.raters(judgments)
-    sources = [jd.PEOPLE, *([jd.LLM_SOURCE] if jd.LLM in kinds.values() else []), *kinds]
+    machines = [r for r, kind in kinds.items() if kind == jd.LLM]
+    # Each person on their own; LLM judges as one source (and each apart only when there are several).
+    sources = [jd.PEOPLE, *([jd.LLM_SOURCE] if machines else []),
+               *(r for r, kind in kinds.items() if kind == jd.PERSON), *(machines if len(machines) > 1 else [])]
     S.keep_valid(S.JUDGE_SOURCE, sources, fallback=jd.PEOPLE)
     source = st.radio("Grades from", sources, key=S.JUDGE_SOURCE, persist_state="session", horizontal=True,
                       format_func=lambda s: _source_label(s, kinds),

@@ -17,6 +17,7 @@ from embedlab import judge_metrics as jm
 from embedlab import judgments as jd
 from embedlab.text import escape_markdown as esc
 from tests.app.test_search_page import create_and_fill
+from tests.support.rerank_server import RerankServer
 from tests.unit.test_judgments import ChatServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -214,8 +215,7 @@ def test_the_llm_judge_is_absent_without_its_variables_and_a_rater_of_its_own_wi
     assert len(calls) == len(pool) and calls["answer"].str.startswith('{"grade"').all()
     at.session_state["judge.tabs"] = "Results and export"
     at.run()
-    assert at.radio(key="judge.w.source").options == ["People (median of 1 rater)", "The LLM judge", "Only Ana",
-                                                      "Only LLM judge · qwen3-judge"]
+    assert at.radio(key="judge.w.source").options == ["People (median of 1 rater)", "The LLM judge", "Only Ana"]
     agreement = next(df.value for df in at.dataframe if "Cohen's kappa" in df.value.columns)
     assert set(agreement["rater B"]) >= {jm.CONSENSUS}
     # The people's results do not move when the LLM judge rates.
@@ -253,3 +253,24 @@ def test_uploaded_queries_bad_files_and_qrels_import(collection, app_env):
     assert any(f"Imported {len(pool)} grade(s) as qrels import" in s for s in texts(at.success))
     grades = jd.select_grades(store(app_env).judgments(collection), "qrels import")
     assert grades == {(i.query, i.chunk): n % 3 for n, i in enumerate(pool)}
+
+
+def test_a_reranking_configuration_with_a_reranker_configured(collection, app_env, monkeypatch):
+    at = judge_page()
+    assert at.toggle(key="judge.w.new_rerank").proto.disabled  # no reranker configured: rerank cannot be chosen
+    server = RerankServer()
+    try:
+        monkeypatch.setenv("RERANK_BASE_URL", server.url + "/v1")
+        at = judge_page()
+        at.selectbox(key="judge.w.new_instruction").set_value("HR policy")
+        at.toggle(key="judge.w.new_rerank").set_value(True)
+        at.button(key="FormSubmitter:judge.add_form-Add configuration").click().run()
+        assert list(at.dataframe[0].value["rerank"]) == ["no", "no", "yes"]
+        build_experiment(at, QUERIES[:2], k=3)
+    finally:
+        server.close()
+    assert not at.exception and not texts(at.error)
+    exp = store(app_env).experiments(collection)[0]
+    assert exp.configs[2].rerank and exp.configs[2].instruction_name == "HR policy"
+    assert [r["query"] for r in server.requests] == QUERIES[:2]  # the bare questions, once per query
+    assert all(len(r["documents"]) == 14 for r in server.requests)  # every chunk (fewer than 50) is a candidate

@@ -231,6 +231,12 @@ def test_judgments_persist_the_latest_grade_counts_and_undo_restores_the_one_bef
     assert reopened.undo(NAME, "ana") is None
     assert reopened.history_count(NAME) == 1
     assert [e.id for e in reopened.experiments(NAME)] == [exp.id] and reopened.experiments("other") == []
+    elsewhere = build(store, embedder)
+    elsewhere.collection, elsewhere.queries = "other_v1", QUERIES[:2]
+    other = reopened.save_experiment(elsewhere, "second")
+    assert [(e.id, e.queries) for e in reopened.experiments()] == [(other.id, tuple(QUERIES[:2])),
+                                                                    (exp.id, tuple(QUERIES))]
+    assert reopened.experiments("other_v1") == [other] and other.name == "second" and exp.name == "Experiment 1"
     assert reopened.experiment(exp.id) == exp and exp.configs[1].max_tokens == 2048
     with pytest.raises(jd.JudgeError, match="no experiment #99"):
         reopened.experiment(99)
