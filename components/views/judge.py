@@ -50,7 +50,7 @@ def render(ctx: PageContext) -> None:
     try:
         infos = [i for i in ctx.store.list() if i.spec is not None]
     except StoreError as exc:
-        st.error(str(exc), icon=":material/database:")
+        st.error(esc(str(exc)), icon=":material/database:")
         return
     if not infos:
         st.info("No collection yet: create one on the Search page and add documents, then judge its results here.",
@@ -200,7 +200,7 @@ def _add_config_form(ctx: PageContext, spec: CollectionSpec, configs: list[jd.Ju
                              bool(ss[S.JUDGE_NEW_RERANK]) and can_rerank).canonical()
         jd.check_configs([*configs, new])
     except jd.JudgeError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(esc(str(exc)), icon=":material/error:")
         return
     ss[S.JUDGE_CONFIGS] = [*configs, new]
     st.rerun()
@@ -220,7 +220,7 @@ def _queries() -> list[str] | None:
             return jd.queries_from_file(upload.getvalue(), upload.name)
         return jd.bundled_queries(ss[S.JUDGE_BUNDLED])
     except jd.JudgeError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(esc(str(exc)), icon=":material/error:")
         return None
 
 
@@ -245,7 +245,7 @@ def _build(ctx: PageContext, store: jd.JudgmentStore, spec: CollectionSpec, conf
         return
     except (jd.JudgeError, StoreError) as exc:
         bar.empty()
-        st.error(str(exc), icon=":material/error:")
+        st.error(esc(str(exc)), icon=":material/error:")
         return
     finally:
         ctx.refresh_cache_stats()
@@ -259,7 +259,7 @@ def _build(ctx: PageContext, store: jd.JudgmentStore, spec: CollectionSpec, conf
 
 
 def _describe(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
-    with st.expander(f"Configurations of {exp.name} (top {exp.k})", icon=":material/tune:"):
+    with st.expander(f"Configurations of {esc(exp.name)} (top {exp.k})", icon=":material/tune:"):
         st.dataframe(_config_rows(list(exp.configs)), hide_index=True, key="judge.exp_configs")
         for note in store.notes(exp.id):
             st.caption(esc(note))
@@ -272,7 +272,7 @@ def _rater() -> str | None:
     try:
         return jd.validate_rater(ss.get(S.JUDGE_RATER) or "")
     except jd.JudgeError as exc:
-        st.info(str(exc), icon=":material/person:")
+        st.info(esc(str(exc)), icon=":material/person:")
         return None
 
 
@@ -371,7 +371,7 @@ def _llm_panel(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
     pool = store.pool(exp.id)
     rated = jd.judged_by(store.judgments(exp.collection, exp.queries), settings.rater)
     todo = [i for i in pool if (i.query, i.chunk) not in rated]
-    with st.expander(f"LLM judge: {settings.model}", icon=":material/smart_toy:"):
+    with st.expander(f"LLM judge: {esc(settings.model)}", icon=":material/smart_toy:"):
         url = settings.public_url.replace("`", "%60")  # in a code span: shown as it is, never a link
         st.caption(f"{esc(settings.model)} at `{url}` can pre-rate this experiment's pools as one more rater, "
                    f"“{esc(settings.rater)}”. Its grades are kept apart from people's: the results use people's "
@@ -390,7 +390,7 @@ def _llm_panel(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
                                              lambda call: store.record_llm(exp.collection, call), progress)
             except llm_judge.JudgeUnavailable as exc:
                 bar.empty()
-                st.error(str(exc), icon=":material/error:")
+                st.error(esc(str(exc)), icon=":material/error:")
                 return
             bar.empty()
             failed = sum(c.grade is None for c in calls)
@@ -424,7 +424,7 @@ def _results(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
                *(r for r, kind in kinds.items() if kind == jd.PERSON), *(machines if len(machines) > 1 else [])]
     S.keep_valid(S.JUDGE_SOURCE, sources, fallback=jd.PEOPLE)
     source = st.radio("Grades from", sources, key=S.JUDGE_SOURCE, persist_state="session", horizontal=True,
-                      format_func=lambda s: _source_label(s, kinds),
+                      format_func=lambda s: esc(_source_label(s, kinds)),  # radio labels are Markdown
                       help="With several people, a chunk's grade is the median of theirs (rounded down between two). "
                            "The LLM judge counts only when chosen here.")
     results = jm.results_from(exp, store.runs(exp.id), judgments, source)
@@ -501,7 +501,7 @@ def _exports(store: jd.JudgmentStore, exp: jd.Experiment, results: jm.Results, j
     try:
         labelled = jd.labelled_set(exp, grades, store.chunk_texts(exp.collection))
     except jd.JudgeError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(esc(str(exc)), icon=":material/error:")
         return
     base = f"{exp.collection}-{exp.id}"
     st.caption(f"Grades from: {esc(_source_label(results.source, jd.raters(judgments)))}. The qrels and runs are TREC "

@@ -80,7 +80,7 @@ def test_the_whole_loop_set_up_judge_blind_resume_compare_export(collection, app
     at.button(key="FormSubmitter:judge.add_form-Add configuration").click().run()
     assert list(at.dataframe[0].value["mode"]) == ["dense", "dense", "BM25"]
     at.button(key="FormSubmitter:judge.add_form-Add configuration").click().run()
-    assert any("C and D are the same set-up" in e for e in texts(at.error))  # nothing added twice
+    assert any(esc("C and D are the same set-up") in e for e in texts(at.error))  # nothing added twice
     at.button(key="judge.remove_2").click().run()
     assert len(at.dataframe[0].value) == 2
 
@@ -95,7 +95,7 @@ def test_the_whole_loop_set_up_judge_blind_resume_compare_export(collection, app
     assert f"{len(pool)} chunks to judge for 3 queries (top 3 of 2 configurations" in built
     assert exp.configs[1].instruction_name == "HR policy" and exp.configs[1].max_tokens == 2048
     assert any("this input length changes nothing here" in c for c in texts(at.caption))
-    assert any("Enter your name as rater" in i for i in texts(at.info))
+    assert any(esc("Enter your name as rater") in i for i in texts(at.info))
     assert not [b for b in at.button if b.key == "judge.grade_2"]  # no judging without a name
 
     at.text_input(key="judge.w.rater").input("Ana").run()
@@ -201,7 +201,7 @@ def test_the_llm_judge_is_absent_without_its_variables_and_a_rater_of_its_own_wi
         monkeypatch.setenv("JUDGE_MODEL", "qwen3-judge")
         at = judge_page()
         at.text_input(key="judge.w.rater").input("Ana").run()
-        assert [e for e in at.expander if e.label == "LLM judge: qwen3-judge"]
+        assert [e for e in at.expander if e.label == "LLM judge: " + esc("qwen3-judge")]
         [rate] = [b for b in at.button if b.key == "judge.llm_rate"]
         rate.click().run()
     finally:
@@ -215,7 +215,8 @@ def test_the_llm_judge_is_absent_without_its_variables_and_a_rater_of_its_own_wi
     assert len(calls) == len(pool) and calls["answer"].str.startswith('{"grade"').all()
     at.session_state["judge.tabs"] = "Results and export"
     at.run()
-    assert at.radio(key="judge.w.source").options == ["People (median of 1 rater)", "The LLM judge", "Only Ana"]
+    assert at.radio(key="judge.w.source").options == [esc(o) for o in ("People (median of 1 rater)", "The LLM judge",
+                                                                        "Only Ana")]
     agreement = next(df.value for df in at.dataframe if "Cohen's kappa" in df.value.columns)
     assert set(agreement["rater B"]) >= {jm.CONSENSUS}
     # The people's results do not move when the LLM judge rates.
@@ -234,7 +235,7 @@ def test_uploaded_queries_bad_files_and_qrels_import(collection, app_env):
     assert any("Choose a file of queries" in w for w in texts(at.warning))
     at.file_uploader(key="judge.w.query_file").upload("q.csv", b"id,notes\n", "text/csv").run()
     at.button(key="judge.build").click().run()
-    assert any(e.startswith("q.csv:") for e in texts(at.error))
+    assert any(e.startswith(esc("q.csv:")) for e in texts(at.error))
     at.file_uploader(key="judge.w.query_file").upload(
         "q.csv", "id,question\n1,年假有几天？\n2,How do I book a hotel?\n".encode(), "text/csv").run()
     at.button(key="judge.build").click().run()

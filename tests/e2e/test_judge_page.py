@@ -8,7 +8,16 @@ import os
 import re
 
 from embedlab import judgments as jd
-from tests.support.browser import app_value, create_collection, open_expander, paste_document, wait_idle
+from tests.support.browser import (
+    IMG,
+    SCRIPT,
+    app_value,
+    assert_inert,
+    create_collection,
+    open_expander,
+    paste_document,
+    wait_idle,
+)
 
 SHOTS = os.environ.get("JUDGE_SCREENSHOT_DIR")  # set to keep screenshots for a human look
 POLICY = ("Annual leave is twenty days per year. Unused leave can be carried over until March. "
@@ -144,3 +153,42 @@ def test_two_people_judge_a_pool_by_keyboard_at_once_and_see_the_verdict(start_a
     finally:
         for context in contexts:
             context.close()
+
+
+def test_payloads_in_queries_chunks_names_and_raters_stay_text(shared_app, page, tmp_path):
+    page.goto(f"{shared_app}/Search")
+    wait_idle(page)
+    create_collection(page, "judge_probe_v1")
+    paste_document(page, f"{IMG}.md", f"Visitors sign in at the desk. {IMG}\n\nLaptops are encrypted. {SCRIPT}\n\n"
+                                      "The canteen opens at noon **every** weekday.")
+    page.get_by_test_id("stAlert").filter(has_text="judge_probe_v1").filter(has_text="added").wait_for(timeout=60_000)
+    page.goto(f"{shared_app}/Judge")
+    wait_idle(page)
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="Collection").first
+    picker.locator("input").click()
+    page.get_by_role("option", name="judge_probe_v1", exact=True).click()
+    wait_idle(page)
+    page.get_by_text("Type them").first.click()
+    wait_idle(page)
+    queries = page.get_by_role("textbox", name="Queries, one per line")
+    queries.fill(f"are laptops encrypted {SCRIPT}\nwho signs in at the desk {IMG}")
+    queries.press("Tab")
+    name = page.get_by_role("textbox", name="Experiment name (optional)")
+    name.fill(f"probe {IMG}")
+    name.press("Tab")
+    wait_idle(page)
+    page.get_by_role("button", name="Build pools").click()
+    page.get_by_text("Built the pools").wait_for(timeout=120_000)
+    wait_idle(page)
+    assert page.get_by_text(f"Built the pools of probe {IMG}").count() == 1
+    _sign_in(page, shared_app, IMG)
+    body = page.inner_text("body")
+    assert f"judged by {IMG}" in body and f"are laptops encrypted {SCRIPT}" in body
+    chunk = page.get_by_test_id("stVerticalBlock").filter(has=page.get_by_text(f"{IMG}.md")).last.inner_text()
+    assert IMG in chunk or SCRIPT in chunk or "**every**" in chunk, chunk  # payloads and Markdown as text
+    _press(page, "2", 1, "Saved 2 (relevant)")
+    page.get_by_role("tab", name="Results and export").click()
+    page.get_by_text(f"Only {IMG}").wait_for(timeout=30_000)  # the rater's name in a radio label, as text
+    wait_idle(page)
+    _shot(page, tmp_path, "judge-payloads.png")
+    assert_inert(page)
