@@ -433,7 +433,8 @@ def test_agreement_of_people_and_of_the_llm_judge_with_them():
 
 
 # -- exports, imports, CLI -------------------------------------------------------------------
-def test_the_labelled_set_export_is_read_by_the_evaluation_code_and_its_cli(store, embedder, jstore, tmp_path):
+def test_the_labelled_set_export_is_read_by_the_evaluation_code_and_its_cli(store, embedder, jstore, tmp_path,
+                                                                            monkeypatch):
     exp = judged_experiment(store, embedder, jstore)
     jstore.judge(NAME, QUERIES[-1], jstore.pool(exp.id)[-1].chunk, "ana", 0)  # a query with nothing relevant
     grades = jd.select_grades(jstore.judgments(NAME, exp.queries), jd.PEOPLE)
@@ -451,8 +452,9 @@ def test_the_labelled_set_export_is_read_by_the_evaluation_code_and_its_cli(stor
     (tmp_path / "q.jsonl").write_text(out.queries, encoding="utf-8")
     from embedlab.evaluate import main as evaluate_main
 
+    monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "data"))
     assert evaluate_main(["--corpus", str(tmp_path / "c.jsonl"), "--queries", str(tmp_path / "q.jsonl"),
-                          "--mode", "bm25", "--format", "json"]) == 0
+                          "--mode", "bm25", "--no-cache", "--format", "json"]) == 0
 
 
 def test_qrels_import_back_and_its_errors(store, embedder, jstore):
