@@ -64,7 +64,8 @@ def judge_settings(env: Mapping[str, str] | None = None,
                    secrets: Mapping[str, Any] | None = None) -> LLMJudgeSettings | None:
     """The LLM judge's settings from the environment (then secrets.toml); None when JUDGE_BASE_URL
     or JUDGE_MODEL is missing."""
-    env = dict(os.environ) if env is None else env
+    if env is None:  # key by key: os.environ.get is atomic, a copy of the whole mapping is not
+        env = {key: os.environ.get(key, "") for key in ENV_KEYS}
     if secrets is None:
         try:
             secrets = read_secrets()
