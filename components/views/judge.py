@@ -23,7 +23,7 @@ from embedlab.text import escape_markdown as esc
 from embedlab.text import one_line
 
 ss = st.session_state
-QUERY_SOURCES = {"Type them": "Type them", "Upload a file": "Upload a file", "Bundled set": "Bundled set"}
+QUERY_SOURCES = ("Type them", "Upload a file", "Bundled set")
 TABS = ["Judge", "Results and export"]
 GRADE_BUTTONS = ((0, "0 · Not relevant"), (1, "1 · Partly relevant"), (2, "2 · Relevant"))
 
@@ -71,8 +71,7 @@ def render(ctx: PageContext) -> None:
     experiments = store.experiments(name)
     with st.expander("New experiment: queries, configurations, depth", expanded=not experiments,
                      icon=":material/science:"):
-        _setup(ctx, store, spec, info.count)
-    experiments = store.experiments(name)
+        _setup(ctx, store, spec, info.count)  # a new experiment reruns the page
     if not experiments:
         return
     st.subheader("2 · Judge and compare")
@@ -123,7 +122,7 @@ def _config_rows(configs: list[jd.JudgeConfig]) -> pd.DataFrame:
 
 def _setup(ctx: PageContext, store: jd.JudgmentStore, spec: CollectionSpec, count: int) -> None:
     st.markdown("**Queries**")
-    source = st.radio("Queries from", list(QUERY_SOURCES), horizontal=True, key=S.JUDGE_QUERY_SOURCE,
+    source = st.radio("Queries from", QUERY_SOURCES, horizontal=True, key=S.JUDGE_QUERY_SOURCE,
                       persist_state="session", label_visibility="collapsed")
     if source == "Type them":
         st.text_area("Queries, one per line", height=140, key=S.JUDGE_QUERIES, persist_state="session",
