@@ -220,6 +220,32 @@ EVAL_CALIB_PRECISION = widget("eval.w.calib_precision", DEFAULT_PRECISION)  # ta
 EVAL_APPLY_COLLECTION = widget("eval.w.apply_collection")  # Search collection whose threshold is set
 EVAL_APPLY_WHICH = widget("eval.w.apply_which", "best F1")  # "best F1" or "precision target"
 
+# --- Judge (judge.) --------------------------------------------------------------------------------
+JUDGE_CONFIGS = value("judge.configs", None)  # list[judgments.JudgeConfig] of the next experiment; None = the guide's two
+JUDGE_SKIPPED = value("judge.skipped", {})  # (experiment id, rater) -> [(query, chunk key)] skipped in this session
+JUDGE_FLASH = value("judge.flash", [])  # (kind, message) pairs to show once after a callback
+JUDGE_LAST = value("judge.last", "")  # what the last grade, skip or undo did, shown once under the buttons
+JUDGE_COLLECTION = widget("judge.w.collection")  # the judged collection
+JUDGE_EXPERIMENT = widget("judge.w.experiment")  # id of the open experiment; set to a new one when it is built
+JUDGE_RATER = widget("judge.w.rater")  # this session's rater name
+JUDGE_QUERY_SOURCE = widget("judge.w.query_source", "Type them")  # a key of views.judge.QUERY_SOURCES
+JUDGE_QUERIES = widget("judge.w.queries")  # typed queries, one per line
+JUDGE_QUERY_FILE = transient("judge.w.query_file")  # uploaded queries (.txt, .csv, .jsonl)
+JUDGE_BUNDLED = widget("judge.w.bundled")  # a key of judgments.bundled_query_sets(); guessed from the collection
+JUDGE_K = widget("judge.w.k", 5)  # depth k of every configuration's top k (the guide's TopK)
+JUDGE_NAME = widget("judge.w.name")  # the new experiment's name (optional)
+JUDGE_NEW_INSTRUCTION = widget("judge.w.new_instruction", NO_INSTRUCTION)  # "Add a configuration" form
+JUDGE_NEW_LENGTH = widget("judge.w.new_length", 0)  # document input length in tokens; 0 = full
+JUDGE_NEW_DIMS = widget("judge.w.new_dims", 0)  # Matryoshka size; 0 = full
+JUDGE_NEW_MODE = widget("judge.w.new_mode", "dense")  # one of judgments.MODES
+JUDGE_NEW_RERANK = widget("judge.w.new_rerank", False)
+JUDGE_SOURCE = widget("judge.w.source", "people")  # whose grades the results use: judgments.PEOPLE, LLM_SOURCE or a rater
+JUDGE_A = widget("judge.w.a", 0)  # configuration index of A in "A vs B"
+JUDGE_B = widget("judge.w.b", 1)
+JUDGE_METRIC = widget("judge.w.metric", "precision")  # one of judge_metrics.METRICS
+JUDGE_IMPORT_FILE = transient("judge.w.import_file")  # TREC qrels to import
+JUDGE_IMPORT_RATER = widget("judge.w.import_rater", "qrels import")  # rater name of imported grades
+
 # --- Benchmark (bench.) ----------------------------------------------------------------------------
 BENCH_RESULTS = value("bench.results", [])  # Measurement dicts of the last (possibly stopped) run
 BENCH_RUN_INFO = value("bench.run_info", {})  # what the last run asked for, for the summary line
