@@ -8,6 +8,7 @@ import threading
 import streamlit as st
 
 from components import state
+from components.widgets import literal
 from embedlab.backends import ProbeResult, make_backend
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import Settings, SettingsError, load_settings
@@ -23,7 +24,7 @@ def current_settings() -> Settings:
     try:
         return load_settings(overrides=st.session_state[state.CONN_OVERRIDES])
     except SettingsError as exc:
-        st.sidebar.error(f"Configuration problem: {exc}. Falling back to the defaults.")
+        st.sidebar.error(f"Configuration problem: {literal(exc)}. Falling back to the defaults.")
         st.session_state[state.CONN_OVERRIDES] = {}
         return load_settings(overrides={})
 

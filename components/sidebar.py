@@ -9,11 +9,10 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.errors import StreamlitInvalidLayoutContextError
 
 from components import resources, state
-from components.widgets import ensure_local_model
+from components.widgets import ensure_local_model, literal
 from embedlab.backends import LocalEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import Settings
-from embedlab.text import escape_markdown
 
 _BACKENDS = {"server": "OpenAI-compatible server", "local": "Local model (in-process)"}
 
@@ -78,9 +77,9 @@ def _status(settings: Settings, embedder: CachedEmbedder) -> None:
     if settings.backend == "server":
         result, error = resources.probe(settings, st.session_state[state.CONN_PROBE_NONCE])
         if error:
-            st.error(error, icon=":material/power_off:")
+            st.error(literal(error), icon=":material/power_off:")
         elif result:
-            st.success(f"Connected: **{result.model_id}**", icon=":material/check_circle:")
+            st.success(f"Connected: **{literal(result.model_id)}**", icon=":material/check_circle:")
             mode = {
                 "server": "server truncates",
                 "client": "truncated here (server ignores or refuses `dimensions`)",
@@ -92,10 +91,10 @@ def _status(settings: Settings, embedder: CachedEmbedder) -> None:
         inner = embedder.inner
         assert isinstance(inner, LocalEmbedder)
         if inner.loaded:
-            st.success(f"Local model loaded: **{inner.model_name}**", icon=":material/check_circle:")
+            st.success(f"Local model loaded: **{literal(inner.model_name)}**", icon=":material/check_circle:")
         else:
             st.info(
-                f"Local model **{inner.model_name}** loads on first use (2.4 GB download, "
+                f"Local model **{literal(inner.model_name)}** loads on first use (2.4 GB download, "
                 "needs internet). Or set a server base URL above.",
                 icon=":material/computer:",
             )
@@ -127,7 +126,7 @@ def connection_panel(settings: Settings) -> tuple[CachedEmbedder, DeltaGenerator
         slot = st.empty()
         draw_cache_stats(slot, embedder.cache)
         # Which store Search, Clusters and ingestion use (MILVUS_URI / CHROMA_HOST / CHROMA_PATH).
-        st.caption(f"Vector store: {escape_markdown(resources.store_location(settings))}")
+        st.caption(f"Vector store: {literal(resources.store_location(settings))}")
         if st.button("Clear cache", key="conn.clear_cache"):
             embedder.cache.clear()
             st.toast("Embedding cache cleared")

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from embedlab.cache import EmbeddingCache
 from tests.support import fakeserver
+from tests.support.markdown import shown
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_Instructions.py")
 PROBE_TEXT = "connection test"
@@ -103,7 +104,7 @@ def test_fault_gives_clear_error_then_the_same_action_succeeds(fault, fake_env, 
     start = time.monotonic()
     _set_texts(at, fault)  # once results are shown, applying new texts embeds them at once
     _compare(at)
-    errors = [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
     assert any(message in e for e in errors), errors
     assert not at.get("plotly_chart") and "4 · Results" not in [h.value for h in at.subheader]
     assert switch.page_requests > asked and time.monotonic() - start < 30  # bounded retries
@@ -144,7 +145,7 @@ def test_text_over_the_context_is_explained_and_the_other_texts_are_kept(fake_en
     [apply] = [b for b in at.button if b.label == "Apply texts"]
     apply.click().run()
     _compare(at)
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(shown(e.value) for e in at.error)
     assert "rejected 1 of 6" in errors and "exceeds the context length 32768" in errors, errors
     assert "2,000 tokens" in errors and "other 5 were embedded and kept" in errors, errors
     # Which input it was, by name: queries are sent with and without the instruction, so the
@@ -168,7 +169,7 @@ def test_a_hung_server_costs_one_bounded_wait_and_the_page_recovers(fake_env, fa
     start = time.monotonic()
     _compare(at)
     waited = time.monotonic() - start
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(shown(e.value) for e in at.error)
     assert "did not answer within 30 s" in errors and waited < 60, (errors, waited)
     assert not at.get("plotly_chart") and _cached(fake_env) == 0
     switch.mode = fakeserver.ok()
