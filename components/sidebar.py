@@ -12,32 +12,46 @@ from components import resources, state
 from components.widgets import ensure_local_model, literal
 from embedlab.backends import LocalEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
-from embedlab.config import Settings
+from embedlab.config import Settings, public_url, same_destination
 
 _BACKENDS = {"server": "OpenAI-compatible server", "local": "Local model (in-process)"}
 
 
-def _apply(values: dict) -> None:
+def _apply(settings: Settings, values: dict) -> None:
+    """Keep `values` as this session's overrides. A key typed earlier belongs to the URL it was
+    typed with: pointing the session at another server without a new key forgets it."""
     overrides = dict(st.session_state[state.CONN_OVERRIDES])
+    new_url = values.get("embedding_base_url")
+    if (new_url is not None and "embedding_api_key" not in values
+            and not same_destination(new_url, settings.embedding_base_url, api=True)):
+        overrides.pop("embedding_api_key", None)
     overrides.update(values)
     st.session_state[state.CONN_OVERRIDES] = overrides
     st.session_state[state.CONN_PROBE_NONCE] += 1
 
 
 def _settings_form(settings: Settings) -> None:
+    locked = settings.connection_locked
+    # The address as it may be shown: without user name, password or query.
+    shown_url = public_url(settings.embedding_base_url) if settings.embedding_base_url else ""
     with st.form("conn.form", border=False):
+        if locked:
+            st.caption("The backend, base URL and API key are fixed for this deployment "
+                       "(PLAYGROUND_LOCK_CONNECTION).", help="Model name and dimensions can still be changed.")
         backend = st.radio(
             "Backend",
             list(_BACKENDS),
             format_func=_BACKENDS.get,
             index=0 if settings.backend == "server" else 1,
             key="conn.backend",
+            disabled=locked,
         )
         base_url = st.text_input(
             "Base URL",
-            value=settings.embedding_base_url or "",
+            value=shown_url,
             placeholder="http://localhost:30000/v1",
             key="conn.base_url",
+            disabled=locked,
             help="Any server with OpenAI's /v1/embeddings: sglang, vLLM, TEI, Ollama, Infinity.",
         )
         model = st.text_input("Model", value=settings.embedding_model, key="conn.model")
@@ -46,8 +60,10 @@ def _settings_form(settings: Settings) -> None:
             type="password",
             value="",  # never echo a configured key back into the page
             placeholder="configured" if settings.embedding_api_key else "none",
-            key="conn.api_key",
-            help="Leave empty to keep the configured key.",
+            key=f"conn.api_key.{st.session_state[state.CONN_KEY_BOX]}",
+            disabled=locked,
+            help="Sent only to the base URL above. The configured key goes only to the configured server: "
+                 "another base URL needs its own key here.",
         )
         dims = st.number_input(
             "Dimensions (0 = full)",
@@ -59,17 +75,19 @@ def _settings_form(settings: Settings) -> None:
             help="Matryoshka truncation: Qwen3-Embedding-0.6B allows 32 to 1024.",
         )
         if st.form_submit_button("Apply", type="primary"):
-            if backend == "server" and not base_url.strip():
-                st.error("A server backend needs a base URL.")
-                return
-            values = {
-                "embedding_base_url": base_url.strip() if backend == "server" else "",
-                "embedding_model": model.strip() or None,
-                "embedding_dimensions": int(dims),
-            }
-            if api_key:
-                values["embedding_api_key"] = api_key
-            _apply(values)
+            values: dict = {"embedding_model": model.strip() or None, "embedding_dimensions": int(dims)}
+            if not locked:
+                if backend == "server" and not base_url.strip():
+                    st.error("A server backend needs a base URL.")
+                    return
+                url = base_url.strip() if backend == "server" else ""
+                # The shown (redacted) address left as it was means the current one, credentials and all.
+                if backend != settings.backend or url != shown_url:
+                    values["embedding_base_url"] = url
+                if api_key:
+                    values["embedding_api_key"] = api_key
+            _apply(settings, values)
+            st.session_state[state.CONN_KEY_BOX] += 1  # the key belongs to this URL: a fresh, empty box
             st.rerun()
 
 

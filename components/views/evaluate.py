@@ -17,7 +17,7 @@ from components.widgets import download_figure, download_table, embed_with_progr
 from embedlab import calibration as cal
 from embedlab import evaluation as ev
 from embedlab import figures
-from embedlab.store import StoreError
+from embedlab.store import StoreError, model_name
 
 ss = st.session_state
 # The results table's first columns: nDCG@10 beside what it costs (mode, precision, vector size).
@@ -344,9 +344,9 @@ def _apply(ctx: PageContext, suggested: dict[str, float], model: str) -> None:
     which = b.radio("Threshold", list(suggested), key=S.EVAL_APPLY_WHICH, persist_state="session", horizontal=True,
                     format_func=lambda k: f"{k}: {suggested[k]:.4f}")
     spec = by_name[name]
-    if spec.model_id != model:
+    if spec.model_id != model_name(model):
         st.warning(f"{literal(name)} holds vectors of {literal(spec.model_id)}; these similarities come from "
-                   f"{literal(model)}. A threshold does not carry over between models.",
+                   f"{literal(model_name(model))}. A threshold does not carry over between models.",
                    icon=":material/warning:")
     if st.button("Apply to collection", key="eval.apply_threshold", type="primary"):
         try:
