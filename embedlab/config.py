@@ -142,18 +142,22 @@ def hide_url_secrets(text: str, url: str | None) -> str:
     if not url:
         return text
     text = text.replace(url, public_url(url))
-    userinfo, at, _host = urlsplit(url).netloc.rpartition("@")
-    query = urlsplit(url).query
-    for secret in (userinfo + at, "?" + query if query else ""):
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # malformed: the whole URL was the one thing to hide
+        return text
+    userinfo, at, _host = parts.netloc.rpartition("@")
+    for secret in (userinfo + at, "?" + parts.query if parts.query else ""):
         if secret:
             text = text.replace(secret, "")
     return text
 
 
 def destination(url: str | None, api: bool = False) -> tuple[str, str, int | None, bytes] | None:
-    """Where requests to `url` go: (scheme, host, port, path), normalised as httpx, which sends
-    them, reads the URL (case, default ports, trailing "/"); None when it is no URL. `api`: `url` is
-    an OpenAI base URL, so "http://h" and "http://h/v1/" are the same place."""
+    """Where requests to `url` go: (scheme, host, port, path), read the way httpx, which sends them,
+    reads it (case of scheme and host, default ports, a trailing "/" make no difference; user name
+    and query are left out); None when it is no URL. `api`: `url` is an OpenAI base URL, so
+    "http://h" and "http://h/v1/" are the same place."""
     import httpx
 
     if not url:
@@ -278,8 +282,8 @@ def load_settings(
                if name in allowed and raw is not None}
     values = {**configured, **session}
     for credential, (address, api) in CREDENTIALS.items():
-        moved = values.get(address) != configured.get(address)
-        if credential not in session and moved and not same_destination(values.get(address), configured.get(address), api):
+        now, then = values.get(address), configured.get(address)
+        if credential not in session and now != then and not same_destination(now, then, api):
             values.pop(credential, None)
     # None (a cleared value) means the field's default, except where None is the meaning itself.
     return Settings(**{name: value for name, value in values.items()
