@@ -8,12 +8,12 @@ import threading
 import streamlit as st
 
 from components import state
+from components.widgets import literal
 from embedlab.backends import ProbeResult, make_backend
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import Settings, read_settings
 from embedlab.config import store_location as _store_location
 from embedlab.store import VectorStore, open_store
-from embedlab.text import escape_markdown
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def current_settings() -> Settings:
     state.init_state()
     settings, problems = read_settings(overrides=st.session_state[state.CONN_OVERRIDES])
     for problem in problems:
-        st.sidebar.warning(f"Configuration: {escape_markdown(problem)}", icon=":material/warning:")
+        st.sidebar.warning(f"Configuration: {literal(problem)}", icon=":material/warning:")
     return settings
 
 

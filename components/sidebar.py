@@ -10,36 +10,49 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.errors import StreamlitInvalidLayoutContextError
 
 from components import resources, state
-from components.widgets import ensure_local_model
+from components.widgets import ensure_local_model, literal
 from embedlab.backends import LocalEmbedder, ProbeResult
 from embedlab.cache import CachedEmbedder, CacheError, EmbeddingCache
-from embedlab.config import Settings, dimension_range
-from embedlab.text import escape_markdown
+from embedlab.config import Settings, dimension_range, public_url, same_destination
 
 _BACKENDS = {"server": "OpenAI-compatible server", "local": "Local model (in-process)"}
 
 
-def _apply(values: dict) -> None:
+def _apply(settings: Settings, values: dict) -> None:
+    """Keep `values` as this session's overrides. A key typed earlier belongs to the URL it was
+    typed with: pointing the session at another server without a new key forgets it."""
     overrides = dict(st.session_state[state.CONN_OVERRIDES])
+    new_url = values.get("embedding_base_url")
+    if (new_url is not None and "embedding_api_key" not in values
+            and not same_destination(new_url, settings.embedding_base_url, api=True)):
+        overrides.pop("embedding_api_key", None)
     overrides.update(values)
     st.session_state[state.CONN_OVERRIDES] = overrides
     st.session_state[state.CONN_PROBE_NONCE] += 1
 
 
 def _settings_form(settings: Settings) -> None:
+    locked = settings.connection_locked
+    # The address as it may be shown: without user name, password or query.
+    shown_url = public_url(settings.embedding_base_url) if settings.embedding_base_url else ""
     with st.form("conn.form", border=False):
+        if locked:
+            st.caption("The backend, base URL and API key are fixed for this deployment "
+                       "(PLAYGROUND_LOCK_CONNECTION).", help="Model name and dimensions can still be changed.")
         backend = st.radio(
             "Backend",
             list(_BACKENDS),
             format_func=_BACKENDS.get,
             index=0 if settings.backend == "server" else 1,
             key="conn.backend",
+            disabled=locked,
         )
         base_url = st.text_input(
             "Base URL",
-            value=settings.embedding_base_url or "",
+            value=shown_url,
             placeholder="http://localhost:30000/v1",
             key="conn.base_url",
+            disabled=locked,
             help="Any server with OpenAI's /v1/embeddings: sglang, vLLM, TEI, Ollama, Infinity.",
         )
         model = st.text_input("Model", value=settings.embedding_model, key="conn.model")
@@ -48,8 +61,10 @@ def _settings_form(settings: Settings) -> None:
             type="password",
             value="",  # never echo a configured key back into the page
             placeholder="configured" if settings.embedding_api_key else "none",
-            key="conn.api_key",
-            help="Leave empty to keep the configured key.",
+            key=f"conn.api_key.{st.session_state[state.CONN_KEY_BOX]}",
+            disabled=locked,
+            help="Sent only to the base URL above. The configured key goes only to the configured server: "
+                 "another base URL needs its own key here.",
         )
         # The bounds of the model in use (Qwen3-Embedding 0.6B: 32 to 1024); for other models only
         # the server knows, and asking for more than it has gives its full size with a warning.
@@ -65,28 +80,30 @@ def _settings_form(settings: Settings) -> None:
                   "Matryoshka truncation; more than the model has gives its full size."),
         )
         if st.form_submit_button("Apply", type="primary"):
-            if backend == "server" and not base_url.strip():
-                st.error("A server backend needs a base URL.")
-                return
-            values = {
-                "embedding_base_url": base_url.strip() if backend == "server" else "",
-                "embedding_model": model.strip() or None,
-                "embedding_dimensions": int(dims),
-            }
-            if api_key:
-                values["embedding_api_key"] = api_key
-            _apply(values)
+            values: dict = {"embedding_model": model.strip() or None, "embedding_dimensions": int(dims)}
+            if not locked:
+                if backend == "server" and not base_url.strip():
+                    st.error("A server backend needs a base URL.")
+                    return
+                url = base_url.strip() if backend == "server" else ""
+                # The shown (redacted) address left as it was means the current one, credentials and all.
+                if backend != settings.backend or url != shown_url:
+                    values["embedding_base_url"] = url
+                if api_key:
+                    values["embedding_api_key"] = api_key
+            _apply(settings, values)
+            st.session_state[state.CONN_KEY_BOX] += 1  # the key belongs to this URL: a fresh, empty box
             st.rerun()
 
 
 def _status(settings: Settings, embedder: CachedEmbedder, result: ProbeResult | None, error: str | None) -> None:
     if settings.backend == "server":
         if error:
-            st.error(error, icon=":material/power_off:")
+            st.error(literal(error), icon=":material/power_off:")
         elif result:
-            st.success(f"Connected: **{result.model_id}**", icon=":material/check_circle:")
+            st.success(f"Connected: **{literal(result.model_id)}**", icon=":material/check_circle:")
             if result.dimensions_note:
-                st.warning(escape_markdown(result.dimensions_note), icon=":material/warning:")
+                st.warning(literal(result.dimensions_note), icon=":material/warning:")
             mode = {
                 "server": "server truncates",
                 "client": "truncated here (server ignores or refuses `dimensions`)",
@@ -98,10 +115,10 @@ def _status(settings: Settings, embedder: CachedEmbedder, result: ProbeResult | 
         inner = embedder.inner
         assert isinstance(inner, LocalEmbedder)
         if inner.loaded:
-            st.success(f"Local model loaded: **{inner.model_name}**", icon=":material/check_circle:")
+            st.success(f"Local model loaded: **{literal(inner.model_name)}**", icon=":material/check_circle:")
         else:
             st.info(
-                f"Local model **{inner.model_name}** loads on first use (2.4 GB download, "
+                f"Local model **{literal(inner.model_name)}** loads on first use (2.4 GB download, "
                 "needs internet). Or set a server base URL above.",
                 icon=":material/computer:",
             )
@@ -120,7 +137,7 @@ def draw_cache_stats(slot: DeltaGenerator, cache: EmbeddingCache) -> None:
         box = slot.container()
         if not cache.on_disk:
             box.warning(
-                escape_markdown(
+                literal(
                     f"Running without the disk cache: {cache.path} cannot be used ({cache.open_error}). "
                     "Vectors are kept in memory until the app restarts."
                 ),
@@ -131,7 +148,7 @@ def draw_cache_stats(slot: DeltaGenerator, cache: EmbeddingCache) -> None:
         unsaved = f" · {cache.unsaved:,} not saved ({cache.write_error})" if cache.unsaved else ""
         box.caption(
             f"Embedding cache: {len(cache):,} vectors · {cache.size_bytes() / 1e6:.1f} MB · {hits}"
-            + escape_markdown(unsaved)
+            + literal(unsaved)
         )
 
 
@@ -153,12 +170,12 @@ def connection_panel(settings: Settings) -> tuple[Settings, CachedEmbedder, Delt
         slot = st.empty()
         draw_cache_stats(slot, embedder.cache)
         # Which store Search, Clusters and ingestion use (MILVUS_URI / CHROMA_HOST / CHROMA_PATH).
-        st.caption(f"Vector store: {escape_markdown(resources.store_location(settings))}")
+        st.caption(f"Vector store: {literal(resources.store_location(settings))}")
         if st.button("Clear cache", key="conn.clear_cache"):
             try:
                 embedder.cache.clear()
             except CacheError as exc:
-                st.error(str(exc), icon=":material/error:")
+                st.error(literal(exc), icon=":material/error:")
             else:
                 st.toast("Embedding cache cleared")
                 st.rerun()

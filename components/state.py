@@ -93,6 +93,9 @@ APP_LANG = widget("lang")
 # --- Connection panel (sidebar, every page) --------------------------------------------------------
 CONN_OVERRIDES = value("conn.overrides", {})  # Settings field -> value chosen in the sidebar
 CONN_PROBE_NONCE = value("conn.probe_nonce", 0)  # bumped by "Test connection" to re-probe
+# Generation of the API key box, bumped by Apply: a new, empty box, so a key typed for one base URL
+# is never sent again with a URL typed later (emptying the old box does not reach the browser).
+CONN_KEY_BOX = value("conn.key_box", 0)
 
 # --- Instruction Lab (instr.) ----------------------------------------------------------------------
 # Applied values: texts, labels and the template count once applied (their inputs are in forms).

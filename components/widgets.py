@@ -1,4 +1,4 @@
-"""Small widgets shared by pages: embedding with progress, error display, downloads."""
+"""Small widgets shared by pages: literal text, embedding with progress, error display, downloads."""
 
 from __future__ import annotations
 
@@ -16,12 +16,39 @@ import streamlit as st
 
 from embedlab.backends import EmbeddingError, InputRejected, LocalEmbedder
 from embedlab.cache import CachedEmbedder
-from embedlab.text import escape_markdown
 
 if TYPE_CHECKING:
     from components.page import PageContext
 
 LOCAL_MODEL_BYTES = 2.4e9  # size of the fastembed ONNX export, for the download bar
+
+_ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every character Markdown lets a backslash escape
+_LINE_BREAK = re.compile(r"\r\n?")
+_INDENT = re.compile(r"^[ \t]+", re.MULTILINE)
+# What Streamlit's renderer rewrites in plain text, escapes or not: web addresses and e-mail addresses
+# become links (GFM autolinks), :name: becomes an emoji or icon, "->" and friends become arrows.
+_REWRITTEN = re.compile(r"(?i)(?<=https)(?=:)|(?<=http)(?=:)|(?<=www)(?=\.)|(?=@)|(?<=:)(?=[\w+-]+:)"
+                        r"|(?<=(?<!\S)[<~>-])(?=[->=]\s|[->=]$|->\s|->$)")
+WORD_JOINER = "\u2060"  # invisible, no width: splits the patterns above without changing what is seen
+
+
+def literal(text: object) -> str:
+    """`text` for an element that renders Markdown (alerts, captions, st.markdown, titles, labels,
+    help, progress and status texts), shown character for character.
+
+    The one way to put untrusted text (user input, file names, CSV headers, instruction and
+    collection names, server answers and error bodies, model ids, URLs) into such an element: every
+    ASCII punctuation character is backslash-escaped, so no image, link, HTML, LaTeX, emphasis,
+    heading, list, table or Streamlit directive can form. The rewrites Streamlit applies to plain
+    text after that (web and e-mail addresses to links, :shortcodes: to emoji, "->" to arrows) are
+    split by an invisible word joiner (U+2060). Line breaks stay line breaks, and leading spaces stay
+    spaces (not an indented code block). Elements that show text as it is (st.text, st.code,
+    tables, select options) need no escaping.
+    """
+    joined = _REWRITTEN.sub(WORD_JOINER, _LINE_BREAK.sub("\n", str(text)))
+    escaped = _ASCII_PUNCTUATION.sub(r"\\\1", joined)
+    escaped = _INDENT.sub(lambda m: "".join(f"&#{ord(c)};" for c in m.group()), escaped)
+    return escaped.replace("\n", "  \n")
 
 
 def _dir_bytes(path: Path) -> int:
@@ -100,7 +127,7 @@ def _unsaved_warning(embedder: CachedEmbedder, before: int) -> None:
     """Say so when the cache could not keep what was just embedded (disk full)."""
     cache = embedder.cache
     if cache.unsaved > before:
-        st.warning(escape_markdown(
+        st.warning(literal(
             f"The embedding cache could not save {cache.unsaved - before:,} new vector(s): {cache.write_error}. "
             "The results are complete, but those texts will be embedded again next time. Everything the "
             f"cache held before is kept; caching resumes once {cache.path} can be written again."
@@ -116,11 +143,12 @@ def _rejected_table(indices: Sequence[int], texts: Sequence[str], names: Sequenc
 
 
 def show_error(exc: BaseException) -> None:
-    """A user-facing error box; EmbeddingError messages are written for users already."""
+    """A user-facing error box, shown literally (messages quote server answers and user text);
+    EmbeddingError messages are written for users already."""
     if isinstance(exc, EmbeddingError):
-        st.error(str(exc), icon=":material/error:")
+        st.error(literal(exc), icon=":material/error:")
     else:
-        st.error(f"Unexpected error: {type(exc).__name__}: {exc}", icon=":material/error:")
+        st.error(literal(f"Unexpected error: {type(exc).__name__}: {exc}"), icon=":material/error:")
 
 
 def safe_filename(name: str) -> str:

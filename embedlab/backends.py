@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from embedlab.config import Settings, api_root
+from embedlab.config import Settings, api_root, public_url
 
 ProgressCallback = Callable[[int, int], None]
 """Called as progress(done, total) with counts of texts, from the calling thread."""
@@ -166,7 +166,8 @@ class OpenAICompatibleEmbedder:
             raise ValueError("batch_size and max_concurrency must be >= 1")
         if dimensions is not None and dimensions < 1:
             raise ValueError("dimensions must be positive")
-        self.base_url = base_url.rstrip("/")
+        # Shown in messages and part of the model id (the cache key): never its credentials.
+        self.base_url = public_url(base_url.rstrip("/"))
         self.model = model
         self.dimensions = dimensions
         self.batch_size = batch_size
@@ -177,7 +178,7 @@ class OpenAICompatibleEmbedder:
         # Total wait for one batch including retries: a hang costs one timeout plus a little.
         self.budget_s = timeout_s + min(10.0, timeout_s)
         self._client = openai.OpenAI(
-            base_url=api_root(self.base_url),
+            base_url=api_root(base_url.rstrip("/")),
             api_key=api_key or "not-needed",
             max_retries=0,  # retries are ours: bounded and only for transient errors
             timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),

@@ -37,7 +37,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -53,7 +52,7 @@ from embedlab.backends import (
     normalize_rows,
     root_cause,
 )
-from embedlab.config import api_root
+from embedlab.config import api_root, public_url
 from embedlab.instructions import DEFAULT_TASK, format_query
 
 Status = Literal["pass", "warn", "fail", "skip"]
@@ -287,21 +286,6 @@ def _evidence_markdown(r: CheckResult) -> list[str]:
     return lines
 
 
-def safe_url(url: str | None) -> str | None:
-    """`url` without user name, password, query or fragment (where keys sometimes hide)."""
-    if not url:
-        return url
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = host + (f":{parts.port}" if parts.port else "")
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    except ValueError:
-        return url.rsplit("@", 1)[-1].split("?", 1)[0]
-
-
 # --- the raw client -----------------------------------------------------------------------------
 
 
@@ -327,7 +311,7 @@ class CheckClient:
         import httpx
         import openai
 
-        self.base_url = safe_url(base_url.rstrip("/")) or ""  # for messages only
+        self.base_url = public_url(base_url.rstrip("/"))  # for messages only
         self.model = model
         self.timeout_s = timeout_s
         self._client = openai.OpenAI(
@@ -923,7 +907,7 @@ def check_rerank(base_url: str | None, model: str | None = None, api_key: str | 
         cases.append(dict(query=query, expected=documents[answer],
                           ranked_first=None if top is None else documents[top],
                           scores={documents[s.index]: s.score for s in scores}))
-    evidence = dict(reranker=safe_url(base_url), model=client.model, cases=cases)
+    evidence = dict(reranker=public_url(base_url), model=client.model, cases=cases)
     if right == len(RERANK_CASES):
         return _result("rerank", "pass", f"The reranker puts the right passage first in all {right} known-answer "
                        "cases (Chinese and English).", **evidence)
@@ -972,8 +956,8 @@ def run_checks(
     separate server, is still checked). ValueError only for unknown ids in `only`.
     """
     order = select(only)
-    report = Report(safe_url(base_url.rstrip("/")) or "", model, datetime.now(UTC).isoformat(timespec="seconds"),
-                    rerank_base_url=safe_url(rerank_base_url), rerank_model=rerank_model)
+    report = Report(public_url(base_url.rstrip("/")), model, datetime.now(UTC).isoformat(timespec="seconds"),
+                    rerank_base_url=public_url(rerank_base_url) if rerank_base_url else None, rerank_model=rerank_model)
     started = time.perf_counter()
     client = CheckClient(base_url, model, api_key, timeout_s=timeout_s)
     runners: dict[str, Callable[[], CheckResult]] = {

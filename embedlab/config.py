@@ -35,7 +35,19 @@ ENV_KEYS: dict[str, str] = {
     "milvus_uri": "MILVUS_URI",
     "milvus_token": "MILVUS_TOKEN",
     "data_dir": "PLAYGROUND_DATA_DIR",
+    "connection_locked": "PLAYGROUND_LOCK_CONNECTION",
 }
+# What one browser session may change for itself (the sidebar's Settings); the rest comes only from
+# the environment or secrets.toml. With PLAYGROUND_LOCK_CONNECTION, not even where requests go.
+SESSION_FIELDS = ("embedding_base_url", "embedding_model", "embedding_api_key", "embedding_dimensions")
+LOCKED_FIELDS = ("embedding_base_url", "embedding_api_key")
+# Credential -> (the address it belongs to, whether that address is an OpenAI API root): a configured
+# credential is sent only to its configured address; a session pointing elsewhere brings its own.
+CREDENTIALS: dict[str, tuple[str, bool]] = {
+    "embedding_api_key": ("embedding_base_url", True),
+    "milvus_token": ("milvus_uri", False),
+}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 MILVUS_SCHEMES = ("http", "https", "tcp")  # what pymilvus accepts besides a local *.db file
 
 # Matryoshka sizes of the Qwen3-Embedding models (official model cards): (smallest, full).
@@ -90,6 +102,8 @@ class Settings:
     milvus_uri: str | None = field(default=None, repr=False)  # a URL may carry user:password
     milvus_token: str | None = field(default=None, repr=False)  # like the API key: never shown
     data_dir: str = "data"
+    # Set by the operator only: sessions cannot change where requests go or with which key.
+    connection_locked: bool = False
 
     @property
     def backend(self) -> str:
@@ -131,16 +145,68 @@ def is_milvus_lite(uri: str) -> bool:
     return urlsplit(uri).scheme.lower() not in MILVUS_SCHEMES and uri.endswith(".db")
 
 
-def public_uri(uri: str) -> str:
-    """`uri` without user, password or query, fit for captions and logs."""
-    parts = urlsplit(uri)
-    if not parts.netloc:  # a file path
-        return uri
+def public_url(url: str) -> str:
+    """`url` as it may be shown, logged or exported: without user name, password, query or fragment
+    (where keys hide). A local path comes back as it is."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a malformed port or bracket: keep only what cannot hold a secret
+        return url.rsplit("@", 1)[-1].split("?", 1)[0].split("#", 1)[0]
+    if not parts.netloc:  # a file path, or an address without "//"
+        head, sep, tail = url.split("?", 1)[0].split("#", 1)[0].partition("/")
+        return head.rsplit("@", 1)[-1] + sep + tail
     host = parts.hostname or ""
     netloc = f"[{host}]" if ":" in host else host
-    if parts.port:
-        netloc += f":{parts.port}"
+    if port:
+        netloc += f":{port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def hide_url_secrets(text: str, url: str | None) -> str:
+    """`text` (an error message that may quote `url`) without the user name, password and query
+    of `url`."""
+    if not url:
+        return text
+    text = text.replace(url, public_url(url))
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # malformed: the whole URL was the one thing to hide
+        return text
+    userinfo, at, _host = parts.netloc.rpartition("@")
+    for secret in (userinfo + at, "?" + parts.query if parts.query else ""):
+        if secret:
+            text = text.replace(secret, "")
+    return text
+
+
+def destination(url: str | None, api: bool = False) -> tuple[str, str, int | None, bytes] | None:
+    """Where requests to `url` go: (scheme, host, port, path), read the way httpx, which sends them,
+    reads it (case of scheme and host, default ports, a trailing "/" make no difference; user name
+    and query are left out); None when it is no URL. `api`: `url` is an OpenAI base URL, so
+    "http://h" and "http://h/v1/" are the same place."""
+    import httpx
+
+    if not url:
+        return None
+    try:
+        parsed = httpx.URL(api_root(url) if api else url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return None
+    if not parsed.scheme or not parsed.host:
+        return None
+    port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme)
+    return parsed.scheme, parsed.host, port, parsed.raw_path.split(b"?", 1)[0].rstrip(b"/")
+
+
+def same_destination(a: str | None, b: str | None, api: bool = False) -> bool:
+    """`a` and `b` send requests to the same server and path prefix (credentials and query aside)."""
+    if not a or not b:
+        return False
+    where_a, where_b = destination(a, api), destination(b, api)
+    if where_a is None or where_b is None:  # local paths (Milvus Lite), or unparsable: exact text only
+        return a == b
+    return where_a == where_b
 
 
 def store_location(settings: Settings) -> str:
@@ -149,7 +215,7 @@ def store_location(settings: Settings) -> str:
     if kind == "milvus-lite":
         return f"Milvus Lite at {settings.milvus_uri}"
     if kind == "milvus":
-        return f"Milvus at {public_uri(settings.milvus_uri or '')}"
+        return f"Milvus at {public_url(settings.milvus_uri or '')}"
     if kind == "chroma-server":
         return f"Chroma server {settings.chroma_host}:{settings.chroma_port}"
     return f"embedded Chroma at {settings.chroma_dir}"
@@ -189,6 +255,11 @@ def _convert(name: str, raw: Any) -> Any:
             return int(raw)
         except (TypeError, ValueError):
             raise SettingsError(f"CHROMA_PORT must be a port number, got {raw!r}") from None
+    if name == "connection_locked":
+        flag = str(raw).lower()
+        if flag not in _TRUE + _FALSE:
+            raise SettingsError(f"PLAYGROUND_LOCK_CONNECTION must be 1 or 0, got {raw!r}")
+        return flag in _TRUE
     if name.endswith("base_url"):
         return str(raw).rstrip("/")
     if name == "milvus_uri":
@@ -196,7 +267,7 @@ def _convert(name: str, raw: Any) -> Any:
         if not is_milvus_lite(uri) and urlsplit(uri).scheme.lower() not in MILVUS_SCHEMES:
             raise SettingsError(
                 f"MILVUS_URI must be a Milvus server URL (http://host:19530) or a Milvus Lite file "
-                f"path ending in .db (./data/milvus.db), got {public_uri(uri)!r}"
+                f"path ending in .db (./data/milvus.db), got {public_url(uri)!r}"
             )
         return uri
     return str(raw)
@@ -213,7 +284,12 @@ def load_settings(
         env: environment variables (default: os.environ), keyed by ENV_KEYS values.
         secrets: secrets.toml contents (default: read from SECRETS_PATH), same keys.
         overrides: per-session values keyed by Settings field name; a value of None
-            means "not overridden", an empty string clears the setting.
+            means "not overridden", an empty string clears the setting. Only SESSION_FIELDS
+            are taken, and with PLAYGROUND_LOCK_CONNECTION not the LOCKED_FIELDS.
+
+    A configured credential (EMBEDDING_API_KEY, MILVUS_TOKEN) stays only while its address is the
+    configured one: overriding the address to another server drops it, unless the session gives
+    its own credential.
     """
     return read_settings(env, secrets, overrides, strict=True)[0]
 
@@ -247,25 +323,35 @@ def read_settings(
         except SettingsError as exc:
             refuse(exc, "the file is ignored")
             secrets = {}
-    overrides = overrides or {}
-    values: dict[str, Any] = {}
+
+    def convert(name: str, raw: Any, into: dict[str, Any]) -> None:
+        try:
+            into[name] = _convert(name, raw)
+        except SettingsError as exc:
+            refuse(exc, _FALLBACKS.get(name, "the default is used"))
+
+    configured: dict[str, Any] = {}
     for f in fields(Settings):
         key = ENV_KEYS[f.name]
-        if overrides.get(f.name) is not None:
-            raw = overrides[f.name]
-        elif env.get(key) not in (None, ""):
-            raw = env[key]
+        if env.get(key) not in (None, ""):
+            convert(f.name, env[key], configured)
         elif secrets.get(key) not in (None, ""):
-            raw = secrets[key]
-        else:
-            continue
-        try:
-            value = _convert(f.name, raw)
-        except SettingsError as exc:
-            refuse(exc, _FALLBACKS.get(f.name, "the default is used"))
-            continue
-        if value is not None or f.name in ("embedding_base_url", "embedding_dimensions"):
-            values[f.name] = value
+            convert(f.name, secrets[key], configured)
+    allowed = set(SESSION_FIELDS)
+    if configured.get("connection_locked"):
+        allowed -= set(LOCKED_FIELDS)
+    session: dict[str, Any] = {}
+    for name, raw in (overrides or {}).items():
+        if name in allowed and raw is not None:
+            convert(name, raw, session)
+    values = {**configured, **session}
+    for credential, (address, api) in CREDENTIALS.items():
+        now, then = values.get(address), configured.get(address)
+        if credential not in session and now != then and not same_destination(now, then, api):
+            values.pop(credential, None)
+    # None (a cleared value) means the field's default, except where None is the meaning itself.
+    values = {name: value for name, value in values.items()
+              if value is not None or name in ("embedding_base_url", "embedding_dimensions")}
     settings = Settings(**values)
     dims = settings.embedding_dimensions
     low, high = dimension_range(settings.vector_model)

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from embedlab.config import api_root, public_uri, read_secrets
+from embedlab.config import api_root, public_url, read_secrets
 from embedlab.judgments import LLM_PREFIX, LLMCall, PoolItem
 
 ENV_KEYS = ("JUDGE_BASE_URL", "JUDGE_MODEL", "JUDGE_API_KEY")
@@ -57,7 +57,7 @@ class LLMJudgeSettings:
 
     @property
     def public_url(self) -> str:
-        return public_uri(self.base_url)
+        return public_url(self.base_url)
 
 
 def judge_settings(env: Mapping[str, str] | None = None,

@@ -10,13 +10,12 @@ import streamlit as st
 from components import resources, state
 from components.instruction_picker import pick_instruction
 from components.page import PageContext
-from components.widgets import download_figure, download_table, embed_with_progress, show_error
+from components.widgets import download_figure, download_table, embed_with_progress, literal, show_error
 from embedlab import figures, projection
 from embedlab.cache import CachedEmbedder
 from embedlab.instructions import format_query
 from embedlab.projection import Clustering, Corpus, MapRequest, MapSide, Projection, Separation, UmapParams
 from embedlab.store import StoreError
-from embedlab.text import escape_markdown
 from embedlab.textio import Table, UploadError, guess_text_column, load_table, text_columns
 
 ss = st.session_state
@@ -105,14 +104,14 @@ def _upload_source(ctx: PageContext) -> Corpus | None:
     try:
         table = _read_upload(uploaded.getvalue(), uploaded.name)
     except UploadError as exc:
-        st.error(escape_markdown(f"{uploaded.name}: {exc}"), icon=":material/error:")
+        st.error(literal(f"{uploaded.name}: {exc}"), icon=":material/error:")
         return None
     frame = table.frame
     columns = [str(c) for c in frame.columns]
     textual = text_columns(frame)
     if not textual:
         st.error(
-            f"{uploaded.name} has no column of text: its columns ({', '.join(columns)}) hold only numbers, "
+            f"{literal(uploaded.name)} has no column of text: its columns ({literal(', '.join(columns))}) hold only numbers, "
             "dates or nothing. Upload a table with one text per row in a column such as “text”.",
             icon=":material/error:",
         )
@@ -123,7 +122,7 @@ def _upload_source(ctx: PageContext) -> Corpus | None:
     state.keep_valid(state.UMAP_TEXT_COL, columns)
     text_col = left.selectbox("Text column", columns, key=state.UMAP_TEXT_COL, persist_state="session")
     if text_col not in textual:
-        st.warning(f"Column “{text_col}” holds numbers or dates rather than text.", icon=":material/warning:")
+        st.warning(f"Column “{literal(text_col)}” holds numbers or dates rather than text.", icon=":material/warning:")
     label_options = [NO_LABEL, *[c for c in columns if c != text_col]]
     state.keep_valid(state.UMAP_LABEL_COL, label_options, fallback=NO_LABEL)
     label_col = right.selectbox(
@@ -144,7 +143,7 @@ def _upload_source(ctx: PageContext) -> Corpus | None:
     st.caption(
         f"{len(prepared.texts):,} texts"
         + (f", {len(set(prepared.labels)):,} labels" if prepared.labels else ", no labels")
-        + f"; {escape_markdown(uploaded.name)} read as {table.encoding}"
+        + f"; {literal(uploaded.name)} read as {table.encoding}"
     )
     return projection.table_corpus(uploaded.name, prepared)
 
@@ -155,7 +154,7 @@ def _collection_source(ctx: PageContext) -> Corpus | None:
         store = ctx.store
         counts = {info.name: info.count for info in store.list() if info.count > 0}
     except StoreError as exc:
-        st.error(f"The collections cannot be listed: {exc}", icon=":material/database:")
+        st.error(f"The collections cannot be listed: {literal(exc)}", icon=":material/database:")
         return None
     if not counts:
         st.info("No collection holds documents yet: build or fill one on the Search page.",
@@ -168,7 +167,7 @@ def _collection_source(ctx: PageContext) -> Corpus | None:
     try:
         records = store.get_records(name)
     except StoreError as exc:
-        st.error(f"The chunks of {name} cannot be read: {exc}", icon=":material/database:")
+        st.error(f"The chunks of {literal(name)} cannot be read: {literal(exc)}", icon=":material/database:")
         return None
     options = [NO_LABEL, *projection.metadata_fields(records)]
     state.keep_valid(state.UMAP_COLLECTION_LABEL, options, fallback=NO_LABEL)
@@ -178,9 +177,10 @@ def _collection_source(ctx: PageContext) -> Corpus | None:
     )
     corpus = projection.records_corpus(f"collection {name}", records, None if label_key == NO_LABEL else label_key)
     if len(corpus.texts) < projection.MIN_TEXTS:
-        st.error(f"A map needs at least {projection.MIN_TEXTS} texts; {name} has {len(corpus.texts)}.")
+        st.error(f"A map needs at least {projection.MIN_TEXTS} texts; {literal(name)} has {len(corpus.texts)}.")
         return None
-    st.caption(f"{len(corpus.texts):,} chunks from {name}" + (f", labelled by {label_key}" if corpus.labels else ""))
+    st.caption(f"{len(corpus.texts):,} chunks from {literal(name)}"
+               + (f", labelled by {literal(label_key)}" if corpus.labels else ""))
     return corpus
 
 
@@ -306,7 +306,7 @@ def _compute(
                 )
                 sides.append(MapSide(title, task, vecs, proj, clustering, sep))
     except ValueError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(literal(exc), icon=":material/error:")
         return None
     return sides
 

@@ -13,12 +13,11 @@ from components import resources
 from components import state as S
 from components.instruction_picker import NO_INSTRUCTION
 from components.page import PageContext
-from components.widgets import download_figure, download_table, embed_with_progress
+from components.widgets import download_figure, download_table, embed_with_progress, literal
 from embedlab import calibration as cal
 from embedlab import evaluation as ev
 from embedlab import figures
-from embedlab.store import StoreError
-from embedlab.text import escape_markdown as esc
+from embedlab.store import StoreError, model_name
 from embedlab.textio import decode_bytes
 
 ss = st.session_state
@@ -79,9 +78,9 @@ def _labelled_set() -> ev.LabelledSet | None:
         dataset, (corpus_encoding, queries_encoding) = _load_upload(
             corpus_file.getvalue(), queries_file.getvalue(), corpus_file.name)
     except ValueError as exc:  # DatasetError / UploadError: messages are written for users
-        st.error(esc(str(exc)), icon=":material/error:")
+        st.error(literal(exc), icon=":material/error:")
         return None
-    st.caption(f"{esc(corpus_file.name)} read as {corpus_encoding}, {esc(queries_file.name)} read as {queries_encoding}.")
+    st.caption(f"{literal(corpus_file.name)} read as {corpus_encoding}, {literal(queries_file.name)} read as {queries_encoding}.")
     return dataset
 
 
@@ -155,7 +154,7 @@ def _run(ctx: PageContext, dataset: ev.LabelledSet, choices: ev.GridChoices) -> 
         with st.spinner("Preparing inputs (formatting, truncating, chunking)..."):
             plan = ev.plan_choices(dataset, choices)
     except ev.GridError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(literal(exc), icon=":material/error:")
         return
     misses = ctx.embedder.cache.misses
     start = time.perf_counter()
@@ -183,7 +182,7 @@ def _results(ctx: PageContext) -> None:
     st.text(ev.describe_set(data, info.model))
     st.caption(info.inputs_line)
     if info.skipped:
-        st.warning(info.skipped_line, icon=":material/warning:")
+        st.warning(literal(info.skipped_line), icon=":material/warning:")
     if not results:
         return
     labels = [r.config.label for r in results]
@@ -285,8 +284,8 @@ def _calibrate(ctx: PageContext, results: list[ev.ConfigResult], data: ev.Labell
                 icon=":material/tune:")
         return
     if ctx.embedder.model_id != info.model:
-        st.warning(f"These results come from {esc(info.model)}, but the connection now uses "
-                   f"{esc(ctx.embedder.model_id)}: "
+        st.warning(f"These results come from {literal(info.model)}, but the connection now uses "
+                   f"{literal(ctx.embedder.model_id)}: "
                    "run the evaluation again to calibrate a threshold for it.", icon=":material/warning:")
         return
     S.keep_valid(S.EVAL_CALIB_CONFIG, dense, fallback=dense[0])
@@ -337,7 +336,7 @@ def _apply(ctx: PageContext, suggested: dict[str, float], model: str) -> None:
     try:
         infos = [i for i in ctx.store.list() if i.spec is not None]
     except StoreError as exc:
-        st.error(str(exc), icon=":material/database:")
+        st.error(literal(exc), icon=":material/database:")
         return
     if not infos:
         st.info("No Search collection exists yet: create one on the Search page, then apply the threshold here.",
@@ -351,17 +350,17 @@ def _apply(ctx: PageContext, suggested: dict[str, float], model: str) -> None:
     which = b.radio("Threshold", list(suggested), key=S.EVAL_APPLY_WHICH, persist_state="session", horizontal=True,
                     format_func=lambda k: f"{k}: {suggested[k]:.4f}")
     spec = by_name[name]
-    if spec.model_id != model:
-        st.warning(f"{esc(name)} holds vectors of {esc(spec.model_id)}; these similarities come from {esc(model)}. "
-                   "A threshold "
-                   "does not carry over between models.", icon=":material/warning:")
+    if spec.model_id != model_name(model):
+        st.warning(f"{literal(name)} holds vectors of {literal(spec.model_id)}; these similarities come from "
+                   f"{literal(model_name(model))}. A threshold does not carry over between models.",
+                   icon=":material/warning:")
     if st.button("Apply to collection", key="eval.apply_threshold", type="primary"):
         try:
             spec = ctx.store.update(name, threshold=float(suggested[which]))
         except StoreError as exc:
-            st.error(str(exc), icon=":material/database:")
+            st.error(literal(exc), icon=":material/database:")
             return
-        st.success(f"The similarity threshold of {esc(name)} is now {spec.threshold:.4f} ({which}).",
+        st.success(f"The similarity threshold of {literal(name)} is now {spec.threshold:.4f} ({which}).",
                    icon=":material/check_circle:")
     else:
-        st.caption(f"Threshold of {esc(name)} now: {spec.threshold:.4f}.")
+        st.caption(f"Threshold of {literal(name)} now: {spec.threshold:.4f}.")

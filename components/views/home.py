@@ -7,6 +7,7 @@ import streamlit as st
 from components import nav
 from components.i18n import _
 from components.page import PageContext
+from components.widgets import literal
 
 
 def render(ctx: PageContext) -> None:
@@ -19,7 +20,7 @@ def render(ctx: PageContext) -> None:
     )
     st.subheader("Connection")
     st.markdown(
-        f"Backend model: `{embedder.model_id}` · dimensions: "
+        f"Backend model: {literal(embedder.model_id)} · dimensions: "
         f"{embedder.dimensions or 'full'} · status and settings are in the sidebar on every page."
     )
     st.caption(

@@ -12,14 +12,13 @@ import streamlit as st
 from components import state as S
 from components.instruction_picker import NO_INSTRUCTION
 from components.page import PageContext
-from components.widgets import download_table, ensure_local_model, show_error
+from components.widgets import download_table, ensure_local_model, literal, show_error
 from embedlab import judge_metrics as jm
 from embedlab import judgments as jd
 from embedlab import llm_judge
 from embedlab.backends import EmbeddingError
 from embedlab.rerank import RerankClient
 from embedlab.store import CollectionSpec, StoreError
-from embedlab.text import escape_markdown as esc
 from embedlab.text import one_line
 
 ss = st.session_state
@@ -50,7 +49,7 @@ def render(ctx: PageContext) -> None:
     try:
         infos = [i for i in ctx.store.list() if i.spec is not None]
     except StoreError as exc:
-        st.error(esc(str(exc)), icon=":material/database:")
+        st.error(literal(str(exc)), icon=":material/database:")
         return
     if not infos:
         st.info("No collection yet: create one on the Search page and add documents, then judge its results here.",
@@ -64,8 +63,8 @@ def render(ctx: PageContext) -> None:
     info = by_name[name]
     spec = info.spec
     assert spec is not None
-    st.caption(f"{info.count:,} chunks · model {esc(spec.model_id.split('@', 1)[0])} · {spec.dim} dimensions · "
-               f"instruction: {esc(spec.instruction_name or 'none')}")
+    st.caption(f"{info.count:,} chunks · model {literal(spec.model_id.split('@', 1)[0])} · {spec.dim} dimensions · "
+               f"instruction: {literal(spec.instruction_name or 'none')}")
     store = _judgment_store(str(ctx.settings.data_path))
     st.subheader("1 · Set up an experiment")
     experiments = store.experiments(name)
@@ -136,7 +135,7 @@ def _setup(ctx: PageContext, store: jd.JudgmentStore, spec: CollectionSpec, coun
         if S.JUDGE_BUNDLED not in ss and guess:
             ss[S.JUDGE_BUNDLED] = guess
         picked = st.selectbox("Bundled set", list(sets), key=S.JUDGE_BUNDLED, persist_state="session")
-        st.caption(esc(sets[picked]) + ". They fit a collection made from the same corpus.")
+        st.caption(literal(sets[picked]) + ". They fit a collection made from the same corpus.")
 
     st.markdown("**Configurations** (two to four; A is the baseline)")
     configs = _configs()
@@ -199,7 +198,7 @@ def _add_config_form(ctx: PageContext, spec: CollectionSpec, configs: list[jd.Ju
                              bool(ss[S.JUDGE_NEW_RERANK]) and can_rerank).canonical()
         jd.check_configs([*configs, new])
     except jd.JudgeError as exc:
-        st.error(esc(str(exc)), icon=":material/error:")
+        st.error(literal(str(exc)), icon=":material/error:")
         return
     ss[S.JUDGE_CONFIGS] = [*configs, new]
     st.rerun()
@@ -219,7 +218,7 @@ def _queries() -> list[str] | None:
             return jd.queries_from_file(upload.getvalue(), upload.name)
         return jd.bundled_queries(ss[S.JUDGE_BUNDLED])
     except jd.JudgeError as exc:
-        st.error(esc(str(exc)), icon=":material/error:")
+        st.error(literal(str(exc)), icon=":material/error:")
         return None
 
 
@@ -244,25 +243,25 @@ def _build(ctx: PageContext, store: jd.JudgmentStore, spec: CollectionSpec, conf
         return
     except (jd.JudgeError, StoreError) as exc:
         bar.empty()
-        st.error(esc(str(exc)), icon=":material/error:")
+        st.error(literal(str(exc)), icon=":material/error:")
         return
     finally:
         ctx.refresh_cache_stats()
     bar.empty()
     exp = store.save_experiment(built, ss.get(S.JUDGE_NAME) or "")
     ss[S.JUDGE_EXPERIMENT] = exp.id  # the picker below is drawn after this, so it opens the new one
-    ss[S.JUDGE_FLASH] = [("success", f"Built the pools of {esc(exp.name)}: {len(built.items):,} chunks to judge "
+    ss[S.JUDGE_FLASH] = [("success", f"Built the pools of {literal(exp.name)}: {len(built.items):,} chunks to judge "
                                      f"for {len(built.queries)} queries (top {built.k} of {len(built.configs)} "
                                      "configurations, each chunk once).")]
     st.rerun()
 
 
 def _describe(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
-    with st.expander(f"Configurations of {esc(exp.name)} (top {exp.k})", icon=":material/tune:"):
+    with st.expander(f"Configurations of {literal(exp.name)} (top {exp.k})", icon=":material/tune:"):
         st.dataframe(_config_rows(list(exp.configs)), hide_index=True, key="judge.exp_configs")
         for note in store.notes(exp.id):
-            st.caption(esc(note))
-        st.caption(f"Model {esc(exp.model.split('@', 1)[0])} · built {exp.created_at[:16].replace('T', ' ')} UTC · "
+            st.caption(literal(note))
+        st.caption(f"Model {literal(exp.model.split('@', 1)[0])} · built {exp.created_at[:16].replace('T', ' ')} UTC · "
                    f"{len(exp.queries)} queries.")
 
 
@@ -271,7 +270,7 @@ def _rater() -> str | None:
     try:
         return jd.validate_rater(ss.get(S.JUDGE_RATER) or "")
     except jd.JudgeError as exc:
-        st.info(esc(str(exc)), icon=":material/person:")
+        st.info(literal(str(exc)), icon=":material/person:")
         return None
 
 
@@ -282,7 +281,7 @@ def _skipped(exp: jd.Experiment, rater: str) -> list[tuple[str, str]]:
 def _grade(store: jd.JudgmentStore, exp: jd.Experiment, item: jd.PoolItem, rater: str, grade: int) -> None:
     """Button callback: save the grade (one transaction) before the page is drawn again."""
     store.judge(exp.collection, item.query, item.chunk, rater, grade)
-    ss[S.JUDGE_LAST] = f"Saved {grade} ({jd.GRADE_LABELS[grade]}) for “{esc(one_line(item.text, 60))}”."
+    ss[S.JUDGE_LAST] = f"Saved {grade} ({jd.GRADE_LABELS[grade]}) for “{literal(one_line(item.text, 60))}”."
 
 
 def _skip(exp: jd.Experiment, item: jd.PoolItem, rater: str) -> None:
@@ -301,7 +300,7 @@ def _undo(store: jd.JudgmentStore, exp: jd.Experiment, rater: str) -> None:
     skipped[(exp.id, rater)] = [p for p in skipped.get((exp.id, rater), []) if p != (undone.query, undone.chunk)]
     ss[S.JUDGE_SKIPPED] = skipped
     ss[S.JUDGE_LAST] = (f"Undone: your grade {undone.grade} ({jd.GRADE_LABELS[undone.grade]}) for a chunk of "
-                        f"“{esc(one_line(undone.query, 60))}”.")
+                        f"“{literal(one_line(undone.query, 60))}”.")
 
 
 def _clear_skipped(exp: jd.Experiment, rater: str) -> None:
@@ -317,7 +316,7 @@ def _judge(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
     pool = store.pool(exp.id)
     done = jd.judged_by(store.judgments(exp.collection, exp.queries), rater)
     judged = sum((i.query, i.chunk) in done for i in pool)
-    st.progress(judged / max(len(pool), 1), text=f"{judged} of {len(pool)} judged by {esc(rater)}")
+    st.progress(judged / max(len(pool), 1), text=f"{judged} of {len(pool)} judged by {literal(rater)}")
     skipped = _skipped(exp, rater)
     item = jd.next_item(pool, done, skipped)
     if item is None:
@@ -334,15 +333,15 @@ def _judge(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
     number = exp.queries.index(item.query) + 1
     st.caption(f"Query {number} of {len(exp.queries)} · chunk {item.position + 1} of {len(in_query)} for this query "
                "(in a random order; which configuration found it is not shown)")
-    st.markdown(f"#### {esc(item.query)}")
+    st.markdown(f"#### {literal(item.query)}")
     with st.container(border=True, key="judge.chunk"):
-        st.caption(f"{esc(item.source)}")
+        st.caption(f"{literal(item.source)}")
         if item.before:
-            st.caption("… " + esc(item.before))
+            st.caption("… " + literal(item.before))
         with st.container(height=360 if len(item.text) > 1200 else "content", border=False):
-            st.markdown(esc(item.text))
+            st.markdown(literal(item.text))
         if item.after:
-            st.caption(esc(item.after) + " …")
+            st.caption(literal(item.after) + " …")
     cols = st.columns(5)
     for col, (grade, label) in zip(cols, GRADE_BUTTONS, strict=False):
         col.button(label, key=f"judge.grade_{grade}", on_click=_grade, args=(store, exp, item, rater, grade),
@@ -370,10 +369,10 @@ def _llm_panel(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
     pool = store.pool(exp.id)
     rated = jd.judged_by(store.judgments(exp.collection, exp.queries), settings.rater)
     todo = [i for i in pool if (i.query, i.chunk) not in rated]
-    with st.expander(f"LLM judge: {esc(settings.model)}", icon=":material/smart_toy:"):
+    with st.expander(f"LLM judge: {literal(settings.model)}", icon=":material/smart_toy:"):
         url = settings.public_url.replace("`", "%60")  # in a code span: shown as it is, never a link
-        st.caption(f"{esc(settings.model)} at `{url}` can pre-rate this experiment's pools as one more rater, "
-                   f"“{esc(settings.rater)}”. Its grades are kept apart from people's: the results use people's "
+        st.caption(f"{literal(settings.model)} at `{url}` can pre-rate this experiment's pools as one more rater, "
+                   f"“{literal(settings.rater)}”. Its grades are kept apart from people's: the results use people's "
                    "grades unless you choose the LLM judge as the source, and show how far it agrees with them. "
                    "Every prompt and answer is stored.")
         if not todo:
@@ -389,7 +388,7 @@ def _llm_panel(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
                                              lambda call: store.record_llm(exp.collection, call), progress)
             except llm_judge.JudgeUnavailable as exc:
                 bar.empty()
-                st.error(esc(str(exc)), icon=":material/error:")
+                st.error(literal(str(exc)), icon=":material/error:")
                 return
             bar.empty()
             failed = sum(c.grade is None for c in calls)
@@ -423,7 +422,7 @@ def _results(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
                *(r for r, kind in kinds.items() if kind == jd.PERSON), *(machines if len(machines) > 1 else [])]
     S.keep_valid(S.JUDGE_SOURCE, sources, fallback=jd.PEOPLE)
     source = st.radio("Grades from", sources, key=S.JUDGE_SOURCE, persist_state="session", horizontal=True,
-                      format_func=lambda s: esc(_source_label(s, kinds)),  # radio labels are Markdown
+                      format_func=lambda s: literal(_source_label(s, kinds)),  # radio labels are Markdown
                       help="With several people, a chunk's grade is the median of theirs (rounded down between two). "
                            "The LLM judge counts only when chosen here.")
     results = jm.results_from(exp, store.runs(exp.id), judgments, source)
@@ -441,7 +440,7 @@ def _results(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
     st.dataframe(table[shown], hide_index=True, key="judge.results_table",
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in shown if "@" in c})
     for warning in jm.coverage_warnings(results):
-        st.warning(esc(warning), icon=":material/warning:")
+        st.warning(literal(warning), icon=":material/warning:")
     _compare(results)
     _agreement(judgments)
     _exports(store, exp, results, judgments, table)
@@ -467,7 +466,7 @@ def _compare(results: jm.Results) -> None:
     name_a, name_b = jd.config_name(first), jd.config_name(second)
     sentence = jm.verdict(test, name_a, name_b, jm.metric_label(metric, results.k))
     box = st.success if test.significant and test.diff > 0 else st.warning if test.significant else st.info
-    box(esc(sentence), icon=":material/balance:")
+    box(literal(sentence), icon=":material/balance:")
     m1, m2, m3, m4 = st.columns(4)
     m1.metric(f"{name_a} (mean)", f"{test.mean_a:.3f}")
     m2.metric(f"{name_b} (mean)", f"{test.mean_b:.3f}",
@@ -485,7 +484,7 @@ def _agreement(judgments: list[jd.Judgment]) -> None:
     st.subheader("Agreement between raters")
     pairs, group = jm.agreement(judgments)
     people = [r for r, kind in jd.raters(judgments).items() if kind == jd.PERSON]
-    st.caption(esc(jm.agreement_sentence(group, pairs, people)))
+    st.caption(literal(jm.agreement_sentence(group, pairs, people)))
     if pairs:
         frame = pd.DataFrame(jm.agreement_table(pairs))
         st.dataframe(frame, hide_index=True, key="judge.agreement")
@@ -500,10 +499,10 @@ def _exports(store: jd.JudgmentStore, exp: jd.Experiment, results: jm.Results, j
     try:
         labelled = jd.labelled_set(exp, grades, store.chunk_texts(exp.collection))
     except jd.JudgeError as exc:
-        st.error(esc(str(exc)), icon=":material/error:")
+        st.error(literal(str(exc)), icon=":material/error:")
         return
     base = f"{exp.collection}-{exp.id}"
-    st.caption(f"Grades from: {esc(_source_label(results.source, jd.raters(judgments)))}. The qrels and runs are TREC "
+    st.caption(f"Grades from: {literal(_source_label(results.source, jd.raters(judgments)))}. The qrels and runs are TREC "
                "files (trec_eval, ir_measures); the labelled set (judged chunks as the corpus, queries with graded "
                "relevance) is read as it is by the Evaluate page and `python -m embedlab.evaluate`.")
     row = st.container(horizontal=True)
@@ -542,10 +541,10 @@ def _import(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
             rater = jd.validate_rater(ss[S.JUDGE_IMPORT_RATER])
             parsed = jd.parse_qrels(upload.getvalue(), exp, set(store.chunk_texts(exp.collection)))
         except jd.JudgeError as exc:
-            st.error(esc(str(exc)), icon=":material/error:")
+            st.error(literal(str(exc)), icon=":material/error:")
             return
         store.import_grades(exp.collection, parsed.rows, rater)
-        ss[S.JUDGE_FLASH] = [("success", f"Imported {len(parsed.rows)} grade(s) as {esc(rater)}; left out "
+        ss[S.JUDGE_FLASH] = [("success", f"Imported {len(parsed.rows)} grade(s) as {literal(rater)}; left out "
                                          f"{parsed.unknown_queries} line(s) of other queries and "
                                          f"{parsed.unknown_chunks} of unknown chunks.")]
         st.rerun()

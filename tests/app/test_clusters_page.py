@@ -17,6 +17,7 @@ from components import state
 from embedlab import projection
 from embedlab.store import Store, StoreError
 from embedlab.textio import text_columns
+from tests.support.markdown import shown
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "3_Clusters.py")
@@ -153,7 +154,7 @@ def test_documents_of_a_search_collection_can_be_mapped(app_env):
 def test_csv_without_a_text_column_is_refused_with_a_clear_message(at):
     rows = "\n".join(f"{i},{i * 0.1:.1f},2024-01-{i:02d}" for i in range(1, 9))
     upload(at, "scores.csv", ("id,score,day\n" + rows + "\n").encode())
-    errors = [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
     assert any("scores.csv has no column of text" in e and "id, score, day" in e for e in errors), errors
     assert not [b for b in at.button if b.label == "Build maps"]  # nothing to map, no form
     assert not at.get("selectbox") or "umap.w.text_col" not in [s.key for s in at.selectbox]
@@ -204,7 +205,7 @@ def test_a_store_that_cannot_be_read_is_named_and_the_page_keeps_working(app_env
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     at.radio(key="umap.w.source").set_value("Stored collection").run()
     assert not at.exception, [e.value for e in at.exception]
-    [message] = [e.value for e in at.error]
+    [message] = [shown(e.value) for e in at.error]
     assert message.startswith("The collections cannot be listed: Cannot reach the Chroma server at 127.0.0.1:")
     assert not [b for b in at.button if b.label == "Build maps"]
     # The other sources still work.
@@ -226,7 +227,7 @@ def test_a_collection_whose_chunks_cannot_be_read_is_named(app_env, monkeypatch)
     at.radio(key="umap.w.source").set_value("Stored collection").run()
     at.selectbox(key="umap.w.collection").set_value("hr_policy_v1").run()
     assert not at.exception, [e.value for e in at.exception]
-    [message] = [e.value for e in at.error]
+    [message] = [shown(e.value) for e in at.error]
     assert message.startswith("The chunks of hr_policy_v1 cannot be read: The vector store failed to read")
 
 

@@ -18,6 +18,7 @@ from embedlab.cache import EmbeddingCache
 from embedlab.instructions import PRESETS, format_query
 from embedlab.keyword import BM25Index
 from embedlab.store import StoreError
+from tests.support.markdown import shown
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "5_Evaluate.py")
@@ -114,7 +115,7 @@ def test_too_large_a_grid_is_refused_and_nothing_runs(app_env):
     at.multiselect(key="eval.w.truncation").set_value(list(ev.TRUNCATIONS))
     at.multiselect(key="eval.w.dimensions").set_value(["full", "256", "128", "64", "32"])
     submit(at)
-    assert any(f"60 configurations is too many for one run; choose at most {ev.MAX_CONFIGS}" in e.value
+    assert any(f"60 configurations is too many for one run; choose at most {ev.MAX_CONFIGS}" in shown(e.value)
                for e in at.error)
     assert at.session_state["eval.results"] == []
 
@@ -281,7 +282,8 @@ def test_a_store_failure_when_applying_is_shown(app_env, monkeypatch):
     at.run()
     at.button(key="eval.apply_threshold").click().run()
     assert not at.exception
-    assert "The vector store did not answer while it was asked to update (ConnectError)." in [e.value for e in at.error]
+    assert "The vector store did not answer while it was asked to update (ConnectError)." in [
+        shown(e.value) for e in at.error]
     assert not [s for s in at.success if "similarity threshold" in s.value]
 
 

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from embedlab.instruction_sets import sample_sets
+from tests.support.markdown import shown
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_Instructions.py")
 
@@ -136,7 +137,7 @@ def test_saved_instruction_survives_a_fresh_run(at):
 def test_template_validation_and_symmetric_preview(at):
     at.text_area(key="instr.w.template").input("{task} :: {query} {lang}")
     button(at, "Apply template").click().run()
-    assert any("Unknown placeholder(s) {lang}" in e.value for e in at.error)
+    assert any("Unknown placeholder(s) {lang}" in shown(e.value) for e in at.error)
     assert at.code[0].value.startswith("Instruct: ")  # still the official template
     at.text_area(key="instr.w.template").input("Task: {task} | {query}")
     button(at, "Apply template").click().run()
@@ -166,7 +167,8 @@ def test_import_rejects_malformed_file_and_accepts_a_good_one(at, app_env):
 
     at.file_uploader(key="instr.w.import_file").upload("bad.json", b'[{"name": "X"}]', "application/json")
     at.button(key="instr.import").click().run()
-    assert any("Import rejected, the library is unchanged" in e.value and "'task'" in e.value for e in at.error)
+    assert any("Import rejected, the library is unchanged" in shown(e.value) and "'task'" in shown(e.value)
+               for e in at.error)
     assert library_file.read_bytes() == before
 
     good = b'{"instructions": [{"name": "Imported", "task": "an imported task", "note": ""}]}'
@@ -194,8 +196,8 @@ def test_local_model_offline_says_what_to_do_in_plain_view(app_env, monkeypatch)
     [status] = [c for c in at.main.children.values() if c.type == "status"]
     assert status.label == "The local model could not be loaded"
     [error] = [c for c in at.main.children.values() if c.type == "error"]
-    assert "cannot be resolved" in error.value and "EMBEDDING_BASE_URL" in error.value
-    assert "sglang serve" in error.value
+    assert "cannot be resolved" in shown(error.value) and "EMBEDDING_BASE_URL" in shown(error.value)
+    assert "sglang serve" in shown(error.value)
     assert not at.get("plotly_chart")
 
 

@@ -12,10 +12,10 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 from streamlit.testing.v1 import AppTest
 
+from components.widgets import literal as esc
 from embedlab import evaluation
 from embedlab import judge_metrics as jm
 from embedlab import judgments as jd
-from embedlab.text import escape_markdown as esc
 from tests.app.test_search_page import create_and_fill
 from tests.support.rerank_server import RerankServer
 from tests.unit.test_judgments import ChatServer

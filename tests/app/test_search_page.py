@@ -15,6 +15,7 @@ from embedlab import retrieval
 from embedlab.ingest import chunk_documents, load_sample
 from embedlab.keyword import BM25Index
 from embedlab.text import one_line
+from tests.support.markdown import shown
 from tests.support.rerank_server import RerankServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +33,7 @@ def open_tab(at: AppTest, label: str) -> None:
 
 
 def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
+    return [shown(e.value) for e in at.error]
 
 
 def frame(at: AppTest, column: str, exclude: tuple[str, ...] = ("rank with", "rank without", "rerank score")):
@@ -100,7 +101,7 @@ def test_create_ingest_query_and_see_why(app_env):
     # Re-ingesting the same corpus changes nothing.
     open_tab(at, "Add documents")
     at.button(key="search.w.ingest").click().run()
-    assert any("0 added, 0 updated, 14 unchanged" in s.value for s in at.success)
+    assert any("0 added, 0 updated, 14 unchanged" in shown(s.value) for s in at.success)
 
 
 def test_collections_survive_a_restart_and_other_models_are_refused(app_env, monkeypatch):

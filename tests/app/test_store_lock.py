@@ -6,6 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.support.markdown import shown
 from tests.support.store_procs import HELD_COLLECTION, hold_store
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_Search.py")
@@ -19,7 +20,7 @@ def test_search_page_on_a_path_held_by_another_process(app_env, monkeypatch, tmp
     try:
         at = AppTest.from_file(PAGE, default_timeout=120).run()
         assert not at.exception
-        [message] = [e.value for e in at.error]
+        [message] = [shown(e.value) for e in at.error]
         assert f"Another app process (PID {holder.pid}) is using the embedded Chroma database at {path}" in message
         assert "chroma run --path" in message and "CHROMA_HOST" in message and "CHROMA_PATH" in message
         # No create/ingest controls on a store that is not ours; the sidebar still works.

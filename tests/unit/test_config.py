@@ -123,3 +123,100 @@ def test_the_local_backend_is_bounded_by_the_model_it_runs():
     assert settings.backend == "local" and settings.embedding_dimensions is None
     assert "Qwen/Qwen3-Embedding-0.6B offers (32 to 1024)" in problem
 
+
+
+CONFIGURED = {"EMBEDDING_BASE_URL": "http://gpu-a:30000/v1", "EMBEDDING_API_KEY": "sk-configured"}
+
+
+@pytest.mark.parametrize("url", [
+    "http://gpu-a:30000/v1", "http://gpu-a:30000/v1/", "http://gpu-a:30000", "HTTP://GPU-A:30000/v1",
+    "http://someone:pw@gpu-a:30000/v1",
+])
+def test_the_configured_key_stays_with_the_configured_server_however_it_is_written(url):
+    s = load_settings(env=CONFIGURED, secrets={}, overrides={"embedding_base_url": url})
+    assert s.embedding_api_key == "sk-configured"
+
+
+@pytest.mark.parametrize("url", [
+    "http://evil:30000/v1",  # another host
+    "https://gpu-a:30000/v1",  # another scheme
+    "http://gpu-a:30001/v1",  # another port
+    "http://gpu-a:30000/proxy/v1",  # another path prefix
+    "http://gpu-a:30000\\@evil:30000/v1",  # parsed as host "evil" by the client that sends it
+    "http://gpu-a.evil:30000/v1",
+    "",  # the in-process model
+])
+def test_the_configured_key_never_goes_to_another_address(url):
+    s = load_settings(env=CONFIGURED, secrets={}, overrides={"embedding_base_url": url})
+    assert s.embedding_api_key is None, url
+    # A key of the session's own goes with the address it was given with.
+    own = load_settings(env=CONFIGURED, secrets={}, overrides={"embedding_base_url": url, "embedding_api_key": "mine"})
+    assert own.embedding_api_key == "mine"
+
+
+def test_default_ports_and_secrets_file_count_as_configured():
+    assert load_settings(env={}, secrets={"EMBEDDING_BASE_URL": "https://api.example/v1", "EMBEDDING_API_KEY": "k"},
+                         overrides={"embedding_base_url": "https://api.example:443/v1"}).embedding_api_key == "k"
+    # A key configured without a server goes nowhere a session points the app.
+    assert load_settings(env={"EMBEDDING_API_KEY": "k"}, secrets={},
+                         overrides={"embedding_base_url": "http://h/v1"}).embedding_api_key is None
+
+
+def test_sessions_override_only_the_embedding_connection():
+    env = {"MILVUS_URI": "http://milvus-a:19530", "MILVUS_TOKEN": "root:pw", "RERANK_BASE_URL": "http://rr/v1",
+           "CHROMA_HOST": "chroma-a", "PLAYGROUND_DATA_DIR": "/srv/data"}
+    s = load_settings(env=env, secrets={}, overrides={
+        "milvus_uri": "http://evil:19530", "rerank_base_url": "http://evil/v1", "chroma_host": "evil",
+        "data_dir": "/tmp/evil", "connection_locked": False, "milvus_token": "x"})
+    assert (s.milvus_uri, s.milvus_token, s.rerank_base_url, s.chroma_host, s.data_dir) == (
+        "http://milvus-a:19530", "root:pw", "http://rr/v1", "chroma-a", "/srv/data")
+
+
+def test_a_locked_connection_ignores_session_addresses_and_keys():
+    env = {**CONFIGURED, "PLAYGROUND_LOCK_CONNECTION": "1"}
+    s = load_settings(env=env, secrets={}, overrides={
+        "embedding_base_url": "http://evil/v1", "embedding_api_key": "mine", "embedding_model": "m2",
+        "embedding_dimensions": 256})
+    assert (s.embedding_base_url, s.embedding_api_key) == ("http://gpu-a:30000/v1", "sk-configured")
+    assert (s.embedding_model, s.embedding_dimensions, s.connection_locked) == ("m2", 256, True)
+    # Not even to the in-process model (a 2.4 GB download from the hub).
+    assert load_settings(env=env, secrets={}, overrides={"embedding_base_url": ""}).backend == "server"
+    assert load_settings(env={"PLAYGROUND_LOCK_CONNECTION": "0"}, secrets={}).connection_locked is False
+    with pytest.raises(SettingsError, match="PLAYGROUND_LOCK_CONNECTION"):
+        load_settings(env={"PLAYGROUND_LOCK_CONNECTION": "maybe"}, secrets={})
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://user:pw@host:8000/v1?key=sk-1#frag", "http://host:8000/v1"),
+    ("https://[::1]:30000/v1", "https://[::1]:30000/v1"),
+    ("http://host/v1", "http://host/v1"),
+    ("user:pw@host:8000/v1?key=sk-1", "host:8000/v1"),  # no scheme
+    ("http://user:pw@host:99999/v1?key=sk-1", "host:99999/v1"),  # a port urllib refuses
+    ("./data/milvus.db", "./data/milvus.db"),
+])
+def test_public_url_drops_user_password_query_and_fragment(url, shown):
+    from embedlab.config import public_url
+
+    assert public_url(url) == shown
+
+
+def test_messages_quoting_a_url_lose_its_secrets():
+    from embedlab.config import hide_url_secrets
+
+    url = "http://admin:pw-77@milvus:19530?token=tk-88"
+    text = f"Fail connecting to server on {url}; also admin:pw-77@milvus:19530 and ?token=tk-88"
+    hidden = hide_url_secrets(text, url)
+    assert "pw-77" not in hidden and "tk-88" not in hidden and "admin" not in hidden
+    assert "http://milvus:19530" in hidden
+
+
+def test_the_embedder_id_and_messages_carry_no_credentials():
+    from embedlab.backends import EmbeddingError, OpenAICompatibleEmbedder
+    from tests.support.procs import free_port
+
+    port = free_port()
+    embedder = OpenAICompatibleEmbedder(f"http://user:pw-55@127.0.0.1:{port}/v1", "m", timeout_s=1, max_attempts=1)
+    assert embedder.model_id == f"m@http://127.0.0.1:{port}/v1"
+    with pytest.raises(EmbeddingError) as failure:
+        embedder.embed(["x"])
+    assert "pw-55" not in str(failure.value) and f"127.0.0.1:{port}" in str(failure.value)
