@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # stealing); each starts its own stand-in server, shared app and browser. 2 suits the 2-core CI.
 TEST_WORKERS ?= 2
 
-.PHONY: install install-dev browser run test bench lint clean
+.PHONY: install install-dev browser run test bench lint i18n clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
@@ -34,12 +34,25 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	else echo "chromium is missing: run 'sudo apt-get install -y chromium fonts-noto-cjk'" >&2; exit 1; fi
 
+# Compiled catalogs (git-ignored): rebuilt whenever their .po changes.
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard locales/*/LC_MESSAGES/messages.po))
+locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+## i18n: extract the app's strings into locales/messages.pot and merge them into each language's .po
+i18n: install-dev
+	PYTHONPATH=. $(BIN)/pybabel extract -F babel.cfg -k _n:1,2 --no-location --sort-output \
+		--project "Qwen3-Embedding Playground" -o locales/messages.pot .
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete \
+		--init-missing -l zh
+	@echo "Now translate the new entries (empty msgstr) in locales/*/LC_MESSAGES/messages.po"
+
 ## run: start the app (local in-process model unless EMBEDDING_BASE_URL is set)
-run: install
+run: install $(CATALOGS)
 	$(BIN)/streamlit run app.py
 
 ## test: lint, the layer contracts and every test (unit, AppTest, browser) in TEST_WORKERS processes
-test: install-dev
+test: install-dev $(CATALOGS)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
@@ -54,4 +67,4 @@ lint: install-dev
 	$(BIN)/lint-imports --no-cache
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(CATALOGS)

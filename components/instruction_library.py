@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components import state
+from components.widgets import literal
 from embedlab.instructions import (
     MAX_NAME_CHARS,
     MAX_NOTE_CHARS,
@@ -29,9 +30,9 @@ def flash(kind: str, message: str) -> None:
 
 
 def show_flash() -> None:
-    """Show, once, the messages left by callbacks."""
+    """Show, once, the messages left by callbacks (literally: they quote names and file contents)."""
     for kind, message in ss[state.INSTR_FLASH]:
-        (st.success if kind == "success" else st.error)(message)
+        (st.success if kind == "success" else st.error)(literal(message))
     ss[state.INSTR_FLASH] = []
 
 

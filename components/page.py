@@ -9,7 +9,9 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.errors import StreamlitPageNotFoundError
 
-from components import nav, resources, sidebar, state
+from components import i18n, nav, resources, sidebar, state
+from components.i18n import _
+from components.widgets import literal
 from embedlab.cache import CachedEmbedder
 from embedlab.config import Settings
 from embedlab.instructions import InstructionLibrary, load_library
@@ -47,25 +49,28 @@ class PageContext:
 
 def setup(title: str, icon: str = "🧭") -> PageContext:
     """Configure the page, seed the declared state, draw the menu and the sidebar; returns the context."""
-    st.set_page_config(page_title=f"{title} · Qwen3-Embedding Playground", page_icon=icon, layout="wide")
     state.init_state()
+    i18n.init_language()  # before the first string is drawn
+    st.set_page_config(page_title=_("{title} · Qwen3-Embedding Playground").format(title=_(title)),
+                       page_icon=icon, layout="wide")
     _navigation()
     settings = resources.current_settings()
-    embedder, cache_line = sidebar.connection_panel(settings)
+    settings, embedder, cache_line = sidebar.connection_panel(settings)
     library = load_library(settings.data_path)
     library.all()  # reads the file once, so that a broken one is reported here
     if library.warning:
-        st.warning(library.warning, icon=":material/warning:")
+        st.warning(literal(library.warning), icon=":material/warning:")
     return PageContext(settings, embedder, library, cache_line)
 
 
 def _navigation() -> None:
     # Our own menu (Streamlit's is off in config.toml) so that the home page is called "Home".
     with st.sidebar:
+        i18n.language_switch()
         try:
-            st.page_link("app.py", label="Home", icon=":material/home:")
+            st.page_link("app.py", label=_("Home"), icon=":material/home:")
             for entry in nav.page_entries():
-                st.page_link(entry.path, label=entry.title)
+                st.page_link(entry.path, label=_(entry.title))
         except StreamlitPageNotFoundError:
             # Only when a page file is itself the entrypoint (AppTest of one page): no menu then.
             return

@@ -8,9 +8,10 @@ import threading
 import streamlit as st
 
 from components import state
+from components.widgets import literal
 from embedlab.backends import EmbeddingError, ProbeResult, make_backend
 from embedlab.cache import CachedEmbedder, EmbeddingCache
-from embedlab.config import Settings, SettingsError, load_settings
+from embedlab.config import Settings, read_settings
 from embedlab.config import store_location as _store_location
 from embedlab.stores import open_store
 from embedlab.stores.base import VectorStore
@@ -19,14 +20,16 @@ log = logging.getLogger(__name__)
 
 
 def current_settings() -> Settings:
-    """Settings for this browser session (env, secrets.toml, then sidebar overrides)."""
+    """Settings for this browser session (env, secrets.toml, then sidebar overrides).
+
+    A value that cannot be used keeps its default, with one warning in the sidebar naming it;
+    every other setting still applies.
+    """
     state.init_state()
-    try:
-        return load_settings(overrides=st.session_state[state.CONN_OVERRIDES])
-    except SettingsError as exc:
-        st.sidebar.error(f"Configuration problem: {exc}. Falling back to the defaults.")
-        st.session_state[state.CONN_OVERRIDES] = {}
-        return load_settings(overrides={})
+    settings, problems = read_settings(overrides=st.session_state[state.CONN_OVERRIDES])
+    for problem in problems:
+        st.sidebar.warning(f"Configuration: {literal(problem)}", icon=":material/warning:")
+    return settings
 
 
 @st.cache_resource(show_spinner=False)

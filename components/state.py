@@ -87,9 +87,16 @@ def keep_valid(key: str, options: Sequence[Any], fallback: Any = UNSET) -> None:
             ss[key] = fallback
 
 
+# --- Language (sidebar, every page) --------------------------------------------------------------
+# The 中文 / English switch; its key is also the URL's ?lang= parameter. Seeded by i18n.init_language.
+APP_LANG = widget("lang")
+
 # --- Connection panel (sidebar, every page) --------------------------------------------------------
 CONN_OVERRIDES = value("conn.overrides", {})  # Settings field -> value chosen in the sidebar
 CONN_PROBE_NONCE = value("conn.probe_nonce", 0)  # bumped by "Test connection" to re-probe
+# Generation of the API key box, bumped by Apply: a new, empty box, so a key typed for one base URL
+# is never sent again with a URL typed later (emptying the old box does not reach the browser).
+CONN_KEY_BOX = value("conn.key_box", 0)
 
 # --- Instruction Lab (instr.) ----------------------------------------------------------------------
 # Applied values: texts, labels and the template count once applied (their inputs are in forms).
@@ -100,7 +107,7 @@ INSTR_TEMPLATE = value("instr.template", DEFAULT_TEMPLATE)  # applied (validated
 INSTR_ACTIVE = value("instr.active", False)  # bool: "Compare" was clicked, results are shown from then on
 INSTR_RESULT = value("instr.result", None)  # (inputs, similarity.Comparison) of the last comparison
 INSTR_FLASH = value("instr.flash", [])  # (kind, message) pairs to show once after a callback
-INSTR_SAMPLE = widget("instr.w.sample", "HR policy questions (English)")  # sample set to load
+INSTR_SAMPLE = widget("instr.w.sample", "IT service desk: ambiguous questions (English)")  # sample set to load
 INSTR_QUERIES_INPUT = widget("instr.w.queries")  # queries text area (filled from the sample on first visit)
 INSTR_DOCUMENTS_INPUT = widget("instr.w.documents")  # documents text area
 INSTR_TEMPLATE_INPUT = widget("instr.w.template", DEFAULT_TEMPLATE)  # template text area
@@ -158,6 +165,7 @@ UMAP_QUERIES = widget("umap.w.queries")  # text of the queries box (one query pe
 SEARCH_ACTIVE = value("search.active", None)  # name of the collection being worked on
 SEARCH_RESULT = value("search.result", None)  # embedlab.retrieval.QueryOutcome of the last query
 SEARCH_INGEST_REPORT = value("search.ingest_report", [])  # IngestReports of the last run
+SEARCH_READ_AS = value("search.read_as", [])  # {"file", "read as", "documents"} per file of the last upload run
 SEARCH_EXPORT = value("search.export", None)  # {"name", "vectors", "data", "rows"} prepared JSONL export
 SEARCH_NOTICE = value("search.notice", "")  # a one-off success message shown after a rerun
 SEARCH_EDIT_SEED = value("search.edit_seed", None)  # (name, description, threshold) the Manage form shows
@@ -215,6 +223,32 @@ EVAL_CALIB_CONFIG = widget("eval.w.calib_config")  # index of the dense configur
 EVAL_CALIB_PRECISION = widget("eval.w.calib_precision", DEFAULT_PRECISION)  # target precision
 EVAL_APPLY_COLLECTION = widget("eval.w.apply_collection")  # Search collection whose threshold is set
 EVAL_APPLY_WHICH = widget("eval.w.apply_which", "best F1")  # "best F1" or "precision target"
+
+# --- Judge (judge.) --------------------------------------------------------------------------------
+JUDGE_CONFIGS = value("judge.configs", None)  # list[judgments.JudgeConfig] of the next experiment; None = the guide's two
+JUDGE_SKIPPED = value("judge.skipped", {})  # (experiment id, rater) -> [(query, chunk key)] skipped in this session
+JUDGE_FLASH = value("judge.flash", [])  # (kind, message) pairs to show once after a callback
+JUDGE_LAST = value("judge.last", "")  # what the last grade, skip or undo did, shown once under the buttons
+JUDGE_COLLECTION = widget("judge.w.collection")  # the judged collection
+JUDGE_EXPERIMENT = widget("judge.w.experiment")  # id of the open experiment; set to a new one when it is built
+JUDGE_RATER = widget("judge.w.rater")  # this session's rater name
+JUDGE_QUERY_SOURCE = widget("judge.w.query_source", "Type them")  # a key of views.judge.QUERY_SOURCES
+JUDGE_QUERIES = widget("judge.w.queries")  # typed queries, one per line
+JUDGE_QUERY_FILE = transient("judge.w.query_file")  # uploaded queries (.txt, .csv, .jsonl)
+JUDGE_BUNDLED = widget("judge.w.bundled")  # a key of judgments.bundled_query_sets(); guessed from the collection
+JUDGE_K = widget("judge.w.k", 5)  # depth k of every configuration's top k (the guide's TopK)
+JUDGE_NAME = widget("judge.w.name")  # the new experiment's name (optional)
+JUDGE_NEW_INSTRUCTION = widget("judge.w.new_instruction", NO_INSTRUCTION)  # "Add a configuration" form
+JUDGE_NEW_LENGTH = widget("judge.w.new_length", 0)  # document input length in tokens; 0 = full
+JUDGE_NEW_DIMS = widget("judge.w.new_dims", 0)  # Matryoshka size; 0 = full
+JUDGE_NEW_MODE = widget("judge.w.new_mode", "dense")  # one of judgments.MODES
+JUDGE_NEW_RERANK = widget("judge.w.new_rerank", False)
+JUDGE_SOURCE = widget("judge.w.source", "people")  # whose grades the results use: judgments.PEOPLE, LLM_SOURCE or a rater
+JUDGE_A = widget("judge.w.a", 0)  # configuration index of A in "A vs B"
+JUDGE_B = widget("judge.w.b", 1)
+JUDGE_METRIC = widget("judge.w.metric", "precision")  # one of judge_metrics.METRICS
+JUDGE_IMPORT_FILE = transient("judge.w.import_file")  # TREC qrels to import
+JUDGE_IMPORT_RATER = widget("judge.w.import_rater", "qrels import")  # rater name of imported grades
 
 # --- Benchmark (bench.) ----------------------------------------------------------------------------
 BENCH_RESULTS = value("bench.results", [])  # Measurement dicts of the last (possibly stopped) run

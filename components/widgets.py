@@ -1,4 +1,4 @@
-"""Small widgets shared by pages: embedding with progress, error display, downloads."""
+"""Small widgets shared by pages: literal text, embedding with progress, error display, downloads."""
 
 from __future__ import annotations
 
@@ -24,6 +24,34 @@ if TYPE_CHECKING:
     from components.page import PageContext
 
 LOCAL_MODEL_BYTES = 2.4e9  # size of the fastembed ONNX export, for the download bar
+
+_ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every character Markdown lets a backslash escape
+_LINE_BREAK = re.compile(r"\r\n?")
+_INDENT = re.compile(r"^[ \t]+", re.MULTILINE)
+# What Streamlit's renderer rewrites in plain text, escapes or not: web addresses and e-mail addresses
+# become links (GFM autolinks), :name: becomes an emoji or icon, "->" and friends become arrows.
+_REWRITTEN = re.compile(r"(?i)(?<=https)(?=:)|(?<=http)(?=:)|(?<=www)(?=\.)|(?=@)|(?<=:)(?=[\w+-]+:)"
+                        r"|(?<=(?<!\S)[<~>-])(?=[->=]\s|[->=]$|->\s|->$)")
+WORD_JOINER = "\u2060"  # invisible, no width: splits the patterns above without changing what is seen
+
+
+def literal(text: object) -> str:
+    """`text` for an element that renders Markdown (alerts, captions, st.markdown, titles, labels,
+    help, progress and status texts), shown character for character.
+
+    The one way to put untrusted text (user input, file names, CSV headers, instruction and
+    collection names, server answers and error bodies, model ids, URLs) into such an element: every
+    ASCII punctuation character is backslash-escaped, so no image, link, HTML, LaTeX, emphasis,
+    heading, list, table or Streamlit directive can form. The rewrites Streamlit applies to plain
+    text after that (web and e-mail addresses to links, :shortcodes: to emoji, "->" to arrows) are
+    split by an invisible word joiner (U+2060). Line breaks stay line breaks, and leading spaces stay
+    spaces (not an indented code block). Elements that show text as it is (st.text, st.code,
+    tables, select options) need no escaping.
+    """
+    joined = _REWRITTEN.sub(WORD_JOINER, _LINE_BREAK.sub("\n", str(text)))
+    escaped = _ASCII_PUNCTUATION.sub(r"\\\1", joined)
+    escaped = _INDENT.sub(lambda m: "".join(f"&#{ord(c)};" for c in m.group()), escaped)
+    return escaped.replace("\n", "  \n")
 
 
 def _dir_bytes(path: Path) -> int:
@@ -81,18 +109,32 @@ def embed_with_progress(
     def report(done: int, total: int) -> None:
         bar.progress(done / max(total, 1), text=f"{label}: {done} / {total} unique texts")
 
+    unsaved = embedder.cache.unsaved
     try:
         vectors = embedder.embed(list(texts), progress=report)
     except EmbeddingError as exc:
         bar.empty()
         ctx.refresh_cache_stats()  # texts accepted before the failure were cached
+        _unsaved_warning(embedder, unsaved)
         show_error(exc)
         if isinstance(exc, InputRejected) and exc.indices and names is not None:
             _rejected_table(exc.indices, texts, names)
         return None
     bar.empty()
     ctx.refresh_cache_stats()
+    _unsaved_warning(embedder, unsaved)
     return vectors
+
+
+def _unsaved_warning(embedder: CachedEmbedder, before: int) -> None:
+    """Say so when the cache could not keep what was just embedded (disk full)."""
+    cache = embedder.cache
+    if cache.unsaved > before:
+        st.warning(literal(
+            f"The embedding cache could not save {cache.unsaved - before:,} new vector(s): {cache.write_error}. "
+            "The results are complete, but those texts will be embedded again next time. Everything the "
+            f"cache held before is kept; caching resumes once {cache.path} can be written again."
+        ), icon=":material/warning:")
 
 
 def _rejected_table(indices: Sequence[int], texts: Sequence[str], names: Sequence[str]) -> None:
@@ -102,15 +144,16 @@ def _rejected_table(indices: Sequence[int], texts: Sequence[str], names: Sequenc
 
 
 def show_error(exc: BaseException, context: str = "") -> None:
-    """A user-facing error box, `context` (what could not be done) first when given. Embedding and
-    store errors carry messages written for users already; anything else is named as unexpected."""
+    """A user-facing error box, `context` (what could not be done) first when given, shown literally
+    (messages quote server answers and user text). Embedding and store errors carry messages written
+    for users already; anything else is named as unexpected."""
     lead = f"{context}: " if context else ""
     if isinstance(exc, EmbeddingError):
-        st.error(lead + str(exc), icon=":material/error:")
+        st.error(literal(lead + str(exc)), icon=":material/error:")
     elif isinstance(exc, StoreError):
-        st.error(lead + str(exc), icon=":material/database:")
+        st.error(literal(lead + str(exc)), icon=":material/database:")
     else:
-        st.error(f"{lead}Unexpected error: {type(exc).__name__}: {exc}", icon=":material/error:")
+        st.error(literal(f"{lead}Unexpected error: {type(exc).__name__}: {exc}"), icon=":material/error:")
 
 
 def safe_filename(name: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from embedlab.config import Settings, api_root
+from embedlab.config import Settings, api_root, public_url
 from embedlab.tokens import count_tokens
 
 ProgressCallback = Callable[[int, int], None]
@@ -288,6 +288,7 @@ class ProbeResult:
     latency_ms: float
     matryoshka: str  # "server", "client" (truncated here), "n/a" (no dimensions requested)
     served_models: tuple[str, ...] = ()
+    dimensions_note: str | None = None  # the requested size was more than the model has
 
 
 class OpenAICompatibleEmbedder:
@@ -315,7 +316,8 @@ class OpenAICompatibleEmbedder:
             raise ValueError("batch_size and max_concurrency must be >= 1")
         if dimensions is not None and dimensions < 1:
             raise ValueError("dimensions must be positive")
-        self.base_url = base_url.rstrip("/")
+        # Shown in messages and part of the model id (the cache key): never its credentials.
+        self.base_url = public_url(base_url.rstrip("/"))
         self.model = model
         self.dimensions = dimensions
         self.batch_size = batch_size
@@ -325,11 +327,13 @@ class OpenAICompatibleEmbedder:
         self.backoff_s = backoff_s
         # Total wait for one batch including retries: a hang costs one timeout plus a little.
         self.budget_s = timeout_s + min(10.0, timeout_s)
-        self._client = openai_client(self.base_url, api_key, timeout_s)  # retries are ours: see _request
+        self._client = openai_client(base_url.rstrip("/"), api_key, timeout_s)  # retries are ours: see _request
         self._lock = threading.Lock()
         self._dim: int | None = None
         # None: unknown yet; True: server honours `dimensions`; False: we truncate here.
         self.server_truncates: bool | None = None if dimensions else False
+        # Set when the model turned out smaller than `dimensions` (which is then dropped).
+        self.dimensions_note: str | None = None
         self.requests_sent = 0
 
     @property
@@ -450,6 +454,7 @@ class OpenAICompatibleEmbedder:
             latency_ms=latency_ms,
             matryoshka=self.matryoshka_mode,
             served_models=served,
+            dimensions_note=self.dimensions_note,
         )
 
     # -- internals -----------------------------------------------------------------------
@@ -469,18 +474,10 @@ class OpenAICompatibleEmbedder:
                     self.server_truncates = True
                 elif raw.shape[1] > self.dimensions:
                     self.server_truncates = False  # ignored silently: truncate here
-                else:
-                    raise InputRejected(
-                        f"{self.dimensions} dimensions were requested but the model only has "
-                        f"{raw.shape[1]}; choose {raw.shape[1]} or fewer."
-                    )
         else:
             raw = self._request(batch, send_dimensions=False)
         if self.dimensions and raw.shape[1] < self.dimensions:
-            raise InputRejected(
-                f"{self.dimensions} dimensions were requested but the model only has "
-                f"{raw.shape[1]}; choose {raw.shape[1]} or fewer."
-            )
+            self._use_full_size(raw.shape[1])
         vectors = normalize_rows(raw, self.dimensions)
         with self._lock:
             if self._dim is None:
@@ -491,6 +488,22 @@ class OpenAICompatibleEmbedder:
                     f"{vectors.shape[1]}); was the model behind {self.base_url} replaced?"
                 )
         return vectors
+
+    def _use_full_size(self, full: int) -> None:
+        """The model has fewer than the requested dimensions: use its full vectors from now on.
+
+        For a model the settings do not know, the server's answer is the only bound; the first
+        answer sets it (the first batch runs alone while that is unknown), and the message says so.
+        """
+        with self._lock:
+            if self.dimensions is None or full >= self.dimensions:
+                return
+            self.dimensions_note = (
+                f"{self.dimensions} dimensions were requested, but {self.model} gives {full}: its full "
+                f"{full}-dimensional vectors are used."
+            )
+            self.dimensions = None
+            self.server_truncates = False
 
     def _request(self, batch: list[str], send_dimensions: bool) -> np.ndarray:
         """POST one batch, retrying transient failures with backoff within the budget; returns the raw

@@ -20,7 +20,7 @@ import pandas as pd
 
 from embedlab import tokens
 from embedlab.backends import openai_client, post_embeddings
-from embedlab.config import public_uri
+from embedlab.config import public_url
 
 # Token budgets of the three input lengths.
 INPUT_LENGTHS: dict[str, int] = {"short": 16, "medium": 256, "long": 2048}
@@ -98,7 +98,7 @@ def openai_request_fn(base_url: str, model: str, api_key: str | None, timeout_s:
     """A RequestFn over the app's request path (backends.post_embeddings), with no retries (a
     benchmark reports failures); the token count is 0 when the server reports no usage."""
     client = openai_client(base_url, api_key, timeout_s)
-    where = public_uri(base_url)  # failures are listed on the page
+    where = public_url(base_url)  # failures are listed on the page
 
     def send(texts: list[str]) -> int:
         return post_embeddings(client, where, model, texts, timeout_s=timeout_s).prompt_tokens or 0

@@ -2,13 +2,17 @@
 
 Keys are (model id, dimensions, exact input string after instruction formatting); values are
 float32 blobs. The cache is the source of truth across restarts and sessions: a text is sent to
-the model at most once per (model, dimensions).
+the model at most once per (model, dimensions). A cache that cannot be written (read-only data
+directory, disk full) never fails an embedding: it runs in memory, or skips the write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from embedlab.backends import Embedder, InputRejected, ProgressCallback, check_texts, clean_text
+from embedlab.diskerrors import write_failure
+
+log = logging.getLogger(__name__)
 
 _SQLITE_MAX_VARS = 900  # stay well under SQLite's bound-parameter limit
 
@@ -24,24 +31,66 @@ def _text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
-class EmbeddingCache:
-    """Thread-safe SQLite store of embeddings; counts hits and misses since it was opened."""
+class CacheError(Exception):
+    """A cache operation failed; the message is written for users."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")  # readers in other processes never block
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(
+
+def _connect(path: Path | None) -> sqlite3.Connection:
+    """A connection to the cache database at `path` (None: in memory), its table created."""
+    if path is None:
+        conn = sqlite3.connect(":memory:", check_same_thread=False)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # SQLite creates its -wal and -shm files next to the database; this names the reason
+        # (read-only, not permitted, disk full) when the directory cannot take them.
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+    try:
+        if path is not None:
+            conn.execute("PRAGMA journal_mode=WAL")  # readers in other processes never block
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(
             "CREATE TABLE IF NOT EXISTS embeddings ("
             " model TEXT NOT NULL, dims INTEGER NOT NULL, text_key BLOB NOT NULL,"
             " vector BLOB NOT NULL, PRIMARY KEY (model, dims, text_key)) WITHOUT ROWID"
         )
-        self._conn.commit()
+        conn.commit()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class EmbeddingCache:
+    """Thread-safe SQLite store of embeddings; counts hits and misses since it was opened.
+
+    A cache problem never costs a caller its vectors. When the file cannot be opened for writing
+    (a read-only data directory) the cache lives in memory until the process ends (`on_disk` is
+    False, `open_error` says why). A write that fails (disk full) is rolled back, so what the
+    cache held stays intact; the vectors it carried are counted in `unsaved` and `write_error`
+    says why.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.unsaved = 0
+        self.write_error: str | None = None
+        self.open_error: str | None = None
+        try:
+            self._conn = _connect(self.path)
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("embedding cache %s unusable, kept in memory: %s", self.path, exc)
+            self.open_error = write_failure(exc)
+            self._conn = _connect(None)
+
+    @property
+    def on_disk(self) -> bool:
+        """False when the cache runs in memory because its file cannot be used."""
+        return self.open_error is None
 
     def get_many(self, model: str, dims: int | None, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Cached vectors for the given texts, as {text: float32 (d,)}; absent texts are misses."""
@@ -63,32 +112,57 @@ class EmbeddingCache:
             self.misses += len(keys) - len(found)
         return found
 
-    def put_many(self, model: str, dims: int | None, texts: Sequence[str], vectors: np.ndarray) -> None:
-        """Store rows of `vectors` (shape (len(texts), d)) under their texts, in one transaction."""
+    def put_many(self, model: str, dims: int | None, texts: Sequence[str], vectors: np.ndarray) -> bool:
+        """Store rows of `vectors` (shape (len(texts), d)) under their texts, in one transaction.
+
+        Returns False when the write failed (see `unsaved`); nothing of it was stored then.
+        """
         if len(texts) != len(vectors):
             raise ValueError("texts and vectors differ in length")
         rows = [
             (model, dims or 0, _text_key(t), np.asarray(v, dtype=np.float32).tobytes())
             for t, v in zip(texts, vectors, strict=True)
         ]
-        with self._lock, self._conn:
-            self._conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+        try:
+            with self._lock, self._conn:
+                self._conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+        except sqlite3.OperationalError as exc:  # disk full, read-only, I/O error: rolled back
+            log.warning("embedding cache %s: %d vectors not saved: %s", self.path, len(rows), exc)
+            with self._lock:
+                self.unsaved += len(rows)
+                self.write_error = write_failure(exc)
+            return False
+        return True
 
     def __len__(self) -> int:
         with self._lock:
             return self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
 
     def size_bytes(self) -> int:
+        """Bytes on disk (the database and its WAL files); 0 for a cache in memory."""
+        if not self.on_disk:
+            return 0
         return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
 
     def clear(self) -> None:
-        """Delete every cached vector and reset the counters."""
-        with self._lock, self._conn:
-            self._conn.execute("DELETE FROM embeddings")
+        """Delete every cached vector and reset the counters.
+
+        Raises:
+            CacheError: the deletion could not be written (nothing was deleted then).
+        """
+        try:
+            with self._lock, self._conn:
+                self._conn.execute("DELETE FROM embeddings")
+        except sqlite3.OperationalError as exc:
+            raise CacheError(f"The embedding cache could not be cleared: {write_failure(exc)}.") from None
         with self._lock:
-            self._conn.execute("VACUUM")
+            # Compaction only: the vectors are gone even when there is no room to rewrite the file.
+            with contextlib.suppress(sqlite3.OperationalError):
+                self._conn.execute("VACUUM")
             self.hits = 0
             self.misses = 0
+            self.unsaved = 0
+            self.write_error = None
 
     def close(self) -> None:
         with self._lock:

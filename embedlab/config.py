@@ -8,6 +8,7 @@ operator can change one deployment without editing files.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import tomllib
 from collections.abc import Mapping
@@ -34,8 +35,32 @@ ENV_KEYS: dict[str, str] = {
     "milvus_uri": "MILVUS_URI",
     "milvus_token": "MILVUS_TOKEN",
     "data_dir": "PLAYGROUND_DATA_DIR",
+    "connection_locked": "PLAYGROUND_LOCK_CONNECTION",
 }
+# What one browser session may change for itself (the sidebar's Settings); the rest comes only from
+# the environment or secrets.toml. With PLAYGROUND_LOCK_CONNECTION, not even where requests go.
+SESSION_FIELDS = ("embedding_base_url", "embedding_model", "embedding_api_key", "embedding_dimensions")
+LOCKED_FIELDS = ("embedding_base_url", "embedding_api_key")
+# Credential -> (the address it belongs to, whether that address is an OpenAI API root): a configured
+# credential is sent only to its configured address; a session pointing elsewhere brings its own.
+CREDENTIALS: dict[str, tuple[str, bool]] = {
+    "embedding_api_key": ("embedding_base_url", True),
+    "milvus_token": ("milvus_uri", False),
+}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 MILVUS_SCHEMES = ("http", "https", "tcp")  # what pymilvus accepts besides a local *.db file
+
+# Matryoshka sizes of the Qwen3-Embedding models (official model cards): (smallest, full).
+QWEN3_DIMENSIONS: dict[str, tuple[int, int]] = {"0.6b": (32, 1024), "4b": (32, 2560), "8b": (32, 4096)}
+# Hub names, GGUF builds and Ollama tags: Qwen/Qwen3-Embedding-0.6B, dengcao/Qwen3-Embedding-4B:Q8_0,
+# qwen3-embedding:8b.
+_QWEN3_NAME = re.compile(r"qwen3-embedding[-_:]?(0\.6b|4b|8b)(?![0-9a-z.])", re.IGNORECASE)
+# What a setting falls back to when its value cannot be used (read_settings).
+_FALLBACKS = {
+    "embedding_dimensions": "the model's full size is used",
+    "chroma_port": "port 8000 is used",
+    "milvus_uri": "the embedded Chroma store is used instead of Milvus",
+}
 
 
 def api_root(base_url: str) -> str:
@@ -77,11 +102,19 @@ class Settings:
     milvus_uri: str | None = field(default=None, repr=False)  # a URL may carry user:password
     milvus_token: str | None = field(default=None, repr=False)  # like the API key: never shown
     data_dir: str = "data"
+    # Set by the operator only: sessions cannot change where requests go or with which key.
+    connection_locked: bool = False
 
     @property
     def backend(self) -> str:
         """`"server"` when a base URL is configured, else `"local"` (in-process model)."""
         return "server" if self.embedding_base_url else "local"
+
+    @property
+    def vector_model(self) -> str:
+        """The model that makes the vectors: the configured one on a server, else the in-process
+        Qwen3-Embedding-0.6B (the only model the local backend runs)."""
+        return self.embedding_model if self.backend == "server" else DEFAULT_MODEL
 
     @property
     def data_path(self) -> Path:
@@ -99,21 +132,81 @@ class Settings:
         return "chroma-server" if self.chroma_host else "chroma"
 
 
+def dimension_range(model: str) -> tuple[int, int | None]:
+    """(smallest, largest) Matryoshka size `model` offers: Qwen3-Embedding-0.6B 32 to 1024, 4B 32 to
+    2560, 8B 32 to 4096. Any other model gives (1, None): only its server knows its full size, and
+    the embedder learns it from the first answer."""
+    found = _QWEN3_NAME.search(model)
+    return QWEN3_DIMENSIONS[found.group(1).lower()] if found else (1, None)
+
+
 def is_milvus_lite(uri: str) -> bool:
     """A MILVUS_URI naming a local Milvus Lite database (a path ending in .db), not a server."""
     return urlsplit(uri).scheme.lower() not in MILVUS_SCHEMES and uri.endswith(".db")
 
 
-def public_uri(uri: str) -> str:
-    """`uri` without user, password or query, fit for captions and logs."""
-    parts = urlsplit(uri)
-    if not parts.netloc:  # a file path
-        return uri
+def public_url(url: str) -> str:
+    """`url` as it may be shown, logged or exported: without user name, password, query or fragment
+    (where keys hide). A local path comes back as it is."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a malformed port or bracket: keep only what cannot hold a secret
+        return url.rsplit("@", 1)[-1].split("?", 1)[0].split("#", 1)[0]
+    if not parts.netloc:  # a file path, or an address without "//"
+        head, sep, tail = url.split("?", 1)[0].split("#", 1)[0].partition("/")
+        return head.rsplit("@", 1)[-1] + sep + tail
     host = parts.hostname or ""
     netloc = f"[{host}]" if ":" in host else host
-    if parts.port:
-        netloc += f":{parts.port}"
+    if port:
+        netloc += f":{port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def hide_url_secrets(text: str, url: str | None) -> str:
+    """`text` (an error message that may quote `url`) without the user name, password and query
+    of `url`."""
+    if not url:
+        return text
+    text = text.replace(url, public_url(url))
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # malformed: the whole URL was the one thing to hide
+        return text
+    userinfo, at, _host = parts.netloc.rpartition("@")
+    for secret in (userinfo + at, "?" + parts.query if parts.query else ""):
+        if secret:
+            text = text.replace(secret, "")
+    return text
+
+
+def destination(url: str | None, api: bool = False) -> tuple[str, str, int | None, bytes] | None:
+    """Where requests to `url` go: (scheme, host, port, path), read the way httpx, which sends them,
+    reads it (case of scheme and host, default ports, a trailing "/" make no difference; user name
+    and query are left out); None when it is no URL. `api`: `url` is an OpenAI base URL, so
+    "http://h" and "http://h/v1/" are the same place."""
+    import httpx
+
+    if not url:
+        return None
+    try:
+        parsed = httpx.URL(api_root(url) if api else url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return None
+    if not parsed.scheme or not parsed.host:
+        return None
+    port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme)
+    return parsed.scheme, parsed.host, port, parsed.raw_path.split(b"?", 1)[0].rstrip(b"/")
+
+
+def same_destination(a: str | None, b: str | None, api: bool = False) -> bool:
+    """`a` and `b` send requests to the same server and path prefix (credentials and query aside)."""
+    if not a or not b:
+        return False
+    where_a, where_b = destination(a, api), destination(b, api)
+    if where_a is None or where_b is None:  # local paths (Milvus Lite), or unparsable: exact text only
+        return a == b
+    return where_a == where_b
 
 
 def store_location(settings: Settings) -> str:
@@ -122,7 +215,7 @@ def store_location(settings: Settings) -> str:
     if kind == "milvus-lite":
         return f"Milvus Lite at {settings.milvus_uri}"
     if kind == "milvus":
-        return f"Milvus at {public_uri(settings.milvus_uri or '')}"
+        return f"Milvus at {public_url(settings.milvus_uri or '')}"
     if kind == "chroma-server":
         return f"Chroma server {settings.chroma_host}:{settings.chroma_port}"
     return f"embedded Chroma at {settings.chroma_dir}"
@@ -162,6 +255,11 @@ def _convert(name: str, raw: Any) -> Any:
             return int(raw)
         except (TypeError, ValueError):
             raise SettingsError(f"CHROMA_PORT must be a port number, got {raw!r}") from None
+    if name == "connection_locked":
+        flag = str(raw).lower()
+        if flag not in _TRUE + _FALSE:
+            raise SettingsError(f"PLAYGROUND_LOCK_CONNECTION must be 1 or 0, got {raw!r}")
+        return flag in _TRUE
     if name.endswith("base_url"):
         return str(raw).rstrip("/")
     if name == "milvus_uri":
@@ -169,7 +267,7 @@ def _convert(name: str, raw: Any) -> Any:
         if not is_milvus_lite(uri) and urlsplit(uri).scheme.lower() not in MILVUS_SCHEMES:
             raise SettingsError(
                 f"MILVUS_URI must be a Milvus server URL (http://host:19530) or a Milvus Lite file "
-                f"path ending in .db (./data/milvus.db), got {public_uri(uri)!r}"
+                f"path ending in .db (./data/milvus.db), got {public_url(uri)!r}"
             )
         return uri
     return str(raw)
@@ -180,31 +278,85 @@ def load_settings(
     secrets: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Merge the three sources into Settings.
+    """Merge the three sources into Settings; raises SettingsError for the first unusable value.
 
     Args:
         env: environment variables (default: os.environ), keyed by ENV_KEYS values.
         secrets: secrets.toml contents (default: read from SECRETS_PATH), same keys.
         overrides: per-session values keyed by Settings field name; a value of None
-            means "not overridden", an empty string clears the setting.
+            means "not overridden", an empty string clears the setting. Only SESSION_FIELDS
+            are taken, and with PLAYGROUND_LOCK_CONNECTION not the LOCKED_FIELDS.
+
+    A configured credential (EMBEDDING_API_KEY, MILVUS_TOKEN) stays only while its address is the
+    configured one: overriding the address to another server drops it, unless the session gives
+    its own credential.
     """
+    return read_settings(env, secrets, overrides, strict=True)[0]
+
+
+def read_settings(
+    env: Mapping[str, str] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    strict: bool = False,
+) -> tuple[Settings, list[str]]:
+    """Like load_settings, but an unusable value (or secrets file) is left out and reported:
+    that one setting keeps its default and every other setting is still read.
+
+    Returns:
+        (settings, problems): one message per value left out, naming the variable and what is
+        used instead. With strict=True the first problem is raised as SettingsError instead.
+    """
+    problems: list[str] = []
+
+    def refuse(exc: SettingsError, fallback: str) -> None:
+        if strict:
+            raise exc
+        problems.append(f"{exc}; {fallback}.")
+
     if env is None:
         with ENV_LOCK:  # never read while stores.milvus hides MILVUS_URI from pymilvus's import
             env = dict(os.environ)
-    secrets = read_secrets() if secrets is None else secrets
-    overrides = overrides or {}
-    values: dict[str, Any] = {}
+    if secrets is None:
+        try:
+            secrets = read_secrets()
+        except SettingsError as exc:
+            refuse(exc, "the file is ignored")
+            secrets = {}
+
+    def convert(name: str, raw: Any, into: dict[str, Any]) -> None:
+        try:
+            into[name] = _convert(name, raw)
+        except SettingsError as exc:
+            refuse(exc, _FALLBACKS.get(name, "the default is used"))
+
+    configured: dict[str, Any] = {}
     for f in fields(Settings):
         key = ENV_KEYS[f.name]
-        if overrides.get(f.name) is not None:
-            raw = overrides[f.name]
-        elif env.get(key) not in (None, ""):
-            raw = env[key]
+        if env.get(key) not in (None, ""):
+            convert(f.name, env[key], configured)
         elif secrets.get(key) not in (None, ""):
-            raw = secrets[key]
-        else:
-            continue
-        value = _convert(f.name, raw)
-        if value is not None or f.name in ("embedding_base_url", "embedding_dimensions"):
-            values[f.name] = value
-    return Settings(**values)
+            convert(f.name, secrets[key], configured)
+    allowed = set(SESSION_FIELDS)
+    if configured.get("connection_locked"):
+        allowed -= set(LOCKED_FIELDS)
+    session: dict[str, Any] = {}
+    for name, raw in (overrides or {}).items():
+        if name in allowed and raw is not None:
+            convert(name, raw, session)
+    values = {**configured, **session}
+    for credential, (address, api) in CREDENTIALS.items():
+        now, then = values.get(address), configured.get(address)
+        if credential not in session and now != then and not same_destination(now, then, api):
+            values.pop(credential, None)
+    # None (a cleared value) means the field's default, except where None is the meaning itself.
+    values = {name: value for name, value in values.items()
+              if value is not None or name in ("embedding_base_url", "embedding_dimensions")}
+    settings = Settings(**values)
+    dims = settings.embedding_dimensions
+    low, high = dimension_range(settings.vector_model)
+    if dims is not None and not (low <= dims <= (high or dims)):
+        refuse(SettingsError(f"EMBEDDING_DIMENSIONS={dims} is outside the sizes {settings.vector_model} offers "
+                             f"({low} to {high})"), _FALLBACKS["embedding_dimensions"])
+        settings = Settings(**{**values, "embedding_dimensions": None})
+    return settings, problems

@@ -287,30 +287,50 @@ _SOURCE_COLUMNS = ("source", "title", "name", "file", "filename", "id")
 UPLOAD_TYPES = ("txt", "md", "pdf", "csv", "jsonl")
 
 
-def documents_from_file(data: bytes, filename: str) -> tuple[list[Document], list[ChunkRecord]]:
+@dataclass(frozen=True)
+class FileContents:
+    """What one uploaded file holds: documents to chunk, or the ready records of an export.
+
+    `encoding` says how its bytes were read: a codec name ("utf-8", "gb18030", ...) or "pdf".
+    """
+
+    documents: list[Document]
+    records: list[ChunkRecord]
+    encoding: str
+
+
+def documents_from_file(data: bytes, filename: str) -> FileContents:
     """Documents from one uploaded file, or ready records when it is an export of a collection.
 
     .txt/.md/.pdf: one document named after the file. .csv/.jsonl: one document per row, text
     from the text column (textio.guess_text_column), name from a source/title/id column if any.
     A .jsonl whose rows all have "text" and a "metadata" object is an export: its records keep
     their ids and metadata (re-embedded with the current model).
-    Raises textio.UploadError with a message for the user.
+    Raises textio.UploadError with a message for the user that starts with the file's name.
     """
+    try:
+        return _file_contents(data, filename)
+    except textio.UploadError as exc:
+        raise textio.UploadError(f"{filename}: {exc}") from None
+
+
+def _file_contents(data: bytes, filename: str) -> FileContents:
     suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if suffix == "jsonl":
-        rows = textio.read_jsonl(data)
+        lines = textio.load_jsonl(data)
+        rows = lines.records
         if rows and all(isinstance(r.get("metadata"), dict) and "text" in r for r in rows):
             try:
-                return [], records_from_rows(parse_export(rows))
+                return FileContents([], records_from_rows(parse_export(rows)), lines.encoding)
             except ValueError as exc:
-                raise textio.UploadError(f"{filename}: {exc}") from None
+                raise textio.UploadError(str(exc)) from None
     if suffix in ("csv", "jsonl"):
-        frame = textio.read_table(data, filename)
+        table = textio.load_table(data, filename)
+        frame = table.frame
         column = textio.guess_text_column(frame)
         if column is None:
             raise textio.UploadError(
-                f"{filename}: no column with text found (columns: {', '.join(frame.columns)}). "
-                "Name the text column 'text'."
+                f"no column with text found (columns: {', '.join(frame.columns)}). Name the text column 'text'."
             )
         lowered = {c.lower(): c for c in frame.columns}
         source_col = next((lowered[c] for c in _SOURCE_COLUMNS if c in lowered and lowered[c] != column), None)
@@ -328,9 +348,9 @@ def documents_from_file(data: bytes, filename: str) -> tuple[list[Document], lis
             used.add(name)
             docs.append(Document(name, text))
         if not docs:
-            raise textio.UploadError(f"{filename}: column {column!r} has no text.")
-        return docs, []
+            raise textio.UploadError(f"column {column!r} has no text.")
+        return FileContents(docs, [], table.encoding)
     decoded = textio.extract_text(data, filename)
     if not decoded.text.strip():
-        raise textio.UploadError(f"{filename} contains no text.")
-    return [Document(filename, decoded.text)], []
+        raise textio.UploadError("the file contains no text.")
+    return FileContents([Document(filename, decoded.text)], [], decoded.encoding)

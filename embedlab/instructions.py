@@ -5,7 +5,8 @@ Qwen3-Embedding expects queries as `Instruct: {task}\\nQuery:{query}` (no space 
 instruct both sides.
 
 The library is the built-in presets plus the user's own entries, which are stored as JSON
-(`instructions.json` under the data directory) and written atomically.
+(`instructions.json` under the data directory), written atomically, and changed only under a
+file lock (`instructions.json.lock`) that every app process on the data directory shares.
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from embedlab.diskerrors import write_failure
 
 DEFAULT_TEMPLATE = "Instruct: {task}\nQuery:{query}"
 DEFAULT_TASK = "Given a web search query, retrieve relevant passages that answer the query"
@@ -30,6 +37,7 @@ MAX_NOTE_CHARS = 2000
 MAX_IMPORT_BYTES = 1_000_000
 MAX_TEMPLATE_CHARS = 2000
 ALLOWED_PLACEHOLDERS = ("task", "query")
+LOCK_TIMEOUT_S = 10.0  # a change waits this long for another process's change to finish
 
 
 def format_query(task: str, query: str, template: str = DEFAULT_TEMPLATE) -> str:
@@ -124,6 +132,30 @@ PRESETS: tuple[Instruction, ...] = (
         True,
     ),
     Instruction(
+        "IT helpdesk",
+        "Given an employee's question to the company IT service desk, retrieve the help-desk article that resolves it",
+        "Service-desk articles: passwords, sign-in, access requests, company devices.",
+        True,
+    ),
+    Instruction(
+        "Product support",
+        "Given a question from the owner of a consumer device, retrieve the section of its product manual that answers it",
+        "Product manuals for devices people own: set-up, reset, updates, warranty.",
+        True,
+    ),
+    Instruction(
+        "Online shop",
+        "Given a shopper's question about an order, retrieve the answer from the online shop's help centre",
+        "E-commerce help centre: orders, delivery, returns, refunds, payment at checkout.",
+        True,
+    ),
+    Instruction(
+        "Card banking",
+        "Given a bank customer's question about their payment card, retrieve the bank's answer",
+        "A bank's card service: limits, activation, loss, instalments, disputed charges.",
+        True,
+    ),
+    Instruction(
         "Semantic similarity",
         "Retrieve sentences that have the same meaning as the given sentence",
         "Symmetric (STS-style): instruct both sides.",
@@ -189,14 +221,16 @@ def _key(name: str) -> str:
 
 
 _PRESET_KEYS = {_key(p.name): p for p in PRESETS}
-# One lock per file path: several browser sessions of one server share the library file.
-_LOCKS: dict[str, threading.Lock] = {}
+# One lock per file path for the threads of this process (several browser sessions of one server);
+# the file lock (InstructionLibrary._exclusive) keeps other processes out. Re-entrant: a read
+# that finds a broken file takes the exclusive lock to move it aside.
+_LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def _lock_for(path: Path) -> threading.Lock:
+def _lock_for(path: Path) -> threading.RLock:
     with _LOCKS_GUARD:
-        return _LOCKS.setdefault(str(path.resolve()), threading.Lock())
+        return _LOCKS.setdefault(str(path.resolve()), threading.RLock())
 
 
 def parse_entries(data: bytes | str) -> list[Instruction]:
@@ -216,6 +250,8 @@ def parse_entries(data: bytes | str) -> list[Instruction]:
         doc = json.loads(data)
     except json.JSONDecodeError as exc:
         raise LibraryError(f"The file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
+    except RecursionError:
+        raise LibraryError("The file nests lists or objects too deeply to read; it is not an instruction library.") from None
     if isinstance(doc, dict):
         if "instructions" not in doc:
             raise LibraryError("The JSON has no 'instructions' list.")
@@ -256,11 +292,17 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def _unsaved(path: Path, exc: OSError) -> str:
+    return (f"The instruction library could not be saved in {path.parent}: {write_failure(exc)}. "
+            "Nothing was changed; the saved instructions are as they were.")
+
+
 class InstructionLibrary:
     """Presets plus the user's entries stored in the JSON file at `path`.
 
-    Every change re-reads the file, applies the change and writes it back atomically, so
-    sessions sharing one file do not overwrite each other's edits.
+    Every change takes the library's file lock, reads the file, applies the change and writes it
+    back atomically, so sessions and app processes sharing one file never lose each other's edits.
+    Reading takes no lock (a reader sees the old or the new file, never half of one).
 
     Attributes:
         warning: set when the file on disk was unreadable; it was moved aside (not deleted)
@@ -271,26 +313,95 @@ class InstructionLibrary:
         self.path = Path(path)
         self.warning: str | None = None
         self._lock = _lock_for(self.path)
-        # The entries as last read, with the file's (mtime_ns, size) then: a page asks for the
-        # library many times per run, and the file is read again only when it has changed.
-        self._seen: tuple[tuple[int, int], list[Instruction]] | None = None
+        self._file_lock: FileLock | None = None  # made on the first change (pages mostly only read)
+        # The entries as last read, with the file's identity then: a page asks for the library many
+        # times per run, and the file is read again only when it has changed. Each write replaces the
+        # file by a new one (a new inode), so a change by another process within one timestamp tick,
+        # at the same size, is still seen.
+        self._seen: tuple[tuple[int, int, int, int], list[Instruction]] | None = None
+
+    # Locking ------------------------------------------------------------------------------
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold this process's lock and the cross-process file lock for a read-modify-write.
+
+        Raises:
+            LibraryError: another process holds the lock past LOCK_TIMEOUT_S, or the lock file
+                cannot be created (the data directory is not writable).
+        """
+        with self._lock:
+            if self._file_lock is None:
+                self._file_lock = FileLock(self.path.with_name(f"{self.path.name}.lock"), timeout=LOCK_TIMEOUT_S)
+            try:
+                self._file_lock.acquire()
+            except Timeout:
+                raise LibraryError(
+                    f"Another app process has been changing the instruction library for over {LOCK_TIMEOUT_S:g} s; "
+                    "nothing was changed. Try again in a moment."
+                ) from None
+            except OSError as exc:  # the lock file cannot be created: the same refusal as a failed write
+                raise LibraryError(_unsaved(self.path, exc)) from None
+            try:
+                yield
+            finally:
+                self._file_lock.release()
 
     # Reading ------------------------------------------------------------------------------
-    def _read(self) -> list[Instruction]:
+    def _stamp(self) -> tuple[int, int, int, int] | None:
+        """The file's (inode, mtime, ctime, size); None when it does not exist. Raises OSError."""
         try:
             info = self.path.stat()
         except FileNotFoundError:
-            return []
-        except OSError:
-            info = None
-        stamp = (info.st_mtime_ns, info.st_size) if info else None
-        if stamp is not None and self._seen is not None and self._seen[0] == stamp:
-            return list(self._seen[1])
+            return None
+        return (info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size)
+
+    def _parse(self) -> list[Instruction]:
+        """The entries on disk, read now and remembered with the file's stamp.
+
+        Raises:
+            LibraryError, OSError: the file is unreadable (FileNotFoundError: there is none).
+        """
+        stamp = self._stamp()
+        if stamp is None:
+            raise FileNotFoundError(self.path)
+        entries = parse_entries(self.path.read_bytes())
+        # A writer may have replaced the file between stat and read: remember only a stable pair.
+        if self._stamp() == stamp:
+            self._seen = (stamp, entries)
+        return list(entries)
+
+    def _read(self) -> list[Instruction]:
+        """The user's entries, from memory while the file is unchanged. A broken file is moved
+        aside under the exclusive lock (after a second look, so a good file another process has
+        just written is never moved)."""
         try:
-            entries = parse_entries(self.path.read_bytes())
-            if stamp is not None:
-                self._seen = (stamp, entries)
-            return list(entries)
+            stamp = self._stamp()
+        except OSError:
+            stamp = None
+        else:
+            if stamp is None:
+                return []
+            if self._seen is not None and self._seen[0] == stamp:
+                return list(self._seen[1])
+        try:
+            return self._parse()
+        except FileNotFoundError:
+            return []
+        except (LibraryError, OSError):
+            pass
+        try:
+            with self._exclusive():
+                return self._read_locked()
+        except LibraryError as exc:
+            self.warning = f"The saved instruction library could not be read, nor moved aside ({exc})."
+            return []
+
+    def _read_locked(self) -> list[Instruction]:
+        """The entries on disk, read by the holder of the exclusive lock; a broken file is moved aside."""
+        try:
+            return self._parse()
+        except FileNotFoundError:
+            return []
         except (LibraryError, OSError) as exc:
             # Keep the broken file for the user, start afresh.
             aside = self.path.with_name(f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -298,6 +409,7 @@ class InstructionLibrary:
                 os.replace(self.path, aside)
             except OSError:
                 aside = self.path
+            self._seen = None
             self.warning = f"The saved instruction library could not be read ({exc}); it was kept as {aside.name}."
             return []
 
@@ -317,9 +429,18 @@ class InstructionLibrary:
     def names(self) -> list[str]:
         return [i.name for i in self.all()]
 
-    # Changing -----------------------------------------------------------------------------
+    # Changing (only under self._exclusive()) ----------------------------------------------
     def _write(self, entries: list[Instruction]) -> None:
-        atomic_write_text(self.path, dump_entries(entries))
+        """Replace the file with `entries`; a failed write leaves the file as it was.
+
+        Raises:
+            LibraryError: the file cannot be written (disk full, read-only directory).
+        """
+        try:
+            atomic_write_text(self.path, dump_entries(entries))
+        except OSError as exc:
+            raise LibraryError(_unsaved(self.path, exc)) from None
+        self._seen = (self._stamp(), list(entries))  # nobody else writes while the lock is held
 
     @staticmethod
     def _ensure_free(name: str, entries: list[Instruction], ignore: str | None = None) -> None:
@@ -331,8 +452,8 @@ class InstructionLibrary:
 
     def create(self, name: str, task: str, note: str = "") -> Instruction:
         instr = _checked(Instruction(name.strip(), task.strip(), note.strip()))
-        with self._lock:
-            entries = self._read()
+        with self._exclusive():
+            entries = self._read_locked()
             self._ensure_free(instr.name, entries)
             self._write([*entries, instr])
         return instr
@@ -342,8 +463,8 @@ class InstructionLibrary:
         if _key(old_name) in _PRESET_KEYS:
             raise LibraryError(f"{old_name!r} is a preset and cannot be changed; duplicate it and edit the copy.")
         instr = _checked(Instruction(name.strip(), task.strip(), note.strip()))
-        with self._lock:
-            entries = self._read()
+        with self._exclusive():
+            entries = self._read_locked()
             idx = next((i for i, e in enumerate(entries) if _key(e.name) == _key(old_name)), None)
             if idx is None:
                 raise LibraryError(f"There is no instruction named {old_name!r}.")
@@ -367,8 +488,8 @@ class InstructionLibrary:
     def delete(self, name: str) -> None:
         if _key(name) in _PRESET_KEYS:
             raise LibraryError(f"{name!r} is a preset and cannot be deleted.")
-        with self._lock:
-            entries = self._read()
+        with self._exclusive():
+            entries = self._read_locked()
             kept = [e for e in entries if _key(e.name) != _key(name)]
             if len(kept) == len(entries):
                 raise LibraryError(f"There is no instruction named {name!r}.")
@@ -385,8 +506,8 @@ class InstructionLibrary:
         A malformed file raises LibraryError and leaves the library unchanged.
         """
         incoming = parse_entries(data)  # validates everything before anything is written
-        with self._lock:
-            entries = self._read()
+        with self._exclusive():
+            entries = self._read_locked()
             index = {_key(e.name): i for i, e in enumerate(entries)}
             added = replaced = 0
             for instr in incoming:

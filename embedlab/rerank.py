@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from embedlab.config import api_root
+from embedlab.config import api_root, hide_url_secrets, public_url
 from embedlab.stores.base import Hit
 
 START_HINT = (
@@ -60,6 +60,7 @@ class RerankClient:
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None,
                  timeout_s: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
+        self.shown_url = public_url(self.base_url)  # for messages: never its credentials
         self.model = model or "Qwen/Qwen3-Reranker-0.6B"
         self.api_key = api_key
         self.timeout_s = timeout_s
@@ -87,19 +88,20 @@ class RerankClient:
                 resp = httpx.post(self.url, json=body, headers=headers, timeout=timeout)
             except httpx.TimeoutException:
                 raise RerankError(
-                    f"The reranker at {self.base_url} did not answer within {self.timeout_s:.0f} s; "
+                    f"The reranker at {self.shown_url} did not answer within {self.timeout_s:.0f} s; "
                     "try fewer candidates (top N)."
                 ) from None
             except httpx.HTTPError as exc:
-                last = f"Cannot reach the reranker at {self.base_url} ({exc}). Is it running? {START_HINT}"
+                why = hide_url_secrets(str(exc), self.url)
+                last = f"Cannot reach the reranker at {self.shown_url} ({why}). Is it running? {START_HINT}"
                 time.sleep(0.2 * (attempt + 1))
                 continue
             if resp.status_code >= 500:
-                last = f"The reranker at {self.base_url} answered HTTP {resp.status_code}: {resp.text[:300]}"
+                last = f"The reranker at {self.shown_url} answered HTTP {resp.status_code}: {resp.text[:300]}"
                 continue
             if resp.status_code == 404:
                 raise RerankError(
-                    f"{self.url} does not exist (HTTP 404): the server has no rerank endpoint or no "
+                    f"{public_url(self.url)} does not exist (HTTP 404): the server has no rerank endpoint or no "
                     f"model {self.model!r}. Check RERANK_BASE_URL and RERANK_MODEL."
                 )
             if resp.status_code >= 400:

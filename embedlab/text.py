@@ -1,12 +1,9 @@
-"""Shortening and escaping user text for display: one place for labels, tables and captions."""
+"""Shortening user text for display: one place for labels, tables and captions."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
 def clip(text: str, limit: int) -> str:
@@ -47,8 +44,3 @@ def shorten(text: str, width: int = 28) -> str:
 def short_labels(texts: Sequence[str], prefix: str, width: int = 28) -> list[str]:
     """Unique axis labels: "Q1 · first words…", numbered so equal or similar texts stay apart."""
     return [f"{prefix}{i} · {shorten(t, width) or '(empty)'}" for i, t in enumerate(texts, start=1)]
-
-
-def escape_markdown(text: str) -> str:
-    """User text made inert for Markdown (no links, formatting or directives); newlines kept."""
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", "  \n")

@@ -11,12 +11,15 @@ import csv
 import io
 import json
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
 import pandas as pd
+
+from embedlab.text import clip
 
 # Byte-order marks, longest first (UTF-32 LE starts with the UTF-16 LE mark).
 _BOMS = [
@@ -38,6 +41,21 @@ _BINARY_MAGIC = {
 }
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _TEXT_COLUMN_NAMES = ("text", "content", "document", "doc", "body", "passage", "sentence", "query", "question")
+# Among equally good guesses (a short text), Chinese codecs win, GB18030 first: "你好世界" in GBK
+# also decodes without a flaw as Korean cp949 ("콱봤各썹"), "你好" as Big5 ("斕疑").
+_CHINESE_CODECS = ("gb18030", "big5")
+_CSV_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
+# Uploaded JSON is records of texts, ids and numbers; anything nested deeper is refused before
+# Python's recursion limit is reached anywhere downstream (parsing, display, export).
+MAX_JSON_DEPTH = 64
+# A PDF's text is read within these bounds; past one the upload is refused, never cut silently.
+MAX_PDF_PAGES = 2_000
+MAX_PDF_CHARS = 5_000_000
+MAX_PDF_SECONDS = 60.0
+# Largest inflated stream (a page's content or a form): text pages need kilobytes, a few need
+# megabytes; with pypdf's default (75 MB) a 146 kB one-page PDF kept the reader busy for 15 s.
+# Parsing a stream cannot be interrupted, so this bounds the time spent before the clock is read.
+MAX_PDF_STREAM_BYTES = 8_000_000
 
 
 class UploadError(ValueError):
@@ -92,10 +110,13 @@ def decode_bytes(data: bytes) -> DecodedText:
             "The file's text encoding could not be recognised (is it binary?). Save it as UTF-8 and retry."
         )
     encoding = best.encoding
+    tied = {m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)}
+    chinese = [c for c in _CHINESE_CODECS if c in tied]
+    if chinese:
+        encoding = chinese[0]
     # Single-byte Western text fits many code pages equally well; among equally good candidates
     # prefer Windows-1252 (a superset of Latin-1's printable range), by far the most common.
-    tied = {m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)}
-    if encoding not in ("cp1252", "latin_1") and tied & {"cp1252", "latin_1"}:
+    elif encoding not in ("cp1252", "latin_1") and tied & {"cp1252", "latin_1"}:
         encoding = "cp1252" if "cp1252" in tied else "latin_1"
     # GBK/GB2312 guesses are decoded as GB18030, their superset, so no character is lost.
     if encoding.lower() in ("gbk", "gb2312", "cp936"):
@@ -112,23 +133,96 @@ def _checked(text: str, encoding: str) -> DecodedText:
     return DecodedText(text=text, encoding=encoding)
 
 
-def extract_pdf_text(data: bytes) -> DecodedText:
+class _PdfBudgetSpent(Exception):
+    """Raised from pypdf's extraction callbacks to stop mid-page; carries the user's message."""
+
+
+class _PdfBudget:
+    """Characters and seconds left while reading one PDF; once spent, every check raises again
+    (pypdf swallows errors inside form XObjects, so the next operator outside one must stop it)."""
+
+    def __init__(self, max_chars: int, max_seconds: float) -> None:
+        self.max_chars, self.max_seconds = max_chars, max_seconds
+        self.deadline = time.monotonic() + max_seconds
+        self.chars = 0  # characters of the finished pages
+        self.page_chars = 0  # characters reported so far on the page being read
+        self.page = 0  # 1-based number of that page
+        self.pages = 0
+        self.spent: str | None = None
+
+    def check(self, *_: Any) -> None:
+        if self.spent is None and time.monotonic() > self.deadline:
+            self.spent = (
+                f"Reading the PDF's text took longer than {self.max_seconds:g} s and was stopped at page "
+                f"{self.page} of {self.pages}. The file may be malformed or built to exhaust the reader; "
+                "split it into smaller PDFs, or save its text as .txt and upload that."
+            )
+        if self.chars + self.page_chars > self.max_chars and self.spent is None:
+            self.spent = (
+                f"The PDF holds more than {self.max_chars:,} characters of text (reached on page {self.page} "
+                f"of {self.pages}); split it into smaller PDFs and upload those."
+            )
+        if self.spent is not None:
+            raise _PdfBudgetSpent(self.spent)
+
+    def count(self, text: Any, *_: Any) -> None:
+        self.page_chars += len(text) if isinstance(text, str) else 0
+        self.check()
+
+
+def extract_pdf_text(
+    data: bytes, *, max_pages: int = MAX_PDF_PAGES, max_chars: int = MAX_PDF_CHARS,
+    max_seconds: float = MAX_PDF_SECONDS,
+) -> DecodedText:
     """The text layer of a PDF, pages separated by blank lines.
 
-    Raises:
-        UploadError: unreadable or encrypted PDF, or one without a text layer (scanned images).
-    """
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    Reading is bounded: at most `max_pages` pages, `max_chars` characters of text and
+    `max_seconds` seconds (checked at every content-stream operator), and no stream inflates past
+    MAX_PDF_STREAM_BYTES. A PDF past a bound is refused whole, never cut.
 
+    Raises:
+        UploadError: unreadable, encrypted or too large a PDF, or one without a text layer (scanned images).
+    """
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import LimitReachedError, PyPdfError
+
+    budget = _PdfBudget(max_chars, max_seconds)
+    limits = {name: MAX_PDF_STREAM_BYTES for name in (
+        "zlib_maximum_output_length", "lzw_maximum_output_length", "run_length_maximum_output_length",
+        "brotli_maximum_output_length", "array_based_stream_maximum_output_length",
+    )}
+    pages: list[str] = []
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise UploadError("The PDF is password-protected; save an unprotected copy and retry.")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        with apply_configuration(**limits):
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                raise UploadError("The PDF is password-protected; save an unprotected copy and retry.")
+            budget.pages = len(reader.pages)
+            if budget.pages > max_pages:
+                raise UploadError(
+                    f"The PDF has {budget.pages:,} pages; at most {max_pages:,} are read from one file. "
+                    "Split it into smaller PDFs and upload those."
+                )
+            for number, page in enumerate(reader.pages, start=1):
+                budget.page, budget.page_chars = number, 0
+                budget.check()
+                text = page.extract_text(visitor_operand_before=budget.check, visitor_text=budget.count) or ""
+                budget.page_chars = len(text)
+                budget.check()
+                budget.chars += len(text)
+                pages.append(text)
     except UploadError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+    except _PdfBudgetSpent as spent:
+        raise UploadError(str(spent)) from None
+    except LimitReachedError as exc:
+        raise UploadError(
+            "The PDF could not be read: part of it would expand past what the reader allows "
+            f"({str(exc)[:120]}). It may be a decompression bomb or a damaged file; save its text as .txt "
+            "and upload that."
+        ) from None
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError) as exc:
+        # pypdf raises these, besides its own errors, on malformed files.
         raise UploadError(f"The PDF could not be read ({type(exc).__name__}: {str(exc)[:120]}).") from None
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     if not text.strip():
@@ -146,78 +240,200 @@ def extract_text(data: bytes, filename: str) -> DecodedText:
     return decode_bytes(data)
 
 
-def _without_surrogates(value: Any) -> Any:
-    """JSON escapes can encode lone surrogates ("\\ud83d"), which no page can display or send:
-    replace them, in keys and values at any depth, with U+FFFD."""
+class _TooDeep(Exception):
+    """JSON nested past MAX_JSON_DEPTH (or past what the parser's recursion can follow)."""
+
+
+def _cleaned(value: Any, depth: int = 0) -> Any:
+    """`value` with lone surrogates replaced by U+FFFD in keys and values at any depth: JSON escapes
+    can encode them ("\\ud83d"), and no page can display or send them.
+
+    Raises:
+        _TooDeep: lists or objects nested more than MAX_JSON_DEPTH levels.
+    """
     if isinstance(value, str):
         return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_without_surrogates(v) for v in value]
-    if isinstance(value, dict):
-        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | dict):
+        if depth >= MAX_JSON_DEPTH:
+            raise _TooDeep
+        if isinstance(value, list):
+            return [_cleaned(v, depth + 1) for v in value]
+        return {_cleaned(k, depth + 1): _cleaned(v, depth + 1) for k, v in value.items()}
     return value
 
 
-def read_jsonl(data: bytes) -> list[dict]:
+def _load_json(text: str) -> Any:
+    """json.loads, then `_cleaned`; raises json.JSONDecodeError or _TooDeep."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise _TooDeep from None
+    return _cleaned(value)
+
+
+_TOO_DEEP = (f"nests lists or objects more than {MAX_JSON_DEPTH} levels deep; records here are flat objects "
+             "of texts, ids and numbers: flatten it and upload again")
+
+
+@dataclass(frozen=True)
+class JsonLines:
+    """The objects of a JSON Lines upload.
+
+    Attributes:
+        records: one dict per non-blank line.
+        lines: the 1-based line number of each record (blank lines are skipped).
+        encoding: how the bytes were decoded (see decode_bytes).
+    """
+
+    records: list[dict]
+    lines: list[int]
+    encoding: str
+
+
+def load_jsonl(data: bytes) -> JsonLines:
     """Parse JSON Lines: one object per non-blank line.
 
     Raises:
         UploadError: naming the first broken line (1-based).
     """
-    text = decode_bytes(data).text
-    records = []
+    decoded = decode_bytes(data)
+    return _parse_jsonl(decoded.text, decoded.encoding)
+
+
+def _parse_jsonl(text: str, encoding: str) -> JsonLines:
+    records, lines = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            value = _without_surrogates(json.loads(line))
+            value = _load_json(line)
         except json.JSONDecodeError as exc:
             # Some messages end in "at" already ("Unterminated string starting at").
             where = f"{exc.msg} column {exc.colno}" if exc.msg.endswith(" at") else f"{exc.msg} at column {exc.colno}"
             raise UploadError(f"Line {number} is not valid JSON ({where}).") from None
+        except _TooDeep:
+            raise UploadError(f"Line {number} {_TOO_DEEP}.") from None
         if not isinstance(value, dict):
             raise UploadError(f"Line {number} is a JSON {type(value).__name__}, expected an object {{...}}.")
         records.append(value)
+        lines.append(number)
     if not records:
         raise UploadError("The file holds no JSON objects.")
-    return records
+    return JsonLines(records, lines, encoding)
 
 
-def read_table(data: bytes, filename: str) -> pd.DataFrame:
+def read_jsonl(data: bytes) -> list[dict]:
+    """The objects of a JSON Lines upload (see load_jsonl); raises UploadError naming the line."""
+    return load_jsonl(data).records
+
+
+def _unique_header(names: list[str]) -> list[str]:
+    """Column names as pandas makes them: blanks become "Unnamed: i", repeats "name.1"."""
+    out: list[str] = []
+    for i, name in enumerate(names):
+        base = name if name.strip() else f"Unnamed: {i}"
+        candidate, n = base, 1
+        while candidate in out:
+            candidate, n = f"{base}.{n}", n + 1
+        out.append(candidate)
+    return out
+
+
+def _read_csv(text: str, delimiter: str | None) -> pd.DataFrame:
+    """A delimited table of strings with every row kept whole.
+
+    The delimiter (when None) is guessed from the header line among , ; tab and |. A row with
+    fewer fields than the header is padded with empty cells; a row with more non-empty fields is
+    refused with its line number, since dropping or shifting values would misplace every column.
+
+    Raises:
+        UploadError: unparseable quoting, rows wider than the header, or no header.
+    """
+    if delimiter is None:
+        header_line = next((line for line in text.splitlines() if line.strip()), "")
+        try:
+            delimiter = csv.Sniffer().sniff(header_line, delimiters="".join(_CSV_DELIMITERS)).delimiter
+        except csv.Error:  # one column: nothing to find
+            delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    wide: list[tuple[int, int]] = []  # (first line of the row, its field count)
+    start = 1
+    try:
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue
+            if header is None:
+                header = row
+                continue
+            if len(row) > len(header):
+                if any(cell.strip() for cell in row[len(header):]):
+                    wide.append((line, len(row)))
+                    continue
+                row = row[: len(header)]  # trailing empty fields (a delimiter at the end of the line)
+            rows.append(row + [""] * (len(header) - len(row)))
+    except csv.Error as exc:
+        raise UploadError(f"Line {reader.line_num} of the CSV file could not be parsed ({exc}).") from None
+    if header is None:
+        raise UploadError("The table has no rows.")
+    if wide:
+        line, fields = wide[0]
+        more = f" (and {len(wide) - 1:,} more row(s) like it)" if len(wide) > 1 else ""
+        name = _CSV_DELIMITERS.get(delimiter, repr(delimiter))
+        raise UploadError(
+            f"Line {line} has {fields} fields but the header has {len(header)} "
+            f"({clip(', '.join(header), 120)}){more}: its values would land in the wrong columns. Put values "
+            f"that contain a {name} in double quotes, or remove the extra fields, and upload again."
+        )
+    return pd.DataFrame(rows, columns=_unique_header(header), dtype=object)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table upload: its rows, and how its bytes were decoded (see decode_bytes)."""
+
+    frame: pd.DataFrame
+    encoding: str
+
+
+def load_table(data: bytes, filename: str) -> Table:
     """A CSV/TSV or JSONL (or JSON array) upload as a DataFrame of strings where textual.
 
     Raises:
-        UploadError: unreadable file or no rows.
+        UploadError: unreadable file, rows wider than the header, or no rows.
     """
     suffix = PurePath(filename).suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        text = decode_bytes(data).text
-        if suffix == ".json" and text.lstrip().startswith("["):
+        decoded = decode_bytes(data)
+        if suffix == ".json" and decoded.text.lstrip().startswith("["):
             try:
-                value = _without_surrogates(json.loads(text))
+                value = _load_json(decoded.text)
             except json.JSONDecodeError as exc:
                 raise UploadError(f"The JSON file is not valid ({exc.msg} at line {exc.lineno}).") from None
+            except _TooDeep:
+                raise UploadError(f"The JSON file {_TOO_DEEP}.") from None
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                 raise UploadError("A .json upload must be an array of objects or JSON Lines.")
             records = value
         else:
-            records = read_jsonl(data)
+            records = _parse_jsonl(decoded.text, decoded.encoding).records
         frame = pd.DataFrame.from_records(records)
     elif suffix in (".csv", ".tsv", ".txt"):
-        text = decode_bytes(data).text
-        try:
-            frame = pd.read_csv(
-                io.StringIO(text), sep="\t" if suffix == ".tsv" else None, engine="python", dtype=str,
-                keep_default_na=False,
-            )
-        except (pd.errors.ParserError, ValueError, csv.Error) as exc:
-            raise UploadError(f"The CSV file could not be parsed ({str(exc)[:200]}).") from None
+        decoded = decode_bytes(data)
+        frame = _read_csv(decoded.text, "\t" if suffix == ".tsv" else None)
     else:
         raise UploadError(f"Unsupported table type {suffix or '(none)'}: upload .csv, .tsv or .jsonl.")
     if frame.empty:
         raise UploadError("The table has no rows.")
     frame.columns = [str(c) for c in frame.columns]
-    return frame
+    return Table(frame, decoded.encoding)
+
+
+def read_table(data: bytes, filename: str) -> pd.DataFrame:
+    """The rows of a table upload (see load_table); raises UploadError."""
+    return load_table(data, filename).frame
 
 
 def guess_text_column(frame: pd.DataFrame) -> str | None:
@@ -242,3 +458,13 @@ def text_columns(frame: pd.DataFrame) -> list[str]:
             found.append(str(column))
     return found
 
+
+def texts_from_column(frame: pd.DataFrame, column: str) -> list[str]:
+    """Non-empty texts of one column, stripped; raises UploadError when the column is unusable."""
+    if column not in frame.columns:
+        raise UploadError(f"There is no column {column!r}; columns are {', '.join(map(str, frame.columns))}.")
+    cells = frame[column].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))
+    values = [v.strip() for v in cells if v.strip()]
+    if not values:
+        raise UploadError(f"Column {column!r} has no text.")
+    return values

@@ -37,7 +37,7 @@ def app_env(monkeypatch, tmp_path, embedding_server) -> dict[str, str]:
         "PLAYGROUND_DATA_DIR": str(tmp_path / "data"),
     }
     for key in ("EMBEDDING_API_KEY", "EMBEDDING_DIMENSIONS", "CHROMA_HOST", "RERANK_BASE_URL", "MILVUS_URI",
-                "MILVUS_TOKEN"):
+                "MILVUS_TOKEN", "PLAYGROUND_LOCK_CONNECTION"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from components import resources, state
 from components.page import PageContext
-from components.widgets import download_figure, download_table
+from components.widgets import download_figure, download_table, literal
 from embedlab import benchmark, figures
 
 ss = st.session_state
@@ -60,7 +60,7 @@ def _run(ctx: PageContext) -> None:
         return
     result, error = resources.probe_now(settings)
     if error:
-        st.error(f"Not starting: the connection test failed. {error}", icon=":material/power_off:")
+        st.error(f"Not starting: the connection test failed. {literal(error)}", icon=":material/power_off:")
         return
     ss[state.BENCH_RESULTS] = []
     ss[state.BENCH_RUN_INFO] = {"points": len(points), "model": result.model_id, "budget_s": budget, "stopped": False}
@@ -82,7 +82,7 @@ def _run(ctx: PageContext) -> None:
             bar.progress(done / len(points), text=f"{done} / {len(points)} points · {time.monotonic() - started:.0f} s")
             live.dataframe(pd.DataFrame(ss[state.BENCH_RESULTS]).drop(columns=["first_error"]), hide_index=True)
     except Exception as exc:  # noqa: BLE001 - the warm-up request failed: say why
-        st.error(f"The benchmark could not run: {type(exc).__name__}: {str(exc)[:300]}")
+        st.error(literal(f"The benchmark could not run: {type(exc).__name__}: {str(exc)[:300]}"))
     bar.empty()
     live.empty()
     stop_slot.empty()
@@ -93,13 +93,13 @@ def _results() -> None:
     if not results:
         return
     frame = pd.DataFrame(results)
-    st.subheader(f"Results · {info.get('model', '')}")
+    st.subheader(f"Results · {literal(info.get('model', ''))}")
     if len(frame) < info.get("points", len(frame)):
         why = "stopped" if info.get("stopped") else "the time budget was used up"
         st.warning(f"{len(frame)} of {info['points']} points measured: {why}.")
     failed = frame[frame["errors"] > 0]
     if not failed.empty:
-        st.error(f"{int(failed['errors'].sum())} request(s) failed; first error: {failed.iloc[0]['first_error']}")
+        st.error(f"{int(failed['errors'].sum())} request(s) failed; first error: {literal(failed.iloc[0]['first_error'])}")
     target_ms = ss[state.BENCH_TARGET] or None
     summary = benchmark.summarise(frame, target_ms)
     if summary is not None:

@@ -9,7 +9,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from components import state
 from components.instruction_picker import pick_instruction
 from components.page import PageContext
-from components.widgets import download_figure, download_table, embed_with_progress
+from components.widgets import download_figure, download_table, embed_with_progress, literal
 from embedlab import chunking, chunkview, figures, tokens
 from embedlab.chunking import Chunk, ChunkMatch, TokenIndex
 from embedlab.config import Settings
@@ -115,11 +115,11 @@ def _document_input() -> tuple[str, str]:
         type=["txt", "md", "pdf"], key="chunk.w.upload",
     ))
     if error := ss[state.CHUNK_UPLOAD_ERROR]:
-        st.error(error, icon=":material/error:")
+        st.error(literal(error), icon=":material/error:")
     uploaded = ss[state.CHUNK_UPLOADED]
     if not uploaded:
         return "", "no file"
-    st.caption(f"Showing **{uploaded['name']}** (read as {uploaded['encoding']}).")
+    st.caption(f"Showing **{literal(uploaded['name'])}** (read as {literal(uploaded['encoding'])}).")
     return uploaded["text"], f"file: {uploaded['name']}"
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from components import resources, state
 from components.instruction_picker import pick_instruction
 from components.page import PageContext
-from components.widgets import download_figure, download_table, embed_with_progress, show_error
+from components.widgets import download_figure, download_table, embed_with_progress, literal, show_error
 from embedlab import figures
 from embedlab.cache import CachedEmbedder
 from embedlab.instructions import format_query
@@ -44,7 +43,7 @@ from embedlab.projection.mapdata import (
 )
 from embedlab.projection.umap import Projection, UmapParams, auto_epochs, fit_umap, place_queries
 from embedlab.stores.base import StoreError
-from embedlab.textio import UploadError, guess_text_column, read_table, text_columns
+from embedlab.textio import Table, UploadError, guess_text_column, load_table, text_columns
 
 ss = st.session_state
 NO_LABEL = "(none)"
@@ -91,9 +90,9 @@ def _sample_corpus(per_topic: int) -> Corpus:
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
-def _read_upload(data: bytes, name: str) -> pd.DataFrame:
+def _read_upload(data: bytes, name: str) -> Table:
     """The uploaded table, parsed once rather than on every rerun. Raises UploadError."""
-    return read_table(data, name)
+    return load_table(data, name)
 
 
 def _sample_source(ctx: PageContext) -> Corpus | None:
@@ -130,15 +129,16 @@ def _upload_source(ctx: PageContext) -> Corpus | None:
         st.info("Upload a table to map your own texts.", icon=":material/upload_file:")
         return None
     try:
-        frame = _read_upload(uploaded.getvalue(), uploaded.name)
+        table = _read_upload(uploaded.getvalue(), uploaded.name)
     except UploadError as exc:
-        st.error(f"{uploaded.name}: {exc}", icon=":material/error:")
+        st.error(literal(f"{uploaded.name}: {exc}"), icon=":material/error:")
         return None
+    frame = table.frame
     columns = [str(c) for c in frame.columns]
     textual = text_columns(frame)
     if not textual:
         st.error(
-            f"{uploaded.name} has no column of text: its columns ({', '.join(columns)}) hold only numbers, "
+            f"{literal(uploaded.name)} has no column of text: its columns ({literal(', '.join(columns))}) hold only numbers, "
             "dates or nothing. Upload a table with one text per row in a column such as “text”.",
             icon=":material/error:",
         )
@@ -149,7 +149,7 @@ def _upload_source(ctx: PageContext) -> Corpus | None:
     state.keep_valid(state.UMAP_TEXT_COL, columns)
     text_col = left.selectbox("Text column", columns, key=state.UMAP_TEXT_COL, persist_state="session")
     if text_col not in textual:
-        st.warning(f"Column “{text_col}” holds numbers or dates rather than text.", icon=":material/warning:")
+        st.warning(f"Column “{literal(text_col)}” holds numbers or dates rather than text.", icon=":material/warning:")
     label_options = [NO_LABEL, *[c for c in columns if c != text_col]]
     state.keep_valid(state.UMAP_LABEL_COL, label_options, fallback=NO_LABEL)
     label_col = right.selectbox(
@@ -170,6 +170,7 @@ def _upload_source(ctx: PageContext) -> Corpus | None:
     st.caption(
         f"{len(prepared.texts):,} texts"
         + (f", {len(set(prepared.labels)):,} labels" if prepared.labels else ", no labels")
+        + f"; {literal(uploaded.name)} read as {table.encoding}"
     )
     return table_corpus(uploaded.name, prepared)
 
@@ -203,9 +204,10 @@ def _collection_source(ctx: PageContext) -> Corpus | None:
     )
     corpus = records_corpus(f"collection {name}", records, None if label_key == NO_LABEL else label_key)
     if len(corpus.texts) < MIN_TEXTS:
-        st.error(f"A map needs at least {MIN_TEXTS} texts; {name} has {len(corpus.texts)}.")
+        st.error(f"A map needs at least {MIN_TEXTS} texts; {literal(name)} has {len(corpus.texts)}.")
         return None
-    st.caption(f"{len(corpus.texts):,} chunks from {name}" + (f", labelled by {label_key}" if corpus.labels else ""))
+    st.caption(f"{len(corpus.texts):,} chunks from {literal(name)}"
+               + (f", labelled by {literal(label_key)}" if corpus.labels else ""))
     return corpus
 
 
@@ -331,7 +333,7 @@ def _compute(
                 )
                 sides.append(MapSide(title, task, vecs, proj, clustering, sep))
     except ValueError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(literal(exc), icon=":material/error:")
         return None
     return sides
 

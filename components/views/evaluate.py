@@ -13,7 +13,7 @@ from components import resources
 from components import state as S
 from components.instruction_picker import NO_INSTRUCTION
 from components.page import PageContext
-from components.widgets import download_figure, download_table, embed_with_progress, show_error
+from components.widgets import download_figure, download_table, embed_with_progress, literal, show_error
 from embedlab import figures
 from embedlab.evaluation.calibration import Calibration, calibrate_config, for_precision
 from embedlab.evaluation.datasets import BUNDLED, LabelledSet, load_bundled, load_labelled_set
@@ -43,8 +43,8 @@ from embedlab.evaluation.report import (
     results_table,
     top_documents_table,
 )
-from embedlab.stores.base import StoreError
-from embedlab.text import escape_markdown as esc
+from embedlab.stores.base import StoreError, model_name
+from embedlab.textio import decode_bytes
 
 ss = st.session_state
 # The results table's first columns: nDCG@10 beside what it costs (mode, precision, vector size).
@@ -73,8 +73,10 @@ def render(ctx: PageContext) -> None:
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _load_upload(corpus: bytes, queries: bytes, name: str) -> LabelledSet:
-    return load_labelled_set(corpus, queries, name)
+def _load_upload(corpus: bytes, queries: bytes, name: str) -> tuple[LabelledSet, tuple[str, str]]:
+    """The labelled set of two uploads, and how each file's bytes were decoded."""
+    dataset = load_labelled_set(corpus, queries, name)
+    return dataset, (decode_bytes(corpus).encoding, decode_bytes(queries).encoding)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -99,10 +101,13 @@ def _labelled_set() -> LabelledSet | None:
         st.info("Upload both files to evaluate your own data.", icon=":material/upload_file:")
         return None
     try:
-        return _load_upload(corpus_file.getvalue(), queries_file.getvalue(), corpus_file.name)
+        dataset, (corpus_encoding, queries_encoding) = _load_upload(
+            corpus_file.getvalue(), queries_file.getvalue(), corpus_file.name)
     except ValueError as exc:  # DatasetError / UploadError: messages are written for users
-        st.error(str(exc), icon=":material/error:")
+        st.error(literal(exc), icon=":material/error:")
         return None
+    st.caption(f"{literal(corpus_file.name)} read as {corpus_encoding}, {literal(queries_file.name)} read as {queries_encoding}.")
+    return dataset
 
 
 def _describe(dataset: LabelledSet) -> LabelledSet:
@@ -175,7 +180,7 @@ def _run(ctx: PageContext, dataset: LabelledSet, choices: GridChoices) -> None:
         with st.spinner("Preparing inputs (formatting, truncating, chunking)..."):
             plan = plan_choices(dataset, choices)
     except GridError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(literal(exc), icon=":material/error:")
         return
     misses = ctx.embedder.cache.misses
     start = time.perf_counter()
@@ -203,7 +208,7 @@ def _results(ctx: PageContext) -> None:
     st.text(describe_set(data, info.model))
     st.caption(info.inputs_line)
     if info.skipped:
-        st.warning(info.skipped_line, icon=":material/warning:")
+        st.warning(literal(info.skipped_line), icon=":material/warning:")
     if not results:
         return
     labels = [r.config.label for r in results]
@@ -305,8 +310,8 @@ def _calibrate(ctx: PageContext, results: list[ConfigResult], data: LabelledSet,
                 icon=":material/tune:")
         return
     if ctx.embedder.model_id != info.model:
-        st.warning(f"These results come from {esc(info.model)}, but the connection now uses "
-                   f"{esc(ctx.embedder.model_id)}: "
+        st.warning(f"These results come from {literal(info.model)}, but the connection now uses "
+                   f"{literal(ctx.embedder.model_id)}: "
                    "run the evaluation again to calibrate a threshold for it.", icon=":material/warning:")
         return
     S.keep_valid(S.EVAL_CALIB_CONFIG, dense, fallback=dense[0])
@@ -371,17 +376,17 @@ def _apply(ctx: PageContext, suggested: dict[str, float], model: str) -> None:
     which = b.radio("Threshold", list(suggested), key=S.EVAL_APPLY_WHICH, persist_state="session", horizontal=True,
                     format_func=lambda k: f"{k}: {suggested[k]:.4f}")
     spec = by_name[name]
-    if spec.model_id != model:
-        st.warning(f"{esc(name)} holds vectors of {esc(spec.model_id)}; these similarities come from {esc(model)}. "
-                   "A threshold "
-                   "does not carry over between models.", icon=":material/warning:")
+    if spec.model_id != model_name(model):
+        st.warning(f"{literal(name)} holds vectors of {literal(spec.model_id)}; these similarities come from "
+                   f"{literal(model_name(model))}. A threshold does not carry over between models.",
+                   icon=":material/warning:")
     if st.button("Apply to collection", key="eval.apply_threshold", type="primary"):
         try:
             spec = ctx.store.update(name, threshold=float(suggested[which]))
         except StoreError as exc:
             show_error(exc)
             return
-        st.success(f"The similarity threshold of {esc(name)} is now {spec.threshold:.4f} ({which}).",
+        st.success(f"The similarity threshold of {literal(name)} is now {spec.threshold:.4f} ({which}).",
                    icon=":material/check_circle:")
     else:
-        st.caption(f"Threshold of {esc(name)} now: {spec.threshold:.4f}.")
+        st.caption(f"Threshold of {literal(name)} now: {spec.threshold:.4f}.")

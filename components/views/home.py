@@ -5,7 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from components import nav
+from components.i18n import _
 from components.page import PageContext
+from components.widgets import literal
 
 
 def render(ctx: PageContext) -> None:
@@ -18,7 +20,7 @@ def render(ctx: PageContext) -> None:
     )
     st.subheader("Connection")
     st.markdown(
-        f"Backend model: `{embedder.model_id}` · dimensions: "
+        f"Backend model: {literal(embedder.model_id)} · dimensions: "
         f"{embedder.dimensions or 'full'} · status and settings are in the sidebar on every page."
     )
     st.caption(
@@ -30,5 +32,5 @@ def render(ctx: PageContext) -> None:
     if entries:
         st.subheader("Pages")
         for entry in entries:
-            st.page_link(entry.path, label=entry.title)
-            st.caption(entry.summary)
+            st.page_link(entry.path, label=_(entry.title))
+            st.caption(_(entry.summary))

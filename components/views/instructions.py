@@ -24,7 +24,7 @@ from embedlab.comparison import (
     labels_from_pairs,
     pairs_from_frame,
 )
-from embedlab.instruction_sets import SampleSet, join_items, sample_sets, split_items
+from embedlab.instruction_sets import MAX_ALTERNATIVES, SampleSet, join_items, sample_sets, split_items
 from embedlab.instructions import DEFAULT_TEMPLATE, Instruction, InstructionLibrary, template_problems
 
 MAX_TEXTS = 200  # per side: keeps heatmaps readable and one click affordable
@@ -52,6 +52,8 @@ def _load_sample() -> None:
     ss[state.INSTR_SYMMETRIC] = sample.symmetric
     if sample.instruction:
         ss[state.INSTR_PICK] = sample.instruction
+    # The set's own alternatives, so that Compare shows its best and worst instruction side by side.
+    ss[state.INSTR_COMPARE] = list(sample.alternatives)
 
 
 def _apply_texts() -> None:
@@ -135,7 +137,8 @@ def _texts(sets: dict[str, SampleSet], queries: list[str], documents: list[str],
     st.subheader("1 · Queries and documents")
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
     c1.selectbox("Sample set", list(sets), key=state.INSTR_SAMPLE, persist_state="session",
-                 help="Original texts in English and Chinese, with relevance labels.")
+                 help="Original texts in English and Chinese, with relevance labels. Loading a set also picks "
+                      "its instruction and the instructions to compare it with.")
     c2.button("Load", key="instr.load_sample", on_click=_load_sample, width="stretch")
     with st.form("instr.texts_form"):
         q_col, d_col = st.columns(2)
@@ -171,8 +174,8 @@ def _instruction(library: InstructionLibrary) -> Instruction | None:
     # Drop compared instructions deleted meanwhile (a multiselect value must be an option).
     if any(n not in names for n in ss[state.INSTR_COMPARE]):
         ss[state.INSTR_COMPARE] = [n for n in ss[state.INSTR_COMPARE] if n in names]
-    st.multiselect("Compare instructions on the labelled set (up to three)", names,
-                   key=state.INSTR_COMPARE, persist_state="session", max_selections=3)
+    st.multiselect(f"Compare instructions on the labelled set (up to {MAX_ALTERNATIVES})", names,
+                   key=state.INSTR_COMPARE, persist_state="session", max_selections=MAX_ALTERNATIVES)
     with st.expander("Manage instructions"):
         library_editor(library)
     return instruction

@@ -10,7 +10,7 @@ import streamlit as st
 from components import resources, state
 from components.instruction_picker import pick_instruction
 from components.page import PageContext
-from components.widgets import download_figure, download_table, ensure_local_model, show_error
+from components.widgets import download_figure, download_table, ensure_local_model, literal, show_error
 from embedlab import figures, retrieval
 from embedlab.backends import EmbeddingError
 from embedlab.chunking import STRATEGIES
@@ -30,7 +30,6 @@ from embedlab.ingest import (
 from embedlab.rerank import START_HINT, RerankClient
 from embedlab.retrieval import ModeLists, QueryOutcome
 from embedlab.stores.base import CollectionInfo, CollectionSpec, StoreError, VectorStore, model_name
-from embedlab.text import escape_markdown
 from embedlab.textio import UploadError
 
 ss = st.session_state
@@ -47,10 +46,10 @@ def render(ctx: PageContext) -> None:
         "two-stage retrieval (embedding recall, then an optional reranker). Documents are chunked, embedded "
         "once and stored with content-hash ids, so adding the same file again changes nothing."
     )
-    st.caption(f"Collections live in {escape_markdown(resources.store_location(ctx.settings))}; they survive "
+    st.caption(f"Collections live in {literal(resources.store_location(ctx.settings))}; they survive "
                "restarts. Queries embed through the same cache as every other page.")
     if ss[state.SEARCH_NOTICE]:
-        st.success(escape_markdown(ss[state.SEARCH_NOTICE]), icon=":material/check_circle:")
+        st.success(literal(ss[state.SEARCH_NOTICE]), icon=":material/check_circle:")
         ss[state.SEARCH_NOTICE] = ""
     try:
         store = ctx.store
@@ -71,13 +70,13 @@ def render(ctx: PageContext) -> None:
         download_table(table, "collections", key="search.w.dl_collections")
     info = _pick_collection(infos)
     if info.spec is None:
-        st.error(f"{escape_markdown(info.name)} was not created by this playground (no embedding model recorded); "
+        st.error(f"{literal(info.name)} was not created by this playground (no embedding model recorded); "
                  "it cannot be searched or filled here safely.")
         return
     spec = info.spec
     problem = spec.mismatch(ctx.embedder.model_id, dim) if dim is not None else "The embedding model is unavailable."
     if spec.description:
-        st.caption(escape_markdown(spec.description))
+        st.caption(literal(spec.description))
     # Lazy tabs: only the open tab runs. An empty collection opens on "Add documents"; once it has
     # chunks the default (part of the widget's identity) changes and it opens on "Search".
     search_tab, add_tab, manage_tab = st.tabs(TABS, key="search.tabs", on_change="rerun",
@@ -85,7 +84,7 @@ def render(ctx: PageContext) -> None:
     if search_tab.open:
         with search_tab:
             if problem:
-                st.error(problem, icon=":material/block:")
+                st.error(literal(problem), icon=":material/block:")
             elif info.count == 0:
                 st.info("This collection is empty: add documents first.")
             else:
@@ -93,7 +92,7 @@ def render(ctx: PageContext) -> None:
     if add_tab.open:
         with add_tab:
             if problem:
-                st.error(problem, icon=":material/block:")
+                st.error(literal(problem), icon=":material/block:")
             else:
                 _ingest_panel(ctx, store, spec.name)
     if manage_tab.open:
@@ -178,6 +177,7 @@ def _build_samples(ctx: PageContext, store: VectorStore) -> None:
         if report is not None:
             reports.append(report)
     ss[state.SEARCH_INGEST_REPORT] = reports
+    ss[state.SEARCH_READ_AS] = []
     if reports:
         ss[state.SEARCH_ACTIVE] = reports[0].collection
         ss[state.SEARCH_NOTICE] = "Sample collections ready: " + "; ".join(
@@ -199,7 +199,7 @@ def _pick_collection(infos: list[CollectionInfo]) -> CollectionInfo:
     # No counts in the option labels: the browser keeps showing a keyed selectbox's old label
     # after they change (right after an ingestion it read "(0 chunks)"), so the count is a caption.
     choice = st.selectbox("Collection", list(by_name), key=state.SEARCH_COLLECTION, persist_state="session", on_change=_follow_picker)
-    st.caption(f"{by_name[choice].count:,} chunks in {escape_markdown(choice)}")
+    st.caption(f"{by_name[choice].count:,} chunks in {literal(choice)}")
     ss[state.SEARCH_ACTIVE] = choice
     return by_name[choice]
 
@@ -208,10 +208,10 @@ def _pick_collection(infos: list[CollectionInfo]) -> CollectionInfo:
 def _run_ingest(ctx: PageContext, store: VectorStore, name: str, records: list[ChunkRecord],
                 label: str) -> IngestReport | None:
     """Ingest with a progress bar; the report (also for failures part-way) or None when refused."""
-    bar = st.progress(0.0, text=f"{label}: {len(records)} chunks")
+    bar = st.progress(0.0, text=f"{literal(label)}: {len(records)} chunks")
 
     def progress(stage: str, done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"{label}: {stage} {done} / {total} new or changed chunks")
+        bar.progress(done / max(total, 1), text=f"{literal(label)}: {stage} {done} / {total} new or changed chunks")
 
     try:
         return ingest(store, name, ctx.embedder, records, progress=progress)
@@ -226,8 +226,11 @@ def _run_ingest(ctx: PageContext, store: VectorStore, name: str, records: list[C
 def _show_reports(reports: list[IngestReport]) -> None:
     for report in reports:
         box = st.success if report.ok else st.error
-        box(f"**{report.collection}**: {escape_markdown(report.summary())}",
+        box(f"**{literal(report.collection)}**: {literal(report.summary())}",
             icon=":material/check:" if report.ok else ":material/error:")
+    if reports and ss[state.SEARCH_READ_AS]:
+        # A table shows file names literally; "read as" is the encoding the text was decoded with.
+        st.dataframe(pd.DataFrame(ss[state.SEARCH_READ_AS]), hide_index=True, width="content")
 
 
 def _ingest_panel(ctx: PageContext, store: VectorStore, name: str) -> None:
@@ -259,15 +262,19 @@ def _ingest_panel(ctx: PageContext, store: VectorStore, name: str) -> None:
         return
     documents: list[Document] = []
     imported: list[ChunkRecord] = []
+    read_as: list[dict[str, object]] = []  # one row per uploaded file: name, encoding, documents
     try:
         if source == "Upload files":
             if not uploads:
                 st.warning("Choose one or more files first.")
                 return
             for upload in uploads:
-                docs, recs = documents_from_file(upload.getvalue(), upload.name)
-                documents.extend(docs)
-                imported.extend(recs)
+                contents = documents_from_file(upload.getvalue(), upload.name)
+                documents.extend(contents.documents)
+                imported.extend(contents.records)
+                sources = {r.metadata.get("source") for r in contents.records}
+                read_as.append({"file": upload.name, "read as": contents.encoding,
+                                "documents": len(contents.documents) + len(sources)})
         elif source == "Paste text":
             if not ss[state.SEARCH_PASTE_TEXT].strip():
                 st.warning("Paste some text first.")
@@ -277,13 +284,14 @@ def _ingest_panel(ctx: PageContext, store: VectorStore, name: str) -> None:
             documents = list(load_domain_sample(ss[state.SEARCH_SAMPLE]).documents)
         records = chunk_documents(documents, ss[state.SEARCH_STRATEGY], max_tokens, overlap) + imported
     except (UploadError, ValueError) as exc:
-        st.error(str(exc), icon=":material/upload_file:")
+        st.error(literal(exc), icon=":material/upload_file:")
         return
     if not ensure_local_model(ctx.embedder):
         return
     report = _run_ingest(ctx, store, name, records, name)
     if report is not None:
         ss[state.SEARCH_INGEST_REPORT] = [report]
+        ss[state.SEARCH_READ_AS] = read_as
         ss[state.SEARCH_RESULT] = None
         st.rerun()
 
@@ -310,7 +318,7 @@ def _query_panel(ctx: PageContext, store: VectorStore, spec: CollectionSpec) -> 
                   help=None if spec.instruction else "This collection has no instruction.")
         c4, c5 = st.columns([2, 3])
         c4.toggle("Rerank", key=state.SEARCH_RERANK, persist_state="session", disabled=not can_rerank,
-                  help=f"Two stages: top N by embedding, then {ctx.settings.rerank_model or 'the reranker'}.")
+                  help=f"Two stages: top N by embedding, then {literal(ctx.settings.rerank_model or 'the reranker')}.")
         c5.number_input("Candidates for the reranker (top N)", 5, 200, step=5, key=state.SEARCH_FETCH_N, persist_state="session",
                         disabled=not can_rerank)
         c6, c7, c8 = st.columns([2, 2, 1])
@@ -326,7 +334,7 @@ def _query_panel(ctx: PageContext, store: VectorStore, spec: CollectionSpec) -> 
     if not can_rerank:
         st.caption(f"Reranking is off: no RERANK_BASE_URL is set. {START_HINT}")
     if sample:
-        st.caption("Try: " + " · ".join(escape_markdown(q) for q in sample.questions))
+        st.caption("Try: " + " · ".join(literal(q) for q in sample.questions))
     if submitted:
         query = ss[state.SEARCH_QUERY].strip()
         if not query:
@@ -396,7 +404,7 @@ def _hybrid(ctx: PageContext, store: VectorStore, spec: CollectionSpec, out: Que
     except StoreError as exc:
         show_error(exc)
     except ValueError as exc:  # a fusion setting out of range, vectors of another size
-        st.error(str(exc), icon=":material/error:")
+        st.error(literal(exc), icon=":material/error:")
     finally:
         bar.empty()
     return None
@@ -445,7 +453,7 @@ def _show_outcome(out: QueryOutcome, modes: ModeLists | None = None) -> None:
     c2.caption(f"{out.fetched} candidate(s) from the vector store")
     c3.metric("Rerank", "off" if t["rerank"] is None else f"{t['rerank']:.0f} ms")
     st.markdown("**Query sent to the model** (instruction: "
-                f"{escape_markdown(out.instruction_name) if out.instruction_name else 'none'})")
+                f"{literal(out.instruction_name) if out.instruction_name else 'none'})")
     st.code(out.sent, language=None, wrap_lines=True)
     if modes is not None:
         _show_modes(out, modes)
@@ -460,7 +468,7 @@ def _show_outcome(out: QueryOutcome, modes: ModeLists | None = None) -> None:
     download_table(frame, f"{out.collection}_results", key="search.w.dl_results")
 
     if out.rerank_error:
-        st.error(out.rerank_error, icon=":material/sort:")
+        st.error(literal(out.rerank_error), icon=":material/sort:")
     if out.reranked is not None:
         st.subheader(f"After reranking (top {len(out.reranked)} of {out.fetched})")
         reranked = retrieval.rerank_table(out.reranked, out.threshold)
@@ -475,7 +483,7 @@ def _show_outcome(out: QueryOutcome, modes: ModeLists | None = None) -> None:
         with_table, without_table = retrieval.comparison_tables(out)
         left, right = st.columns(2)
         with left:
-            st.markdown(f"**With** *{escape_markdown(out.instruction_name)}*")
+            st.markdown(f"**With** *{literal(out.instruction_name)}*")
             st.dataframe(_grey_below(with_table), hide_index=True, key="search.w.with_table")
         with right:
             st.markdown("**Without** instruction")
@@ -508,14 +516,14 @@ def _why_it_matched(store: VectorStore, out: QueryOutcome) -> None:
     verdict = "above" if hit.similarity >= out.threshold else "below"
     st.caption(f"Similarity {hit.similarity:.3f} is {verdict} the threshold {out.threshold:.2f}. "
                f"Characters {hit.metadata.get('start')}–{hit.metadata.get('end')} of "
-               f"{escape_markdown(hit.source)}, {hit.metadata.get('tokens', '?')} tokens.")
+               f"{literal(hit.source)}, {hit.metadata.get('tokens', '?')} tokens.")
     with st.container(border=True):
         if context.before:
-            st.caption("… " + escape_markdown(context.before))
+            st.caption("… " + literal(context.before))
         st.markdown(":material/arrow_right: **Matched chunk**")
-        st.markdown(escape_markdown(context.match))
+        st.markdown(literal(context.match))
         if context.after:
-            st.caption(escape_markdown(context.after) + " …")
+            st.caption(literal(context.after) + " …")
 
 
 # -- manage ---------------------------------------------------------------------------------------
@@ -542,8 +550,8 @@ def _update(store: VectorStore, spec: CollectionSpec, notice: str, **changes: ob
 
 def _manage_panel(ctx: PageContext, store: VectorStore, spec: CollectionSpec) -> None:
     st.markdown(
-        f"Model **{escape_markdown(spec.model_id)}** · {spec.dim} dimensions · created {spec.created_at} · "
-        f"instruction *{escape_markdown(spec.instruction_name or 'none')}*"
+        f"Model **{literal(spec.model_id)}** · {spec.dim} dimensions · created {literal(spec.created_at)} · "
+        f"instruction *{literal(spec.instruction_name or 'none')}*"
     )
     if spec.instruction:
         st.text(spec.instruction)
@@ -576,12 +584,12 @@ def _manage_panel(ctx: PageContext, store: VectorStore, spec: CollectionSpec) ->
                                        "data": "".join(lines).encode("utf-8"), "rows": len(lines)}
     export = ss[state.SEARCH_EXPORT]
     if export and export["name"] == spec.name:
-        st.download_button(f"Download {spec.name}.jsonl ({export['rows']} records)", export["data"],
+        st.download_button(f"Download {literal(spec.name)}.jsonl ({export['rows']} records)", export["data"],
                            file_name=f"{spec.name}.jsonl", mime="application/jsonl", key="search.w.export_download",
                            on_click="ignore")
 
     st.subheader("Delete")
-    confirm = st.text_input(f"Type {spec.name} to confirm", key=state.SEARCH_DELETE_CONFIRM, persist_state="session")
+    confirm = st.text_input(f"Type {literal(spec.name)} to confirm", key=state.SEARCH_DELETE_CONFIRM, persist_state="session")
     if st.button("Delete collection", key="search.w.delete", disabled=confirm.strip() != spec.name):
         try:
             store.delete(spec.name)

@@ -7,12 +7,11 @@ import streamlit as st
 
 from components import state
 from components.page import PageContext
-from components.widgets import download_figure, download_table
+from components.widgets import download_figure, download_table, literal
 from embedlab import figures
 from embedlab.servercheck import run_checks
 from embedlab.servercheck.reference import MODEL_CONTEXT, REFERENCE_DOCUMENTS, REFERENCE_QUERIES
 from embedlab.servercheck.report import CHECKS, CheckResult, Report, identity_rows
-from embedlab.text import escape_markdown
 
 ss = st.session_state
 LABELS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
@@ -67,11 +66,12 @@ def _run(ctx: PageContext) -> None:
 
 def _show(report: Report) -> None:
     st.subheader("Results")
-    st.caption(f"{report.model} at {report.base_url} · started {report.started_at} · {report.seconds:.1f} s")
+    st.caption(f"{literal(report.model)} at {literal(report.base_url)} · started {report.started_at} · "
+               f"{report.seconds:.1f} s")
     identity = report.result("identity")
     if identity is not None and identity.status in ("pass", "fail"):
         # Its verdict starts "This is (not) Qwen3-Embedding-0.6B as published": the page's headline.
-        BOXES[identity.status]("**" + escape_markdown(identity.verdict) + "**")
+        BOXES[identity.status]("**" + literal(identity.verdict) + "**")
     counts = report.counts
     cols = st.columns(4)
     for col, status in zip(cols, ("pass", "warn", "fail", "skip"), strict=True):
@@ -96,9 +96,9 @@ def _detail(result: CheckResult) -> None:
     with st.expander(f"{LABELS[result.status]} · {result.title}", icon=ICONS[result.status],
                      expanded=result.status in ("fail", "warn")):
         # Verdicts can quote the server's own error text: shown escaped.
-        BOXES[result.status](escape_markdown(result.verdict))
+        BOXES[result.status](literal(result.verdict))
         if result.action and result.status != "pass":
-            st.markdown("**What to do:** " + escape_markdown(result.action))
+            st.markdown("**What to do:** " + literal(result.action))
         ev = result.evidence
         if result.id == "identity" and ev.get("measured"):
             fig = figures.identity_heatmaps(ev["measured"], ev["reference"], list(REFERENCE_QUERIES),

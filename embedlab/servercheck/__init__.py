@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
+from embedlab.config import public_url
 from embedlab.servercheck.checks import (
     check_batch,
     check_identity,
@@ -36,7 +37,7 @@ from embedlab.servercheck.checks import (
     check_tokens,
 )
 from embedlab.servercheck.client import DEFAULT_TIMEOUT_S, CheckClient
-from embedlab.servercheck.report import CHECKS, CheckResult, Report, outcome, safe_url
+from embedlab.servercheck.report import CHECKS, CheckResult, Report, outcome
 from embedlab.servercheck.truncation import DEFAULT_PROBE_BUDGET_S, check_truncation
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -77,8 +78,8 @@ def run_checks(
     separate server, is still checked). ValueError only for unknown ids in `only`.
     """
     order = select(only)
-    report = Report(safe_url(base_url.rstrip("/")) or "", model, datetime.now(UTC).isoformat(timespec="seconds"),
-                    rerank_base_url=safe_url(rerank_base_url), rerank_model=rerank_model)
+    report = Report(public_url(base_url.rstrip("/")), model, datetime.now(UTC).isoformat(timespec="seconds"),
+                    rerank_base_url=public_url(rerank_base_url) if rerank_base_url else None, rerank_model=rerank_model)
     started = time.perf_counter()
     client = CheckClient(base_url, model, api_key, timeout_s=timeout_s)
     runners: dict[str, Callable[[], CheckResult]] = {

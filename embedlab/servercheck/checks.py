@@ -16,6 +16,7 @@ import numpy as np
 from embedlab import tokens
 from embedlab.backends import EmbeddingError, InputRejected, normalize_rows
 from embedlab.chunking import SAMPLES, load_sample_document
+from embedlab.config import public_url
 from embedlab.evaluation.datasets import load_bundled
 from embedlab.evaluation.metrics import compare_per_query, evaluate_scores, mean_metrics
 from embedlab.instructions import DEFAULT_TASK, format_query
@@ -32,7 +33,7 @@ from embedlab.servercheck.reference import (
     REFERENCE_TASK,
     VLLM_SCORES,
 )
-from embedlab.servercheck.report import CheckResult, outcome, safe_url
+from embedlab.servercheck.report import CheckResult, outcome
 
 SCORE_ATOL = 0.01  # a correct server differs from the card by < 0.003; another model by far more
 HELLO_ATOL = 1e-3
@@ -322,7 +323,7 @@ def check_rerank(base_url: str | None, model: str | None = None, api_key: str | 
         cases.append(dict(query=query, expected=documents[answer],
                           ranked_first=None if top is None else documents[top],
                           scores={documents[s.index]: s.score for s in scores}))
-    evidence = dict(reranker=safe_url(base_url), model=client.model, cases=cases)
+    evidence = dict(reranker=public_url(base_url), model=client.model, cases=cases)
     if right == len(RERANK_CASES):
         return outcome("rerank", "pass", f"The reranker puts the right passage first in all {right} known-answer "
                        "cases (Chinese and English).", **evidence)

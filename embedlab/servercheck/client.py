@@ -21,7 +21,7 @@ from embedlab.backends import (
     post_embeddings,
     served_models,
 )
-from embedlab.servercheck.report import safe_url
+from embedlab.config import public_url
 
 DEFAULT_TIMEOUT_S = 30.0  # per request
 
@@ -35,7 +35,7 @@ class CheckClient:
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
                  connect_timeout_s: float = 3.0) -> None:
-        self.base_url = safe_url(base_url.rstrip("/")) or ""  # for messages only
+        self.base_url = public_url(base_url.rstrip("/"))  # for messages only
         self.model = model
         self.timeout_s = timeout_s
         self._client = openai_client(base_url, api_key, timeout_s, connect_timeout_s)

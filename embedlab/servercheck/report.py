@@ -8,7 +8,6 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -195,21 +194,6 @@ def _evidence_markdown(r: CheckResult) -> list[str]:
         lines += ["", "<details><summary>Evidence (JSON)</summary>", "", "```json",
                   json.dumps(jsonable(ev), ensure_ascii=False, indent=1), "```", "", "</details>"]
     return lines
-
-
-def safe_url(url: str | None) -> str | None:
-    """`url` without user name, password, query or fragment (where keys sometimes hide)."""
-    if not url:
-        return url
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = host + (f":{parts.port}" if parts.port else "")
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    except ValueError:
-        return url.rsplit("@", 1)[-1].split("?", 1)[0]
 
 
 def outcome(check_id: str, status: Status, verdict: str, action: str = "", **evidence: Any) -> CheckResult:

@@ -97,18 +97,29 @@ def validate_name(name: str) -> str:
     return name
 
 
+# An embedder's model id is "<model>@<server URL>" or "<model>@local"; model names may hold "@" too.
+_MODEL_AT = re.compile(r"(.*?)@(?:local$|[A-Za-z][A-Za-z0-9+.-]*://)", re.DOTALL)
+
+
 def model_name(model_id: str) -> str:
-    """The model part of an embedder's model id ("Qwen/Qwen3-Embedding-0.6B@http://..." -> name).
+    """The model part of an embedder's model id ("Qwen/Qwen3-Embedding-0.6B@http://..." -> name);
+    a bare name comes back as it is.
 
     The guard compares names, not servers: the same model behind another URL gives the same vectors.
     """
-    return model_id.split("@", 1)[0]
+    found = _MODEL_AT.match(model_id)
+    return found.group(1) if found else model_id
 
 
 # -- collection settings ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class CollectionSpec:
-    """What a collection is for and which model filled it (stored as the collection's metadata)."""
+    """What a collection is for and which model filled it (stored as the collection's metadata).
+
+    `model_id` holds the model's name only: an embedder's id ("name@http://user:pw@host/v1") is cut
+    to its name here, so no server address is stored, and collections written with the older
+    "name@url" ids read as their name.
+    """
 
     name: str
     model_id: str
@@ -118,6 +129,9 @@ class CollectionSpec:
     description: str = ""
     threshold: float = DEFAULT_THRESHOLD
     created_at: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model_id", model_name(self.model_id))
 
     def to_metadata(self) -> dict[str, Any]:
         meta = {k: v for k, v in asdict(self).items() if k != "name"}
@@ -143,9 +157,9 @@ class CollectionSpec:
 
     def mismatch(self, model_id: str, dim: int) -> str | None:
         """Why vectors from (model_id, dim) cannot go into or query this collection; None if they can."""
-        if model_name(model_id) != model_name(self.model_id):
+        if model_name(model_id) != self.model_id:
             return (
-                f"Collection {self.name!r} was built with {model_name(self.model_id)!r} "
+                f"Collection {self.name!r} was built with {self.model_id!r} "
                 f"({self.dim} dimensions), but the current model is {model_name(model_id)!r}. "
                 "Vectors of different models cannot be compared: switch the model in the sidebar "
                 "back, or create a new collection (e.g. with a _v2 suffix) and ingest again."

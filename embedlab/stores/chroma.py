@@ -26,6 +26,7 @@ except ImportError:  # Windows: no advisory locks; the one-process rule is then 
 
 import numpy as np
 
+from embedlab.diskerrors import write_failure
 from embedlab.stores.base import (
     CollectionInfo,
     CollectionMissing,
@@ -48,6 +49,16 @@ _held_locks: dict[str, IO[str]] = {}
 _locks_guard = threading.Lock()
 
 
+def _unwritable(directory: Path, reason: str) -> StoreError:
+    """The refusal for an embedded Chroma directory that cannot be written (read-only, disk full)."""
+    return StoreError(
+        f"The embedded Chroma database at {directory} cannot be written: {reason}. Chroma writes to its "
+        "directory even to read, so collections cannot be listed, created or changed here. Point "
+        "CHROMA_PATH (or PLAYGROUND_DATA_DIR) at a writable directory, or serve the store with "
+        "`chroma run --path <dir>` and set CHROMA_HOST. The other pages work without it."
+    )
+
+
 def _lock_directory(directory: Path) -> None:
     """Take (once per process) an exclusive, non-blocking flock on `directory`/LOCK_FILE.
 
@@ -62,7 +73,7 @@ def _lock_directory(directory: Path) -> None:
             directory.mkdir(parents=True, exist_ok=True)
             handle = open(directory / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held open
         except OSError as exc:
-            raise StoreError(f"Cannot open the Chroma database at {directory}: {exc}") from None
+            raise _unwritable(directory, write_failure(exc)) from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

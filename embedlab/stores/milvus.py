@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from embedlab.config import ENV_LOCK, is_milvus_lite, public_uri
+from embedlab.config import ENV_LOCK, hide_url_secrets, is_milvus_lite, public_url
 from embedlab.stores.base import (
     CollectionInfo,
     CollectionMissing,
@@ -193,14 +193,15 @@ def _detail(exc: BaseException) -> str:
     return f"{type(exc).__name__}{f' {code}' if code not in (None, '') else ''}: {message[:300]}"
 
 
-def milvus_failure(where: str, local: bool, action: str, exc: BaseException) -> StoreError:
+def milvus_failure(where: str, local: bool, action: str, exc: BaseException, uri: str | None = None) -> StoreError:
     """A StoreError a user can act on for any failure of pymilvus while asked to `action`.
 
     Args:
         where: the database, without credentials ("Milvus at http://h:19530", "Milvus Lite at x.db").
         local: it is a Milvus Lite database in this process.
+        uri: MILVUS_URI, whose credentials are taken out of pymilvus's message if it quotes them.
     """
-    detail = _detail(exc)
+    detail = hide_url_secrets(_detail(exc), uri)
     text = detail.lower()
     if any(w in text for w in ("fail connecting", "unavailable", "deadline", "connection refused",
                                "connect failed", "timeout", "channel")):
@@ -240,7 +241,7 @@ class MilvusStore(VectorStore):
         self.client = client
         self.uri = uri
         self.local_path = local_path
-        self.where = f"Milvus Lite at {uri}" if local_path else f"Milvus at {public_uri(uri)}"
+        self.where = f"Milvus Lite at {uri}" if local_path else f"Milvus at {public_url(uri)}"
         self._loaded: set[str] = set()
         self._unsealed: dict[str, int] = {}  # Milvus Lite: rows written since the last flush
         self._lock = threading.Lock()
@@ -250,7 +251,7 @@ class MilvusStore(VectorStore):
         return WRITE_ROWS
 
     def _failure(self, action: str, exc: BaseException) -> StoreError:
-        return milvus_failure(self.where, self.local_path is not None, action, exc)
+        return milvus_failure(self.where, self.local_path is not None, action, exc, self.uri)
 
     def _validate_name(self, name: str) -> str:
         return validate_milvus_name(name)
@@ -525,7 +526,7 @@ def open_milvus(uri: str, token: str | None = None, timeout_s: float = CONNECT_T
         raise StoreError("MILVUS_URI is set but pymilvus is not installed: `pip install pymilvus milvus-lite` "
                          "(both are in requirements.txt), or unset MILVUS_URI to use Chroma.") from None
     local = is_milvus_lite(uri)
-    where = f"Milvus Lite at {uri}" if local else f"Milvus at {public_uri(uri)}"
+    where = f"Milvus Lite at {uri}" if local else f"Milvus at {public_url(uri)}"
     path: Path | None = None
     if local:
         path = Path(uri).expanduser().resolve()
@@ -552,5 +553,5 @@ def open_milvus(uri: str, token: str | None = None, timeout_s: float = CONNECT_T
         if path is not None:
             raise StoreError(f"Cannot open the Milvus Lite database at {uri} ({_detail(exc)}). Check that "
                              "the folder is writable, or point MILVUS_URI at another path.") from None
-        raise milvus_failure(where, False, "connect", exc) from None
+        raise milvus_failure(where, False, "connect", exc, uri) from None
     return MilvusStore(client, uri, str(path) if path else None)

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from embedlab import chunking, tokens
 from tests.support.apptest import CHUNKING, HOME, open_page
+from tests.support.pdfs import deflated, pdf, pdf_with_text
 
 
 def html_bodies(at: AppTest) -> list[str]:
@@ -207,3 +208,18 @@ def test_unusual_text_is_chunked_without_exception(app_env, text, shown):
     bodies = "".join(html_bodies(at))
     assert "<b>" not in bodies  # markup in the text stays text...
     assert shown in bodies  # ...and is drawn, escaped, in the chunk view
+
+
+def test_a_pdf_bomb_is_refused_and_the_last_good_document_kept(app_env):
+    at = run_page()
+    at.radio(key="chunk.w.source").set_value("Upload").run()
+    at.file_uploader(key="chunk.w.upload").set_value(("policy.pdf", pdf_with_text("Badge rules for visitors"), "application/pdf"))
+    at.run()
+    assert not at.exception and not at.error
+    bomb = pdf([deflated(b" ", 80_000_000)], flate=True)  # about 80 kB inflating to 80 MB
+    at.file_uploader(key="chunk.w.upload").set_value(("bomb.pdf", bomb, "application/pdf"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    [message] = [e.value for e in at.error]
+    assert "would expand past what the reader allows" in message and "decompression bomb" in message
+    assert at.session_state["chunk.uploaded"]["text"] == "Badge rules for visitors"

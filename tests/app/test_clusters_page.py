@@ -18,6 +18,7 @@ from embedlab.stores.base import StoreError
 from embedlab.stores.chroma import ChromaStore
 from embedlab.textio import text_columns
 from tests.support.apptest import CLUSTERS, HOME, SEARCH, open_page
+from tests.support.markdown import shown
 
 
 def charts(at: AppTest, prefix: str = "umap.map_") -> list:
@@ -116,6 +117,9 @@ def test_upload_with_column_picker_and_no_labels(at):
         ("broken.jsonl", b'{"text": "a"}\n{"text": ', "Line 2"),
         ("tiny.csv", b"text\nonly one\nand two\n", "at least 5"),
         ("image.csv", bytes(range(256)) * 4, "looks binary"),
+        ("rows.csv", b"id,text\n1,hello world\n2,second row,extra,more\n3,third row\n",
+         "Line 3 has 4 fields but the header has 2"),
+        ("deep.jsonl", b"[" * 100_000, "Line 1 nests lists or objects more than 64 levels deep"),
     ],
 )
 def test_bad_uploads_get_a_clear_message(at, name, payload, message):
@@ -148,10 +152,18 @@ def test_documents_of_a_search_collection_can_be_mapped(app_env):
 def test_csv_without_a_text_column_is_refused_with_a_clear_message(at):
     rows = "\n".join(f"{i},{i * 0.1:.1f},2024-01-{i:02d}" for i in range(1, 9))
     upload(at, "scores.csv", ("id,score,day\n" + rows + "\n").encode())
-    errors = [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
     assert any("scores.csv has no column of text" in e and "id, score, day" in e for e in errors), errors
     assert not [b for b in at.button if b.label == "Build maps"]  # nothing to map, no form
     assert not at.get("selectbox") or "umap.w.text_col" not in [s.key for s in at.selectbox]
+
+
+def test_the_encoding_an_upload_was_read_with_is_shown(at):
+    rows = "\n".join(f"{i},员工守则第{i}条：报销单请在月底前提交" for i in range(1, 9))
+    upload(at, "rules.csv", ("id,text\n" + rows + "\n").encode("gbk"))
+    assert not at.error, [e.value for e in at.error]
+    [caption] = [c.value for c in at.caption if c.value.startswith("8 texts")]
+    assert caption.endswith("read as gb18030")
 
 
 def test_text_column_defaults_to_text_not_to_the_first_column(at):
@@ -191,7 +203,7 @@ def test_a_store_that_cannot_be_read_is_named_and_the_page_keeps_working(app_env
     at = open_page(CLUSTERS, 120)
     at.radio(key="umap.w.source").set_value("Stored collection").run()
     assert not at.exception, [e.value for e in at.exception]
-    [message] = [e.value for e in at.error]
+    [message] = [shown(e.value) for e in at.error]
     assert message.startswith("The collections cannot be listed: Cannot reach the Chroma server at 127.0.0.1:")
     assert not [b for b in at.button if b.label == "Build maps"]
     # The other sources still work.
@@ -213,7 +225,7 @@ def test_a_collection_whose_chunks_cannot_be_read_is_named(app_env, monkeypatch)
     at.radio(key="umap.w.source").set_value("Stored collection").run()
     at.selectbox(key="umap.w.collection").set_value("hr_policy_v1").run()
     assert not at.exception, [e.value for e in at.exception]
-    [message] = [e.value for e in at.error]
+    [message] = [shown(e.value) for e in at.error]
     assert message.startswith("The chunks of hr_policy_v1 cannot be read: The vector store failed to read")
 
 

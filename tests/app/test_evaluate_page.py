@@ -22,6 +22,7 @@ from embedlab.instructions import PRESETS, format_query
 from embedlab.keyword import BM25Index
 from embedlab.stores.base import StoreError
 from tests.support.apptest import EVALUATE, HOME, SEARCH, open_page
+from tests.support.markdown import shown
 
 SET = "Engineering handbook (English / mixed)"
 WEB = "Web search (Qwen default)"
@@ -116,7 +117,7 @@ def test_too_large_a_grid_is_refused_and_nothing_runs(app_env):
     at.multiselect(key="eval.w.truncation").set_value(list(TRUNCATIONS))
     at.multiselect(key="eval.w.dimensions").set_value(["full", "256", "128", "64", "32"])
     submit(at)
-    assert any(f"60 configurations is too many for one run; choose at most {MAX_CONFIGS}" in e.value
+    assert any(f"60 configurations is too many for one run; choose at most {MAX_CONFIGS}" in shown(e.value)
                for e in at.error)
     assert at.session_state["eval.results"] == []
 
@@ -283,5 +284,36 @@ def test_a_store_failure_when_applying_is_shown(app_env, monkeypatch):
     at.run()
     at.button(key="eval.apply_threshold").click().run()
     assert not at.exception
-    assert "The vector store did not answer while it was asked to update (ConnectError)." in [e.value for e in at.error]
+    assert "The vector store did not answer while it was asked to update (ConnectError)." in [
+        shown(e.value) for e in at.error]
     assert not [s for s in at.success if "similarity threshold" in s.value]
+
+
+def upload_set(at: AppTest, corpus: tuple[str, bytes], queries: tuple[str, bytes]) -> AppTest:
+    at.radio(key="eval.w.source").set_value("Upload my own").run()
+    at.file_uploader(key="eval.corpus_file").set_value((*corpus, "application/json"))
+    at.file_uploader(key="eval.queries_file").set_value((*queries, "application/json"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+CORPUS_ZH = '{"id": "d1", "text": "员工每年享有十五天带薪年假"}\n{"id": "d2", "text": "病假需提供医院证明"}\n'
+QUERIES_ZH = '{"id": "q1", "text": "年假有几天", "relevant": ["d1"]}\n'
+
+
+def test_uploaded_files_say_how_they_were_read(app_env):
+    at = upload_set(at=open_page(EVALUATE, 120),
+                    corpus=("corpus.jsonl", CORPUS_ZH.encode("gb18030")),
+                    queries=("queries.jsonl", QUERIES_ZH.encode("utf-16")))
+    assert not at.error, [e.value for e in at.error]
+    assert "corpus\\.jsonl read as gb18030, queries\\.jsonl read as utf-16." in [c.value for c in at.caption]
+    assert [m.value for m in at.metric][:2] == ["2", "1"]  # documents, queries
+
+
+def test_deeply_nested_json_in_an_upload_is_refused_with_its_line(app_env):
+    at = upload_set(at=open_page(EVALUATE, 120),
+                    corpus=("corpus.jsonl", CORPUS_ZH.encode() + b"[" * 100_000 + b"\n"),
+                    queries=("queries.jsonl", QUERIES_ZH.encode()))
+    [message] = [e.value.replace("\\", "") for e in at.error]  # shown with Markdown escapes
+    assert message.startswith("Corpus file: Line 3 nests lists or objects more than 64 levels deep")

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from embedlab.instruction_sets import sample_sets
 from tests.support.apptest import INSTRUCTIONS, open_page
+from tests.support.markdown import shown
 
 
 def fresh() -> AppTest:
@@ -74,20 +75,37 @@ def test_sample_instruction_compare_shows_heatmaps_and_ranking(at):
     summary = next(v for k, v in tables.items() if k == ("Query #", "Query", "Top-1 without"))
     assert len(summary) == len(zh.queries) and "Margin with" in summary.columns
     metrics = next(v for k, v in tables.items() if k[0] == "Instruction")
-    assert list(metrics["Instruction"]) == ["No instruction", "HR policy"]
+    # The loaded set brought its alternatives along; the picked instruction comes first.
+    assert list(metrics["Instruction"]) == list(dict.fromkeys(["No instruction", "HR policy", *zh.alternatives]))
     assert [m.label for m in at.metric][:2] == ["Queries whose top-1 changed", "Mean top-1 margin"]
     # The sidebar's cache line is redrawn after embedding, not left at its start-of-run value.
     [stats] = [c.value for c in at.sidebar.caption if c.value.startswith("Embedding cache:")]
     assert not stats.startswith("Embedding cache: 0 vectors")
 
 
+def test_the_opening_set_shows_its_instructions_apart(at):
+    first = next(iter(sample_sets().values()))
+    assert at.selectbox(key="instr.w.sample").value == first.name  # the page opens on the first set
+    assert at.selectbox(key="instr.w.pick").value == first.instruction
+    assert at.multiselect(key="instr.w.compare").value == list(first.alternatives)
+    at.button(key="instr.run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    metrics = next(d.value for d in at.dataframe if tuple(d.value.columns)[0] == "Instruction")
+    assert list(metrics["Instruction"]) == ["No instruction", first.instruction, *first.alternatives]
+    assert (metrics["MRR"] < 1).all()  # no configuration at the ceiling
+    assert metrics["MRR"].iloc[1:].max() - metrics["MRR"].iloc[1:].min() >= 0.05
+    changed = at.metric[0]
+    assert changed.label == "Queries whose top-1 changed" and not changed.value.startswith("0 /")
+
+
 def test_up_to_three_instructions_compared_on_labels(at):
-    at.multiselect(key="instr.w.compare").select("Code search").select("HR policy (Chinese wording)")
+    at.multiselect(key="instr.w.compare").set_value(["Code search", "HR policy (Chinese wording)"])
     at.button(key="instr.run").click().run()
     assert not at.exception
     bars = charts(at)[-1]
     assert [t["type"] for t in bars["data"]] == ["bar", "bar"]
-    assert bars["data"][0]["x"] == ["No instruction", "HR policy", "Code search", "HR policy (Chinese wording)"]
+    first = next(iter(sample_sets().values()))
+    assert bars["data"][0]["x"] == ["No instruction", first.instruction, "Code search", "HR policy (Chinese wording)"]
 
 
 def test_saved_instruction_survives_a_fresh_run(at):
@@ -118,12 +136,13 @@ def test_saved_instruction_survives_a_fresh_run(at):
 def test_template_validation_and_symmetric_preview(at):
     at.text_area(key="instr.w.template").input("{task} :: {query} {lang}")
     button(at, "Apply template").click().run()
-    assert any("Unknown placeholder(s) {lang}" in e.value for e in at.error)
+    assert any("Unknown placeholder(s) {lang}" in shown(e.value) for e in at.error)
     assert at.code[0].value.startswith("Instruct: ")  # still the official template
     at.text_area(key="instr.w.template").input("Task: {task} | {query}")
     button(at, "Apply template").click().run()
     assert not at.error
-    assert at.code[0].value.startswith("Task: Given an employee") and " | How many days" in at.code[0].value
+    first_query = next(iter(sample_sets().values())).queries[0]
+    assert at.code[0].value.startswith("Task: Given an employee") and f" | {first_query}" in at.code[0].value
     assert not at.code[1].value.startswith("Task:")  # documents plain in asymmetric mode
     at.radio(key="instr.w.mode").set_value(True).run()
     assert at.code[1].value.startswith("Task: Given an employee")
@@ -147,7 +166,8 @@ def test_import_rejects_malformed_file_and_accepts_a_good_one(at, app_env):
 
     at.file_uploader(key="instr.w.import_file").upload("bad.json", b'[{"name": "X"}]', "application/json")
     at.button(key="instr.import").click().run()
-    assert any("Import rejected, the library is unchanged" in e.value and "'task'" in e.value for e in at.error)
+    assert any("Import rejected, the library is unchanged" in shown(e.value) and "'task'" in shown(e.value)
+               for e in at.error)
     assert library_file.read_bytes() == before
 
     good = b'{"instructions": [{"name": "Imported", "task": "an imported task", "note": ""}]}'
@@ -175,8 +195,8 @@ def test_local_model_offline_says_what_to_do_in_plain_view(app_env, monkeypatch)
     [status] = [c for c in at.main.children.values() if c.type == "status"]
     assert status.label == "The local model could not be loaded"
     [error] = [c for c in at.main.children.values() if c.type == "error"]
-    assert "cannot be resolved" in error.value and "EMBEDDING_BASE_URL" in error.value
-    assert "sglang serve" in error.value
+    assert "cannot be resolved" in shown(error.value) and "EMBEDDING_BASE_URL" in shown(error.value)
+    assert "sglang serve" in shown(error.value)
     assert not at.get("plotly_chart")
 
 
@@ -216,7 +236,7 @@ def test_k_and_compared_instructions_follow_what_still_exists(at):
     at.text_input(key="instr.w.edit_name").input("Mine")
     at.text_area(key="instr.w.edit_task").input("my task")
     button(at, "Save instruction").click().run()
-    at.multiselect(key="instr.w.compare").select("Mine").run()
+    at.multiselect(key="instr.w.compare").set_value(["Mine"]).run()
     at.selectbox(key="instr.w.edit_target").set_value("Mine").run()
     at.button(key="instr.delete").click().run()
     assert not at.exception

@@ -4,6 +4,8 @@ The tabs are lazy (only the open one runs): `open_tab` switches as a click in th
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -13,6 +15,7 @@ from embedlab.ingest import chunk_documents, load_domain_sample
 from embedlab.keyword import BM25Index
 from embedlab.text import one_line
 from tests.support.apptest import SEARCH, open_page
+from tests.support.markdown import shown
 from tests.support.rerank_server import RerankServer
 
 SEARCH_BUTTON = "FormSubmitter:search.w.query_form-Search"
@@ -28,7 +31,7 @@ def open_tab(at: AppTest, label: str) -> None:
 
 
 def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
+    return [shown(e.value) for e in at.error]
 
 
 def frame(at: AppTest, column: str, exclude: tuple[str, ...] = ("rank with", "rank without", "rerank score")):
@@ -96,7 +99,7 @@ def test_create_ingest_query_and_see_why(app_env):
     # Re-ingesting the same corpus changes nothing.
     open_tab(at, "Add documents")
     at.button(key="search.w.ingest").click().run()
-    assert any("0 added, 0 updated, 14 unchanged" in s.value for s in at.success)
+    assert any("0 added, 0 updated, 14 unchanged" in shown(s.value) for s in at.success)
 
 
 def test_collections_survive_a_restart_and_other_models_are_refused(app_env, monkeypatch):
@@ -273,3 +276,47 @@ def test_a_question_sharing_no_word_gives_an_empty_bm25_list(app_env):
     dense, hybrid = mode_frames(at)  # BM25 shows a note instead of an empty table
     assert any("No chunk shares a word with the question" in i.value for i in at.info)
     assert list(hybrid["text"]) == list(dense["text"]) and set(hybrid["from"]) == {"dense"}
+
+
+# -- what uploads hold ------------------------------------------------------------------------------
+def literal(markdown: str) -> str:
+    """The text a Markdown body escaped with embedlab.text.escape_markdown shows."""
+    return re.sub(r"\\(.)", r"\1", markdown.replace("  \n", "\n"))
+
+
+def create_empty(at: AppTest, name: str) -> None:
+    at.text_input(key="search.w.new_name").input(name)
+    at.button(key="search.w.create").click().run()  # an empty collection opens on "Add documents"
+    at.radio(key="search.w.ingest_source").set_value("Upload files").run()
+
+
+def test_a_table_with_a_row_wider_than_its_header_is_refused_and_nothing_stored(app_env):
+    at = new_page()
+    create_empty(at, "rows_v1")
+    rows = b"id,text\n1,hello world\n2,second row,extra,more\n3,third row\n"
+    at.file_uploader(key="search.w.upload").set_value(("rows.csv", rows, "text/csv"))
+    at.button(key="search.w.ingest").click().run()
+    assert not at.exception
+    [message] = errors(at)
+    assert literal(message).startswith("rows.csv: Line 3 has 4 fields but the header has 2 (id, text)")
+    assert frame(at, "usable now").loc[0, "chunks"] == 0
+    assert not any("added" in s.value for s in at.success)
+
+
+def test_a_gbk_file_is_stored_as_chinese_and_every_file_says_how_it_was_read(app_env):
+    at = new_page()
+    create_empty(at, "zh_notes_v1")
+    at.file_uploader(key="search.w.upload").set_value([
+        ("hello.txt", "你好世界".encode("gbk"), "text/plain"),
+        ("leave.csv", "id,text\n1,员工每年享有十五天带薪年假\n2,病假需提供医院证明\n".encode("utf-16"), "text/csv"),
+    ])
+    at.button(key="search.w.ingest").click().run()
+    assert not at.exception and not errors(at)
+    assert frame(at, "read as").to_dict("records") == [
+        {"file": "hello.txt", "read as": "gb18030", "documents": 1},
+        {"file": "leave.csv", "read as": "utf-16", "documents": 2},
+    ]
+    at.text_input(key="search.w.query").input("你好世界")
+    at.button(key=SEARCH).click().run()
+    texts = set(frame(at, "above threshold")["text"])
+    assert "你好世界" in texts and "员工每年享有十五天带薪年假" in texts

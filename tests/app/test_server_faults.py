@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from embedlab.cache import EmbeddingCache
 from tests.support import fakeserver
 from tests.support.apptest import INSTRUCTIONS, open_page
+from tests.support.markdown import shown
 
 PROBE_TEXT = "connection test"
 
@@ -72,7 +73,9 @@ def fake_env(monkeypatch, tmp_path, fake_server) -> Path:
 
 
 def _set_texts(at: AppTest, tag: str) -> None:
-    """Texts no earlier round embedded, so every Compare really asks the server."""
+    """Texts no earlier round embedded, so every Compare really asks the server (one instruction:
+    the sample set's alternatives are taken out of the comparison)."""
+    at.multiselect(key="instr.w.compare").set_value([])
     at.text_area(key="instr.w.queries").set_value(f"how long is leave ({tag})\nwho approves travel ({tag})")
     at.text_area(key="instr.w.documents").set_value(f"Leave is 25 days ({tag})\nTravel needs a manager ({tag})")
     [apply] = [b for b in at.button if b.label == "Apply texts"]
@@ -103,7 +106,7 @@ def test_fault_gives_clear_error_then_the_same_action_succeeds(fault, fake_env, 
     start = time.monotonic()
     _set_texts(at, fault)  # once results are shown, applying new texts embeds them at once
     _compare(at)
-    errors = [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
     assert any(message in e for e in errors), errors
     assert not at.get("plotly_chart") and "4 · Results" not in [h.value for h in at.subheader]
     assert switch.page_requests > asked and time.monotonic() - start < 30  # bounded retries
@@ -139,12 +142,13 @@ def test_text_over_the_context_is_explained_and_the_other_texts_are_kept(fake_en
 
     switch.mode = refuse_long
     at = open_page(INSTRUCTIONS, 60)
+    at.multiselect(key="instr.w.compare").set_value([])
     at.text_area(key="instr.w.queries").set_value("how long is leave (context)\nwho approves travel (context)")
     at.text_area(key="instr.w.documents").set_value("Leave is 25 days (context)\n" + "policy text " * 1_000)
     [apply] = [b for b in at.button if b.label == "Apply texts"]
     apply.click().run()
     _compare(at)
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(shown(e.value) for e in at.error)
     assert "rejected 1 of 6" in errors and "exceeds the context length 32768" in errors, errors
     assert "2,000 tokens" in errors and "other 5 were embedded and kept" in errors, errors
     # Which input it was, by name: queries are sent with and without the instruction, so the
@@ -168,7 +172,7 @@ def test_a_hung_server_costs_one_bounded_wait_and_the_page_recovers(fake_env, fa
     start = time.monotonic()
     _compare(at)
     waited = time.monotonic() - start
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(shown(e.value) for e in at.error)
     assert "did not answer within 30 s" in errors and waited < 60, (errors, waited)
     assert not at.get("plotly_chart") and _cached(fake_env) == 0
     switch.mode = fakeserver.ok()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.support.apptest import SEARCH, open_page
+from tests.support.markdown import shown
 from tests.support.store_procs import HELD_COLLECTION, hold_store
 
 
@@ -14,7 +15,7 @@ def test_search_page_on_a_path_held_by_another_process(app_env, monkeypatch, tmp
     try:
         at = open_page(SEARCH, 120)
         assert not at.exception
-        [message] = [e.value for e in at.error]
+        [message] = [shown(e.value) for e in at.error]
         assert f"Another app process (PID {holder.pid}) is using the embedded Chroma database at {path}" in message
         assert "chroma run --path" in message and "CHROMA_HOST" in message and "CHROMA_PATH" in message
         # No create/ingest controls on a store that is not ours; the sidebar still works.

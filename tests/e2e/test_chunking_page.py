@@ -8,7 +8,8 @@ import time
 import tomllib
 
 from bench.chunking_speed import long_document
-from tests.support.browser import IMG, ROOT, assert_inert, shot, wait_idle
+from embedlab import chunking
+from tests.support.browser import IMG, ROOT, assert_inert, press_slider, shot, wait_drawn, wait_idle
 
 CHUNK_SPANS = ".ev-chunks span.ev-chunk, .ev-chunks span.ev-overlap"
 UPLOADER = "[data-testid='stFileUploaderDropzoneInput']"
@@ -52,19 +53,22 @@ def test_chunks_are_coloured_and_the_slider_moves_the_highlight(shared_app, page
 
 
 def test_settings_are_kept_across_a_page_switch(shared_app, page):
+    sample = chunking.load_sample(next(iter(chunking.SAMPLES)))
+    n_windows = len(chunking.chunk_text(sample, "tokens", 256, 0))
+    # The slider's range tells the two chunkings apart.
+    assert n_windows != len(chunking.chunk_text(sample, "recursive", 256, 0))
     page.goto(f"{shared_app}/Chunking")
     wait_idle(page)
     page.locator(".ev-chunks").first.wait_for(timeout=60_000)
     page.get_by_role("combobox", name="Strategy").click()
     page.get_by_role("option", name="Fixed token windows", exact=True).click()
-    wait_idle(page)
+    # The new chunking draws a new step slider (its range changed): a key pressed on the old one,
+    # before that run has begun, is dropped with it.
+    slider = page.get_by_role("slider", name="Step through the chunks")
+    wait_drawn(page, slider.and_(page.locator(f"[max='{n_windows}']")))
     # The last run before leaving is the step slider's fragment-only rerun: it once made the
     # switch forget the strategy (the values outside the fragment were held by the browser only).
-    slider = page.get_by_role("slider", name="Step through the chunks")
-    slider.focus()
-    slider.press("ArrowRight")
-    page.get_by_text("Chunk 2 of").wait_for(timeout=30_000)
-    wait_idle(page)
+    press_slider(page, slider, "ArrowRight", 2, page.get_by_text("Chunk 2 of"))
     page.get_by_role("link", name="Home").click()
     page.get_by_text("Qwen3-Embedding Playground").first.wait_for(timeout=30_000)
     wait_idle(page)

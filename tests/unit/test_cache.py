@@ -204,3 +204,46 @@ def test_bad_answers_write_nothing_to_the_cache(fake_embedder, fake_server, answ
     with pytest.raises(BadResponse):
         fake_embedder.embed(["a"])
     assert len(fake_embedder.cache) == 0
+
+
+# --- a data directory that cannot be written, and a full disk ---
+
+
+def test_a_read_only_directory_gives_a_cache_in_memory(embedding_server, tmp_path):
+    from tests.support.diskfaults import read_only
+
+    with read_only(tmp_path / "data") as data:
+        cache = EmbeddingCache(data / "embeddings.sqlite")  # raised sqlite3.OperationalError before
+        assert not cache.on_disk and cache.open_error == "writing there is not permitted"
+        inner = OpenAICompatibleEmbedder(embedding_server, "e5")
+        emb = CachedEmbedder(inner, cache)
+        first = emb.embed(["alpha", "beta"])
+        sent = inner.requests_sent
+        np.testing.assert_array_equal(emb.embed(["beta", "alpha"]), first[[1, 0]])
+        assert inner.requests_sent == sent and len(cache) == 2  # cached, in memory
+        assert cache.size_bytes() == 0 and list(data.iterdir()) == []
+        cache.clear()
+        assert len(cache) == 0
+
+
+def test_a_full_disk_keeps_what_was_stored_and_still_returns_the_vectors(embedding_server, tmp_path, monkeypatch):
+    import sqlite3
+
+    from tests.support.diskfaults import cap_sqlite_growth
+
+    path = tmp_path / "embeddings.sqlite"
+    inner = OpenAICompatibleEmbedder(embedding_server, "e5")
+    stored = CachedEmbedder(inner, EmbeddingCache(path)).embed(["kept one", "kept two"])
+    cap_sqlite_growth(monkeypatch, path)
+    cache = EmbeddingCache(path)
+    assert cache.on_disk
+    texts = ["kept two", *(f"new text number {i}" for i in range(40))]
+    vectors = CachedEmbedder(inner, cache).embed(texts)  # raised "database or disk is full" before
+    np.testing.assert_allclose(vectors, OpenAICompatibleEmbedder(embedding_server, "e5").embed(texts), atol=1e-6)
+    assert (cache.unsaved, cache.write_error) == (40, "the disk is full")
+    # The failed write was rolled back whole: what was stored is there, intact, and nothing else.
+    assert len(cache) == 2
+    again = EmbeddingCache(path).get_many(inner.model_id, None, ["kept one", "kept two"])
+    np.testing.assert_array_equal(np.stack([again["kept one"], again["kept two"]]), stored)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -128,7 +128,7 @@ def test_sample_collection_spec_and_lookup_by_collection_name():
     sample = load_domain_sample("hr_policy")
     assert load_domain_sample("hr_policy") is sample  # read once per process, not on every page rerun
     spec = sample.spec("m@http://x/v1", 384, "Given an employee's question, retrieve HR policy passages")
-    assert (spec.name, spec.model_id, spec.dim) == (sample.collection, "m@http://x/v1", 384)
+    assert (spec.name, spec.model_id, spec.dim) == (sample.collection, "m", 384)  # the model name, no URL
     assert (spec.instruction_name, spec.threshold, spec.description) == (
         sample.instruction_name, sample.threshold, sample.description)
     assert spec.instruction.startswith("Given an employee")

@@ -1,9 +1,13 @@
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from embedlab.instruction_sets import join_items, sample_sets, split_items
+from embedlab.instruction_sets import join_items, split_items
 from embedlab.instructions import (
     DEFAULT_TASK,
     DEFAULT_TEMPLATE,
@@ -14,6 +18,9 @@ from embedlab.instructions import (
     load_library,
     template_problems,
 )
+from tests.support import procs
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_official_template():
@@ -145,6 +152,7 @@ def test_export_import_round_trip_merges(tmp_path):
         (b'[{"name": "A", "task": "t"}, {"name": "a", "task": "u"}]', "more than once"),
         (b'[{"name": "Code search", "task": "t"}]', "name of a preset"),
         (b"[" + b'{"name": "A", "task": "t"},' * 40_000 + b"]", "larger than"),
+        (b"[" * 100_000, "nests lists or objects too deeply"),
     ],
 )
 def test_malformed_import_is_rejected_and_library_unchanged(tmp_path, payload, fragment):
@@ -168,30 +176,105 @@ def test_broken_file_is_kept_aside_not_lost(tmp_path):
     assert load_library(tmp_path).get("After") is not None
 
 
+def test_a_deeply_nested_file_is_kept_aside_like_any_broken_one(tmp_path):
+    (tmp_path / "instructions.json").write_text("[" * 100_000, encoding="utf-8")
+    lib = load_library(tmp_path)
+    assert lib.all() == list(PRESETS)
+    assert lib.warning and "nests lists or objects too deeply" in lib.warning
+    [kept] = tmp_path.glob("instructions.json.broken-*")
+    assert kept.read_text(encoding="utf-8") == "[" * 100_000
+    lib.create("After", "t")
+    assert [i.name for i in load_library(tmp_path).user()] == ["After"]
+
+
+def test_two_processes_creating_at_once_keep_every_entry(tmp_path):
+    watcher = load_library(tmp_path)  # this process's view, read (and remembered) before the others write
+    watcher.create("Before", "Given a question, retrieve the answer")
+    assert [i.name for i in watcher.user()] == ["Before"]
+    start = tmp_path / "start"
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "tests.support.library_worker", str(tmp_path), prefix, "40", str(start)],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        for prefix in ("first", "second")
+    ]
+    try:
+        for worker in workers:
+            assert worker.stdout.readline().strip() == b"ready"
+        start.touch()  # both begin their 40 changes together
+        for worker in workers:
+            assert worker.wait(timeout=120) == 0, worker.stdout.read().decode(errors="replace")
+    finally:
+        for worker in workers:
+            procs.stop(worker)
+            worker.stdout.close()
+    expected = ["Before", *(f"{prefix}-{i}" for prefix in ("first", "second") for i in range(40))]
+    assert sorted(i.name for i in watcher.user()) == sorted(expected)
+    assert sorted(i.name for i in load_library(tmp_path).user()) == sorted(expected)
+
+
+def test_a_change_at_the_same_size_and_time_is_seen(tmp_path):
+    library = load_library(tmp_path)
+    library.create("Alpha", "Given a question, retrieve the answer")
+    path = tmp_path / "instructions.json"
+    before = path.stat()
+    assert library.get("Alpha") is not None  # remembered with the file's stamp
+    load_library(tmp_path).update("Alpha", "Bravo", "Given a question, retrieve the answer")
+    # Another process's write within one clock tick: same size, same modification time.
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert library.get("Bravo") is not None and library.get("Alpha") is None
+
+
 def test_writes_are_atomic_no_temp_files_left(tmp_path):
     lib = load_library(tmp_path)
     for i in range(5):
         lib.create(f"n{i}", "t")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["instructions.json"]
+    # The lock file stays (removing it while another process waits on it would split the lock).
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["instructions.json", "instructions.json.lock"]
 
 
-# --- bundled sample sets and the text-list format ---------------------------------------------
+CHANGES = [
+    ("create", lambda lib: lib.create("New one", "new task")),
+    ("update", lambda lib: lib.update("Keep me", "Keep me", "changed task")),
+    ("duplicate", lambda lib: lib.duplicate("HR policy")),
+    ("delete", lambda lib: lib.delete("Keep me")),
+    ("import", lambda lib: lib.import_json('{"instructions": [{"name": "Imported", "task": "t"}]}')),
+]
 
 
-def test_sample_sets_are_bundled_in_both_languages_with_labels():
-    sets = sample_sets()
-    assert len(sets) >= 4
-    assert {s.language for s in sets.values()} >= {"en", "zh"}
-    preset_names = {p.name for p in PRESETS}
-    for s in sets.values():
-        assert len(s.queries) >= 4 and len(s.documents) >= len(s.queries)
-        assert len(set(s.documents)) == len(s.documents)  # labels are keyed by text
-        labelled = {q for q, _ in s.pairs}
-        assert labelled == set(s.queries), s.name  # every query has at least one answer
-        assert all(d in s.documents for _, d in s.pairs)
-        assert s.instruction in preset_names
-        assert split_items(join_items(s.documents)) == list(s.documents)
-    assert any(s.symmetric for s in sets.values())
+@pytest.mark.parametrize("change", [c for _, c in CHANGES], ids=[n for n, _ in CHANGES])
+def test_a_full_disk_refuses_the_change_and_keeps_the_file(tmp_path, monkeypatch, change):
+    from tests.support.diskfaults import full_disk_for_temp_files
+
+    lib = load_library(tmp_path)
+    lib.create("Keep me", "kept task")
+    before = (tmp_path / "instructions.json").read_bytes()
+    full_disk_for_temp_files(monkeypatch, tmp_path)
+    with pytest.raises(LibraryError) as refused:  # was OSError: [Errno 28] No space left on device
+        change(lib)
+    assert str(refused.value) == (f"The instruction library could not be saved in {tmp_path}: the disk is full. "
+                                  "Nothing was changed; the saved instructions are as they were.")
+    assert (tmp_path / "instructions.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["instructions.json", "instructions.json.lock"]  # none half-written
+    assert [(i.name, i.task) for i in load_library(tmp_path).user()] == [("Keep me", "kept task")]
+
+
+def test_a_read_only_directory_is_read_and_refuses_changes(tmp_path):
+    from tests.support.diskfaults import read_only
+
+    load_library(tmp_path).create("Keep me", "kept task")
+    before = (tmp_path / "instructions.json").read_bytes()
+    with read_only(tmp_path):
+        lib = load_library(tmp_path)
+        assert [i.name for i in lib.user()] == ["Keep me"] and lib.warning is None
+        for _, change in CHANGES:
+            with pytest.raises(LibraryError, match=r"could not be saved in .*: writing there is not permitted\. "
+                                                   "Nothing was changed"):
+                change(lib)
+    assert (tmp_path / "instructions.json").read_bytes() == before
+
+
+# --- the text-list format of the sample sets ------------------------------------------------
 
 
 def test_split_items_lines_or_separated_blocks():
@@ -212,8 +295,8 @@ def test_library_file_is_read_again_only_when_it_changes(tmp_path, monkeypatch):
     monkeypatch.setattr(instructions, "parse_entries", lambda data: reads.append(1) or real(data))
     for _ in range(5):
         assert library.get("Mine") is not None and "Mine" in library.names()
-    assert len(reads) == 1
+    assert len(reads) == 0  # what it wrote itself is remembered
     other = instructions.load_library(tmp_path)  # another session's view of the same file
     other.create("Theirs", "Given a ticket, retrieve similar tickets")
     assert library.get("Theirs") is not None  # the change on disk is seen at once
-    assert len(reads) == 3  # other's read before its write, then library's re-read
+    assert len(reads) == 2  # other's read before its write, then library's re-read

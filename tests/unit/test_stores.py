@@ -22,7 +22,8 @@ from embedlab.stores.chroma import ChromaStore, open_client
 from tests.support import procs, stores
 from tests.support.chroma_server import start_chroma_server
 
-MODEL = "Qwen/Qwen3-Embedding-0.6B@http://gpu-a:30000/v1"
+NAME = "Qwen/Qwen3-Embedding-0.6B"
+MODEL = f"{NAME}@http://gpu-a:30000/v1"  # an embedder's model id: its name and its server
 
 
 @pytest.fixture(params=stores.KINDS)
@@ -124,6 +125,60 @@ def test_other_model_or_dimension_is_refused_and_nothing_written(store):
         store.search("hr_policy_v1", MODEL, unit_rows(1, 16)[0], k=3)
 
 
+def raw_metadata(store: VectorStore, name: str) -> dict:
+    """The collection's metadata as the store engine keeps it."""
+    import json
+
+    from embedlab.stores.milvus import SPEC_PROPERTY
+
+    if is_chroma(store):
+        return dict(store.client.get_collection(name).metadata)
+    return json.loads(store.client.describe_collection(name)["properties"][SPEC_PROPERTY])
+
+
+def write_raw_metadata(store: VectorStore, name: str, meta: dict) -> None:
+    import json
+
+    from embedlab.stores.milvus import SPEC_PROPERTY
+
+    if is_chroma(store):
+        store.client.get_collection(name).modify(metadata=meta)
+    else:
+        store.client.alter_collection_properties(name, properties={SPEC_PROPERTY: json.dumps(meta)})
+
+
+def test_collections_keep_the_model_name_and_never_a_server_url(store):
+    secret = "pw-7f3a9c"
+    created = store.create(spec(model=f"{NAME}@http://user:{secret}@gpu-a:30000/v1?key={secret}"))
+    stored = raw_metadata(store, "hr_policy_v1")
+    assert stored["model_id"] == NAME and created.model_id == NAME
+    assert not any(word in str(stored) for word in (secret, "gpu-a", "http", "@")), stored
+    store.update("hr_policy_v1", threshold=0.5)
+    assert raw_metadata(store, "hr_policy_v1")["model_id"] == NAME
+    # Model names may hold "@" themselves (Cloudflare's "@cf/..."): only the server part is cut.
+    assert store.create(spec("cf_v1", model="@cf/baai/bge-m3@https://api.example/v1")).model_id == "@cf/baai/bge-m3"
+
+
+def test_collections_written_with_a_server_url_in_the_model_id_still_guard_the_model(store):
+    store.create(spec())
+    old = {**raw_metadata(store, "hr_policy_v1"), "model_id": "Qwen/Qwen3-Embedding-0.6B@http://user:pw@gpu-a:30000/v1"}
+    write_raw_metadata(store, "hr_policy_v1", old)
+    assert store.spec("hr_policy_v1").model_id == NAME  # read as the name, the URL never shown
+    vectors = unit_rows(2, 8)
+    # The same model from another server (or in-process) may write and query; another model may not.
+    store.upsert("hr_policy_v1", f"{NAME}@http://gpu-b:30000/v1", ["a"], ["x"], [{"source": "s"}], vectors[:1])
+    store.upsert("hr_policy_v1", f"{NAME}@local", ["b"], ["y"], [{"source": "s"}], vectors[1:])
+    assert len(store.search("hr_policy_v1", MODEL, vectors[0], k=2)) == 2
+    with pytest.raises(ModelMismatch, match="built with 'Qwen/Qwen3-Embedding-0.6B'.*current model is 'bge-m3'"):
+        store.upsert("hr_policy_v1", "bge-m3@http://gpu-a:30000/v1", ["c"], ["z"], [{}], vectors[:1])
+    with pytest.raises(ModelMismatch):
+        store.search("hr_policy_v1", "bge-m3@local", vectors[0], k=2)
+    # Legacy ids of the local model ("name@local") read as the name too.
+    old["model_id"] = f"{NAME}@local"
+    write_raw_metadata(store, "hr_policy_v1", old)
+    assert store.spec("hr_policy_v1").model_id == NAME
+
+
 def test_foreign_collection_is_listed_but_refused(store):
     if is_chroma(store):
         store.client.create_collection("made_elsewhere", embedding_function=None)
@@ -139,7 +194,7 @@ def test_update_keeps_model_and_refuses_model_change(store):
     store.create(spec())
     new = store.update("hr_policy_v1", threshold=0.62, description="Handbook 2025")
     assert store.spec("hr_policy_v1") == new
-    assert (new.threshold, new.description, new.model_id, new.dim) == (0.62, "Handbook 2025", MODEL, 8)
+    assert (new.threshold, new.description, new.model_id, new.dim) == (0.62, "Handbook 2025", NAME, 8)
     with pytest.raises(StoreError, match="cannot be changed: dim"):
         store.update("hr_policy_v1", dim=16)
     with pytest.raises(StoreError, match="between 0 and 1"):
@@ -285,3 +340,19 @@ def test_every_store_method_raises_the_store_error_when_the_server_is_gone(kind,
         assert f"asked to {name.replace('_', ' ').replace('jsonl', 'the collection')} (" in str(info.value)
     if kind == "milvus-lite":
         store.close()
+
+
+def test_an_unwritable_chroma_directory_is_refused_with_what_to_do(tmp_path):
+    from tests.support.diskfaults import read_only
+    from tests.support.store_procs import hold_store
+
+    # A store made by another process, then the whole data directory made read-only.
+    hold_store(tmp_path / "data" / "chroma").stop()
+    with read_only(tmp_path / "data") as data:
+        for path in (data / "chroma", data / "not-yet-made"):
+            with pytest.raises(StoreError) as refused:
+                open_client(path=str(path))
+            message = str(refused.value)
+            assert message.startswith(f"The embedded Chroma database at {path} cannot be written: writing there "
+                                      "is not permitted. Chroma writes to its directory even to read")
+            assert "CHROMA_PATH" in message and "CHROMA_HOST" in message

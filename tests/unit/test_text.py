@@ -1,10 +1,8 @@
-"""Shortening and escaping user text for display."""
+"""Shortening user text for display."""
 
 from __future__ import annotations
 
-import re
-
-from embedlab.text import clip, escape_markdown, one_line, short_labels, shorten
+from embedlab.text import clip, one_line, short_labels, shorten
 
 
 def test_short_labels_are_unique_and_short():
@@ -22,10 +20,3 @@ def test_clip_and_one_line_cut_with_an_ellipsis():
     assert clip("abcdefg", 6) == "abcde…" and len(clip("abcdefg", 6)) == 6
     assert one_line("a\n\n b\tc", 10) == "a b c"
     assert one_line("word " * 10, 8) == "word wo…"
-
-
-def test_escape_markdown_makes_links_and_formatting_inert():
-    escaped = escape_markdown("[click](http://x) **bold** `code` <b>\nnext")
-    assert re.search(r"(?<!\\)[\[\]()*`<>]", escaped) is None  # every special character escaped
-    assert escaped.replace("\\", "").startswith("[click](http://x) **bold**")  # and nothing else changed
-    assert escaped.endswith("  \nnext")  # a hard line break, not a paragraph

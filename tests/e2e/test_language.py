@@ -1,0 +1,30 @@
+"""Language in chromium: a Chinese browser gets Chinese on first load, the switch changes it back,
+and the choice travels in the URL."""
+
+from __future__ import annotations
+
+from tests.support.browser import shot, wait_idle
+
+
+def test_a_chinese_browser_gets_chinese_and_the_switch_changes_it_back(browser, shared_app, tmp_path):
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1440, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(shared_app)
+        wait_idle(page)
+        sidebar = page.get_by_test_id("stSidebar")
+        sidebar.get_by_role("link", name="指令实验室").wait_for(timeout=30_000)
+        assert "lang=zh" in page.url
+        shot(page, tmp_path, "home-zh.png")
+
+        sidebar.get_by_role("radio", name="English").click()
+        sidebar.get_by_role("link", name="Instructions", exact=True).wait_for(timeout=30_000)
+        wait_idle(page)
+        assert "lang=en" in page.url
+        assert sidebar.get_by_role("link", name="指令实验室").count() == 0
+
+        # A link with ?lang=zh opens in Chinese even in this (now English) session's browser.
+        page.goto(shared_app + "/?lang=zh")
+        sidebar.get_by_role("link", name="首页").wait_for(timeout=30_000)
+    finally:
+        context.close()
