@@ -260,7 +260,7 @@ def bundled_query_sets() -> dict[str, str]:
     questions and the labelled sets' queries)."""
     out = {}
     for domain in ingest.SAMPLE_DOMAINS:
-        sample = ingest.load_sample(domain)
+        sample = ingest.load_domain_sample(domain)
         out[f"{sample.collection} sample questions"] = f"questions of the {sample.collection} sample collection"
     for name in BUNDLED:
         out[f"{name} queries"] = f"queries of the labelled set {name!r} (Evaluate page)"
@@ -270,7 +270,7 @@ def bundled_query_sets() -> dict[str, str]:
 def bundled_queries(name: str) -> list[str]:
     """The queries of a bundled set named by `bundled_query_sets`; JudgeError for other names."""
     for domain in ingest.SAMPLE_DOMAINS:
-        sample = ingest.load_sample(domain)
+        sample = ingest.load_domain_sample(domain)
         if name == f"{sample.collection} sample questions":
             return clean_queries(sample.questions)
     for set_name in BUNDLED:
