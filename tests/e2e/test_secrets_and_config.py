@@ -3,6 +3,7 @@ goes only to the configured server; a locked connection cannot be changed; safe 
 
 from __future__ import annotations
 
+import time
 import tomllib
 from pathlib import Path
 
@@ -64,6 +65,14 @@ def _sidebar_settings(page):
     return form
 
 
+def _wait_until(condition, timeout_s: float = 30.0) -> None:
+    """Poll `condition` (what a loopback server has seen) until it holds; fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the server never saw the expected requests"
+        time.sleep(0.1)
+
+
 def _test_connection(page) -> None:
     page.get_by_role("button", name="Test connection").click()
     wait_idle(page)
@@ -87,18 +96,20 @@ def test_the_configured_key_and_url_credentials_stay_with_the_configured_server(
         # A visitor points the session at another server and tests the connection.
         base_url.fill(other.url + "/v1")
         form.get_by_role("button", name="Apply").click()
+        # The new settings' connection probe reaches the other server (a click sent before the
+        # Apply run has started would replace that run and lose the form's submission).
+        _wait_until(lambda: {"/v1/models", "/v1/embeddings"} <= set(other.paths()))
         wait_idle(page)
         _test_connection(page)
         page.get_by_test_id("stSidebar").get_by_text("Connected").first.wait_for(timeout=30_000)
-        assert {"/v1/models", "/v1/embeddings"} <= set(other.paths())
         assert other.keys_seen() == {"Bearer not-needed"}, other.requests  # neither the key nor the password
         # A key of the visitor's own goes with it, and the box does not keep it for the next URL.
         form = _sidebar_settings(page)
         form.get_by_role("textbox", name="API key").fill("sk-visitor-own")
         form.get_by_role("button", name="Apply").click()
+        _wait_until(lambda: "Bearer sk-visitor-own" in other.keys_seen())
         wait_idle(page)
         _test_connection(page)
-        assert "Bearer sk-visitor-own" in other.keys_seen()
         assert _sidebar_settings(page).get_by_role("textbox", name="API key").input_value() == ""
         logs = "".join(p.read_text(errors="replace") for p in Path(tmp_path).glob("streamlit-*.log"))
         assert PASSWORD not in logs and SECRET not in logs
