@@ -53,7 +53,7 @@ def test_chunks_are_coloured_and_the_slider_moves_the_highlight(shared_app, page
 
 
 def test_settings_are_kept_across_a_page_switch(shared_app, page):
-    sample = chunking.load_sample(next(iter(chunking.SAMPLES)))
+    sample = chunking.load_sample_document(next(iter(chunking.SAMPLES)))
     n_windows = len(chunking.chunk_text(sample, "tokens", 256, 0))
     # The slider's range tells the two chunkings apart.
     assert n_windows != len(chunking.chunk_text(sample, "recursive", 256, 0))
