@@ -317,6 +317,6 @@ def test_a_gbk_file_is_stored_as_chinese_and_every_file_says_how_it_was_read(app
         {"file": "leave.csv", "read as": "utf-16", "documents": 2},
     ]
     at.text_input(key="search.w.query").input("你好世界")
-    at.button(key=SEARCH).click().run()
+    at.button(key=SEARCH_BUTTON).click().run()
     texts = set(frame(at, "above threshold")["text"])
     assert "你好世界" in texts and "员工每年享有十五天带薪年假" in texts
