@@ -32,6 +32,23 @@ def _apply(settings: Settings, values: dict) -> None:
     st.session_state[state.CONN_PROBE_NONCE] += 1
 
 
+def _dimensions_input(settings: Settings) -> int:
+    """The dimensions box of the connection form (0 = full size)."""
+    # The bounds of the model in use (Qwen3-Embedding 0.6B: 32 to 1024); for other models only
+    # the server knows, and asking for more than it has gives its full size with a warning.
+    low, high = dimension_range(settings.vector_model)
+    return st.number_input(
+        "Dimensions (0 = full)",
+        min_value=0,
+        max_value=high,
+        step=32,
+        value=settings.embedding_dimensions or 0,
+        key="conn.dimensions",
+        help=(f"Matryoshka truncation: {settings.vector_model} allows {low} to {high}." if high else
+              "Matryoshka truncation; more than the model has gives its full size."),
+    )
+
+
 def _settings_form(settings: Settings) -> None:
     locked = settings.connection_locked
     # The address as it may be shown: without user name, password or query.
@@ -67,19 +84,7 @@ def _settings_form(settings: Settings) -> None:
             help="Sent only to the base URL above. The configured key goes only to the configured server: "
                  "another base URL needs its own key here.",
         )
-        # The bounds of the model in use (Qwen3-Embedding 0.6B: 32 to 1024); for other models only
-        # the server knows, and asking for more than it has gives its full size with a warning.
-        low, high = dimension_range(settings.vector_model)
-        dims = st.number_input(
-            "Dimensions (0 = full)",
-            min_value=0,
-            max_value=high,
-            step=32,
-            value=settings.embedding_dimensions or 0,
-            key="conn.dimensions",
-            help=(f"Matryoshka truncation: {settings.vector_model} allows {low} to {high}." if high else
-                  "Matryoshka truncation; more than the model has gives its full size."),
-        )
+        dims = _dimensions_input(settings)
         if st.form_submit_button("Apply", type="primary"):
             values: dict = {"embedding_model": model.strip() or None, "embedding_dimensions": int(dims)}
             if not locked:

@@ -294,6 +294,20 @@ def load_settings(
     return read_settings(env, secrets, overrides, strict=True)[0]
 
 
+def _merged(configured: Mapping[str, Any], session: Mapping[str, Any]) -> dict[str, Any]:
+    """The session's values over the configured ones, as Settings arguments: a configured
+    credential is dropped when the session points its address at another server (unless the
+    session gives its own), and a cleared value gives way to the field's default."""
+    values = {**configured, **session}
+    for credential, (address, api) in CREDENTIALS.items():
+        now, then = values.get(address), configured.get(address)
+        if credential not in session and now != then and not same_destination(now, then, api):
+            values.pop(credential, None)
+    # None (a cleared value) means the field's default, except where None is the meaning itself.
+    return {name: value for name, value in values.items()
+            if value is not None or name in ("embedding_base_url", "embedding_dimensions")}
+
+
 def read_settings(
     env: Mapping[str, str] | None = None,
     secrets: Mapping[str, Any] | None = None,
@@ -344,14 +358,7 @@ def read_settings(
     for name, raw in (overrides or {}).items():
         if name in allowed and raw is not None:
             convert(name, raw, session)
-    values = {**configured, **session}
-    for credential, (address, api) in CREDENTIALS.items():
-        now, then = values.get(address), configured.get(address)
-        if credential not in session and now != then and not same_destination(now, then, api):
-            values.pop(credential, None)
-    # None (a cleared value) means the field's default, except where None is the meaning itself.
-    values = {name: value for name, value in values.items()
-              if value is not None or name in ("embedding_base_url", "embedding_dimensions")}
+    values = _merged(configured, session)
     settings = Settings(**values)
     dims = settings.embedding_dimensions
     low, high = dimension_range(settings.vector_model)

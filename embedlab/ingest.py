@@ -314,6 +314,25 @@ def documents_from_file(data: bytes, filename: str) -> FileContents:
         raise textio.UploadError(f"{filename}: {exc}") from None
 
 
+def read_files(files: Sequence[tuple[str, bytes]]) -> tuple[list[Document], list[ChunkRecord], list[dict[str, Any]]]:
+    """Every file's documents and exported records (`documents_from_file`), and one row per file
+    for the page: {"file": name, "read as": encoding, "documents": documents + exported sources}.
+
+    files: (file name, bytes) in upload order. Raises textio.UploadError as documents_from_file.
+    """
+    documents: list[Document] = []
+    records: list[ChunkRecord] = []
+    read_as: list[dict[str, Any]] = []
+    for name, data in files:
+        contents = documents_from_file(data, name)
+        documents.extend(contents.documents)
+        records.extend(contents.records)
+        sources = {r.metadata.get("source") for r in contents.records}
+        read_as.append({"file": name, "read as": contents.encoding,
+                        "documents": len(contents.documents) + len(sources)})
+    return documents, records, read_as
+
+
 def _file_contents(data: bytes, filename: str) -> FileContents:
     suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if suffix == "jsonl":

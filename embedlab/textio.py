@@ -170,6 +170,34 @@ class _PdfBudget:
         self.check()
 
 
+def _read_pages(reader: Any, budget: _PdfBudget, max_pages: int) -> list[str]:
+    """The text of each page of a pypdf `PdfReader`, `budget` checked before, while and after
+    reading each page.
+
+    Raises:
+        UploadError: an encrypted PDF, or one of more than `max_pages` pages.
+        _PdfBudgetSpent: the characters or seconds ran out.
+    """
+    if reader.is_encrypted:
+        raise UploadError("The PDF is password-protected; save an unprotected copy and retry.")
+    budget.pages = len(reader.pages)
+    if budget.pages > max_pages:
+        raise UploadError(
+            f"The PDF has {budget.pages:,} pages; at most {max_pages:,} are read from one file. "
+            "Split it into smaller PDFs and upload those."
+        )
+    pages: list[str] = []
+    for number, page in enumerate(reader.pages, start=1):
+        budget.page, budget.page_chars = number, 0
+        budget.check()
+        text = page.extract_text(visitor_operand_before=budget.check, visitor_text=budget.count) or ""
+        budget.page_chars = len(text)
+        budget.check()
+        budget.chars += len(text)
+        pages.append(text)
+    return pages
+
+
 def extract_pdf_text(
     data: bytes, *, max_pages: int = MAX_PDF_PAGES, max_chars: int = MAX_PDF_CHARS,
     max_seconds: float = MAX_PDF_SECONDS,
@@ -191,26 +219,9 @@ def extract_pdf_text(
         "zlib_maximum_output_length", "lzw_maximum_output_length", "run_length_maximum_output_length",
         "brotli_maximum_output_length", "array_based_stream_maximum_output_length",
     )}
-    pages: list[str] = []
     try:
         with apply_configuration(**limits):
-            reader = PdfReader(io.BytesIO(data))
-            if reader.is_encrypted:
-                raise UploadError("The PDF is password-protected; save an unprotected copy and retry.")
-            budget.pages = len(reader.pages)
-            if budget.pages > max_pages:
-                raise UploadError(
-                    f"The PDF has {budget.pages:,} pages; at most {max_pages:,} are read from one file. "
-                    "Split it into smaller PDFs and upload those."
-                )
-            for number, page in enumerate(reader.pages, start=1):
-                budget.page, budget.page_chars = number, 0
-                budget.check()
-                text = page.extract_text(visitor_operand_before=budget.check, visitor_text=budget.count) or ""
-                budget.page_chars = len(text)
-                budget.check()
-                budget.chars += len(text)
-                pages.append(text)
+            pages = _read_pages(PdfReader(io.BytesIO(data)), budget, max_pages)
     except UploadError:
         raise
     except _PdfBudgetSpent as spent:

@@ -22,9 +22,9 @@ from embedlab.ingest import (
     Document,
     IngestReport,
     chunk_documents,
-    documents_from_file,
     ingest,
     load_domain_sample,
+    read_files,
     sample_for_collection,
 )
 from embedlab.rerank import START_HINT, RerankClient
@@ -268,13 +268,7 @@ def _ingest_panel(ctx: PageContext, store: VectorStore, name: str) -> None:
             if not uploads:
                 st.warning("Choose one or more files first.")
                 return
-            for upload in uploads:
-                contents = documents_from_file(upload.getvalue(), upload.name)
-                documents.extend(contents.documents)
-                imported.extend(contents.records)
-                sources = {r.metadata.get("source") for r in contents.records}
-                read_as.append({"file": upload.name, "read as": contents.encoding,
-                                "documents": len(contents.documents) + len(sources)})
+            documents, imported, read_as = read_files([(upload.name, upload.getvalue()) for upload in uploads])
         elif source == "Paste text":
             if not ss[state.SEARCH_PASTE_TEXT].strip():
                 st.warning("Paste some text first.")
@@ -399,9 +393,7 @@ def _hybrid(ctx: PageContext, store: VectorStore, spec: CollectionSpec, out: Que
             store, spec, ctx.embedder.model_id, vector, out.query, int(ss[state.SEARCH_K]),
             sources=ss[state.SEARCH_SOURCES], method=ss[state.SEARCH_FUSION], alpha=float(ss[state.SEARCH_ALPHA]),
             progress=stage)
-    except EmbeddingError as exc:
-        show_error(exc)
-    except StoreError as exc:
+    except (EmbeddingError, StoreError) as exc:
         show_error(exc)
     except ValueError as exc:  # a fusion setting out of range, vectors of another size
         st.error(literal(exc), icon=":material/error:")

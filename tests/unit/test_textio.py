@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embedlab.ingest import documents_from_file
+from embedlab.ingest import documents_from_file, read_files
 from embedlab.textio import (
     MAX_JSON_DEPTH,
     UploadError,
@@ -236,6 +236,20 @@ def test_every_upload_reader_says_which_encoding_it_used():
     assert contents.encoding == "gb18030" and contents.documents[0].text == "你好世界"
     assert documents_from_file(pdf_with_text("Hello"), "a.pdf").encoding == "pdf"
 
+
+
+def test_several_uploads_are_read_in_order_with_one_row_per_file():
+    export = '{"id": "a1", "text": "exported chunk", "metadata": {"source": "old.txt"}}\n'
+    documents, records, read_as = read_files([("hello.txt", "你好世界".encode("gbk")),
+                                              ("rows.csv", b"id,text\n1,first row\n2,second row\n"),
+                                              ("export.jsonl", export.encode())])
+    assert [d.text for d in documents] == ["你好世界", "first row", "second row"]
+    assert [(r.id, r.text) for r in records] == [("a1", "exported chunk")]
+    assert read_as == [{"file": "hello.txt", "read as": "gb18030", "documents": 1},
+                       {"file": "rows.csv", "read as": "utf-8", "documents": 2},
+                       {"file": "export.jsonl", "read as": "utf-8", "documents": 1}]
+    with pytest.raises(UploadError, match="^empty.txt: "):
+        read_files([("hello.txt", b"fine"), ("empty.txt", b"")])
 
 # --- PDF bounds ---------------------------------------------------------------------------------
 
