@@ -4,7 +4,6 @@ undo), then the results with the verdict and their agreement."""
 
 from __future__ import annotations
 
-import os
 import re
 
 from embedlab import judgments as jd
@@ -16,26 +15,15 @@ from tests.support.browser import (
     create_collection,
     open_expander,
     paste_document,
+    shot,
     wait_idle,
 )
 
-SHOTS = os.environ.get("JUDGE_SCREENSHOT_DIR")  # set to keep screenshots for a human look
 POLICY = ("Annual leave is twenty days per year. Unused leave can be carried over until March. "
           "Taxi fares after working late are reimbursed with a receipt. Hotel costs are capped at 150 euros. "
           "Laptops lock the screen after five minutes. Visitors sign in at the front desk.")
 QUERIES = ["How many days of annual leave do I get?", "Can I claim a taxi after working late?"]
 PROGRESS = re.compile(r"(\d+) of (\d+) judged by (\w+)")
-
-
-def _shot(page, tmp_path, name: str) -> None:
-    path = os.path.join(SHOTS, name) if SHOTS else str(tmp_path / name)
-    size = page.viewport_size
-    page.set_viewport_size({"width": 1500, "height": 2400})
-    wait_idle(page)
-    page.wait_for_timeout(600)
-    assert page.get_by_test_id("stException").count() == 0
-    page.screenshot(path=path, full_page=True)
-    page.set_viewport_size(size)
 
 
 def _progress(page) -> tuple[int, int]:
@@ -92,7 +80,7 @@ def test_two_people_judge_a_pool_by_keyboard_at_once_and_see_the_verdict(start_a
         depth.fill("2")
         depth.press("Tab")
         wait_idle(ana)
-        _shot(ana, tmp_path, "judge-setup.png")
+        shot(ana, tmp_path, "judge-setup.png", 2400)
         ana.get_by_role("button", name="Build pools").click()
         ana.get_by_text("Built the pools").wait_for(timeout=120_000)
         wait_idle(ana)
@@ -101,7 +89,7 @@ def test_two_people_judge_a_pool_by_keyboard_at_once_and_see_the_verdict(start_a
         done, total = _progress(ana)
         assert done == 0 and 2 <= total <= 2 * 2 * len(QUERIES)
         assert ana.get_by_role("heading", name=QUERIES[0]).count() == 1
-        _shot(ana, tmp_path, "judge-first-chunk.png")
+        shot(ana, tmp_path, "judge-first-chunk.png", 2400)
         _sign_in(bob, url, "Bob")
 
         # Keyboard only: 2 grades, S skips, U undoes; both people at once, interleaved.
@@ -118,7 +106,7 @@ def test_two_people_judge_a_pool_by_keyboard_at_once_and_see_the_verdict(start_a
         _press(ana, "S", 1, "Skipped: it comes back")
         _press(ana, "0", 2, "Saved 0 (not relevant)")
         _press(ana, "U", 1, "Undone: your grade 0")
-        _shot(ana, tmp_path, "judge-after-undo.png")
+        shot(ana, tmp_path, "judge-after-undo.png", 2400)
         ana_done, bob_done = 1, 1
         while ana_done < total - 1 or bob_done < total:
             if ana_done < total - 1:
@@ -149,7 +137,7 @@ def test_two_people_judge_a_pool_by_keyboard_at_once_and_see_the_verdict(start_a
         body = ana.inner_text("body")
         assert "accuracy (P@2)" in body or "The tuning guide's table" in body
         assert "Agreement between raters" in body
-        _shot(ana, tmp_path, "judge-results.png")
+        shot(ana, tmp_path, "judge-results.png", 2400)
     finally:
         for context in contexts:
             context.close()
@@ -190,5 +178,5 @@ def test_payloads_in_queries_chunks_names_and_raters_stay_text(shared_app, page,
     page.get_by_role("tab", name="Results and export").click()
     page.get_by_text(f"Only {IMG}").wait_for(timeout=30_000)  # the rater's name in a radio label, as text
     wait_idle(page)
-    _shot(page, tmp_path, "judge-payloads.png")
+    shot(page, tmp_path, "judge-payloads.png", 2400)
     assert_inert(page)
