@@ -225,7 +225,8 @@ def test_chunked_documents_score_by_their_best_chunk():
 
 def test_rerun_through_the_cache_embeds_only_new_texts(embedding_server, tmp_path):
     data = small_set()
-    inner = OpenAICompatibleEmbedder(embedding_server, "multilingual-e5-small-q4", batch_size=64)
+    # A generous timeout: these tests measure retrieval, and share two cores with other test processes.
+    inner = OpenAICompatibleEmbedder(embedding_server, "multilingual-e5-small-q4", batch_size=64, timeout_s=120)
     embedder = CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite"))
     first = run_grid(data, make_grid([("none", "")], dimensions=[None, 128]), embedder)
     sent: list[str] = []

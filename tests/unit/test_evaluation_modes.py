@@ -150,7 +150,8 @@ def test_modes_on_the_bundled_chinese_set_with_a_real_model(embedding_server, tm
     """The stand-in model (multilingual e5-small) on the bundled IT-policy set: every mode and
     precision gives real, different per-query results; BM25 with jieba finds relevant documents."""
     data = load_bundled("IT security policy (Chinese)")
-    inner = OpenAICompatibleEmbedder(embedding_server, "multilingual-e5-small-q4", batch_size=64)
+    # A generous timeout: these tests measure retrieval, and share two cores with other test processes.
+    inner = OpenAICompatibleEmbedder(embedding_server, "multilingual-e5-small-q4", batch_size=64, timeout_s=120)
     embedder = CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite"))
     grid = make_grid([("none", "")], modes=list(MODES),
                         precisions=[("float32", False), ("binary", False), ("binary", True)])
