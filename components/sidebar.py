@@ -10,11 +10,13 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.errors import StreamlitInvalidLayoutContextError
 
 from components import resources, state
-from components.widgets import ensure_local_model, literal
+from components.i18n import tr
+from components.widgets import ensure_local_model, error_text, literal
 from embedlab.backends import ProbeResult
 from embedlab.cache import CachedEmbedder, CacheError, EmbeddingCache
 from embedlab.config import Settings, dimension_range, public_url, same_destination
 from embedlab.local_model import LocalEmbedder
+from embedlab.messages import Message
 
 _BACKENDS = {"server": "OpenAI-compatible server", "local": "Local model (in-process)"}
 
@@ -102,14 +104,14 @@ def _settings_form(settings: Settings) -> None:
             st.rerun()
 
 
-def _status(settings: Settings, embedder: CachedEmbedder, result: ProbeResult | None, error: str | None) -> None:
+def _status(settings: Settings, embedder: CachedEmbedder, result: ProbeResult | None, error: Message | None) -> None:
     if settings.backend == "server":
         if error:
-            st.error(literal(error), icon=":material/power_off:")
+            st.error(literal(tr(error)), icon=":material/power_off:")
         elif result:
             st.success(f"Connected: **{literal(result.model_id)}**", icon=":material/check_circle:")
             if result.dimensions_note:
-                st.warning(literal(result.dimensions_note), icon=":material/warning:")
+                st.warning(literal(tr(result.dimensions_note)), icon=":material/warning:")
             mode = {
                 "server": "server truncates",
                 "client": "truncated here (server ignores or refuses `dimensions`)",
@@ -181,7 +183,7 @@ def connection_panel(settings: Settings) -> tuple[Settings, CachedEmbedder, Delt
             try:
                 embedder.cache.clear()
             except CacheError as exc:
-                st.error(literal(exc), icon=":material/error:")
+                st.error(literal(error_text(exc)), icon=":material/error:")
             else:
                 st.toast("Embedding cache cleared")
                 st.rerun()
