@@ -146,14 +146,14 @@ def draw_cache_stats(slot: DeltaGenerator, cache: EmbeddingCache) -> None:
         if not cache.on_disk:
             box.warning(
                 literal(
-                    f"Running without the disk cache: {cache.path} cannot be used ({cache.open_error}). "
+                    f"Running without the disk cache: {cache.path} cannot be used ({tr(cache.open_error) if cache.open_error else ''}). "
                     "Vectors are kept in memory until the app restarts."
                 ),
                 icon=":material/warning:",
             )
             box.caption(f"Embedding cache (in memory): {len(cache):,} vectors · {hits}")
             return
-        unsaved = f" · {cache.unsaved:,} not saved ({cache.write_error})" if cache.unsaved else ""
+        unsaved = f" · {cache.unsaved:,} not saved ({tr(cache.write_error) if cache.write_error else ''})" if cache.unsaved else ""
         box.caption(
             f"Embedding cache: {len(cache):,} vectors · {cache.size_bytes() / 1e6:.1f} MB · {hits}"
             + literal(unsaved)

@@ -20,6 +20,7 @@ from embedlab.backends import Embedder, ProgressCallback
 from embedlab.fusion import DEFAULT_ALPHA, FUSION_DEPTH, FusedHit, candidates, fuse
 from embedlab.instructions import format_query
 from embedlab.keyword import DEFAULT_CACHE, BM25Index, IndexCache
+from embedlab.messages import Message
 from embedlab.rerank import RerankClient, RerankedHit, RerankError, apply_rerank, move_label
 from embedlab.stores.base import CollectionInfo, CollectionSpec, Hit, StoreError, VectorStore, model_name
 from embedlab.text import one_line
@@ -45,7 +46,7 @@ class QueryOutcome:
     hits: list[Hit]
     plain_hits: list[Hit] | None = None  # the same query without instruction (compare mode)
     reranked: list[RerankedHit] | None = None
-    rerank_error: str | None = None
+    rerank_error: Message | None = None  # translated where shown
     fetched: int = 0
     timings_ms: dict[str, float | None] = field(default_factory=dict)
     embed_cached: bool = False  # every text came from the embedder's cache (nothing sent)
@@ -119,7 +120,7 @@ def run_query(
             scores = reranker.rerank(query, [h.text for h in hits], top_n=k)
             outcome.reranked = apply_rerank(hits, scores, k)
         except RerankError as exc:
-            outcome.rerank_error = str(exc)
+            outcome.rerank_error = exc.message
         outcome.timings_ms["rerank"] = (time.perf_counter() - t2) * 1000
     return outcome
 

@@ -218,15 +218,13 @@ class Context:
     after: str
 
 
-# What each public store method does, for "failed to <action>" messages.
+# Each public store method as it is named in "failed to <action>" messages (translatable).
 ACTIONS = {
-    "check": N_("check the collection"), "close": N_("close"), "count": N_("count the records"),
-    "create": N_("create the collection"), "delete": N_("delete the collection"),
-    "delete_ids": N_("delete records"), "exists": N_("check whether the collection exists"),
-    "export_jsonl": N_("export the collection"), "get_records": N_("read records"),
-    "ids_where": N_("find records"), "list": N_("list the collections"), "search": N_("search"),
-    "source": N_("read a document"), "sources": N_("list the documents"), "spec": N_("read the collection's settings"),
-    "update": N_("change the collection's settings"), "upsert": N_("write records"), "settle": N_("settle"),
+    "check": N_("check"), "close": N_("close"), "count": N_("count"), "create": N_("create"),
+    "delete": N_("delete"), "delete_ids": N_("delete ids"), "exists": N_("exists"),
+    "export_jsonl": N_("export the collection"), "get_records": N_("get records"), "ids_where": N_("ids where"),
+    "list": N_("list"), "search": N_("search"), "source": N_("source"), "sources": N_("sources"),
+    "spec": N_("spec"), "update": N_("update"), "upsert": N_("upsert"), "settle": N_("settle"),
     "connect": N_("connect"), "max_batch_size": N_("report its batch size"),
 }
 
@@ -423,12 +421,12 @@ class VectorStore(abc.ABC):
                 self._write(target, ids[start:stop], texts[start:stop], metadatas[start:stop], vectors[start:stop])
             except Exception as exc:  # noqa: BLE001 - any client/network failure is reported as partial
                 raise PartialWrite(
-                    N_("Writing to {name} failed after {written} of {total} records were stored "
+                    N_("Writing to {name} failed after {stored} of {count} records were stored "
                        "({detail}). The stored records are intact; run the same "
                        "ingestion again to finish (stored chunks are skipped)."),
                     written,
                     n,
-                    name=repr(name), written=len(written), total=n, detail=self._detail(exc),
+                    name=repr(name), stored=len(written), count=n, detail=self._detail(exc),
                 ) from exc
             written.extend(ids[start:stop])
             if progress:

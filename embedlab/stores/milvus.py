@@ -178,7 +178,7 @@ def _row(rid: str, text: str, meta: Mapping[str, Any], vector: np.ndarray) -> di
 def _too_big(ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[Mapping[str, Any]]) -> Message | None:
     """Why a record cannot fit Milvus's field sizes (bytes of UTF-8), or None."""
     for i, (rid, text, meta) in enumerate(zip(ids, texts, metadatas, strict=True)):
-        named = str(meta.get("source", "")) or repr(rid)
+        named = repr(str(meta.get("source", "")) or rid)
         where = (Message(N_("record {n} ({name}, chunk {chunk})"), {"n": i + 1, "name": named, "chunk": meta["chunk"]})
                  if "chunk" in meta else Message(N_("record {n} ({name})"), {"n": i + 1, "name": named}))
         if len(rid.encode()) > ID_BYTES:
