@@ -7,6 +7,8 @@ messages in INSTR_FLASH for `show_flash`. They receive the page's library throug
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from components import state
@@ -109,6 +111,12 @@ def _import(library: InstructionLibrary) -> None:
 # --- the editor --------------------------------------------------------------------------------
 
 
+def _entry_label() -> Callable[[str], str]:
+    """The editor list's labels in this run's language (made now: AppTest formats outside the run)."""
+    new = _(NEW_ENTRY_LABEL)
+    return lambda name: new if name == NEW_ENTRY else name
+
+
 def library_editor(library: InstructionLibrary) -> None:
     """Create, edit, duplicate, delete, import and export the user's instructions.
 
@@ -122,7 +130,7 @@ def library_editor(library: InstructionLibrary) -> None:
         # User names are shown as they are; only the "(new instruction)" entry is translated.
         left.selectbox(_("Edit"), [NEW_ENTRY, *user_names], key=state.INSTR_EDIT_TARGET, persist_state="session",
                        on_change=_fill_editor, args=(library,),
-                       format_func=lambda n: _(NEW_ENTRY_LABEL) if n == NEW_ENTRY else n,
+                       format_func=_entry_label(),
                        help=_("Presets are read-only: duplicate one to change it."))
         right.button(_("Duplicate the selected instruction"), key="instr.duplicate", on_click=_duplicate,
                      args=(library,), disabled=ss.get(state.INSTR_PICK) not in library.names())

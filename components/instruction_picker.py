@@ -30,17 +30,17 @@ def pick_instruction(
     # A name deleted or renamed since it was chosen falls back to Qwen's default instruction.
     state.keep_valid(key, options, fallback=PRESETS[0].name)
 
-    def shown(name: str) -> str:
-        if name not in entries:
-            return _(NO_INSTRUCTION_LABEL)
-        return _("{name} · preset").format(name=name) if entries[name].preset else name
-
+    # Labels made now, in this run's language: a format_func that translated when called would
+    # follow whatever language is current where it is called (AppTest calls it outside the run).
+    preset = _("{name} · preset")
+    shown = {n: (preset.format(name=n) if entries[n].preset else n) if n in entries else _(NO_INSTRUCTION_LABEL)
+             for n in options}
     choice = st.selectbox(
         label or _("Instruction"),
         options,
         key=key,
         persist_state="session",
-        format_func=shown,
+        format_func=shown.__getitem__,
         help=_("Task description prepended to queries as `Instruct: {task}\\nQuery:{query}`.").format(
             task="{task}", query="{query}"),
     )
