@@ -20,7 +20,7 @@ from embedlab.backends import Embedder, ProgressCallback
 from embedlab.fusion import DEFAULT_ALPHA, FUSION_DEPTH, FusedHit, candidates, fuse
 from embedlab.instructions import format_query
 from embedlab.keyword import DEFAULT_CACHE, BM25Index, IndexCache
-from embedlab.messages import Message
+from embedlab.messages import N_, InputError, Message
 from embedlab.rerank import RerankClient, RerankedHit, RerankError, apply_rerank, move_label
 from embedlab.stores.base import CollectionInfo, CollectionSpec, Hit, StoreError, VectorStore, model_name
 from embedlab.text import one_line
@@ -297,7 +297,8 @@ def mode_lists(index: ChunkIndex, query_vector: np.ndarray, query_text: str, k: 
     """
     vec = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     if index.vectors.shape[0] and vec.shape[0] != index.vectors.shape[1]:
-        raise ValueError(f"the query vector has {vec.shape[0]} dimensions, the collection {index.vectors.shape[1]}")
+        raise InputError(N_("The query vector has {query} dimensions, the collection {stored}."),
+                         query=vec.shape[0], stored=index.vectors.shape[1])
     t0 = time.perf_counter()
     dense = candidates(index.vectors @ vec, max(depth, k))
     t1 = time.perf_counter()
