@@ -366,7 +366,8 @@ def collection_index(store: VectorStore, name: str, sources: Sequence[str] = (),
         stored = {r["id"]: r for r in store.get_records(name, where=where, include_embeddings=True)}
         changed = [r["id"] for r in records if stored.get(r["id"], {}).get("text") != r["text"]]
         if changed:
-            raise StoreError(f"{name!r} changed while it was read ({len(changed)} chunk(s)); search again.")
+            raise StoreError(N_("{name} changed while it was read ({n} chunk(s)); search again."),
+                             name=repr(name), n=len(changed))
         if progress:
             progress(f"Building the BM25 index of {len(records):,} chunks", 1, 2)
         index = ChunkIndex.from_records([{**r, "embedding": stored[r["id"]]["embedding"]} for r in records])

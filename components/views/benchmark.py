@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from components import resources, state
+from components.i18n import _
 from components.page import PageContext
 from components.widgets import download_figure, download_table, error_text, literal
 from embedlab import benchmark, figures
@@ -84,7 +85,7 @@ def _run(ctx: PageContext) -> None:
             live.dataframe(pd.DataFrame(ss[state.BENCH_RESULTS]).drop(columns=["first_error"]), hide_index=True)
     except Exception as exc:  # noqa: BLE001 - the warm-up request failed: say why
         detail = error_text(exc) if isinstance(exc, LocalizedError) else f"{type(exc).__name__}: {str(exc)[:300]}"
-        st.error(literal(f"The benchmark could not run: {detail}"))
+        st.error(literal(_("The benchmark could not run: {error}").format(error=detail)))
     bar.empty()
     live.empty()
     stop_slot.empty()
