@@ -11,14 +11,7 @@ from components import resources, state
 from components.i18n import tr
 from components.instruction_picker import pick_instruction
 from components.page import PageContext
-from components.widgets import (
-    download_figure,
-    download_table,
-    ensure_local_model,
-    error_text,
-    literal,
-    show_error,
-)
+from components.widgets import download_figure, download_table, ensure_local_model, literal, show_error
 from embedlab import figures, retrieval
 from embedlab.backends import EmbeddingError
 from embedlab.chunking import STRATEGIES
@@ -35,6 +28,7 @@ from embedlab.ingest import (
     read_files,
     sample_for_collection,
 )
+from embedlab.messages import message_of
 from embedlab.rerank import START_HINT, RerankClient
 from embedlab.retrieval import ModeLists, QueryOutcome
 from embedlab.stores.base import CollectionInfo, CollectionSpec, StoreError, VectorStore, model_name
@@ -286,7 +280,7 @@ def _ingest_panel(ctx: PageContext, store: VectorStore, name: str) -> None:
             documents = list(load_domain_sample(ss[state.SEARCH_SAMPLE]).documents)
         records = chunk_documents(documents, ss[state.SEARCH_STRATEGY], max_tokens, overlap) + imported
     except (UploadError, ValueError) as exc:
-        st.error(literal(error_text(exc)), icon=":material/upload_file:")
+        st.error(literal(tr(message_of(exc))), icon=":material/upload_file:")
         return
     if not ensure_local_model(ctx.embedder):
         return
@@ -404,7 +398,7 @@ def _hybrid(ctx: PageContext, store: VectorStore, spec: CollectionSpec, out: Que
     except (EmbeddingError, StoreError) as exc:
         show_error(exc)
     except ValueError as exc:  # a fusion setting out of range, vectors of another size
-        st.error(literal(error_text(exc)), icon=":material/error:")
+        st.error(literal(tr(message_of(exc))), icon=":material/error:")
     finally:
         bar.empty()
     return None
