@@ -23,7 +23,7 @@ def _page(script: str, lang: str) -> AppTest:
 
 
 @pytest.mark.parametrize(("lang", "expected"), [
-    ("zh", "photo.txt: 这看起来是PNG 图片，不是文本。请上传 .txt、.md、.pdf、.csv 或 .jsonl 文件。"),
+    ("zh", "photo.txt: 这看起来是 PNG 图片，不是文本。请上传 .txt、.md、.pdf、.csv 或 .jsonl 文件。"),
     ("en", "photo.txt: This looks like a PNG image, not text. Upload a .txt, .md, .pdf, .csv or .jsonl file."),
 ])
 def test_a_binary_upload_is_refused_in_the_sessions_language(app_env, lang, expected):

@@ -100,7 +100,7 @@ ERRORS = {
     ),
     "binary upload": (
         lambda: textio.extract_text(b"\x89PNG\r\n\x1a\n" + bytes(64), "x.txt"), "This looks like a PNG image",
-        ["这看起来是PNG 图片，不是文本"],
+        ["这看起来是 PNG 图片，不是文本"],
     ),
     "encoding": (lambda: textio.decode_bytes(b"abc\x00def"), "NUL bytes", ["NUL 字节"]),
     "CSV line": (
