@@ -5,15 +5,21 @@ from __future__ import annotations
 import streamlit as st
 
 from components import state
+from components.i18n import _
 from embedlab.instructions import PRESETS, Instruction, InstructionLibrary
+from embedlab.messages import N_
 
 NO_INSTRUCTION = state.NO_INSTRUCTION
+NO_INSTRUCTION_LABEL = N_("(no instruction)")  # what the picker shows for NO_INSTRUCTION
 
 
 def pick_instruction(
-    library: InstructionLibrary, key: str, label: str = "Instruction", allow_none: bool = True
+    library: InstructionLibrary, key: str, label: str | None = None, allow_none: bool = True
 ) -> Instruction | None:
     """Selectbox over presets and the user's instructions; None means "no instruction".
+
+    `label` is translated by the caller (default "Instruction"). Instruction names are shown as
+    they are; only "(no instruction)" and the "preset" mark are translated.
 
     `key` must be declared with `state.widget(key, default)`: its value is the instruction's
     name (or NO_INSTRUCTION), kept across page switches, so tests can `set_value("HR policy")`.
@@ -23,13 +29,20 @@ def pick_instruction(
     options = [*([NO_INSTRUCTION] if allow_none else []), *entries]
     # A name deleted or renamed since it was chosen falls back to Qwen's default instruction.
     state.keep_valid(key, options, fallback=PRESETS[0].name)
+
+    # Labels made now, in this run's language: a format_func that translated when called would
+    # follow whatever language is current where it is called (AppTest calls it outside the run).
+    preset = _("{name} · preset")
+    shown = {n: (preset.format(name=n) if entries[n].preset else n) if n in entries else _(NO_INSTRUCTION_LABEL)
+             for n in options}
     choice = st.selectbox(
-        label,
+        label or _("Instruction"),
         options,
         key=key,
         persist_state="session",
-        format_func=lambda n: f"{n} · preset" if n in entries and entries[n].preset else n,
-        help="Task description prepended to queries as `Instruct: {task}\\nQuery:{query}`.",
+        format_func=shown.__getitem__,
+        help=_("Task description prepended to queries as `Instruct: {task}\\nQuery:{query}`.").format(
+            task="{task}", query="{query}"),
     )
     if choice not in entries:  # NO_INSTRUCTION
         return None

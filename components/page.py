@@ -10,7 +10,7 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.errors import StreamlitPageNotFoundError
 
 from components import i18n, nav, resources, sidebar, state
-from components.i18n import _
+from components.i18n import _, tr
 from components.widgets import literal
 from embedlab.cache import CachedEmbedder
 from embedlab.config import Settings
@@ -59,7 +59,7 @@ def setup(title: str, icon: str = "🧭") -> PageContext:
     library = load_library(settings.data_path)
     library.all()  # reads the file once, so that a broken one is reported here
     if library.warning:
-        st.warning(literal(library.warning), icon=":material/warning:")
+        st.warning(literal(tr(library.warning)), icon=":material/warning:")
     return PageContext(settings, embedder, library, cache_line)
 
 

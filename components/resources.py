@@ -8,11 +8,13 @@ import threading
 import streamlit as st
 
 from components import state
+from components.i18n import _, tr
 from components.widgets import literal
 from embedlab.backends import EmbeddingError, ProbeResult, make_backend
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.config import Settings, read_settings
 from embedlab.config import store_location as _store_location
+from embedlab.messages import Message
 from embedlab.stores import open_store
 from embedlab.stores.base import VectorStore
 
@@ -28,7 +30,7 @@ def current_settings() -> Settings:
     state.init_state()
     settings, problems = read_settings(overrides=st.session_state[state.CONN_OVERRIDES])
     for problem in problems:
-        st.sidebar.warning(f"Configuration: {literal(problem)}", icon=":material/warning:")
+        st.sidebar.warning(_("Configuration: {problem}").format(problem=literal(tr(problem))), icon=":material/warning:")
     return settings
 
 
@@ -43,8 +45,8 @@ def get_embedder(settings: Settings) -> CachedEmbedder:
     return CachedEmbedder(make_backend(settings), get_cache(settings.data_dir))
 
 
-def probe_now(settings: Settings) -> tuple[ProbeResult | None, str | None]:
-    """(result, None) or (None, error message) for a server, uncached; never raises.
+def probe_now(settings: Settings) -> tuple[ProbeResult | None, Message | None]:
+    """(result, None) or (None, error message, to translate with `tr`) for a server, uncached; never raises.
 
     Uses a short timeout so that a dead or hung server does not stall the page.
     """
@@ -57,11 +59,11 @@ def probe_now(settings: Settings) -> tuple[ProbeResult | None, str | None]:
         backend.budget_s = 6.0
         return backend.probe(), None
     except EmbeddingError as exc:
-        return None, str(exc)
+        return None, exc.message
 
 
 @st.cache_data(ttl=60, show_spinner=False, max_entries=16)
-def probe(settings: Settings, nonce: int) -> tuple[ProbeResult | None, str | None]:
+def probe(settings: Settings, nonce: int) -> tuple[ProbeResult | None, Message | None]:
     """probe_now, cached for a minute so that every rerun does not cost a request.
 
     `nonce` (bumped by "Test connection" and by applying settings) forces a re-probe.

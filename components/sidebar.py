@@ -10,11 +10,13 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.errors import StreamlitInvalidLayoutContextError
 
 from components import resources, state
-from components.widgets import ensure_local_model, literal
+from components.i18n import tr
+from components.widgets import ensure_local_model, error_text, literal
 from embedlab.backends import ProbeResult
 from embedlab.cache import CachedEmbedder, CacheError, EmbeddingCache
 from embedlab.config import Settings, dimension_range, public_url, same_destination
 from embedlab.local_model import LocalEmbedder
+from embedlab.messages import Message
 
 _BACKENDS = {"server": "OpenAI-compatible server", "local": "Local model (in-process)"}
 
@@ -102,14 +104,14 @@ def _settings_form(settings: Settings) -> None:
             st.rerun()
 
 
-def _status(settings: Settings, embedder: CachedEmbedder, result: ProbeResult | None, error: str | None) -> None:
+def _status(settings: Settings, embedder: CachedEmbedder, result: ProbeResult | None, error: Message | None) -> None:
     if settings.backend == "server":
         if error:
-            st.error(literal(error), icon=":material/power_off:")
+            st.error(literal(tr(error)), icon=":material/power_off:")
         elif result:
             st.success(f"Connected: **{literal(result.model_id)}**", icon=":material/check_circle:")
             if result.dimensions_note:
-                st.warning(literal(result.dimensions_note), icon=":material/warning:")
+                st.warning(literal(tr(result.dimensions_note)), icon=":material/warning:")
             mode = {
                 "server": "server truncates",
                 "client": "truncated here (server ignores or refuses `dimensions`)",
@@ -144,14 +146,14 @@ def draw_cache_stats(slot: DeltaGenerator, cache: EmbeddingCache) -> None:
         if not cache.on_disk:
             box.warning(
                 literal(
-                    f"Running without the disk cache: {cache.path} cannot be used ({cache.open_error}). "
+                    f"Running without the disk cache: {cache.path} cannot be used ({tr(cache.open_error) if cache.open_error else ''}). "
                     "Vectors are kept in memory until the app restarts."
                 ),
                 icon=":material/warning:",
             )
             box.caption(f"Embedding cache (in memory): {len(cache):,} vectors · {hits}")
             return
-        unsaved = f" · {cache.unsaved:,} not saved ({cache.write_error})" if cache.unsaved else ""
+        unsaved = f" · {cache.unsaved:,} not saved ({tr(cache.write_error) if cache.write_error else ''})" if cache.unsaved else ""
         box.caption(
             f"Embedding cache: {len(cache):,} vectors · {cache.size_bytes() / 1e6:.1f} MB · {hits}"
             + literal(unsaved)
@@ -181,7 +183,7 @@ def connection_panel(settings: Settings) -> tuple[Settings, CachedEmbedder, Delt
             try:
                 embedder.cache.clear()
             except CacheError as exc:
-                st.error(literal(exc), icon=":material/error:")
+                st.error(literal(error_text(exc)), icon=":material/error:")
             else:
                 st.toast("Embedding cache cleared")
                 st.rerun()

@@ -1,4 +1,5 @@
-"""Small widgets shared by pages: literal text, embedding with progress, error display, downloads."""
+"""Small widgets shared by pages: literal text, embedding with progress, error display (in the
+session's language), downloads."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from components.i18n import _, tr
 from embedlab.backends import EmbeddingError, InputRejected
 from embedlab.cache import CachedEmbedder
 from embedlab.local_model import LocalEmbedder
+from embedlab.messages import LocalizedError, message_of
 from embedlab.stores.base import StoreError
 from embedlab.tokens import count_tokens
 
@@ -72,18 +75,18 @@ def ensure_local_model(embedder: CachedEmbedder) -> bool:
             errors.append(exc)
 
     worker = threading.Thread(target=load, daemon=True)
-    with st.status("Loading Qwen3-Embedding-0.6B in-process (first use downloads 2.4 GB)...") as box:
+    with st.status(_("Loading Qwen3-Embedding-0.6B in-process (first use downloads 2.4 GB)...")) as box:
         bar = st.progress(0.0)
         start_bytes = _dir_bytes(inner.cache_dir)
         worker.start()
         while worker.is_alive():
             got = _dir_bytes(inner.cache_dir) - start_bytes
-            bar.progress(min(got / LOCAL_MODEL_BYTES, 1.0), text=f"{got / 1e9:.2f} GB downloaded")
+            bar.progress(min(got / LOCAL_MODEL_BYTES, 1.0), text=_("{size} GB downloaded").format(size=f"{got / 1e9:.2f}"))
             time.sleep(0.5)
         if errors:
-            box.update(label="The local model could not be loaded", state="error")
+            box.update(label=_("The local model could not be loaded"), state="error")
         else:
-            box.update(label="Local model loaded", state="complete")
+            box.update(label=_("Local model loaded"), state="complete")
     if errors:
         show_error(errors[0])  # outside the folded status box, so the way out is seen at once
         return False
@@ -91,12 +94,13 @@ def ensure_local_model(embedder: CachedEmbedder) -> bool:
 
 
 def embed_with_progress(
-    ctx: PageContext, texts: Sequence[str], label: str = "Embedding", names: Sequence[str] | None = None,
+    ctx: PageContext, texts: Sequence[str], label: str | None = None, names: Sequence[str] | None = None,
 ) -> np.ndarray | None:
     """Embed through the cache with a progress bar; shows the error and returns None on failure.
 
-    `names[i]` says what texts[i] is ("document 3"); with them, texts the server refused are
-    listed by name, token count and first words.
+    `label` (translated by the caller; default "Embedding") heads the progress bar. `names[i]` says
+    what texts[i] is ("document 3"); with them, texts the server refused are listed by name, token
+    count and first words.
 
     Returns:
         float32 (len(texts), dim), rows L2-normalised, or None.
@@ -104,10 +108,12 @@ def embed_with_progress(
     embedder = ctx.embedder
     if not ensure_local_model(embedder):
         return None
-    bar = st.progress(0.0, text=f"{label}: 0 / {len(texts)}")
+    label = label or _("Embedding")
+    bar = st.progress(0.0, text=_("{label}: {done} / {total}").format(label=label, done=0, total=len(texts)))
 
     def report(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"{label}: {done} / {total} unique texts")
+        bar.progress(done / max(total, 1),
+                     text=_("{label}: {done} / {total} unique texts").format(label=label, done=done, total=total))
 
     unsaved = embedder.cache.unsaved
     try:
@@ -130,43 +136,54 @@ def _unsaved_warning(embedder: CachedEmbedder, before: int) -> None:
     """Say so when the cache could not keep what was just embedded (disk full)."""
     cache = embedder.cache
     if cache.unsaved > before:
-        st.warning(literal(
-            f"The embedding cache could not save {cache.unsaved - before:,} new vector(s): {cache.write_error}. "
+        st.warning(literal(_(
+            "The embedding cache could not save {n} new vector(s): {reason}. "
             "The results are complete, but those texts will be embedded again next time. Everything the "
-            f"cache held before is kept; caching resumes once {cache.path} can be written again."
-        ), icon=":material/warning:")
+            "cache held before is kept; caching resumes once {path} can be written again."
+        ).format(n=f"{cache.unsaved - before:,}", reason=tr(cache.write_error) if cache.write_error else "",
+                 path=cache.path)), icon=":material/warning:")
 
 
 def _rejected_table(indices: Sequence[int], texts: Sequence[str], names: Sequence[str]) -> None:
     st.dataframe(pd.DataFrame([
-        {"input": names[i], "tokens": count_tokens(texts[i]), "starts with": texts[i][:120]} for i in indices
+        {_("input"): names[i], _("tokens"): count_tokens(texts[i]), _("starts with"): texts[i][:120]}
+        for i in indices
     ]), hide_index=True)
 
 
+def error_text(exc: BaseException) -> str:
+    """The message of `exc` in the session's language: the logic package's errors carry a
+    translatable message (embedlab.messages); any other error gives its own (English) text."""
+    return tr(message_of(exc))
+
+
 def show_error(exc: BaseException, context: str = "") -> None:
-    """A user-facing error box, `context` (what could not be done) first when given, shown literally
-    (messages quote server answers and user text). Embedding and store errors carry messages written
-    for users already; anything else is named as unexpected."""
-    lead = f"{context}: " if context else ""
-    if isinstance(exc, EmbeddingError):
-        st.error(literal(lead + str(exc)), icon=":material/error:")
-    elif isinstance(exc, StoreError):
-        st.error(literal(lead + str(exc)), icon=":material/database:")
+    """A user-facing error box in the session's language, `context` (what could not be done,
+    translated by the caller) first when given, shown literally (messages quote server answers and
+    user text). The logic package's errors carry messages written for users already; anything
+    else is named as unexpected."""
+    if isinstance(exc, LocalizedError):
+        text = error_text(exc)
     else:
-        st.error(literal(f"{lead}Unexpected error: {type(exc).__name__}: {exc}"), icon=":material/error:")
+        text = _("Unexpected error: {error}").format(error=f"{type(exc).__name__}: {exc}")
+    if context:
+        text = _("{context}: {error}").format(context=context, error=text)
+    icon = ":material/database:" if isinstance(exc, StoreError) else ":material/error:"
+    st.error(literal(text), icon=icon)
 
 
 def safe_filename(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "export"
 
 
-def download_table(df: pd.DataFrame, name: str, key: str, label: str = "Download CSV") -> None:
-    """A CSV download button for a result table (UTF-8 with BOM so Excel reads Chinese).
+def download_table(df: pd.DataFrame, name: str, key: str, label: str | None = None) -> None:
+    """A CSV download button for a result table (UTF-8 with BOM so Excel reads Chinese); `label`
+    is translated by the caller (default "Download CSV").
 
     The file is made when the button is clicked, not on every rerun; the click does not rerun the page.
     """
     st.download_button(
-        label,
+        label or _("Download CSV"),
         lambda: df.to_csv(index=False).encode("utf-8-sig"),
         file_name=f"{safe_filename(name)}.csv",
         mime="text/csv",
@@ -175,13 +192,14 @@ def download_table(df: pd.DataFrame, name: str, key: str, label: str = "Download
     )
 
 
-def download_figure(fig: go.Figure, name: str, key: str, label: str = "Download HTML") -> None:
-    """A standalone interactive HTML download of a plotly figure (plotly.js inlined, works offline).
+def download_figure(fig: go.Figure, name: str, key: str, label: str | None = None) -> None:
+    """A standalone interactive HTML download of a plotly figure (plotly.js inlined, works offline);
+    `label` is translated by the caller (default "Download HTML").
 
     The 4-5 MB file is rendered when the button is clicked, not on every rerun.
     """
     st.download_button(
-        label,
+        label or _("Download HTML"),
         lambda: fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8"),
         file_name=f"{safe_filename(name)}.html",
         mime="text/html",

@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from embedlab.config import Settings, api_root, public_url
+from embedlab.messages import N_, LocalizedError, Message
 from embedlab.tokens import count_tokens
 
 ProgressCallback = Callable[[int, int], None]
@@ -33,8 +34,9 @@ ProgressCallback = Callable[[int, int], None]
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-class EmbeddingError(Exception):
-    """Base of the backend errors; str(error) is a message fit to show a user."""
+class EmbeddingError(LocalizedError):
+    """Base of the backend errors: `error.message` is fit to show a user (translated by the UI),
+    str(error) its English text."""
 
 
 class ServerUnreachable(EmbeddingError):
@@ -50,13 +52,15 @@ class InputRejected(EmbeddingError):
 
     def __init__(
         self,
-        message: str,
+        msgid: str,
+        *,
         status: int | None = None,
         body: str = "",
         indices: Sequence[int] = (),
         partial: dict[int, np.ndarray] | None = None,
+        **params: Any,
     ) -> None:
-        super().__init__(message)
+        super().__init__(msgid, status=status, **params)  # the message may name the status too
         self.status = status
         self.body = body
         self.indices = list(indices)  # positions of the offending texts in the input, if known
@@ -106,8 +110,8 @@ def check_texts(texts: Sequence[str]) -> None:
     if bad:
         shown = ", ".join(f"#{i + 1}" for i in bad[:10]) + (" ..." if len(bad) > 10 else "")
         raise InputRejected(
-            f"{len(bad)} text(s) are empty or only whitespace ({shown}); remove or fill them.",
-            indices=bad,
+            N_("{n} text(s) are empty or only whitespace ({shown}); remove or fill them."),
+            indices=bad, n=len(bad), shown=shown,
         )
 
 
@@ -125,7 +129,7 @@ def normalize_rows(vectors: np.ndarray, dimensions: int | None = None) -> np.nda
         out = out[:, :dimensions]
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     if np.any(norms == 0):
-        raise BadResponse("The model returned an all-zero vector; it cannot be normalised.")
+        raise BadResponse(N_("The model returned an all-zero vector; it cannot be normalised."))
     return np.ascontiguousarray(out / norms, dtype=np.float32)
 
 
@@ -189,21 +193,24 @@ def post_embeddings(client: Any, where: str, model: str, texts: list[str], dimen
         )
     except openai.APITimeoutError:
         raise ServerTimeout(
-            f"The embedding server at {where} did not answer within {timeout_s:.0f} s. It may be "
-            "overloaded or stuck; try fewer texts or check the server's log."
+            N_("The embedding server at {where} did not answer within {seconds} s. It may be "
+               "overloaded or stuck; try fewer texts or check the server's log."),
+            where=where, seconds=f"{timeout_s:.0f}",
         ) from None
     except openai.APIConnectionError as exc:
         raise ServerUnreachable(
-            f"Cannot reach the embedding server at {where} ({root_cause(exc)}). Is it running, and is "
-            "the URL right (e.g. http://localhost:30000/v1)? Start one with `sglang serve --model-path "
-            "Qwen/Qwen3-Embedding-0.6B --is-embedding`, or clear the URL to use the local model."
+            N_("Cannot reach the embedding server at {where} ({cause}). Is it running, and is "
+               "the URL right (e.g. http://localhost:30000/v1)? Start one with `sglang serve --model-path "
+               "Qwen/Qwen3-Embedding-0.6B --is-embedding`, or clear the URL to use the local model."),
+            where=where, cause=root_cause(exc),
         ) from None
     except openai.APIStatusError as exc:
         raise status_error(exc.status_code, body_text(exc), where, model) from None
     except openai.APIResponseValidationError as exc:
         raise BadResponse(
-            f"The server at {where} did not return embeddings in the OpenAI format ({str(exc)[:200]}). "
-            "Is this an embeddings endpoint?"
+            N_("The server at {where} did not return embeddings in the OpenAI format ({detail}). "
+               "Is this an embeddings endpoint?"),
+            where=where, detail=str(exc)[:200],
         ) from None
     seconds = time.perf_counter() - start
     return parse_embeddings(response.http_response.content, len(texts), where, seconds)
@@ -212,22 +219,24 @@ def post_embeddings(client: Any, where: str, model: str, texts: list[str], dimen
 def status_error(status: int, body: str, where: str, model: str) -> EmbeddingError:
     """The user's error for an HTTP error answer of an embeddings request."""
     if status in (408, 429) or status >= 500:
-        return ServerError(
-            f"The embedding server at {where} answered HTTP {status}{' (rate limited)' if status == 429 else ''}: "
-            f"{body[:300]}"
-        )
+        if status == 429:
+            return ServerError(N_("The embedding server at {where} answered HTTP {status} (rate limited): {body}"),
+                               where=where, status=status, body=body[:300])
+        return ServerError(N_("The embedding server at {where} answered HTTP {status}: {body}"),
+                           where=where, status=status, body=body[:300])
     if status in (401, 403):
         return InputRejected(
-            f"The embedding server refused the API key (HTTP {status}). Check EMBEDDING_API_KEY "
-            "(--api-key on the command line).", status=status, body=body,
+            N_("The embedding server refused the API key (HTTP {status}). Check EMBEDDING_API_KEY "
+               "(--api-key on the command line)."), status=status, body=body,
         )
     if status == 404:
         return InputRejected(
-            f"{where} has no embeddings endpoint or no model {model!r} (HTTP 404): {body[:300]}. Check the "
-            "URL and EMBEDDING_MODEL.", status=status, body=body,
+            N_("{where} has no embeddings endpoint or no model {model} (HTTP 404): {detail}. Check the "
+               "URL and EMBEDDING_MODEL."), status=status, body=body, where=where, model=repr(model),
+            detail=body[:300],
         )
-    return InputRejected(f"The embedding server rejected the input (HTTP {status}): {body[:500]}",
-                         status=status, body=body)
+    return InputRejected(N_("The embedding server rejected the input (HTTP {status}): {detail}"),
+                         status=status, body=body, detail=body[:500])
 
 
 def parse_embeddings(content: bytes, expected: int, where: str, seconds: float = 0.0) -> EmbeddingsAnswer:
@@ -236,19 +245,20 @@ def parse_embeddings(content: bytes, expected: int, where: str, seconds: float =
         payload = json.loads(content)
     except ValueError:
         raise BadResponse(
-            f"The server at {where} answered with something that is not JSON "
-            f"({content[:80]!r}...). Is the URL an OpenAI-compatible embeddings endpoint?"
+            N_("The server at {where} answered with something that is not JSON "
+               "({start}...). Is the URL an OpenAI-compatible embeddings endpoint?"),
+            where=where, start=repr(content[:80]),
         ) from None
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, list):
         raise BadResponse(
-            f"The server at {where} answered, but not with an embeddings list "
-            "(is the URL an OpenAI-compatible embeddings server?)."
+            N_("The server at {where} answered, but not with an embeddings list "
+               "(is the URL an OpenAI-compatible embeddings server?)."), where=where,
         )
     if len(data) != expected:
         raise BadResponse(
-            f"The server returned {len(data)} vectors for {expected} texts; refusing a "
-            "partial answer."
+            N_("The server returned {got} vectors for {expected} texts; refusing a partial answer."),
+            got=len(data), expected=expected,
         )
     try:
         rows = [d["embedding"] for d in sorted(data, key=lambda d: d["index"])]
@@ -256,14 +266,15 @@ def parse_embeddings(content: bytes, expected: int, where: str, seconds: float =
             raise TypeError("embedding is not a list of floats (base64 answer to a float request?)")
         lengths = {len(r) for r in rows}
         if len(lengths) != 1 or 0 in lengths:
-            raise BadResponse(f"The server returned vectors of different lengths {sorted(lengths)}.")
+            raise BadResponse(N_("The server returned vectors of different lengths {lengths}."),
+                              lengths=sorted(lengths))
         matrix = np.asarray(rows, dtype=np.float32)
     except BadResponse:
         raise
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise BadResponse(f"The server returned malformed vectors ({exc}).") from None
+        raise BadResponse(N_("The server returned malformed vectors ({detail})."), detail=str(exc)) from None
     if not np.all(np.isfinite(matrix)):
-        raise BadResponse("The server returned NaN or infinite numbers in an embedding.")
+        raise BadResponse(N_("The server returned NaN or infinite numbers in an embedding."))
     usage = payload.get("usage")
     count = usage.get("prompt_tokens") if isinstance(usage, dict) else None
     count = count if isinstance(count, int) and not isinstance(count, bool) else None
@@ -288,7 +299,7 @@ class ProbeResult:
     latency_ms: float
     matryoshka: str  # "server", "client" (truncated here), "n/a" (no dimensions requested)
     served_models: tuple[str, ...] = ()
-    dimensions_note: str | None = None  # the requested size was more than the model has
+    dimensions_note: Message | None = None  # the requested size was more than the model has
 
 
 class OpenAICompatibleEmbedder:
@@ -333,7 +344,7 @@ class OpenAICompatibleEmbedder:
         # None: unknown yet; True: server honours `dimensions`; False: we truncate here.
         self.server_truncates: bool | None = None if dimensions else False
         # Set when the model turned out smaller than `dimensions` (which is then dropped).
-        self.dimensions_note: str | None = None
+        self.dimensions_note: Message | None = None
         self.requests_sent = 0
 
     @property
@@ -432,10 +443,12 @@ class OpenAICompatibleEmbedder:
         ) + (" ..." if len(rejected) > 5 else "")
         accepted = {i: row for i, row in enumerate(rows) if not isinstance(row, InputRejected)}
         return InputRejected(
-            f"The server rejected {len(rejected)} of {len(texts)} text(s): {shown}. Server said: "
-            f"{first.body[:400] or first}. The other {len(accepted)} were embedded and kept. "
-            "Shorten or split the rejected texts (Qwen3-Embedding accepts up to 32,768 tokens; "
-            "see the Chunking page) and run again.",
+            N_("The server rejected {n} of {total} text(s): {shown}. Server said: "
+               "{said}. The other {kept} were embedded and kept. "
+               "Shorten or split the rejected texts (Qwen3-Embedding accepts up to 32,768 tokens; "
+               "see the Chunking page) and run again."),
+            n=len(rejected), total=len(texts), shown=shown, said=first.body[:400] or first.message,
+            kept=len(accepted),
             status=400,
             body=first.body,
             indices=list(rejected),
@@ -484,8 +497,9 @@ class OpenAICompatibleEmbedder:
                 self._dim = vectors.shape[1]
             elif self._dim != vectors.shape[1]:
                 raise BadResponse(
-                    f"The server changed dimension between calls ({self._dim} then "
-                    f"{vectors.shape[1]}); was the model behind {self.base_url} replaced?"
+                    N_("The server changed dimension between calls ({before} then "
+                       "{after}); was the model behind {url} replaced?"),
+                    before=self._dim, after=vectors.shape[1], url=self.base_url,
                 )
         return vectors
 
@@ -498,9 +512,10 @@ class OpenAICompatibleEmbedder:
         with self._lock:
             if self.dimensions is None or full >= self.dimensions:
                 return
-            self.dimensions_note = (
-                f"{self.dimensions} dimensions were requested, but {self.model} gives {full}: its full "
-                f"{full}-dimensional vectors are used."
+            self.dimensions_note = Message(
+                N_("{asked} dimensions were requested, but {model} gives {full}: its full "
+                   "{full}-dimensional vectors are used."),
+                {"asked": self.dimensions, "model": self.model, "full": full},
             )
             self.dimensions = None
             self.server_truncates = False
@@ -525,7 +540,8 @@ class OpenAICompatibleEmbedder:
             if attempt + 1 < self.max_attempts:
                 pause = self.backoff_s * (2**attempt) * (0.75 + 0.5 * random.random())
                 time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
-        raise last or ServerTimeout(f"No answer from {self.base_url} within {self.budget_s:.0f} s.")
+        raise last or ServerTimeout(N_("No answer from {url} within {seconds} s."),
+                                    url=self.base_url, seconds=f"{self.budget_s:.0f}")
 
 
 def root_cause(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 
 from embedlab.backends import Embedder, InputRejected, ProgressCallback, check_texts, clean_text
 from embedlab.diskerrors import write_failure
+from embedlab.messages import N_, LocalizedError, Message
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def _text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
-class CacheError(Exception):
+class CacheError(LocalizedError):
     """A cache operation failed; the message is written for users."""
 
 
@@ -78,8 +79,8 @@ class EmbeddingCache:
         self.hits = 0
         self.misses = 0
         self.unsaved = 0
-        self.write_error: str | None = None
-        self.open_error: str | None = None
+        self.write_error: Message | None = None  # why the last write failed, e.g. "the disk is full"
+        self.open_error: Message | None = None
         try:
             self._conn = _connect(self.path)
         except (OSError, sqlite3.Error) as exc:
@@ -154,7 +155,8 @@ class EmbeddingCache:
             with self._lock, self._conn:
                 self._conn.execute("DELETE FROM embeddings")
         except sqlite3.OperationalError as exc:
-            raise CacheError(f"The embedding cache could not be cleared: {write_failure(exc)}.") from None
+            raise CacheError(N_("The embedding cache could not be cleared: {reason}."),
+                             reason=write_failure(exc)) from None
         with self._lock:
             # Compaction only: the vectors are gone even when there is no room to rewrite the file.
             with contextlib.suppress(sqlite3.OperationalError):

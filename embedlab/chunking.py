@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embedlab import tokens
+from embedlab.messages import N_, InputError
 from embedlab.text import first_words
 
 STRATEGIES = ("tokens", "recursive", "markdown")
@@ -128,9 +129,11 @@ class TokenIndex:
 
 def _check(max_tokens: int, overlap: int) -> None:
     if max_tokens < MIN_MAX_TOKENS:
-        raise ValueError(f"Chunk size must be at least {MIN_MAX_TOKENS} tokens (got {max_tokens}).")
+        raise InputError(N_("Chunk size must be at least {minimum} tokens (got {size})."),
+                         minimum=MIN_MAX_TOKENS, size=max_tokens)
     if not 0 <= overlap <= max_tokens // 2:
-        raise ValueError(f"Overlap must be between 0 and half the chunk size, {max_tokens // 2} (got {overlap}).")
+        raise InputError(N_("Overlap must be between 0 and half the chunk size, {half} (got {overlap})."),
+                         half=max_tokens // 2, overlap=overlap)
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -339,7 +342,8 @@ def chunk_text(
         ValueError: unknown strategy, max_tokens < 8, or overlap outside 0..max_tokens // 2.
     """
     if strategy not in _CHUNKERS:
-        raise ValueError(f"Unknown chunking strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}.")
+        raise InputError(N_("Unknown chunking strategy {strategy}; choose one of {strategies}."),
+                         strategy=repr(strategy), strategies=", ".join(STRATEGIES))
     return _CHUNKERS[strategy](text, max_tokens, overlap, index)
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from embedlab.messages import N_, LocalizedError, Message
+
 DEFAULT_MODEL = "Qwen/Qwen3-Embedding-0.6B"
 SECRETS_PATH = Path(".streamlit") / "secrets.toml"
 
@@ -57,9 +59,9 @@ QWEN3_DIMENSIONS: dict[str, tuple[int, int]] = {"0.6b": (32, 1024), "4b": (32, 2
 _QWEN3_NAME = re.compile(r"qwen3-embedding[-_:]?(0\.6b|4b|8b)(?![0-9a-z.])", re.IGNORECASE)
 # What a setting falls back to when its value cannot be used (read_settings).
 _FALLBACKS = {
-    "embedding_dimensions": "the model's full size is used",
-    "chroma_port": "port 8000 is used",
-    "milvus_uri": "the embedded Chroma store is used instead of Milvus",
+    "embedding_dimensions": N_("the model's full size is used"),
+    "chroma_port": N_("port 8000 is used"),
+    "milvus_uri": N_("the embedded Chroma store is used instead of Milvus"),
 }
 
 
@@ -79,7 +81,7 @@ def server_root(base_url: str) -> str:
 ENV_LOCK = threading.Lock()
 
 
-class SettingsError(ValueError):
+class SettingsError(LocalizedError, ValueError):
     """A configuration value cannot be used; the message names the variable."""
 
 
@@ -229,7 +231,7 @@ def read_secrets(path: Path = SECRETS_PATH) -> dict[str, Any]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path} is not valid TOML: {exc}") from exc
+        raise SettingsError(N_("{path} is not valid TOML: {detail}"), path=str(path), detail=str(exc)) from exc
 
 
 def _convert(name: str, raw: Any) -> Any:
@@ -243,22 +245,22 @@ def _convert(name: str, raw: Any) -> Any:
         try:
             value = int(raw)
         except (TypeError, ValueError):
-            raise SettingsError(f"EMBEDDING_DIMENSIONS must be a whole number, got {raw!r}") from None
+            raise SettingsError(N_("EMBEDDING_DIMENSIONS must be a whole number, got {raw}"), raw=repr(raw)) from None
         # 0 means "the model's full size", as in the sidebar.
         if value == 0:
             return None
         if value < 1:
-            raise SettingsError(f"EMBEDDING_DIMENSIONS must be positive, got {value}")
+            raise SettingsError(N_("EMBEDDING_DIMENSIONS must be positive, got {raw}"), raw=value)
         return value
     if name == "chroma_port":
         try:
             return int(raw)
         except (TypeError, ValueError):
-            raise SettingsError(f"CHROMA_PORT must be a port number, got {raw!r}") from None
+            raise SettingsError(N_("CHROMA_PORT must be a port number, got {raw}"), raw=repr(raw)) from None
     if name == "connection_locked":
         flag = str(raw).lower()
         if flag not in _TRUE + _FALSE:
-            raise SettingsError(f"PLAYGROUND_LOCK_CONNECTION must be 1 or 0, got {raw!r}")
+            raise SettingsError(N_("PLAYGROUND_LOCK_CONNECTION must be 1 or 0, got {raw}"), raw=repr(raw))
         return flag in _TRUE
     if name.endswith("base_url"):
         return str(raw).rstrip("/")
@@ -266,8 +268,8 @@ def _convert(name: str, raw: Any) -> Any:
         uri = str(raw)
         if not is_milvus_lite(uri) and urlsplit(uri).scheme.lower() not in MILVUS_SCHEMES:
             raise SettingsError(
-                f"MILVUS_URI must be a Milvus server URL (http://host:19530) or a Milvus Lite file "
-                f"path ending in .db (./data/milvus.db), got {public_url(uri)!r}"
+                N_("MILVUS_URI must be a Milvus server URL (http://host:19530) or a Milvus Lite file "
+                   "path ending in .db (./data/milvus.db), got {raw}"), raw=repr(public_url(uri)),
             )
         return uri
     return str(raw)
@@ -313,7 +315,7 @@ def read_settings(
     secrets: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
     strict: bool = False,
-) -> tuple[Settings, list[str]]:
+) -> tuple[Settings, list[Message]]:
     """Like load_settings, but an unusable value (or secrets file) is left out and reported:
     that one setting keeps its default and every other setting is still read.
 
@@ -321,12 +323,12 @@ def read_settings(
         (settings, problems): one message per value left out, naming the variable and what is
         used instead. With strict=True the first problem is raised as SettingsError instead.
     """
-    problems: list[str] = []
+    problems: list[Message] = []
 
     def refuse(exc: SettingsError, fallback: str) -> None:
         if strict:
             raise exc
-        problems.append(f"{exc}; {fallback}.")
+        problems.append(Message(N_("{problem}; {fallback}."), {"problem": exc.message, "fallback": Message(fallback)}))
 
     if env is None:
         with ENV_LOCK:  # never read while stores.milvus hides MILVUS_URI from pymilvus's import
@@ -335,14 +337,14 @@ def read_settings(
         try:
             secrets = read_secrets()
         except SettingsError as exc:
-            refuse(exc, "the file is ignored")
+            refuse(exc, N_("the file is ignored"))
             secrets = {}
 
     def convert(name: str, raw: Any, into: dict[str, Any]) -> None:
         try:
             into[name] = _convert(name, raw)
         except SettingsError as exc:
-            refuse(exc, _FALLBACKS.get(name, "the default is used"))
+            refuse(exc, _FALLBACKS.get(name, N_("the default is used")))
 
     configured: dict[str, Any] = {}
     for f in fields(Settings):
@@ -363,7 +365,8 @@ def read_settings(
     dims = settings.embedding_dimensions
     low, high = dimension_range(settings.vector_model)
     if dims is not None and not (low <= dims <= (high or dims)):
-        refuse(SettingsError(f"EMBEDDING_DIMENSIONS={dims} is outside the sizes {settings.vector_model} offers "
-                             f"({low} to {high})"), _FALLBACKS["embedding_dimensions"])
+        refuse(SettingsError(N_("EMBEDDING_DIMENSIONS={dims} is outside the sizes {model} offers ({low} to {high})"),
+                             dims=dims, model=settings.vector_model, low=low, high=high),
+               _FALLBACKS["embedding_dimensions"])
         settings = Settings(**{**values, "embedding_dimensions": None})
     return settings, problems

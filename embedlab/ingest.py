@@ -21,6 +21,7 @@ from typing import Any
 from embedlab import textio
 from embedlab.backends import Embedder, EmbeddingError
 from embedlab.chunking import chunk_text
+from embedlab.messages import N_, InputError, Message, message_of
 from embedlab.stores.base import CollectionSpec, PartialWrite, StoreError, VectorStore, parse_export
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "corpora"
@@ -56,26 +57,32 @@ class IngestReport:
     removed: int = 0
     embed_s: float = 0.0
     store_s: float = 0.0
-    error: str | None = None
+    error: Message | None = None  # why it stopped (translated by the UI; str() is English)
     stored_ids: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
-    def summary(self) -> str:
-        done = (
-            f"{self.documents} document(s), {self.chunks} chunk(s): {self.added} added, "
-            f"{self.updated} updated, {self.skipped} unchanged (skipped)"
-        )
-        if self.removed:
-            done += f", {self.removed} outdated removed"
+    def summary(self) -> Message:
+        """What was done, for the page (translated there with `tr`; str() is English)."""
+        counts = {"documents": self.documents, "chunks": self.chunks, "added": self.added, "updated": self.updated,
+                  "skipped": self.skipped, "removed": self.removed, "collection": repr(self.collection),
+                  "embed_s": f"{self.embed_s:.2f}", "store_s": f"{self.store_s:.2f}"}
         if self.error:
-            return (
-                f"Stopped: {self.error} Stored before the failure: {self.added} added and "
-                f"{self.updated} updated chunk(s) in {self.collection!r}; they are intact."
-            )
-        return f"{done}. Embedding {self.embed_s:.2f} s, writing {self.store_s:.2f} s."
+            return Message(N_(
+                "Stopped: {error} Stored before the failure: {added} added and "
+                "{updated} updated chunk(s) in {collection}; they are intact."
+            ), {**counts, "error": self.error})
+        if self.removed:
+            return Message(N_(
+                "{documents} document(s), {chunks} chunk(s): {added} added, {updated} updated, {skipped} unchanged "
+                "(skipped), {removed} outdated removed. Embedding {embed_s} s, writing {store_s} s."
+            ), counts)
+        return Message(N_(
+            "{documents} document(s), {chunks} chunk(s): {added} added, {updated} updated, {skipped} unchanged "
+            "(skipped). Embedding {embed_s} s, writing {store_s} s."
+        ), counts)
 
 
 def chunk_id(source: str, text: str, occurrence: int = 0) -> str:
@@ -92,7 +99,7 @@ def chunk_documents(
     seen_sources: set[str] = set()
     for doc in documents:
         if doc.source in seen_sources:
-            raise ValueError(f"Two documents are named {doc.source!r}; sources must be unique.")
+            raise InputError(N_("Two documents are named {source}; sources must be unique."), source=repr(doc.source))
         seen_sources.add(doc.source)
         seen: dict[str, int] = {}
         index = 0
@@ -145,12 +152,12 @@ def ingest(
     report = IngestReport(collection, documents=len({r.metadata.get("source") for r in records}),
                           chunks=len(records))
     if len({r.id for r in records}) != len(records):
-        raise StoreError("Two chunks have the same id; each source name must be unique.")
+        raise StoreError(N_("Two chunks have the same id; each source name must be unique."))
     # The guard runs before anything is embedded or written (ModelMismatch propagates).
     try:
         dim = embedder.dim
     except EmbeddingError as exc:
-        report.error = str(exc)
+        report.error = exc.message
         return report
     store.check(collection, embedder.model_id, dim)
 
@@ -174,7 +181,8 @@ def ingest(
         try:
             store.settle(collection)  # Milvus Lite: index what was written, for fast searches
         except StoreError as exc:  # everything is stored and searchable, only more slowly
-            report.error = report.error or f"chunks stored, but preparing them for fast search failed: {exc}"
+            report.error = report.error or Message(
+                N_("chunks stored, but preparing them for fast search failed: {error}"), {"error": exc.message})
         report.store_s += time.perf_counter() - t0
     return report
 
@@ -205,10 +213,10 @@ def _embed_and_write(
             report.store_s += time.perf_counter() - t1
         except PartialWrite as exc:
             _count(report, batch[: len(exc.written_ids)], existing)
-            report.error = str(exc)
+            report.error = exc.message
             return False
         except (EmbeddingError, StoreError) as exc:
-            report.error = str(exc)
+            report.error = exc.message
             return False
         _count(report, batch, existing)
         if progress:
@@ -226,7 +234,8 @@ def _remove_outdated(store: VectorStore, collection: str, records: Sequence[Chun
         store.delete_ids(collection, stale)
         report.removed = len(stale)
     except StoreError as exc:  # new chunks are stored; only the clean-up failed
-        report.error = f"new chunks stored, but removing outdated ones failed: {exc}"
+        report.error = Message(N_("new chunks stored, but removing outdated ones failed: {error}"),
+                               {"error": exc.message})
     report.store_s += time.perf_counter() - t0
 
 
@@ -264,7 +273,8 @@ def load_domain_sample(domain: str) -> SampleCorpus:
     """The bundled sample corpus of `domain` (one of SAMPLE_DOMAINS); ValueError for others."""
     path = DATA_DIR / f"{domain}.json"
     if domain not in SAMPLE_DOMAINS or not path.is_file():
-        raise ValueError(f"No sample corpus {domain!r}; choose one of {', '.join(SAMPLE_DOMAINS)}.")
+        raise InputError(N_("No sample corpus {domain}; choose one of {domains}."),
+                         domain=repr(domain), domains=", ".join(SAMPLE_DOMAINS))
     raw = json.loads(path.read_text(encoding="utf-8"))
     return SampleCorpus(
         domain=domain,
@@ -311,7 +321,7 @@ def documents_from_file(data: bytes, filename: str) -> FileContents:
     try:
         return _file_contents(data, filename)
     except textio.UploadError as exc:
-        raise textio.UploadError(f"{filename}: {exc}") from None
+        raise textio.UploadError(N_("{file}: {error}"), file=filename, error=exc.message) from None
 
 
 def read_files(files: Sequence[tuple[str, bytes]]) -> tuple[list[Document], list[ChunkRecord], list[dict[str, Any]]]:
@@ -342,14 +352,16 @@ def _file_contents(data: bytes, filename: str) -> FileContents:
             try:
                 return FileContents([], records_from_rows(parse_export(rows)), lines.encoding)
             except ValueError as exc:
-                raise textio.UploadError(str(exc)) from None
+                reason = message_of(exc)
+                raise textio.UploadError(reason.msgid, **reason.params) from None
     if suffix in ("csv", "jsonl"):
         table = textio.load_table(data, filename)
         frame = table.frame
         column = textio.guess_text_column(frame)
         if column is None:
             raise textio.UploadError(
-                f"no column with text found (columns: {', '.join(frame.columns)}). Name the text column 'text'."
+                N_("no column with text found (columns: {columns}). Name the text column 'text'."),
+                columns=", ".join(frame.columns),
             )
         lowered = {c.lower(): c for c in frame.columns}
         source_col = next((lowered[c] for c in _SOURCE_COLUMNS if c in lowered and lowered[c] != column), None)
@@ -367,9 +379,9 @@ def _file_contents(data: bytes, filename: str) -> FileContents:
             used.add(name)
             docs.append(Document(name, text))
         if not docs:
-            raise textio.UploadError(f"column {column!r} has no text.")
+            raise textio.UploadError(N_("column {column} has no text."), column=repr(column))
         return FileContents(docs, [], table.encoding)
     decoded = textio.extract_text(data, filename)
     if not decoded.text.strip():
-        raise textio.UploadError("the file contains no text.")
+        raise textio.UploadError(N_("the file contains no text."))
     return FileContents([Document(filename, decoded.text)], [], decoded.encoding)

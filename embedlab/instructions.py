@@ -25,6 +25,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from embedlab.diskerrors import write_failure
+from embedlab.messages import N_, LocalizedError, Message, message_of
 
 DEFAULT_TEMPLATE = "Instruct: {task}\nQuery:{query}"
 DEFAULT_TASK = "Given a web search query, retrieve relevant passages that answer the query"
@@ -56,28 +57,31 @@ def format_query(task: str, query: str, template: str = DEFAULT_TEMPLATE) -> str
 # --- Template validation ---------------------------------------------------------------------
 
 _PLACEHOLDER = re.compile(r"\{([^{}\n]*)\}")
+_PLACEHOLDERS_SHOWN = {"task": "{task}", "query": "{query}"}  # the template's placeholders, named in messages
 
 
-def template_problems(template: str) -> list[str]:
-    """Every reason `template` cannot be used (empty list = valid).
+def template_problems(template: str) -> list[Message]:
+    """Every reason `template` cannot be used (empty list = valid), to translate where shown.
 
     Rules: `{query}` exactly once; the only placeholders are `{task}` and `{query}`.
     """
-    problems: list[str] = []
+    problems: list[Message] = []
     if not template.strip():
-        return ["The template is empty."]
+        return [Message(N_("The template is empty."))]
     if len(template) > MAX_TEMPLATE_CHARS:
-        problems.append(f"The template is longer than {MAX_TEMPLATE_CHARS} characters.")
+        problems.append(Message(N_("The template is longer than {limit} characters."), {"limit": MAX_TEMPLATE_CHARS}))
     names = _PLACEHOLDER.findall(template)
     unknown = sorted({n for n in names if n not in ALLOWED_PLACEHOLDERS})
     if unknown:
         shown = ", ".join("{" + n + "}" for n in unknown)
-        problems.append(f"Unknown placeholder(s) {shown}: only {{task}} and {{query}} are allowed.")
+        problems.append(Message(N_("Unknown placeholder(s) {shown}: only {task} and {query} are allowed."),
+                                {"shown": shown, **_PLACEHOLDERS_SHOWN}))
     count = names.count("query")
     if count == 0:
-        problems.append("The template must contain {query} (where the text goes).")
+        problems.append(Message(N_("The template must contain {query} (where the text goes)."), _PLACEHOLDERS_SHOWN))
     elif count > 1:
-        problems.append(f"The template must contain {{query}} exactly once, not {count} times.")
+        problems.append(Message(N_("The template must contain {query} exactly once, not {count} times."),
+                                {"count": count, **_PLACEHOLDERS_SHOWN}))
     return problems
 
 
@@ -176,7 +180,7 @@ PRESETS: tuple[Instruction, ...] = (
 )
 
 
-class LibraryError(ValueError):
+class LibraryError(LocalizedError, ValueError):
     """A library operation or import was refused; the message is written for users."""
 
 
@@ -186,33 +190,39 @@ class ImportResult:
     replaced: int
 
 
-def _clean_entry(raw: object, where: str) -> Instruction:
+def _clean_entry(raw: object, where: Message) -> Instruction:
     """Validate one user entry (a dict) into an Instruction; LibraryError names `where`."""
     if not isinstance(raw, dict):
-        raise LibraryError(f"{where}: expected an object with 'name' and 'task', got {type(raw).__name__}.")
+        raise LibraryError(N_("{where}: expected an object with 'name' and 'task', got {kind}."),
+                           where=where, kind=type(raw).__name__)
     name, task, note = raw.get("name"), raw.get("task"), raw.get("note", "")
     if not isinstance(name, str) or not name.strip():
-        raise LibraryError(f"{where}: 'name' must be a non-empty string.")
+        raise LibraryError(N_("{where}: 'name' must be a non-empty string."), where=where)
     if not isinstance(task, str) or not task.strip():
-        raise LibraryError(f"{where} ({name.strip()!r}): 'task' must be a non-empty string.")
+        raise LibraryError(N_("{where} ({name}): 'task' must be a non-empty string."),
+                           where=where, name=repr(name.strip()))
     if note is None:
         note = ""
     if not isinstance(note, str):
-        raise LibraryError(f"{where} ({name.strip()!r}): 'note' must be a string.")
+        raise LibraryError(N_("{where} ({name}): 'note' must be a string."), where=where, name=repr(name.strip()))
     return _checked(Instruction(name.strip(), task.strip(), note.strip()), where)
 
 
-def _checked(instr: Instruction, where: str = "Instruction") -> Instruction:
+def _checked(instr: Instruction, where: Message | None = None) -> Instruction:
+    where = where or Message(N_("Instruction"))
+    name = repr(instr.name)
     if not instr.name:
-        raise LibraryError(f"{where}: the name is empty.")
+        raise LibraryError(N_("{where}: the name is empty."), where=where)
     if len(instr.name) > MAX_NAME_CHARS:
-        raise LibraryError(f"{where}: the name is longer than {MAX_NAME_CHARS} characters.")
+        raise LibraryError(N_("{where}: the name is longer than {limit} characters."), where=where, limit=MAX_NAME_CHARS)
     if not instr.task:
-        raise LibraryError(f"{where} ({instr.name!r}): the task description is empty.")
+        raise LibraryError(N_("{where} ({name}): the task description is empty."), where=where, name=name)
     if len(instr.task) > MAX_TASK_CHARS:
-        raise LibraryError(f"{where} ({instr.name!r}): the task is longer than {MAX_TASK_CHARS} characters.")
+        raise LibraryError(N_("{where} ({name}): the task is longer than {limit} characters."),
+                           where=where, name=name, limit=MAX_TASK_CHARS)
     if len(instr.note) > MAX_NOTE_CHARS:
-        raise LibraryError(f"{where} ({instr.name!r}): the note is longer than {MAX_NOTE_CHARS} characters.")
+        raise LibraryError(N_("{where} ({name}): the note is longer than {limit} characters."),
+                           where=where, name=name, limit=MAX_NOTE_CHARS)
     return instr
 
 
@@ -241,31 +251,34 @@ def parse_entries(data: bytes | str) -> list[Instruction]:
     """
     if isinstance(data, bytes):
         if len(data) > MAX_IMPORT_BYTES:
-            raise LibraryError(f"The file is larger than {MAX_IMPORT_BYTES // 1000} kB; not an instruction library.")
+            raise LibraryError(N_("The file is larger than {limit} kB; not an instruction library."),
+                               limit=MAX_IMPORT_BYTES // 1000)
         try:
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise LibraryError("The file is not UTF-8 text, so it is not an instruction library.") from None
+            raise LibraryError(N_("The file is not UTF-8 text, so it is not an instruction library.")) from None
     try:
         doc = json.loads(data)
     except json.JSONDecodeError as exc:
-        raise LibraryError(f"The file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
+        raise LibraryError(N_("The file is not valid JSON (line {line}, column {column}: {detail})."),
+                           line=exc.lineno, column=exc.colno, detail=exc.msg) from None
     except RecursionError:
-        raise LibraryError("The file nests lists or objects too deeply to read; it is not an instruction library.") from None
+        raise LibraryError(
+            N_("The file nests lists or objects too deeply to read; it is not an instruction library.")) from None
     if isinstance(doc, dict):
         if "instructions" not in doc:
-            raise LibraryError("The JSON has no 'instructions' list.")
+            raise LibraryError(N_("The JSON has no 'instructions' list."))
         doc = doc["instructions"]
     if not isinstance(doc, list):
-        raise LibraryError("Expected a list of instructions.")
+        raise LibraryError(N_("Expected a list of instructions."))
     entries: list[Instruction] = []
     seen: set[str] = set()
     for i, raw in enumerate(doc, start=1):
-        instr = _clean_entry(raw, f"Entry {i}")
+        instr = _clean_entry(raw, Message(N_("Entry {i}"), {"i": i}))
         if _key(instr.name) in _PRESET_KEYS:
-            raise LibraryError(f"Entry {i}: {instr.name!r} is the name of a preset; rename it.")
+            raise LibraryError(N_("Entry {i}: {name} is the name of a preset; rename it."), i=i, name=repr(instr.name))
         if _key(instr.name) in seen:
-            raise LibraryError(f"Entry {i}: the name {instr.name!r} appears more than once.")
+            raise LibraryError(N_("Entry {i}: the name {name} appears more than once."), i=i, name=repr(instr.name))
         seen.add(_key(instr.name))
         entries.append(instr)
     return entries
@@ -292,9 +305,10 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def _unsaved(path: Path, exc: OSError) -> str:
-    return (f"The instruction library could not be saved in {path.parent}: {write_failure(exc)}. "
-            "Nothing was changed; the saved instructions are as they were.")
+def _unsaved(path: Path, exc: OSError) -> LibraryError:
+    return LibraryError(N_("The instruction library could not be saved in {folder}: {reason}. "
+                           "Nothing was changed; the saved instructions are as they were."),
+                        folder=str(path.parent), reason=write_failure(exc))
 
 
 class InstructionLibrary:
@@ -311,7 +325,7 @@ class InstructionLibrary:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.warning: str | None = None
+        self.warning: Message | None = None  # why the saved library was not read (translated where shown)
         self._lock = _lock_for(self.path)
         self._file_lock: FileLock | None = None  # made on the first change (pages mostly only read)
         # The entries as last read, with the file's identity then: a page asks for the library many
@@ -336,11 +350,11 @@ class InstructionLibrary:
                 self._file_lock.acquire()
             except Timeout:
                 raise LibraryError(
-                    f"Another app process has been changing the instruction library for over {LOCK_TIMEOUT_S:g} s; "
-                    "nothing was changed. Try again in a moment."
+                    N_("Another app process has been changing the instruction library for over {seconds} s; "
+                       "nothing was changed. Try again in a moment."), seconds=f"{LOCK_TIMEOUT_S:g}",
                 ) from None
             except OSError as exc:  # the lock file cannot be created: the same refusal as a failed write
-                raise LibraryError(_unsaved(self.path, exc)) from None
+                raise _unsaved(self.path, exc) from None
             try:
                 yield
             finally:
@@ -393,7 +407,8 @@ class InstructionLibrary:
             with self._exclusive():
                 return self._read_locked()
         except LibraryError as exc:
-            self.warning = f"The saved instruction library could not be read, nor moved aside ({exc})."
+            self.warning = Message(N_("The saved instruction library could not be read, nor moved aside ({error})."),
+                                   {"error": exc.message})
             return []
 
     def _read_locked(self) -> list[Instruction]:
@@ -410,7 +425,8 @@ class InstructionLibrary:
             except OSError:
                 aside = self.path
             self._seen = None
-            self.warning = f"The saved instruction library could not be read ({exc}); it was kept as {aside.name}."
+            self.warning = Message(N_("The saved instruction library could not be read ({error}); it was kept as {file}."),
+                                   {"error": message_of(exc), "file": aside.name})
             return []
 
     def user(self) -> list[Instruction]:
@@ -439,16 +455,16 @@ class InstructionLibrary:
         try:
             atomic_write_text(self.path, dump_entries(entries))
         except OSError as exc:
-            raise LibraryError(_unsaved(self.path, exc)) from None
+            raise _unsaved(self.path, exc) from None
         self._seen = (self._stamp(), list(entries))  # nobody else writes while the lock is held
 
     @staticmethod
     def _ensure_free(name: str, entries: list[Instruction], ignore: str | None = None) -> None:
         key = _key(name)
         if key in _PRESET_KEYS:
-            raise LibraryError(f"{name!r} is the name of a preset; choose another name.")
+            raise LibraryError(N_("{name} is the name of a preset; choose another name."), name=repr(name))
         if any(_key(e.name) == key and _key(e.name) != ignore for e in entries):
-            raise LibraryError(f"An instruction named {name!r} already exists.")
+            raise LibraryError(N_("An instruction named {name} already exists."), name=repr(name))
 
     def create(self, name: str, task: str, note: str = "") -> Instruction:
         instr = _checked(Instruction(name.strip(), task.strip(), note.strip()))
@@ -461,13 +477,14 @@ class InstructionLibrary:
     def update(self, old_name: str, name: str, task: str, note: str = "") -> Instruction:
         """Replace the user entry `old_name` (which may be renamed); presets are read-only."""
         if _key(old_name) in _PRESET_KEYS:
-            raise LibraryError(f"{old_name!r} is a preset and cannot be changed; duplicate it and edit the copy.")
+            raise LibraryError(N_("{name} is a preset and cannot be changed; duplicate it and edit the copy."),
+                               name=repr(old_name))
         instr = _checked(Instruction(name.strip(), task.strip(), note.strip()))
         with self._exclusive():
             entries = self._read_locked()
             idx = next((i for i, e in enumerate(entries) if _key(e.name) == _key(old_name)), None)
             if idx is None:
-                raise LibraryError(f"There is no instruction named {old_name!r}.")
+                raise LibraryError(N_("There is no instruction named {name}."), name=repr(old_name))
             self._ensure_free(instr.name, entries, ignore=_key(old_name))
             entries[idx] = instr
             self._write(entries)
@@ -477,7 +494,7 @@ class InstructionLibrary:
         """Copy any entry (preset or not) to a new user entry, "<name> (copy)" by default."""
         source = self.get(name)
         if source is None:
-            raise LibraryError(f"There is no instruction named {name!r}.")
+            raise LibraryError(N_("There is no instruction named {name}."), name=repr(name))
         taken = {_key(n) for n in self.names()}
         if new_name is None:
             new_name, n = f"{source.name} (copy)", 2
@@ -487,12 +504,12 @@ class InstructionLibrary:
 
     def delete(self, name: str) -> None:
         if _key(name) in _PRESET_KEYS:
-            raise LibraryError(f"{name!r} is a preset and cannot be deleted.")
+            raise LibraryError(N_("{name} is a preset and cannot be deleted."), name=repr(name))
         with self._exclusive():
             entries = self._read_locked()
             kept = [e for e in entries if _key(e.name) != _key(name)]
             if len(kept) == len(entries):
-                raise LibraryError(f"There is no instruction named {name!r}.")
+                raise LibraryError(N_("There is no instruction named {name}."), name=repr(name))
             self._write(kept)
 
     # Import / export ----------------------------------------------------------------------

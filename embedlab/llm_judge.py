@@ -25,6 +25,7 @@ from typing import Any
 
 from embedlab.config import api_root, public_url, read_secrets
 from embedlab.judgments import LLM_PREFIX, LLMCall, PoolItem
+from embedlab.messages import N_, LocalizedError
 
 ENV_KEYS = ("JUDGE_BASE_URL", "JUDGE_MODEL", "JUDGE_API_KEY")
 MAX_PASSAGE_CHARS = 6000  # longer chunks are cut in the prompt (the cut is said in the prompt)
@@ -40,7 +41,7 @@ SYSTEM_PROMPT = (
 )
 
 
-class JudgeUnavailable(Exception):
+class JudgeUnavailable(LocalizedError):
     """The chat server cannot be used at all (unreachable, refuses the key or model)."""
 
 
@@ -133,11 +134,11 @@ class LLMJudge:
         try:
             return httpx.post(self.url, json=body, headers=headers, timeout=timeout)
         except httpx.TimeoutException:
-            raise JudgeUnavailable(f"The LLM judge at {self.settings.public_url} did not answer within "
-                                   f"{self.timeout_s:.0f} s.") from None
+            raise JudgeUnavailable(N_("The LLM judge at {url} did not answer within {seconds} s."),
+                                   url=self.settings.public_url, seconds=f"{self.timeout_s:.0f}") from None
         except httpx.HTTPError as exc:
-            raise JudgeUnavailable(f"Cannot reach the LLM judge at {self.settings.public_url} "
-                                   f"({type(exc).__name__}). Is JUDGE_BASE_URL right?") from None
+            raise JudgeUnavailable(N_("Cannot reach the LLM judge at {url} ({error}). Is JUDGE_BASE_URL right?"),
+                                   url=self.settings.public_url, error=type(exc).__name__) from None
 
     def rate(self, item: PoolItem) -> LLMCall:
         """The LLM's grade of one pooled chunk, with the prompt and raw answer.
@@ -159,10 +160,12 @@ class LLMJudge:
         call = dict(query=item.query, chunk=item.chunk, rater=self.settings.rater, model=self.settings.model,
                     prompt=prompt)
         if resp.status_code in (401, 403):
-            raise JudgeUnavailable(f"The LLM judge refused the request (HTTP {resp.status_code}): check JUDGE_API_KEY.")
+            raise JudgeUnavailable(N_("The LLM judge refused the request (HTTP {status}): check JUDGE_API_KEY."),
+                                   status=resp.status_code)
         if resp.status_code == 404:
-            raise JudgeUnavailable(f"{self.url} answered 404: no chat endpoint or no model "
-                                   f"{self.settings.model!r}. Check JUDGE_BASE_URL and JUDGE_MODEL.")
+            raise JudgeUnavailable(N_("{url} answered 404: no chat endpoint or no model {model}. "
+                                      "Check JUDGE_BASE_URL and JUDGE_MODEL."),
+                                   url=self.url, model=repr(self.settings.model))
         if resp.status_code >= 400:
             return LLMCall(**call, answer=resp.text[:2000], grade=None, error=f"HTTP {resp.status_code}")
         try:

@@ -26,20 +26,21 @@ from embedlab.backends import (
     clean_text,
     normalize_rows,
 )
+from embedlab.messages import N_, Message
 
-_USE_A_SERVER = (
+_USE_A_SERVER = Message(N_(
     "Downloading the model needs internet access to the model hub (2.4 GB). Without it, point the "
     "app at an embedding server: set EMBEDDING_BASE_URL (or the sidebar's base URL) to e.g. "
     "http://localhost:30000/v1 after `sglang serve --model-path Qwen/Qwen3-Embedding-0.6B "
     "--is-embedding --port 30000`, or set EMBEDDING_LOCAL_PATH to a downloaded model directory."
-)
+))
 
 
 def _has_files(path: Path) -> bool:
     return path.is_dir() and any(p.is_file() for p in path.rglob("*"))
 
 
-def _hub_unreachable(timeout_s: float = 3.0) -> str | None:
+def _hub_unreachable(timeout_s: float = 3.0) -> Message | None:
     """Why the model hub surely cannot be reached (its name does not resolve), or None.
 
     None also when unsure (a proxy is configured, or the lookup is slow): the download then
@@ -48,7 +49,7 @@ def _hub_unreachable(timeout_s: float = 3.0) -> str | None:
     if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
         return None
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return "HF_HUB_OFFLINE is set"
+        return Message(N_("HF_HUB_OFFLINE is set"))
     host = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
     pool = ThreadPoolExecutor(max_workers=1)
     lookup = pool.submit(socket.getaddrinfo, host, 443)
@@ -56,7 +57,7 @@ def _hub_unreachable(timeout_s: float = 3.0) -> str | None:
     try:
         lookup.result(timeout=timeout_s)
     except OSError as exc:
-        return f"no network ({host} cannot be resolved: {exc})"
+        return Message(N_("no network ({host} cannot be resolved: {detail})"), {"host": host, "detail": str(exc)})
     except TimeoutError:
         return None
     return None
@@ -81,7 +82,8 @@ class LocalEmbedder:
         model_name: str = MODEL_NAME,
     ) -> None:
         if dimensions is not None and not 1 <= dimensions <= self.FULL_DIM:
-            raise InputRejected(f"dimensions must be between 1 and {self.FULL_DIM}, got {dimensions}")
+            raise InputRejected(N_("dimensions must be between 1 and {full}, got {dimensions}"),
+                                full=self.FULL_DIM, dimensions=dimensions)
         self.cache_dir = Path(cache_dir)
         self.local_path = local_path
         self.dimensions = dimensions
@@ -113,13 +115,15 @@ class LocalEmbedder:
                 return
             if self.local_path and not Path(self.local_path).is_dir():
                 raise ModelUnavailable(
-                    f"EMBEDDING_LOCAL_PATH={self.local_path} is not a directory. Point it at a "
-                    "folder holding the ONNX export of Qwen3-Embedding-0.6B, or unset it."
+                    N_("EMBEDDING_LOCAL_PATH={path} is not a directory. Point it at a "
+                       "folder holding the ONNX export of Qwen3-Embedding-0.6B, or unset it."),
+                    path=self.local_path,
                 )
             offline = None if self.local_path or _has_files(self.cache_dir) else _hub_unreachable()
             if offline:
                 # fastembed would retry for about 40 s before failing the same way.
-                raise ModelUnavailable(f"Could not download {self.model_name}: {offline}. " + _USE_A_SERVER)
+                raise ModelUnavailable(N_("Could not download {model}: {reason}. {advice}"),
+                                       model=self.model_name, reason=offline, advice=_USE_A_SERVER)
             try:
                 from fastembed import TextEmbedding
 
@@ -131,8 +135,8 @@ class LocalEmbedder:
                 )
             except Exception as exc:  # noqa: BLE001 - fastembed raises many kinds
                 raise ModelUnavailable(
-                    f"Could not load {self.model_name} in-process ({type(exc).__name__}: "
-                    f"{str(exc)[:200]}). " + _USE_A_SERVER
+                    N_("Could not load {model} in-process ({error}). {advice}"),
+                    model=self.model_name, error=f"{type(exc).__name__}: {str(exc)[:200]}", advice=_USE_A_SERVER,
                 ) from None
 
     def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:
@@ -150,7 +154,7 @@ class LocalEmbedder:
                 progress(done, len(texts))
         raw = np.vstack(out)
         if not np.all(np.isfinite(raw)):
-            raise BadResponse("The local model produced NaN values.")
+            raise BadResponse(N_("The local model produced NaN values."))
         return normalize_rows(raw, self.dimensions)
 
     def probe(self) -> ProbeResult:

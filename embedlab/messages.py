@@ -40,3 +40,15 @@ class LocalizedError(Exception):
     def __init__(self, msgid: str, **params: Any) -> None:
         self.message = Message(msgid, params)
         super().__init__(str(self.message))
+
+
+class InputError(LocalizedError, ValueError):
+    """A value the user gave or chose cannot be used (a chunk size out of range, too few texts);
+    a ValueError, so callers that catch ValueError keep working."""
+
+
+def message_of(exc: BaseException) -> Message:
+    """The translatable message of `exc`: its own for a LocalizedError, else its text as it is."""
+    if isinstance(exc, LocalizedError):
+        return exc.message
+    return Message("{text}", {"text": str(exc) or type(exc).__name__})

@@ -18,15 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from embedlab.config import api_root, hide_url_secrets, public_url
+from embedlab.messages import N_, LocalizedError, Message
 from embedlab.stores.base import Hit
 
-START_HINT = (
+START_HINT = N_(
     "Serve Qwen3-Reranker with sglang or vLLM (both offer /v1/rerank), then set RERANK_BASE_URL "
     "(and RERANK_MODEL) and restart the app."
 )
 
 
-class RerankError(Exception):
+class RerankError(LocalizedError):
     """The reranker failed; str(error) is a message fit to show a user."""
 
 
@@ -76,38 +77,42 @@ class RerankClient:
         if not documents:
             return []
         if not query.strip():
-            raise RerankError("The query is empty.")
+            raise RerankError(N_("The query is empty."))
         body: dict[str, Any] = {"model": self.model, "query": query, "documents": list(documents)}
         if top_n is not None:
             body["top_n"] = int(top_n)
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         timeout = httpx.Timeout(self.timeout_s, connect=min(5.0, self.timeout_s))
-        last = ""
+        last = Message("")
         for attempt in range(2):
             try:
                 resp = httpx.post(self.url, json=body, headers=headers, timeout=timeout)
             except httpx.TimeoutException:
                 raise RerankError(
-                    f"The reranker at {self.shown_url} did not answer within {self.timeout_s:.0f} s; "
-                    "try fewer candidates (top N)."
+                    N_("The reranker at {url} did not answer within {seconds} s; try fewer candidates (top N)."),
+                    url=self.shown_url, seconds=f"{self.timeout_s:.0f}",
                 ) from None
             except httpx.HTTPError as exc:
                 why = hide_url_secrets(str(exc), self.url)
-                last = f"Cannot reach the reranker at {self.shown_url} ({why}). Is it running? {START_HINT}"
+                last = Message(N_("Cannot reach the reranker at {url} ({why}). Is it running? {hint}"),
+                               {"url": self.shown_url, "why": why, "hint": Message(START_HINT)})
                 time.sleep(0.2 * (attempt + 1))
                 continue
             if resp.status_code >= 500:
-                last = f"The reranker at {self.shown_url} answered HTTP {resp.status_code}: {resp.text[:300]}"
+                last = Message(N_("The reranker at {url} answered HTTP {status}: {body}"),
+                               {"url": self.shown_url, "status": resp.status_code, "body": resp.text[:300]})
                 continue
             if resp.status_code == 404:
                 raise RerankError(
-                    f"{public_url(self.url)} does not exist (HTTP 404): the server has no rerank endpoint or no "
-                    f"model {self.model!r}. Check RERANK_BASE_URL and RERANK_MODEL."
+                    N_("{url} does not exist (HTTP 404): the server has no rerank endpoint or no "
+                       "model {model}. Check RERANK_BASE_URL and RERANK_MODEL."),
+                    url=public_url(self.url), model=repr(self.model),
                 )
             if resp.status_code >= 400:
-                raise RerankError(f"The reranker refused the request (HTTP {resp.status_code}): {resp.text[:300]}")
+                raise RerankError(N_("The reranker refused the request (HTTP {status}): {body}"),
+                                  status=resp.status_code, body=resp.text[:300])
             return parse_response(resp.content, len(documents), top_n)
-        raise RerankError(last)
+        raise RerankError(last.msgid, **last.params)
 
 
 def parse_response(content: bytes | str, n_documents: int, top_n: int | None = None) -> list[RerankScore]:
@@ -115,21 +120,21 @@ def parse_response(content: bytes | str, n_documents: int, top_n: int | None = N
     try:
         payload = json.loads(content)
     except ValueError:
-        raise RerankError("The reranker did not answer with JSON; is RERANK_BASE_URL a rerank server?") from None
+        raise RerankError(N_("The reranker did not answer with JSON; is RERANK_BASE_URL a rerank server?")) from None
     items = payload.get("results") if isinstance(payload, dict) else payload
     if not isinstance(items, list):
-        raise RerankError("The reranker's answer has no `results` list; is this a /v1/rerank endpoint?")
+        raise RerankError(N_("The reranker's answer has no `results` list; is this a /v1/rerank endpoint?"))
     scores: list[RerankScore] = []
     seen: set[int] = set()
     for item in items:
         if not isinstance(item, dict):
-            raise RerankError("The reranker returned a result that is not an object.")
+            raise RerankError(N_("The reranker returned a result that is not an object."))
         index = item.get("index")
         score = item.get("relevance_score", item.get("score"))
         if not isinstance(index, int) or not 0 <= index < n_documents or index in seen:
-            raise RerankError(f"The reranker returned an invalid document index {index!r}.")
+            raise RerankError(N_("The reranker returned an invalid document index {index}."), index=repr(index))
         if not isinstance(score, int | float) or not math.isfinite(score):
-            raise RerankError(f"The reranker returned an invalid score {score!r}.")
+            raise RerankError(N_("The reranker returned an invalid score {score}."), score=repr(score))
         seen.add(index)
         scores.append(RerankScore(index, float(score)))
     scores.sort(key=lambda s: -s.score)

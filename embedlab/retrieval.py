@@ -20,6 +20,7 @@ from embedlab.backends import Embedder, ProgressCallback
 from embedlab.fusion import DEFAULT_ALPHA, FUSION_DEPTH, FusedHit, candidates, fuse
 from embedlab.instructions import format_query
 from embedlab.keyword import DEFAULT_CACHE, BM25Index, IndexCache
+from embedlab.messages import N_, InputError, Message
 from embedlab.rerank import RerankClient, RerankedHit, RerankError, apply_rerank, move_label
 from embedlab.stores.base import CollectionInfo, CollectionSpec, Hit, StoreError, VectorStore, model_name
 from embedlab.text import one_line
@@ -45,7 +46,7 @@ class QueryOutcome:
     hits: list[Hit]
     plain_hits: list[Hit] | None = None  # the same query without instruction (compare mode)
     reranked: list[RerankedHit] | None = None
-    rerank_error: str | None = None
+    rerank_error: Message | None = None  # translated where shown
     fetched: int = 0
     timings_ms: dict[str, float | None] = field(default_factory=dict)
     embed_cached: bool = False  # every text came from the embedder's cache (nothing sent)
@@ -119,7 +120,7 @@ def run_query(
             scores = reranker.rerank(query, [h.text for h in hits], top_n=k)
             outcome.reranked = apply_rerank(hits, scores, k)
         except RerankError as exc:
-            outcome.rerank_error = str(exc)
+            outcome.rerank_error = exc.message
         outcome.timings_ms["rerank"] = (time.perf_counter() - t2) * 1000
     return outcome
 
@@ -296,7 +297,8 @@ def mode_lists(index: ChunkIndex, query_vector: np.ndarray, query_text: str, k: 
     """
     vec = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     if index.vectors.shape[0] and vec.shape[0] != index.vectors.shape[1]:
-        raise ValueError(f"the query vector has {vec.shape[0]} dimensions, the collection {index.vectors.shape[1]}")
+        raise InputError(N_("The query vector has {query} dimensions, the collection {stored}."),
+                         query=vec.shape[0], stored=index.vectors.shape[1])
     t0 = time.perf_counter()
     dense = candidates(index.vectors @ vec, max(depth, k))
     t1 = time.perf_counter()
@@ -364,7 +366,8 @@ def collection_index(store: VectorStore, name: str, sources: Sequence[str] = (),
         stored = {r["id"]: r for r in store.get_records(name, where=where, include_embeddings=True)}
         changed = [r["id"] for r in records if stored.get(r["id"], {}).get("text") != r["text"]]
         if changed:
-            raise StoreError(f"{name!r} changed while it was read ({len(changed)} chunk(s)); search again.")
+            raise StoreError(N_("{name} changed while it was read ({n} chunk(s)); search again."),
+                             name=repr(name), n=len(changed))
         if progress:
             progress(f"Building the BM25 index of {len(records):,} chunks", 1, 2)
         index = ChunkIndex.from_records([{**r, "embedding": stored[r["id"]]["embedding"]} for r in records])

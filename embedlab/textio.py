@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from embedlab.messages import N_, LocalizedError, Message
 from embedlab.text import clip
 
 # Byte-order marks, longest first (UTF-32 LE starts with the UTF-16 LE mark).
@@ -31,20 +32,20 @@ _BOMS = [
 ]
 # Magic numbers of formats people upload by mistake.
 _BINARY_MAGIC = {
-    b"\x89PNG": "a PNG image",
-    b"\xff\xd8\xff": "a JPEG image",
-    b"GIF8": "a GIF image",
-    b"PK\x03\x04": "a ZIP archive (or a .docx/.xlsx file)",
-    b"\x7fELF": "a program (ELF binary)",
-    b"\x1f\x8b": "a gzip archive",
-    b"\xd0\xcf\x11\xe0": "an old Microsoft Office file",
+    b"\x89PNG": N_("a PNG image"),
+    b"\xff\xd8\xff": N_("a JPEG image"),
+    b"GIF8": N_("a GIF image"),
+    b"PK\x03\x04": N_("a ZIP archive (or a .docx/.xlsx file)"),
+    b"\x7fELF": N_("a program (ELF binary)"),
+    b"\x1f\x8b": N_("a gzip archive"),
+    b"\xd0\xcf\x11\xe0": N_("an old Microsoft Office file"),
 }
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _TEXT_COLUMN_NAMES = ("text", "content", "document", "doc", "body", "passage", "sentence", "query", "question")
 # Among equally good guesses (a short text), Chinese codecs win, GB18030 first: "你好世界" in GBK
 # also decodes without a flaw as Korean cp949 ("콱봤各썹"), "你好" as Big5 ("斕疑").
 _CHINESE_CODECS = ("gb18030", "big5")
-_CSV_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
+_CSV_DELIMITERS = {",": N_("comma"), ";": N_("semicolon"), "\t": N_("tab"), "|": N_("vertical bar")}
 # Uploaded JSON is records of texts, ids and numbers; anything nested deeper is refused before
 # Python's recursion limit is reached anywhere downstream (parsing, display, export).
 MAX_JSON_DEPTH = 64
@@ -58,8 +59,9 @@ MAX_PDF_SECONDS = 60.0
 MAX_PDF_STREAM_BYTES = 8_000_000
 
 
-class UploadError(ValueError):
-    """An upload that cannot be used; the message is meant for the user."""
+class UploadError(LocalizedError, ValueError):
+    """An upload that cannot be used; the message is meant for the user (`error.message`, translated
+    by the UI; str(error) is English)."""
 
 
 @dataclass(frozen=True)
@@ -83,20 +85,22 @@ def decode_bytes(data: bytes) -> DecodedText:
         UploadError: empty, binary or undecodable data.
     """
     if not data:
-        raise UploadError("The file is empty.")
+        raise UploadError(N_("The file is empty."))
     for magic, kind in _BINARY_MAGIC.items():
         if data.startswith(magic):
-            raise UploadError(f"This looks like {kind}, not text. Upload a .txt, .md, .pdf, .csv or .jsonl file.")
+            raise UploadError(N_("This looks like {kind}, not text. Upload a .txt, .md, .pdf, .csv or .jsonl file."),
+                              kind=Message(kind))
     if data.startswith(b"%PDF"):
-        raise UploadError("This is a PDF file; upload it with a .pdf name so its text layer is read.")
+        raise UploadError(N_("This is a PDF file; upload it with a .pdf name so its text layer is read."))
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             try:
                 return _checked(data.decode(encoding), encoding)
             except UnicodeDecodeError as exc:
-                raise UploadError(f"The file starts like {encoding} but is not valid {encoding} ({exc.reason}).") from None
+                raise UploadError(N_("The file starts like {encoding} but is not valid {encoding} ({reason})."),
+                                  encoding=encoding, reason=exc.reason) from None
     if b"\x00" in data[:8192]:
-        raise UploadError("The file contains NUL bytes: it looks binary, not text.")
+        raise UploadError(N_("The file contains NUL bytes: it looks binary, not text."))
     try:
         return _checked(data.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:
@@ -107,7 +111,7 @@ def decode_bytes(data: bytes) -> DecodedText:
     best = matches.best()
     if best is None or best.encoding is None:
         raise UploadError(
-            "The file's text encoding could not be recognised (is it binary?). Save it as UTF-8 and retry."
+            N_("The file's text encoding could not be recognised (is it binary?). Save it as UTF-8 and retry.")
         )
     encoding = best.encoding
     tied = {m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)}
@@ -124,12 +128,12 @@ def decode_bytes(data: bytes) -> DecodedText:
     try:
         return _checked(data.decode(encoding), encoding)
     except (UnicodeDecodeError, LookupError):
-        raise UploadError(f"The file looked like {encoding} but does not decode as it.") from None
+        raise UploadError(N_("The file looked like {encoding} but does not decode as it."), encoding=encoding) from None
 
 
 def _checked(text: str, encoding: str) -> DecodedText:
     if _control_ratio(text) > 0.05:
-        raise UploadError("The file is mostly control characters: it looks binary, not text.")
+        raise UploadError(N_("The file is mostly control characters: it looks binary, not text."))
     return DecodedText(text=text, encoding=encoding)
 
 
@@ -148,20 +152,20 @@ class _PdfBudget:
         self.page_chars = 0  # characters reported so far on the page being read
         self.page = 0  # 1-based number of that page
         self.pages = 0
-        self.spent: str | None = None
+        self.spent: Message | None = None
 
     def check(self, *_: Any) -> None:
         if self.spent is None and time.monotonic() > self.deadline:
-            self.spent = (
-                f"Reading the PDF's text took longer than {self.max_seconds:g} s and was stopped at page "
-                f"{self.page} of {self.pages}. The file may be malformed or built to exhaust the reader; "
+            self.spent = Message(N_(
+                "Reading the PDF's text took longer than {seconds} s and was stopped at page "
+                "{page} of {pages}. The file may be malformed or built to exhaust the reader; "
                 "split it into smaller PDFs, or save its text as .txt and upload that."
-            )
+            ), {"seconds": f"{self.max_seconds:g}", "page": self.page, "pages": self.pages})
         if self.chars + self.page_chars > self.max_chars and self.spent is None:
-            self.spent = (
-                f"The PDF holds more than {self.max_chars:,} characters of text (reached on page {self.page} "
-                f"of {self.pages}); split it into smaller PDFs and upload those."
-            )
+            self.spent = Message(N_(
+                "The PDF holds more than {limit} characters of text (reached on page {page} "
+                "of {pages}); split it into smaller PDFs and upload those."
+            ), {"limit": f"{self.max_chars:,}", "page": self.page, "pages": self.pages})
         if self.spent is not None:
             raise _PdfBudgetSpent(self.spent)
 
@@ -179,12 +183,13 @@ def _read_pages(reader: Any, budget: _PdfBudget, max_pages: int) -> list[str]:
         _PdfBudgetSpent: the characters or seconds ran out.
     """
     if reader.is_encrypted:
-        raise UploadError("The PDF is password-protected; save an unprotected copy and retry.")
+        raise UploadError(N_("The PDF is password-protected; save an unprotected copy and retry."))
     budget.pages = len(reader.pages)
     if budget.pages > max_pages:
         raise UploadError(
-            f"The PDF has {budget.pages:,} pages; at most {max_pages:,} are read from one file. "
-            "Split it into smaller PDFs and upload those."
+            N_("The PDF has {pages} pages; at most {limit} are read from one file. "
+               "Split it into smaller PDFs and upload those."),
+            pages=f"{budget.pages:,}", limit=f"{max_pages:,}",
         )
     pages: list[str] = []
     for number, page in enumerate(reader.pages, start=1):
@@ -225,21 +230,23 @@ def extract_pdf_text(
     except UploadError:
         raise
     except _PdfBudgetSpent as spent:
-        raise UploadError(str(spent)) from None
+        reason: Message = spent.args[0]
+        raise UploadError(reason.msgid, **reason.params) from None
     except LimitReachedError as exc:
         raise UploadError(
-            "The PDF could not be read: part of it would expand past what the reader allows "
-            f"({str(exc)[:120]}). It may be a decompression bomb or a damaged file; save its text as .txt "
-            "and upload that."
+            N_("The PDF could not be read: part of it would expand past what the reader allows "
+               "({detail}). It may be a decompression bomb or a damaged file; save its text as .txt "
+               "and upload that."), detail=str(exc)[:120],
         ) from None
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError) as exc:
         # pypdf raises these, besides its own errors, on malformed files.
-        raise UploadError(f"The PDF could not be read ({type(exc).__name__}: {str(exc)[:120]}).") from None
+        raise UploadError(N_("The PDF could not be read ({detail})."),
+                          detail=f"{type(exc).__name__}: {str(exc)[:120]}") from None
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     if not text.strip():
         raise UploadError(
-            f"The PDF has {len(pages)} page(s) but no text layer (scanned images?). "
-            "Run OCR on it first, or paste its text."
+            N_("The PDF has {n} page(s) but no text layer (scanned images?). "
+               "Run OCR on it first, or paste its text."), n=len(pages),
         )
     return DecodedText(text=text, encoding="pdf")
 
@@ -282,10 +289,6 @@ def _load_json(text: str) -> Any:
     return _cleaned(value)
 
 
-_TOO_DEEP = (f"nests lists or objects more than {MAX_JSON_DEPTH} levels deep; records here are flat objects "
-             "of texts, ids and numbers: flatten it and upload again")
-
-
 @dataclass(frozen=True)
 class JsonLines:
     """The objects of a JSON Lines upload.
@@ -321,15 +324,18 @@ def _parse_jsonl(text: str, encoding: str) -> JsonLines:
         except json.JSONDecodeError as exc:
             # Some messages end in "at" already ("Unterminated string starting at").
             where = f"{exc.msg} column {exc.colno}" if exc.msg.endswith(" at") else f"{exc.msg} at column {exc.colno}"
-            raise UploadError(f"Line {number} is not valid JSON ({where}).") from None
+            raise UploadError(N_("Line {line} is not valid JSON ({where})."), line=number, where=where) from None
         except _TooDeep:
-            raise UploadError(f"Line {number} {_TOO_DEEP}.") from None
+            raise UploadError(N_("Line {line} nests lists or objects more than {depth} levels deep; records here "
+                                 "are flat objects of texts, ids and numbers: flatten it and upload again."),
+                              line=number, depth=MAX_JSON_DEPTH) from None
         if not isinstance(value, dict):
-            raise UploadError(f"Line {number} is a JSON {type(value).__name__}, expected an object {{...}}.")
+            raise UploadError(N_("Line {line} is a JSON {kind}, expected an object {{...}}."),
+                              line=number, kind=type(value).__name__)
         records.append(value)
         lines.append(number)
     if not records:
-        raise UploadError("The file holds no JSON objects.")
+        raise UploadError(N_("The file holds no JSON objects."))
     return JsonLines(records, lines, encoding)
 
 
@@ -386,17 +392,26 @@ def _read_csv(text: str, delimiter: str | None) -> pd.DataFrame:
                 row = row[: len(header)]  # trailing empty fields (a delimiter at the end of the line)
             rows.append(row + [""] * (len(header) - len(row)))
     except csv.Error as exc:
-        raise UploadError(f"Line {reader.line_num} of the CSV file could not be parsed ({exc}).") from None
+        raise UploadError(N_("Line {line} of the CSV file could not be parsed ({detail})."),
+                          line=reader.line_num, detail=str(exc)) from None
     if header is None:
-        raise UploadError("The table has no rows.")
+        raise UploadError(N_("The table has no rows."))
     if wide:
         line, fields = wide[0]
-        more = f" (and {len(wide) - 1:,} more row(s) like it)" if len(wide) > 1 else ""
-        name = _CSV_DELIMITERS.get(delimiter, repr(delimiter))
+        name = Message(_CSV_DELIMITERS[delimiter]) if delimiter in _CSV_DELIMITERS else repr(delimiter)
+        params = {"line": line, "fields": fields, "columns": len(header), "header": clip(", ".join(header), 120),
+                  "delimiter": name}
+        if len(wide) > 1:
+            raise UploadError(
+                N_("Line {line} has {fields} fields but the header has {columns} ({header}) (and {more} more "
+                   "row(s) like it): its values would land in the wrong columns. Put values that contain a "
+                   "{delimiter} in double quotes, or remove the extra fields, and upload again."),
+                more=f"{len(wide) - 1:,}", **params,
+            )
         raise UploadError(
-            f"Line {line} has {fields} fields but the header has {len(header)} "
-            f"({clip(', '.join(header), 120)}){more}: its values would land in the wrong columns. Put values "
-            f"that contain a {name} in double quotes, or remove the extra fields, and upload again."
+            N_("Line {line} has {fields} fields but the header has {columns} ({header}): its values would "
+               "land in the wrong columns. Put values that contain a {delimiter} in double quotes, or remove "
+               "the extra fields, and upload again."), **params,
         )
     return pd.DataFrame(rows, columns=_unique_header(header), dtype=object)
 
@@ -422,11 +437,14 @@ def load_table(data: bytes, filename: str) -> Table:
             try:
                 value = _load_json(decoded.text)
             except json.JSONDecodeError as exc:
-                raise UploadError(f"The JSON file is not valid ({exc.msg} at line {exc.lineno}).") from None
+                raise UploadError(N_("The JSON file is not valid ({detail} at line {line})."),
+                                  detail=exc.msg, line=exc.lineno) from None
             except _TooDeep:
-                raise UploadError(f"The JSON file {_TOO_DEEP}.") from None
+                raise UploadError(N_("The JSON file nests lists or objects more than {depth} levels deep; records "
+                                     "here are flat objects of texts, ids and numbers: flatten it and upload again."),
+                                  depth=MAX_JSON_DEPTH) from None
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-                raise UploadError("A .json upload must be an array of objects or JSON Lines.")
+                raise UploadError(N_("A .json upload must be an array of objects or JSON Lines."))
             records = value
         else:
             records = _parse_jsonl(decoded.text, decoded.encoding).records
@@ -435,9 +453,10 @@ def load_table(data: bytes, filename: str) -> Table:
         decoded = decode_bytes(data)
         frame = _read_csv(decoded.text, "\t" if suffix == ".tsv" else None)
     else:
-        raise UploadError(f"Unsupported table type {suffix or '(none)'}: upload .csv, .tsv or .jsonl.")
+        raise UploadError(N_("Unsupported table type {suffix}: upload .csv, .tsv or .jsonl."),
+                          suffix=suffix or "(none)")
     if frame.empty:
-        raise UploadError("The table has no rows.")
+        raise UploadError(N_("The table has no rows."))
     frame.columns = [str(c) for c in frame.columns]
     return Table(frame, decoded.encoding)
 
@@ -473,9 +492,10 @@ def text_columns(frame: pd.DataFrame) -> list[str]:
 def texts_from_column(frame: pd.DataFrame, column: str) -> list[str]:
     """Non-empty texts of one column, stripped; raises UploadError when the column is unusable."""
     if column not in frame.columns:
-        raise UploadError(f"There is no column {column!r}; columns are {', '.join(map(str, frame.columns))}.")
+        raise UploadError(N_("There is no column {column}; columns are {columns}."),
+                          column=repr(column), columns=", ".join(map(str, frame.columns)))
     cells = frame[column].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))
     values = [v.strip() for v in cells if v.strip()]
     if not values:
-        raise UploadError(f"Column {column!r} has no text.")
+        raise UploadError(N_("Column {column} has no text."), column=repr(column))
     return values

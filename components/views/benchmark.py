@@ -8,9 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from components import resources, state
+from components.i18n import _
 from components.page import PageContext
-from components.widgets import download_figure, download_table, literal
+from components.widgets import download_figure, download_table, error_text, literal
 from embedlab import benchmark, figures
+from embedlab.messages import LocalizedError
 
 ss = st.session_state
 
@@ -82,7 +84,8 @@ def _run(ctx: PageContext) -> None:
             bar.progress(done / len(points), text=f"{done} / {len(points)} points · {time.monotonic() - started:.0f} s")
             live.dataframe(pd.DataFrame(ss[state.BENCH_RESULTS]).drop(columns=["first_error"]), hide_index=True)
     except Exception as exc:  # noqa: BLE001 - the warm-up request failed: say why
-        st.error(literal(f"The benchmark could not run: {type(exc).__name__}: {str(exc)[:300]}"))
+        detail = error_text(exc) if isinstance(exc, LocalizedError) else f"{type(exc).__name__}: {str(exc)[:300]}"
+        st.error(literal(_("The benchmark could not run: {error}").format(error=detail)))
     bar.empty()
     live.empty()
     stop_slot.empty()

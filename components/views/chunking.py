@@ -9,7 +9,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from components import state
 from components.instruction_picker import pick_instruction
 from components.page import PageContext
-from components.widgets import download_figure, download_table, embed_with_progress, literal
+from components.widgets import download_figure, download_table, embed_with_progress, error_text, literal
 from embedlab import chunking, chunkview, figures, tokens
 from embedlab.chunking import Chunk, ChunkMatch, TokenIndex
 from embedlab.config import Settings
@@ -91,7 +91,7 @@ def _read_upload(file: UploadedFile | None) -> None:
     try:
         decoded = extract_text(file.getvalue(), file.name)
     except UploadError as exc:
-        ss[state.CHUNK_UPLOAD_ERROR] = f"{file.name}: {exc}"
+        ss[state.CHUNK_UPLOAD_ERROR] = f"{file.name}: {error_text(exc)}"
         return
     ss[state.CHUNK_UPLOAD_ERROR] = ""
     ss[state.CHUNK_UPLOADED] = {"file_id": file.file_id, "name": file.name, "text": decoded.text,

@@ -10,7 +10,14 @@ import streamlit as st
 from components import resources, state
 from components.instruction_picker import pick_instruction
 from components.page import PageContext
-from components.widgets import download_figure, download_table, embed_with_progress, literal, show_error
+from components.widgets import (
+    download_figure,
+    download_table,
+    embed_with_progress,
+    error_text,
+    literal,
+    show_error,
+)
 from embedlab import figures
 from embedlab.cache import CachedEmbedder
 from embedlab.instructions import format_query
@@ -131,7 +138,7 @@ def _upload_source(ctx: PageContext) -> Corpus | None:
     try:
         table = _read_upload(uploaded.getvalue(), uploaded.name)
     except UploadError as exc:
-        st.error(literal(f"{uploaded.name}: {exc}"), icon=":material/error:")
+        st.error(literal(f"{uploaded.name}: {error_text(exc)}"), icon=":material/error:")
         return None
     frame = table.frame
     columns = [str(c) for c in frame.columns]
@@ -333,7 +340,7 @@ def _compute(
                 )
                 sides.append(MapSide(title, task, vecs, proj, clustering, sep))
     except ValueError as exc:
-        st.error(literal(exc), icon=":material/error:")
+        st.error(literal(error_text(exc)), icon=":material/error:")
         return None
     return sides
 

@@ -13,7 +13,14 @@ from components import resources
 from components import state as S
 from components.instruction_picker import NO_INSTRUCTION
 from components.page import PageContext
-from components.widgets import download_figure, download_table, embed_with_progress, literal, show_error
+from components.widgets import (
+    download_figure,
+    download_table,
+    embed_with_progress,
+    error_text,
+    literal,
+    show_error,
+)
 from embedlab import figures
 from embedlab.evaluation.calibration import Calibration, calibrate_config, for_precision
 from embedlab.evaluation.datasets import BUNDLED, LabelledSet, load_bundled, load_labelled_set
@@ -104,7 +111,7 @@ def _labelled_set() -> LabelledSet | None:
         dataset, (corpus_encoding, queries_encoding) = _load_upload(
             corpus_file.getvalue(), queries_file.getvalue(), corpus_file.name)
     except ValueError as exc:  # DatasetError / UploadError: messages are written for users
-        st.error(literal(exc), icon=":material/error:")
+        st.error(literal(error_text(exc)), icon=":material/error:")
         return None
     st.caption(f"{literal(corpus_file.name)} read as {corpus_encoding}, {literal(queries_file.name)} read as {queries_encoding}.")
     return dataset
@@ -180,7 +187,7 @@ def _run(ctx: PageContext, dataset: LabelledSet, choices: GridChoices) -> None:
         with st.spinner("Preparing inputs (formatting, truncating, chunking)..."):
             plan = plan_choices(dataset, choices)
     except GridError as exc:
-        st.error(literal(exc), icon=":material/error:")
+        st.error(literal(error_text(exc)), icon=":material/error:")
         return
     misses = ctx.embedder.cache.misses
     start = time.perf_counter()

@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from components import state
+from components.i18n import _, tr
 from components.instruction_library import flash, library_editor, show_flash
 from components.instruction_picker import pick_instruction
 from components.page import PageContext
@@ -70,7 +71,7 @@ def _apply_texts() -> None:
 def _apply_template() -> None:
     problems = template_problems(ss[state.INSTR_TEMPLATE_INPUT])
     if problems:
-        flash("error", "Template not applied: " + " ".join(problems))
+        flash("error", _("Template not applied: {problems}").format(problems=" ".join(tr(p) for p in problems)))
         return
     ss[state.INSTR_TEMPLATE] = ss[state.INSTR_TEMPLATE_INPUT]
 

@@ -12,7 +12,7 @@ import streamlit as st
 from components import state as S
 from components.instruction_picker import NO_INSTRUCTION
 from components.page import PageContext
-from components.widgets import download_table, ensure_local_model, literal, show_error
+from components.widgets import download_table, ensure_local_model, error_text, literal, show_error
 from embedlab import judge_metrics as jm
 from embedlab import judgments as jd
 from embedlab import llm_judge
@@ -49,7 +49,7 @@ def render(ctx: PageContext) -> None:
     try:
         infos = [i for i in ctx.store.list() if i.spec is not None]
     except StoreError as exc:
-        st.error(literal(str(exc)), icon=":material/database:")
+        st.error(literal(error_text(exc)), icon=":material/database:")
         return
     if not infos:
         st.info("No collection yet: create one on the Search page and add documents, then judge its results here.",
@@ -198,7 +198,7 @@ def _add_config_form(ctx: PageContext, spec: CollectionSpec, configs: list[jd.Ju
                              bool(ss[S.JUDGE_NEW_RERANK]) and can_rerank).canonical()
         jd.check_configs([*configs, new])
     except jd.JudgeError as exc:
-        st.error(literal(str(exc)), icon=":material/error:")
+        st.error(literal(error_text(exc)), icon=":material/error:")
         return
     ss[S.JUDGE_CONFIGS] = [*configs, new]
     st.rerun()
@@ -218,7 +218,7 @@ def _queries() -> list[str] | None:
             return jd.queries_from_file(upload.getvalue(), upload.name)
         return jd.bundled_queries(ss[S.JUDGE_BUNDLED])
     except jd.JudgeError as exc:
-        st.error(literal(str(exc)), icon=":material/error:")
+        st.error(literal(error_text(exc)), icon=":material/error:")
         return None
 
 
@@ -243,7 +243,7 @@ def _build(ctx: PageContext, store: jd.JudgmentStore, spec: CollectionSpec, conf
         return
     except (jd.JudgeError, StoreError) as exc:
         bar.empty()
-        st.error(literal(str(exc)), icon=":material/error:")
+        st.error(literal(error_text(exc)), icon=":material/error:")
         return
     finally:
         ctx.refresh_cache_stats()
@@ -270,7 +270,7 @@ def _rater() -> str | None:
     try:
         return jd.validate_rater(ss.get(S.JUDGE_RATER) or "")
     except jd.JudgeError as exc:
-        st.info(literal(str(exc)), icon=":material/person:")
+        st.info(literal(error_text(exc)), icon=":material/person:")
         return None
 
 
@@ -388,7 +388,7 @@ def _llm_panel(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
                                              lambda call: store.record_llm(exp.collection, call), progress)
             except llm_judge.JudgeUnavailable as exc:
                 bar.empty()
-                st.error(literal(str(exc)), icon=":material/error:")
+                st.error(literal(error_text(exc)), icon=":material/error:")
                 return
             bar.empty()
             failed = sum(c.grade is None for c in calls)
@@ -499,7 +499,7 @@ def _exports(store: jd.JudgmentStore, exp: jd.Experiment, results: jm.Results, j
     try:
         labelled = jd.labelled_set(exp, grades, store.chunk_texts(exp.collection))
     except jd.JudgeError as exc:
-        st.error(literal(str(exc)), icon=":material/error:")
+        st.error(literal(error_text(exc)), icon=":material/error:")
         return
     base = f"{exp.collection}-{exp.id}"
     st.caption(f"Grades from: {literal(_source_label(results.source, jd.raters(judgments)))}. The qrels and runs are TREC "
@@ -541,7 +541,7 @@ def _import(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
             rater = jd.validate_rater(ss[S.JUDGE_IMPORT_RATER])
             parsed = jd.parse_qrels(upload.getvalue(), exp, set(store.chunk_texts(exp.collection)))
         except jd.JudgeError as exc:
-            st.error(literal(str(exc)), icon=":material/error:")
+            st.error(literal(error_text(exc)), icon=":material/error:")
             return
         store.import_grades(exp.collection, parsed.rows, rater)
         ss[S.JUDGE_FLASH] = [("success", f"Imported {len(parsed.rows)} grade(s) as {literal(rater)}; left out "

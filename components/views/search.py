@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from components import resources, state
+from components.i18n import tr
 from components.instruction_picker import pick_instruction
 from components.page import PageContext
 from components.widgets import download_figure, download_table, ensure_local_model, literal, show_error
@@ -27,6 +28,7 @@ from embedlab.ingest import (
     read_files,
     sample_for_collection,
 )
+from embedlab.messages import message_of
 from embedlab.rerank import START_HINT, RerankClient
 from embedlab.retrieval import ModeLists, QueryOutcome
 from embedlab.stores.base import CollectionInfo, CollectionSpec, StoreError, VectorStore, model_name
@@ -84,7 +86,7 @@ def render(ctx: PageContext) -> None:
     if search_tab.open:
         with search_tab:
             if problem:
-                st.error(literal(problem), icon=":material/block:")
+                st.error(literal(tr(problem)), icon=":material/block:")
             elif info.count == 0:
                 st.info("This collection is empty: add documents first.")
             else:
@@ -92,7 +94,7 @@ def render(ctx: PageContext) -> None:
     if add_tab.open:
         with add_tab:
             if problem:
-                st.error(literal(problem), icon=":material/block:")
+                st.error(literal(tr(problem)), icon=":material/block:")
             else:
                 _ingest_panel(ctx, store, spec.name)
     if manage_tab.open:
@@ -181,7 +183,7 @@ def _build_samples(ctx: PageContext, store: VectorStore) -> None:
     if reports:
         ss[state.SEARCH_ACTIVE] = reports[0].collection
         ss[state.SEARCH_NOTICE] = "Sample collections ready: " + "; ".join(
-            f"{r.collection}: {r.summary()}" for r in reports)
+            f"{r.collection}: {tr(r.summary())}" for r in reports)
         st.rerun()
 
 
@@ -226,7 +228,7 @@ def _run_ingest(ctx: PageContext, store: VectorStore, name: str, records: list[C
 def _show_reports(reports: list[IngestReport]) -> None:
     for report in reports:
         box = st.success if report.ok else st.error
-        box(f"**{literal(report.collection)}**: {literal(report.summary())}",
+        box(f"**{literal(report.collection)}**: {literal(tr(report.summary()))}",
             icon=":material/check:" if report.ok else ":material/error:")
     if reports and ss[state.SEARCH_READ_AS]:
         # A table shows file names literally; "read as" is the encoding the text was decoded with.
@@ -278,7 +280,7 @@ def _ingest_panel(ctx: PageContext, store: VectorStore, name: str) -> None:
             documents = list(load_domain_sample(ss[state.SEARCH_SAMPLE]).documents)
         records = chunk_documents(documents, ss[state.SEARCH_STRATEGY], max_tokens, overlap) + imported
     except (UploadError, ValueError) as exc:
-        st.error(literal(exc), icon=":material/upload_file:")
+        st.error(literal(tr(message_of(exc))), icon=":material/upload_file:")
         return
     if not ensure_local_model(ctx.embedder):
         return
@@ -396,7 +398,7 @@ def _hybrid(ctx: PageContext, store: VectorStore, spec: CollectionSpec, out: Que
     except (EmbeddingError, StoreError) as exc:
         show_error(exc)
     except ValueError as exc:  # a fusion setting out of range, vectors of another size
-        st.error(literal(exc), icon=":material/error:")
+        st.error(literal(tr(message_of(exc))), icon=":material/error:")
     finally:
         bar.empty()
     return None
@@ -460,7 +462,7 @@ def _show_outcome(out: QueryOutcome, modes: ModeLists | None = None) -> None:
     download_table(frame, f"{out.collection}_results", key="search.w.dl_results")
 
     if out.rerank_error:
-        st.error(literal(out.rerank_error), icon=":material/sort:")
+        st.error(literal(tr(out.rerank_error)), icon=":material/sort:")
     if out.reranked is not None:
         st.subheader(f"After reranking (top {len(out.reranked)} of {out.fetched})")
         reranked = retrieval.rerank_table(out.reranked, out.threshold)

@@ -14,11 +14,24 @@ from pathlib import Path
 
 import numpy as np
 
+from embedlab.messages import N_, LocalizedError, Message, message_of
 from embedlab.textio import decode_bytes, read_jsonl
 
 
-class DatasetError(ValueError):
-    """A labelled set is malformed; str(error) says what to fix, naming lines and ids."""
+class DatasetError(LocalizedError, ValueError):
+    """A labelled set is malformed; the message says what to fix, naming lines and ids (`error.message`
+    is translated by the UI, str(error) is English)."""
+
+
+_LINE = {"Corpus": N_("Corpus line {line}"), "Queries": N_("Queries line {line}")}
+_LINE_ID = {"Corpus": N_("Corpus line {line} (id {id})"), "Queries": N_("Queries line {line} (id {id})")}
+
+
+def _where(what: str, line: int, ident: str | None = None) -> Message:
+    """"Corpus line 3" or "Queries line 3 (id 'q1')", translatable."""
+    if ident is None:
+        return Message(_LINE[what], {"line": line})
+    return Message(_LINE_ID[what], {"line": line, "id": repr(ident)})
 
 
 @dataclass(frozen=True)
@@ -58,14 +71,15 @@ class LabelledSet:
 def _id_of(record: Mapping, line: int, what: str) -> str:
     raw = record.get("id")
     if isinstance(raw, bool) or not isinstance(raw, str | int) or str(raw).strip() == "":
-        raise DatasetError(f"{what} line {line}: needs a non-empty \"id\" (string), got {raw!r}.")
+        raise DatasetError(N_("{where}: needs a non-empty \"id\" (string), got {raw}."),
+                           where=_where(what, line), raw=repr(raw))
     return str(raw).strip()
 
 
 def _text_of(record: Mapping, line: int, what: str, ident: str) -> str:
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
-        raise DatasetError(f"{what} line {line} (id {ident!r}): needs a non-empty \"text\" string.")
+        raise DatasetError(N_("{where}: needs a non-empty \"text\" string."), where=_where(what, line, ident))
     return text
 
 
@@ -75,32 +89,34 @@ def parse_corpus(records: Sequence[Mapping], lines: Sequence[int] | None = None)
     `lines` gives each record's line number in its file for messages (default 1, 2, ...).
     """
     if not records:
-        raise DatasetError("The corpus is empty: it needs at least one line {\"id\": ..., \"text\": ...}.")
+        raise DatasetError(N_("The corpus is empty: it needs at least one line {\"id\": ..., \"text\": ...}."))
     seen: dict[str, int] = {}
     docs = []
     for line, record in zip(lines or range(1, len(records) + 1), records, strict=True):
         if not isinstance(record, Mapping):
-            raise DatasetError(f"Corpus line {line}: expected a JSON object, got {type(record).__name__}.")
+            raise DatasetError(N_("{where}: expected a JSON object, got {kind}."),
+                               where=_where("Corpus", line), kind=type(record).__name__)
         ident = _id_of(record, line, "Corpus")
         if ident in seen:
-            raise DatasetError(
-                f"Corpus line {line}: duplicate document id {ident!r} (first on line {seen[ident]})."
-            )
+            raise DatasetError(N_("{where}: duplicate document id {id} (first on line {first})."),
+                               where=_where("Corpus", line), id=repr(ident), first=seen[ident])
         seen[ident] = line
         docs.append(Document(ident, _text_of(record, line, "Corpus", ident)))
     return tuple(docs)
 
 
 def _grades(raw: object, line: int, ident: str) -> dict[str, int]:
-    where = f"Queries line {line} (id {ident!r})"
+    where = _where("Queries", line, ident)
     if isinstance(raw, list):
         grades: dict[str, int] = {}
         for item in raw:
             if isinstance(item, bool) or not isinstance(item, str | int) or str(item).strip() == "":
-                raise DatasetError(f"{where}: \"relevant\" must list document ids, found {item!r}.")
+                raise DatasetError(N_("{where}: \"relevant\" must list document ids, found {item}."),
+                                   where=where, item=repr(item))
             key = str(item).strip()
             if key in grades:
-                raise DatasetError(f"{where}: document {key!r} is listed twice in \"relevant\".")
+                raise DatasetError(N_("{where}: document {key} is listed twice in \"relevant\"."),
+                                   where=where, key=repr(key))
             grades[key] = 1
         return grades
     if isinstance(raw, Mapping):
@@ -108,14 +124,13 @@ def _grades(raw: object, line: int, ident: str) -> dict[str, int]:
         for key, grade in raw.items():
             ok = isinstance(grade, int | float) and not isinstance(grade, bool)
             if not ok or grade < 0 or float(grade) != int(grade):
-                raise DatasetError(
-                    f"{where}: the grade of {key!r} must be a whole number >= 0, got {grade!r}."
-                )
+                raise DatasetError(N_("{where}: the grade of {key} must be a whole number >= 0, got {grade}."),
+                                   where=where, key=repr(key), grade=repr(grade))
             grades[str(key).strip()] = int(grade)
         return grades
     raise DatasetError(
-        f"{where}: \"relevant\" must be a list of document ids or an object {{\"doc id\": grade}}, "
-        f"got {type(raw).__name__}."
+        N_("{where}: \"relevant\" must be a list of document ids or an object {{\"doc id\": grade}}, got {kind}."),
+        where=where, kind=type(raw).__name__,
     )
 
 
@@ -128,33 +143,33 @@ def parse_queries(
     Raises DatasetError for unknown ids, empty relevant lists, duplicates and malformed lines.
     """
     if not records:
-        raise DatasetError("The query file is empty: it needs lines {\"id\", \"text\", \"relevant\"}.")
+        raise DatasetError(N_("The query file is empty: it needs lines {\"id\", \"text\", \"relevant\"}."))
     known = set(doc_ids)
     seen: dict[str, int] = {}
     queries = []
     for line, record in zip(lines or range(1, len(records) + 1), records, strict=True):
         if not isinstance(record, Mapping):
-            raise DatasetError(f"Queries line {line}: expected a JSON object, got {type(record).__name__}.")
+            raise DatasetError(N_("{where}: expected a JSON object, got {kind}."),
+                               where=_where("Queries", line), kind=type(record).__name__)
         ident = _id_of(record, line, "Queries")
         if ident in seen:
-            raise DatasetError(f"Queries line {line}: duplicate query id {ident!r} (first on line {seen[ident]}).")
+            raise DatasetError(N_("{where}: duplicate query id {id} (first on line {first})."),
+                               where=_where("Queries", line), id=repr(ident), first=seen[ident])
         seen[ident] = line
         text = _text_of(record, line, "Queries", ident)
         if "relevant" not in record:
-            raise DatasetError(f"Queries line {line} (id {ident!r}): missing \"relevant\".")
+            raise DatasetError(N_("{where}: missing \"relevant\"."), where=_where("Queries", line, ident))
         grades = _grades(record["relevant"], line, ident)
         if not any(g >= 1 for g in grades.values()):
-            raise DatasetError(
-                f"Queries line {line} (id {ident!r}): the relevant list is empty (no document "
+            raise DatasetError(N_(
+                "{where}: the relevant list is empty (no document "
                 "with grade >= 1); every query needs at least one relevant document."
-            )
+            ), where=_where("Queries", line, ident))
         unknown = [k for k in grades if k not in known]
         if unknown:
             shown = ", ".join(repr(u) for u in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-            raise DatasetError(
-                f"Queries line {line} (id {ident!r}): unknown document id(s) {shown}; they are "
-                "not in the corpus."
-            )
+            raise DatasetError(N_("{where}: unknown document id(s) {shown}; they are not in the corpus."),
+                               where=_where("Queries", line, ident), shown=shown)
         queries.append(Query(ident, text, grades))
     return tuple(queries)
 
@@ -162,11 +177,11 @@ def parse_queries(
 def load_labelled_set(corpus: bytes, queries: bytes, name: str = "uploaded") -> LabelledSet:
     """Parse and validate two JSONL files; raises DatasetError (or textio.UploadError)."""
     parsed = []
-    for what, data in (("Corpus file", corpus), ("Query file", queries)):
+    for what, data in ((N_("Corpus file"), corpus), (N_("Query file"), queries)):
         try:
             records = read_jsonl(data)
         except ValueError as exc:
-            raise DatasetError(f"{what}: {exc}") from None
+            raise DatasetError(N_("{file}: {error}"), file=Message(what), error=message_of(exc)) from None
         # read_jsonl skips blank lines: keep the real line numbers for messages.
         lines = [n for n, text in enumerate(decode_bytes(data).text.splitlines(), start=1) if text.strip()]
         parsed.append((records, lines if len(lines) == len(records) else None))

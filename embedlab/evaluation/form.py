@@ -20,6 +20,7 @@ from embedlab.evaluation.grid import (
     plan_grid,
     usable_dimensions,
 )
+from embedlab.messages import N_, LocalizedError, message_of
 from embedlab.text import one_line
 
 MAX_CONFIGS = 48  # one click should stay affordable and the charts readable
@@ -39,7 +40,7 @@ PRECISION_CHOICES: dict[str, tuple[str, bool]] = {
 }
 
 
-class GridError(ValueError):
+class GridError(LocalizedError, ValueError):
     """The chosen grid cannot run; str(error) says what to change."""
 
 
@@ -93,16 +94,18 @@ def plan_choices(dataset: LabelledSet, choices: GridChoices) -> GridPlan:
     """
     configs = choices.configs()
     if not configs:
-        raise GridError("Choose at least one value on every axis (instruction, truncation, dimensions, documents, "
-                        "mode, precision).")
+        raise GridError(N_("Choose at least one value on every axis (instruction, truncation, dimensions, documents, "
+                           "mode, precision)."))
     if len(configs) > MAX_CONFIGS:
-        raise GridError(f"{len(configs)} configurations is too many for one run; choose at most {MAX_CONFIGS}.")
+        raise GridError(N_("{n} configurations is too many for one run; choose at most {limit}."),
+                        n=len(configs), limit=MAX_CONFIGS)
     try:
         plan = plan_grid(dataset, configs)
     except ValueError as exc:
-        raise GridError(f"Could not prepare the inputs: {exc}") from None
+        raise GridError(N_("Could not prepare the inputs: {error}"), error=message_of(exc)) from None
     if len(plan.texts) > MAX_INPUTS:
-        raise GridError(f"This grid needs {len(plan.texts):,} distinct inputs; at most {MAX_INPUTS:,} per run.")
+        raise GridError(N_("This grid needs {n} distinct inputs; at most {limit} per run."),
+                        n=f"{len(plan.texts):,}", limit=f"{MAX_INPUTS:,}")
     return plan
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import hashlib
 
+from embedlab.messages import N_, LocalizedError
+
 GRADES = (0, 1, 2)
-GRADE_LABELS = {0: "not relevant", 1: "partly relevant", 2: "relevant"}
+GRADE_LABELS = {0: N_("not relevant"), 1: N_("partly relevant"), 2: N_("relevant")}  # translated where shown
 LLM_PREFIX = "LLM judge"  # rater names starting with it are reserved for the LLM judge
 PERSON, LLM = "person", "llm"  # judgment kinds
 
 
-class JudgeError(ValueError):
-    """Bad input for an experiment, a judgment or an import; str(error) says what to change."""
+class JudgeError(LocalizedError, ValueError):
+    """Bad input for an experiment, a judgment or an import; the message says what to change
+    (`error.message` translated by the UI, str(error) English)."""
 
 
 def chunk_key(text: str) -> str:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from embedlab.judgments.base import JudgeError
+from embedlab.messages import N_
 from embedlab.stores.base import CollectionSpec
 
 MIN_CONFIGS, MAX_CONFIGS = 2, 4
@@ -41,11 +42,13 @@ class JudgeConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise JudgeError(f"Unknown retrieval mode {self.mode!r}; choose from {', '.join(MODES)}.")
+            raise JudgeError(N_("Unknown retrieval mode {mode}; choose from {modes}."),
+                             mode=repr(self.mode), modes=", ".join(MODES))
         for name in ("max_tokens", "dimensions"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
-                raise JudgeError(f"{name} must be a positive whole number or None, got {value!r}.")
+                raise JudgeError(N_("{name} must be a positive whole number or None, got {value}."),
+                                 name=name, value=repr(value))
 
     @property
     def uses_vectors(self) -> bool:
@@ -118,11 +121,12 @@ def config_name(index: int) -> str:
 def check_configs(configs: Sequence[JudgeConfig]) -> None:
     """JudgeError unless there are 2 to 4 configurations, all different."""
     if not MIN_CONFIGS <= len(configs) <= MAX_CONFIGS:
-        raise JudgeError(f"Compare {MIN_CONFIGS} to {MAX_CONFIGS} configurations ({len(configs)} chosen).")
+        raise JudgeError(N_("Compare {low} to {high} configurations ({n} chosen)."),
+                         low=MIN_CONFIGS, high=MAX_CONFIGS, n=len(configs))
     seen: dict[JudgeConfig, int] = {}
     for i, cfg in enumerate(configs):
         key = cfg.canonical()
         if key in seen:
-            raise JudgeError(f"Configurations {config_name(seen[key])} and {config_name(i)} are the same set-up; "
-                             "change or remove one.")
+            raise JudgeError(N_("Configurations {first} and {second} are the same set-up; change or remove one."),
+                             first=config_name(seen[key]), second=config_name(i))
         seen[key] = i

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from embedlab.judgments.base import GRADES, JudgeError, query_id
 from embedlab.judgments.configs import config_name
 from embedlab.judgments.pools import Experiment
+from embedlab.messages import N_
 from embedlab.textio import UploadError, decode_bytes
 
 
@@ -66,7 +67,8 @@ def labelled_set(experiment: Experiment, grades: Mapping[tuple[str, str], int],
     used = sorted({c for graded in per_query.values() for c in graded})
     missing = [c for c in used if c not in texts]
     if missing:
-        raise JudgeError(f"{len(missing)} judged chunk(s) have no stored text (e.g. {missing[0]}).")
+        raise JudgeError(N_("{n} judged chunk(s) have no stored text (e.g. {example})."),
+                         n=len(missing), example=missing[0])
     corpus = "".join(json.dumps({"id": c, "text": texts[c]}, ensure_ascii=False) + "\n" for c in used)
     lines, dropped = [], []
     for query in experiment.queries:
@@ -101,7 +103,7 @@ def parse_qrels(data: bytes, experiment: Experiment, known_chunks: set[str]) -> 
     try:
         text = decode_bytes(data).text
     except UploadError as exc:
-        raise JudgeError(f"The qrels file cannot be read: {exc}") from None
+        raise JudgeError(N_("The qrels file cannot be read: {error}"), error=exc.message) from None
     by_id = {query_id(q): q for q in experiment.queries}
     rows: list[tuple[str, str, int]] = []
     unknown_q = unknown_c = 0
@@ -110,14 +112,17 @@ def parse_qrels(data: bytes, experiment: Experiment, known_chunks: set[str]) -> 
         if not parts:
             continue
         if len(parts) != 4:
-            raise JudgeError(f"qrels line {number}: expected 4 fields \"qid 0 docno grade\", found {len(parts)}.")
+            raise JudgeError(N_("qrels line {line}: expected 4 fields \"qid 0 docno grade\", found {n}."),
+                             line=number, n=len(parts))
         qid, _, docno, raw = parts
         try:
             grade = int(raw)
         except ValueError:
-            raise JudgeError(f"qrels line {number}: the grade {raw!r} is not a whole number.") from None
+            raise JudgeError(N_("qrels line {line}: the grade {raw} is not a whole number."),
+                             line=number, raw=repr(raw)) from None
         if grade not in GRADES:
-            raise JudgeError(f"qrels line {number}: grade {grade}; the Judge page grades 0, 1 or 2.")
+            raise JudgeError(N_("qrels line {line}: grade {grade}; the Judge page grades 0, 1 or 2."),
+                             line=number, grade=grade)
         if qid not in by_id:
             unknown_q += 1
         elif docno not in known_chunks:
@@ -125,5 +130,5 @@ def parse_qrels(data: bytes, experiment: Experiment, known_chunks: set[str]) -> 
         else:
             rows.append((by_id[qid], docno, grade))
     if not rows and not unknown_q and not unknown_c:
-        raise JudgeError("The qrels file holds no lines.")
+        raise JudgeError(N_("The qrels file holds no lines."))
     return QrelsImport(tuple(rows), unknown_q, unknown_c)

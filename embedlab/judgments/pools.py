@@ -17,6 +17,7 @@ from embedlab.judgments.base import JudgeError, chunk_key
 from embedlab.judgments.configs import JudgeConfig, check_configs, config_name
 from embedlab.judgments.queries import clean_queries
 from embedlab.keyword import DEFAULT_CACHE, BM25Index, IndexCache
+from embedlab.messages import N_
 from embedlab.rerank import RerankClient, RerankError
 from embedlab.stores.base import CollectionSpec, Hit, VectorStore
 from embedlab.tokens import count_tokens, truncate
@@ -134,7 +135,7 @@ def _ranked(config: JudgeConfig, index: retrieval.ChunkIndex, query: str, vector
     if not config.rerank or not ranked:
         return ranked
     if reranker is None:
-        raise JudgeError("A configuration asks for reranking but no reranker is configured (RERANK_BASE_URL).")
+        raise JudgeError(N_("A configuration asks for reranking but no reranker is configured (RERANK_BASE_URL)."))
     # The reranker reads the whole chunk and the bare question, as on the Search page.
     scores = reranker.rerank(query, [full_texts[i] for i, _ in ranked])
     return [(ranked[s.index][0], s.score) for s in scores]
@@ -159,15 +160,16 @@ def build_pools(store: VectorStore, spec: CollectionSpec, embedder: Embedder, qu
     configs = [c.resolved(spec) for c in configs]
     check_configs(configs)
     if not 1 <= int(k) <= MAX_K:
-        raise JudgeError(f"Depth k must be 1 to {MAX_K}, got {k}.")
+        raise JudgeError(N_("Depth k must be 1 to {limit}, got {k}."), limit=MAX_K, k=k)
     dim = embedder.dim
     store.check(spec.name, embedder.model_id, dim)
     for cfg in configs:
         if cfg.dimensions is not None and cfg.dimensions > dim:
-            raise JudgeError(f"{cfg.dimensions} dimensions asked for, but {spec.name!r} holds {dim}-d vectors.")
+            raise JudgeError(N_("{asked} dimensions asked for, but {name} holds {dim}-d vectors."),
+                             asked=cfg.dimensions, name=repr(spec.name), dim=dim)
     base = retrieval.collection_index(store, spec.name, cache=cache, progress=progress).index
     if not base.ids:
-        raise JudgeError(f"{spec.name!r} is empty: add documents on the Search page first.")
+        raise JudgeError(N_("{name} is empty: add documents on the Search page first."), name=repr(spec.name))
 
     query_vectors = _embed_queries(embedder, queries, configs, progress)
     indexes, notes = _config_indexes(base, spec.name, configs, embedder, cache, progress)
@@ -233,7 +235,8 @@ def _retrieve(configs: Sequence[JudgeConfig], indexes: dict[tuple[int | None, in
             try:
                 ranked = _ranked(cfg, index, query, vec, k, reranker, base.texts)
             except RerankError as exc:
-                raise JudgeError(f"Reranking failed for configuration {config_name(i)}: {exc}") from None
+                raise JudgeError(N_("Reranking failed for configuration {name}: {error}"),
+                                 name=config_name(i), error=exc.message) from None
             top: list[tuple[str, float]] = []
             for position, score in ranked:
                 key = chunk_key(base.texts[position])

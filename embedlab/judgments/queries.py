@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from embedlab import ingest
 from embedlab.evaluation.datasets import BUNDLED, load_bundled
 from embedlab.judgments.base import LLM_PREFIX, JudgeError
+from embedlab.messages import N_
 from embedlab.textio import UploadError, decode_bytes, guess_text_column, read_table, texts_from_column
 
 MAX_QUERIES = 200
@@ -23,14 +24,15 @@ def clean_queries(texts: Sequence[str]) -> list[str]:
         text = " ".join(text.split()) if "\n" in text else text  # a query is one line
         if text and text not in seen:
             if len(text) > MAX_QUERY_CHARS:
-                raise JudgeError(f"A query has {len(text):,} characters (at most {MAX_QUERY_CHARS:,}): "
-                                 f"{text[:60]!r}…")
+                raise JudgeError(N_("A query has {n} characters (at most {limit}): {start}…"),
+                                 n=f"{len(text):,}", limit=f"{MAX_QUERY_CHARS:,}", start=repr(text[:60]))
             seen.add(text)
             out.append(text)
     if not out:
-        raise JudgeError("No queries: type one per line, upload a file or pick a bundled set.")
+        raise JudgeError(N_("No queries: type one per line, upload a file or pick a bundled set."))
     if len(out) > MAX_QUERIES:
-        raise JudgeError(f"{len(out)} queries is too many for one experiment; use at most {MAX_QUERIES}.")
+        raise JudgeError(N_("{n} queries is too many for one experiment; use at most {limit}."),
+                         n=len(out), limit=MAX_QUERIES)
     return out
 
 
@@ -55,11 +57,12 @@ def queries_from_file(data: bytes, filename: str) -> list[str]:
         column = next((lowered[n] for n in ("query", "question", "queries", "questions") if n in lowered), None)
         column = column or guess_text_column(frame)
         if column is None:
-            raise JudgeError(f"{filename}: no column with text found (columns: {', '.join(map(str, frame.columns))}). "
-                             "Name the query column 'query'.")
+            raise JudgeError(N_("{file}: no column with text found (columns: {columns}). "
+                                "Name the query column 'query'."),
+                             file=filename, columns=", ".join(map(str, frame.columns)))
         return clean_queries(texts_from_column(frame, column))
     except UploadError as exc:
-        raise JudgeError(f"{filename}: {exc}") from None
+        raise JudgeError(N_("{file}: {error}"), file=filename, error=exc.message) from None
 
 
 def bundled_query_sets() -> dict[str, str]:
@@ -83,7 +86,7 @@ def bundled_queries(name: str) -> list[str]:
     for set_name in BUNDLED:
         if name == f"{set_name} queries":
             return clean_queries([q.text for q in load_bundled(set_name).queries])
-    raise JudgeError(f"No bundled query set {name!r}.")
+    raise JudgeError(N_("No bundled query set {name}."), name=repr(name))
 
 
 def bundled_for_collection(collection: str) -> str | None:
@@ -96,9 +99,10 @@ def validate_rater(name: str) -> str:
     """The stripped rater name; JudgeError when empty, too long, or taken by the LLM judge."""
     name = " ".join((name or "").split())
     if not name:
-        raise JudgeError("Enter your name as rater first: judgments are kept per rater.")
+        raise JudgeError(N_("Enter your name as rater first: judgments are kept per rater."))
     if len(name) > MAX_RATER_CHARS:
-        raise JudgeError(f"A rater name has at most {MAX_RATER_CHARS} characters.")
+        raise JudgeError(N_("A rater name has at most {limit} characters."), limit=MAX_RATER_CHARS)
     if name.lower().startswith(LLM_PREFIX.lower()):
-        raise JudgeError(f"Names starting with {LLM_PREFIX!r} are kept for the LLM judge; choose another.")
+        raise JudgeError(N_("Names starting with {prefix} are kept for the LLM judge; choose another."),
+                         prefix=repr(LLM_PREFIX))
     return name

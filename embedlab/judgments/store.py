@@ -15,6 +15,7 @@ from typing import Any
 from embedlab.judgments.base import GRADES, LLM, PERSON, JudgeError
 from embedlab.judgments.configs import JudgeConfig
 from embedlab.judgments.pools import Experiment, PoolBuild, PoolItem
+from embedlab.messages import N_
 
 DB_FILE = "judgments.sqlite"
 
@@ -177,7 +178,7 @@ class JudgmentStore:
         with self._read() as conn:
             row = conn.execute(f"{self._EXPERIMENT} WHERE id = ?", (int(exp_id),)).fetchone()
             if row is None:
-                raise JudgeError(f"There is no experiment #{exp_id}.")
+                raise JudgeError(N_("There is no experiment #{id}."), id=exp_id)
             queries = [r[0] for r in conn.execute(
                 "SELECT query FROM experiment_queries WHERE experiment = ? ORDER BY position", (int(exp_id),))]
         return self._experiment(row, queries)
@@ -228,9 +229,9 @@ class JudgmentStore:
     def judge(self, collection: str, query: str, chunk: str, rater: str, grade: int, kind: str = PERSON) -> Judgment:
         """Record `rater`'s grade of the pair (their latest grade is the one that counts)."""
         if grade not in GRADES:
-            raise JudgeError(f"A grade is 0, 1 or 2, got {grade!r}.")
+            raise JudgeError(N_("A grade is 0, 1 or 2, got {grade}."), grade=repr(grade))
         if kind not in (PERSON, LLM):
-            raise JudgeError(f"Unknown kind of rater {kind!r}.")
+            raise JudgeError(N_("Unknown kind of rater {kind}."), kind=repr(kind))
         created = _now()
         with self._write() as conn:
             cur = conn.execute("INSERT INTO judgments (collection, query, chunk, rater, kind, grade, created_at) "
@@ -271,7 +272,7 @@ class JudgmentStore:
         created = _now()
         for _, _, grade in rows:
             if grade not in GRADES:
-                raise JudgeError(f"A grade is 0, 1 or 2, got {grade!r}.")
+                raise JudgeError(N_("A grade is 0, 1 or 2, got {grade}."), grade=repr(grade))
         with self._write() as conn:
             conn.executemany("INSERT INTO judgments (collection, query, chunk, rater, kind, grade, created_at) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from embedlab.messages import N_, InputError
 from embedlab.projection.neighbours import cosine_knn, search_space
 
 
@@ -61,11 +62,11 @@ def cluster_kmeans(vectors: np.ndarray, k: int | None = None, k_range: range = r
     n = vectors.shape[0]
     if k is not None:
         if not 2 <= k < n:
-            raise ValueError(f"k must be between 2 and {n - 1}.")
+            raise InputError(N_("k must be between 2 and {largest}."), largest=n - 1)
         return Clustering(kmeans(vectors, k, seed), "k-means", k)
     candidates = [c for c in k_range if 2 <= c < n]
     if not candidates:
-        raise ValueError("Too few texts to cluster.")
+        raise InputError(N_("Too few texts to cluster."))
     scores: dict[int, float] = {}
     found: dict[int, np.ndarray] = {}
     for c in candidates:
@@ -84,7 +85,7 @@ def cluster_hdbscan(vectors: np.ndarray, min_cluster_size: int = 5) -> Clusterin
     from sklearn.cluster import HDBSCAN
 
     if vectors.shape[0] <= min_cluster_size:
-        raise ValueError(f"HDBSCAN needs more than {min_cluster_size} texts.")
+        raise InputError(N_("HDBSCAN needs more than {n} texts."), n=min_cluster_size)
     labels = HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(vectors)
     return Clustering(labels, "HDBSCAN", int(len(set(labels.tolist()) - {-1})))
 

@@ -13,6 +13,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from embedlab.messages import N_, InputError
 from embedlab.projection.clustering import Clustering, Separation
 from embedlab.projection.umap import Projection, UmapParams
 
@@ -171,7 +172,7 @@ def colour_groups(
     names = cluster_names(clusters)
     if by == "label":
         if labels is None:
-            raise ValueError("cannot colour by label: the texts have no labels")
+            raise InputError(N_("cannot colour by label: the texts have no labels"))
         return list(labels), list(labels), names
     ids = sorted(set(np.asarray(clusters).tolist()), key=lambda c: (c < 0, c))  # noise last
     details = [f"label: {x}" for x in labels] if labels is not None else None

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from embedlab.messages import N_, InputError
 from embedlab.projection.clustering import cluster_kmeans, separation
 from embedlab.projection.neighbours import cosine_knn, search_space
 
@@ -88,7 +89,7 @@ def fit_umap(vectors: np.ndarray, params: UmapParams = UmapParams()) -> Projecti
     enable_numba_disk_cache()
     n = vectors.shape[0]
     if n < 4:
-        raise ValueError("A map needs at least 4 texts.")
+        raise InputError(N_("A map needs at least 4 texts."))
     if params.n_components not in (2, 3):
         raise ValueError("Maps are 2-D or 3-D.")
     start = time.perf_counter()

@@ -27,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
-NAME_RULES = (
+from embedlab.messages import N_, LocalizedError, Message
+
+NAME_RULES = N_(
     "3 to 63 characters; letters, digits, '_', '-' or '.'; starting and ending with a letter or "
     "digit; no '..'; not an IP address"
 )
@@ -38,8 +40,9 @@ WriteProgress = Callable[[int, int], None]
 """Called as progress(written, total) after each batch."""
 
 
-class StoreError(Exception):
-    """Base of the store errors; str(error) is a message fit to show a user."""
+class StoreError(LocalizedError):
+    """Base of the store errors: `error.message` is fit to show a user (translated by the UI), str(error)
+    its English text."""
 
 
 class InvalidName(StoreError):
@@ -62,11 +65,15 @@ class ModelMismatch(StoreError):
     """The collection was built with another embedding model or dimension."""
 
 
+class RecordError(LocalizedError, ValueError):
+    """A record of an export cannot be imported; the message names the row."""
+
+
 class PartialWrite(StoreError):
     """A write failed after some batches were stored; `written_ids` were stored and are intact."""
 
-    def __init__(self, message: str, written_ids: Sequence[str], total: int) -> None:
-        super().__init__(message)
+    def __init__(self, msgid: str, written_ids: Sequence[str], total: int, **params: Any) -> None:
+        super().__init__(msgid, **params)
         self.written_ids = list(written_ids)
         self.total = total
 
@@ -75,25 +82,31 @@ class PartialWrite(StoreError):
 def validate_name(name: str) -> str:
     """The stripped name if Chroma accepts it, else InvalidName saying what to change."""
     name = (name or "").strip()
-    problems: list[str] = []
+    problems: list[Message] = []
     if not name:
-        raise InvalidName(f"Give the collection a name ({NAME_RULES}), e.g. hr_policy_v1.")
+        raise InvalidName(N_("Give the collection a name ({rules}), e.g. hr_policy_v1."), rules=Message(NAME_RULES))
     if len(name) < 3 or len(name) > 63:
-        problems.append(f"it has {len(name)} characters (3 to 63 allowed)")
+        problems.append(Message(N_("it has {n} characters (3 to 63 allowed)"), {"n": len(name)}))
     bad = sorted({ch for ch in name if not (ch.isascii() and (ch.isalnum() or ch in "_-."))})
     if bad:
         shown = " ".join(repr(ch) for ch in bad[:8])
-        problems.append(f"it contains {shown} (only letters a-z, digits, '_', '-' and '.' are allowed)")
+        problems.append(Message(N_("it contains {shown} (only letters a-z, digits, '_', '-' and '.' are allowed)"),
+                                {"shown": shown}))
     if not (name[0].isascii() and name[0].isalnum()) or not (name[-1].isascii() and name[-1].isalnum()):
-        problems.append("it must start and end with a letter or digit")
+        problems.append(Message(N_("it must start and end with a letter or digit")))
     if ".." in name:
-        problems.append("it contains '..'")
+        problems.append(Message(N_("it contains '..'")))
     if re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", name):
-        problems.append("it looks like an IP address")
+        problems.append(Message(N_("it looks like an IP address")))
     if problems:
         suggestion = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.-")[:63]
-        hint = f" Try {suggestion!r}." if len(suggestion) >= 3 and suggestion != name else ""
-        raise InvalidName(f"Collection name {name!r} cannot be used: {'; '.join(problems)}.{hint}")
+        params = {f"p{i}": p for i, p in enumerate(problems)}
+        joined = "; ".join("{" + key + "}" for key in params)  # one problem after another, each translated
+        reasons = Message(joined, params)
+        if len(suggestion) >= 3 and suggestion != name:
+            raise InvalidName(N_("Collection name {name} cannot be used: {reasons}. Try {suggestion}."),
+                              name=repr(name), reasons=reasons, suggestion=repr(suggestion))
+        raise InvalidName(N_("Collection name {name} cannot be used: {reasons}."), name=repr(name), reasons=reasons)
     return name
 
 
@@ -155,21 +168,21 @@ class CollectionSpec:
             created_at=str(meta.get("created_at", "")),
         )
 
-    def mismatch(self, model_id: str, dim: int) -> str | None:
+    def mismatch(self, model_id: str, dim: int) -> Message | None:
         """Why vectors from (model_id, dim) cannot go into or query this collection; None if they can."""
         if model_name(model_id) != self.model_id:
-            return (
-                f"Collection {self.name!r} was built with {self.model_id!r} "
-                f"({self.dim} dimensions), but the current model is {model_name(model_id)!r}. "
-                "Vectors of different models cannot be compared: switch the model in the sidebar "
+            return Message(N_(
+                "Collection {name} was built with {built} ({dim} dimensions), but the current model is "
+                "{current}. Vectors of different models cannot be compared: switch the model in the sidebar "
                 "back, or create a new collection (e.g. with a _v2 suffix) and ingest again."
-            )
+            ), {"name": repr(self.name), "built": repr(self.model_id), "dim": self.dim,
+                "current": repr(model_name(model_id))})
         if int(dim) != self.dim:
-            return (
-                f"Collection {self.name!r} holds {self.dim}-dimensional vectors, but the current "
-                f"setting gives {dim}. Set Dimensions to {self.dim} in the sidebar, or create a new "
+            return Message(N_(
+                "Collection {name} holds {dim}-dimensional vectors, but the current "
+                "setting gives {current}. Set Dimensions to {dim} in the sidebar, or create a new "
                 "collection for this size."
-            )
+            ), {"name": repr(self.name), "dim": self.dim, "current": dim})
         return None
 
 
@@ -205,6 +218,16 @@ class Context:
     after: str
 
 
+# Each public store method as it is named in "failed to <action>" messages (translatable).
+ACTIONS = {
+    "check": N_("check"), "close": N_("close"), "count": N_("count"), "create": N_("create"),
+    "delete": N_("delete"), "delete_ids": N_("delete ids"), "exists": N_("exists"),
+    "export_jsonl": N_("export the collection"), "get_records": N_("get records"), "ids_where": N_("ids where"),
+    "list": N_("list"), "search": N_("search"), "source": N_("source"), "sources": N_("sources"),
+    "spec": N_("spec"), "update": N_("update"), "upsert": N_("upsert"), "settle": N_("settle"),
+    "connect": N_("connect"), "max_batch_size": N_("report its batch size"),
+}
+
 _CALLS = threading.local()  # how deep in store methods this thread is: the outermost one translates
 
 
@@ -215,7 +238,7 @@ def raising_store_errors(cls: type) -> type:
     operation (a search, not the spec look-up it made) and comes from the store's `_failure`."""
 
     def wrap(name: str, fn: Callable) -> Callable:
-        action = name.replace("_", " ").replace("jsonl", "the collection")
+        action = Message(ACTIONS.get(name, name.replace("_", " ")))
 
         @functools.wraps(fn)
         def method(*args: Any, **kwargs: Any) -> Any:
@@ -250,10 +273,10 @@ def raising_store_errors(cls: type) -> type:
 def own_spec(name: str, spec: CollectionSpec | None) -> CollectionSpec:
     """`spec`, or the StoreError for a collection this app did not make (no model recorded)."""
     if spec is None:
-        raise StoreError(
-            f"Collection {name!r} was not created by this playground: it records no embedding "
+        raise StoreError(N_(
+            "Collection {name} was not created by this playground: it records no embedding "
             "model, so it is not safe to add to or query. Create a new collection here."
-        )
+        ), name=repr(name))
     return spec
 
 
@@ -280,9 +303,10 @@ class VectorStore(abc.ABC):
     def max_batch_size(self) -> int:
         """The most records one write request carries."""
 
-    def _failure(self, action: str, exc: BaseException) -> StoreError:
+    def _failure(self, action: Message, exc: BaseException) -> StoreError:
         """The StoreError for an unexpected failure of the client while asked to `action`."""
-        return StoreError(f"The {self.kind} store failed to {action} ({type(exc).__name__}: {str(exc)[:300]}).")
+        return StoreError(N_("The {kind} store failed to {action} ({detail})."), kind=self.kind, action=action,
+                          detail=f"{type(exc).__name__}: {str(exc)[:300]}")
 
     # collections -----------------------------------------------------------------------
     @abc.abstractmethod
@@ -309,14 +333,15 @@ class VectorStore(abc.ABC):
         """`spec` checked for `create` (name, dimension, threshold, not taken), created_at set."""
         name = self._validate_name(spec.name)
         if spec.dim < 1:
-            raise StoreError("The dimension of a collection must be positive.")
+            raise StoreError(N_("The dimension of a collection must be positive."))
         if not 0.0 <= spec.threshold <= 1.0:
-            raise StoreError(f"The similarity threshold must be between 0 and 1, got {spec.threshold}.")
+            raise StoreError(N_("The similarity threshold must be between 0 and 1, got {threshold}."),
+                             threshold=spec.threshold)
         if self.exists(name):
-            raise CollectionExists(
-                f"A collection named {name!r} already exists. Pick it above to add documents, or "
+            raise CollectionExists(N_(
+                "A collection named {name} already exists. Pick it above to add documents, or "
                 "choose another name (e.g. with a version suffix)."
-            )
+            ), name=repr(name))
         return replace(spec, name=name, created_at=spec.created_at or time.strftime("%Y-%m-%d %H:%M:%S"))
 
     def _changed_spec(self, name: str, changes: Mapping[str, Any]) -> CollectionSpec:
@@ -324,9 +349,9 @@ class VectorStore(abc.ABC):
         allowed = {"description", "threshold", "instruction_name", "instruction"}
         unknown = set(changes) - allowed
         if unknown:
-            raise StoreError(f"These settings cannot be changed: {', '.join(sorted(unknown))}.")
+            raise StoreError(N_("These settings cannot be changed: {names}."), names=", ".join(sorted(unknown)))
         if "threshold" in changes and not 0.0 <= float(changes["threshold"]) <= 1.0:
-            raise StoreError("The similarity threshold must be between 0 and 1.")
+            raise StoreError(N_("The similarity threshold must be between 0 and 1."))
         return replace(self.spec(name), **changes)
 
     def check(self, name: str, model_id: str, dim: int) -> CollectionSpec:
@@ -334,7 +359,7 @@ class VectorStore(abc.ABC):
         spec = self.spec(name)
         problem = spec.mismatch(model_id, dim)
         if problem:
-            raise ModelMismatch(problem)
+            raise ModelMismatch(problem.msgid, **problem.params)
         return spec
 
     @abc.abstractmethod
@@ -385,7 +410,7 @@ class VectorStore(abc.ABC):
         if not (len(texts) == len(metadatas) == n) or vectors.ndim != 2 or vectors.shape[0] != n:
             raise ValueError("ids, texts, metadatas and embeddings must have the same length")
         if len(set(ids)) != n:
-            raise StoreError("The same id appears twice in one write; ids must be unique.")
+            raise StoreError(N_("The same id appears twice in one write; ids must be unique."))
         self.check(name, model_id, vectors.shape[1] if n else self.spec(name).dim)
         if n == 0:
             return 0
@@ -396,11 +421,12 @@ class VectorStore(abc.ABC):
                 self._write(target, ids[start:stop], texts[start:stop], metadatas[start:stop], vectors[start:stop])
             except Exception as exc:  # noqa: BLE001 - any client/network failure is reported as partial
                 raise PartialWrite(
-                    f"Writing to {name!r} failed after {len(written)} of {n} records were stored "
-                    f"({self._detail(exc)}). The stored records are intact; run the same "
-                    "ingestion again to finish (stored chunks are skipped).",
+                    N_("Writing to {name} failed after {stored} of {count} records were stored "
+                       "({detail}). The stored records are intact; run the same "
+                       "ingestion again to finish (stored chunks are skipped)."),
                     written,
                     n,
+                    name=repr(name), stored=len(written), count=n, detail=self._detail(exc),
                 ) from exc
             written.extend(ids[start:stop])
             if progress:
@@ -484,13 +510,14 @@ def parse_export(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for i, row in enumerate(rows, start=1):
         text = row.get("text")
         if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"Record {i} has no text.")
+            raise RecordError(N_("Record {i} has no text."), i=i)
         meta = row.get("metadata") or {}
         if not isinstance(meta, dict):
-            raise ValueError(f"Record {i}: metadata must be an object.")
+            raise RecordError(N_("Record {i}: metadata must be an object."), i=i)
         bad = [k for k, v in meta.items() if not isinstance(v, str | int | float | bool)]
         if bad:
-            raise ValueError(f"Record {i}: metadata values must be text, numbers or true/false ({', '.join(bad)}).")
+            raise RecordError(N_("Record {i}: metadata values must be text, numbers or true/false ({keys})."),
+                              i=i, keys=", ".join(bad))
         rid = row.get("id")
         out.append({"id": str(rid) if rid not in (None, "") else None, "text": text, "metadata": dict(meta)})
     return out

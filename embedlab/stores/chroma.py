@@ -27,7 +27,9 @@ except ImportError:  # Windows: no advisory locks; the one-process rule is then 
 import numpy as np
 
 from embedlab.diskerrors import write_failure
+from embedlab.messages import N_, Message
 from embedlab.stores.base import (
+    ACTIONS,
     CollectionInfo,
     CollectionMissing,
     CollectionSpec,
@@ -49,14 +51,14 @@ _held_locks: dict[str, IO[str]] = {}
 _locks_guard = threading.Lock()
 
 
-def _unwritable(directory: Path, reason: str) -> StoreError:
+def _unwritable(directory: Path, reason: Message) -> StoreError:
     """The refusal for an embedded Chroma directory that cannot be written (read-only, disk full)."""
-    return StoreError(
-        f"The embedded Chroma database at {directory} cannot be written: {reason}. Chroma writes to its "
+    return StoreError(N_(
+        "The embedded Chroma database at {directory} cannot be written: {reason}. Chroma writes to its "
         "directory even to read, so collections cannot be listed, created or changed here. Point "
         "CHROMA_PATH (or PLAYGROUND_DATA_DIR) at a writable directory, or serve the store with "
         "`chroma run --path <dir>` and set CHROMA_HOST. The other pages work without it."
-    )
+    ), directory=str(directory), reason=reason)
 
 
 def _lock_directory(directory: Path) -> None:
@@ -85,14 +87,15 @@ def _lock_directory(directory: Path) -> None:
                 _held_locks[key] = handle
                 return
             handle.close()
-            who = f"Another app process (PID {holder})" if holder.isdigit() else "Another app process"
-            raise StoreLocked(
-                f"{who} is using the embedded Chroma database at {directory}, and an embedded "
+            who = (Message(N_("Another app process (PID {pid})"), {"pid": holder}) if holder.isdigit()
+                   else Message(N_("Another app process")))
+            raise StoreLocked(N_(
+                "{who} is using the embedded Chroma database at {directory}, and an embedded "
                 "Chroma database cannot be shared between processes. To run several app instances "
-                f"on one database, stop that process, serve the database with `chroma run --path "
-                f"{directory} --port 8000` and set CHROMA_HOST=localhost and CHROMA_PORT=8000 for "
+                "on one database, stop that process, serve the database with `chroma run --path "
+                "{directory} --port 8000` and set CHROMA_HOST=localhost and CHROMA_PORT=8000 for "
                 "every instance; or give this instance its own CHROMA_PATH."
-            ) from None
+            ), who=who, directory=str(directory)) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -115,18 +118,19 @@ def open_client(path: str | None = None, host: str | None = None, port: int = 80
         try:
             return chromadb.HttpClient(host=host, port=int(port), settings=chroma_settings)
         except Exception as exc:  # noqa: BLE001 - chromadb raises bare ValueError/ConnectError
-            raise StoreError(
-                f"Cannot reach the Chroma server at {host}:{port} ({exc}). Start one with "
-                f"`chroma run --path ./chroma --host {host} --port {port}`, or unset CHROMA_HOST "
+            raise StoreError(N_(
+                "Cannot reach the Chroma server at {host}:{port} ({detail}). Start one with "
+                "`chroma run --path ./chroma --host {host} --port {port}`, or unset CHROMA_HOST "
                 "to use the embedded store."
-            ) from None
+            ), host=host, port=port, detail=str(exc)) from None
     if not path:
-        raise StoreError("No Chroma path configured (CHROMA_PATH or PLAYGROUND_DATA_DIR).")
+        raise StoreError(N_("No Chroma path configured (CHROMA_PATH or PLAYGROUND_DATA_DIR)."))
     _lock_directory(Path(path).expanduser().resolve())
     try:
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:  # noqa: BLE001 - permissions, a corrupt database
-        raise StoreError(f"Cannot open the Chroma database at {path}: {exc}") from None
+        raise StoreError(N_("Cannot open the Chroma database at {path}: {detail}"), path=str(path),
+                         detail=str(exc)) from None
 
 
 def _chroma_message(exc: BaseException) -> str:
@@ -134,14 +138,15 @@ def _chroma_message(exc: BaseException) -> str:
     return text[:300]
 
 
-def _store_failure(action: str, exc: BaseException) -> StoreError:
+def _store_failure(action: Message, exc: BaseException) -> StoreError:
     """A StoreError with a message a user can act on, for any failure of the Chroma client."""
     kind = type(exc).__name__
+    detail = f"{kind}: {_chroma_message(exc)}"
     if any(word in kind for word in ("Connect", "Timeout", "Network", "Remote")):
-        return StoreError(f"The vector store did not answer while it was asked to {action} ({kind}: "
-                          f"{_chroma_message(exc)}). Is the Chroma server running at the configured "
-                          "CHROMA_HOST and CHROMA_PORT?")
-    return StoreError(f"The vector store failed to {action} ({kind}: {_chroma_message(exc)}).")
+        return StoreError(N_("The vector store did not answer while it was asked to {action} ({detail}). Is the "
+                             "Chroma server running at the configured CHROMA_HOST and CHROMA_PORT?"),
+                          action=action, detail=detail)
+    return StoreError(N_("The vector store failed to {action} ({detail})."), action=action, detail=detail)
 
 
 # -- the store -------------------------------------------------------------------------------
@@ -155,7 +160,7 @@ class ChromaStore(VectorStore):
         self.client = client
         self._max_batch: int | None = None
 
-    def _failure(self, action: str, exc: BaseException) -> StoreError:
+    def _failure(self, action: Message, exc: BaseException) -> StoreError:
         return _store_failure(action, exc)
 
     @property
@@ -164,7 +169,7 @@ class ChromaStore(VectorStore):
             try:
                 self._max_batch = int(self.client.get_max_batch_size())
             except Exception as exc:  # noqa: BLE001 - as in raising_store_errors
-                raise _store_failure("report its batch size", exc) from exc
+                raise _store_failure(Message(ACTIONS["max_batch_size"]), exc) from exc
         return self._max_batch
 
     # collections -------------------------------------------------------------------------
@@ -175,10 +180,10 @@ class ChromaStore(VectorStore):
             # embedding_function=None: Chroma must never embed (its default downloads a model).
             return self.client.get_collection(name, embedding_function=None)
         except NotFoundError:
-            raise CollectionMissing(f"There is no collection {name!r} (was it deleted?).") from None
+            raise CollectionMissing(N_("There is no collection {name} (was it deleted?)."), name=repr(name)) from None
         except ValueError as exc:  # older servers report a missing collection as ValueError
             if "does not exist" in str(exc):
-                raise CollectionMissing(f"There is no collection {name!r} (was it deleted?).") from None
+                raise CollectionMissing(N_("There is no collection {name} (was it deleted?)."), name=repr(name)) from None
             raise
 
     def exists(self, name: str) -> bool:
@@ -219,7 +224,7 @@ class ChromaStore(VectorStore):
         try:
             self.client.delete_collection(name)
         except (NotFoundError, ValueError):
-            raise CollectionMissing(f"There is no collection {name!r}.") from None
+            raise CollectionMissing(N_("There is no collection {name}."), name=repr(name)) from None
 
     def count(self, name: str) -> int:
         return self._collection(name).count()

@@ -46,7 +46,9 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from embedlab.config import ENV_LOCK, hide_url_secrets, is_milvus_lite, public_url
+from embedlab.messages import N_, Message
 from embedlab.stores.base import (
+    ACTIONS,
     CollectionInfo,
     CollectionMissing,
     CollectionSpec,
@@ -86,10 +88,10 @@ def validate_milvus_name(name: str) -> str:
         suggestion = name.replace("-", "_").replace(".", "_")
         if not suggestion[0].isalpha():
             suggestion = f"c_{suggestion}"
-        raise InvalidName(
-            f"Collection name {name!r} cannot be used in Milvus: only letters, digits and '_' are "
-            f"allowed, starting with a letter. Try {suggestion[:63]!r}."
-        )
+        raise InvalidName(N_(
+            "Collection name {name} cannot be used in Milvus: only letters, digits and '_' are "
+            "allowed, starting with a letter. Try {suggestion}."
+        ), name=repr(name), suggestion=repr(suggestion[:63]))
     return name
 
 
@@ -106,19 +108,21 @@ def _literal(field: str, value: Any) -> str:
         return str(int(value))
     if kind is str and isinstance(value, str):
         return quote(value)
-    raise StoreError(f"A filter on {field!r} needs {'whole numbers' if kind is int else 'text'}, got {value!r}.")
+    if kind is int:
+        raise StoreError(N_("A filter on {field} needs whole numbers, got {value}."), field=repr(field), value=repr(value))
+    raise StoreError(N_("A filter on {field} needs text, got {value}."), field=repr(field), value=repr(value))
 
 
 def _condition(field: str, cond: Any) -> str:
     op, value = next(iter(cond.items())) if isinstance(cond, Mapping) and len(cond) == 1 else ("$eq", cond)
     if op in ("$in", "$nin"):
         if not isinstance(value, list | tuple) or not value:
-            raise StoreError(f"A {op} filter on {field!r} needs a non-empty list.")
+            raise StoreError(N_("A {op} filter on {field} needs a non-empty list."), op=op, field=repr(field))
         inner = ", ".join(_literal(field, v) for v in value)
         return f"{field} {'in' if op == '$in' else 'not in'} [{inner}]"
     symbols = {"$eq": "==", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
     if op not in symbols or (op not in ("$eq", "$ne") and FILTER_FIELDS[field] is not int):
-        raise StoreError(f"The Milvus store cannot filter {field!r} with {op!r}.")
+        raise StoreError(N_("The Milvus store cannot filter {field} with {op}."), field=repr(field), op=repr(op))
     return f"{field} {symbols[op]} {_literal(field, value)}"
 
 
@@ -135,13 +139,14 @@ def milvus_filter(where: Mapping[str, Any] | None) -> str:
     for key, cond in where.items():
         if key in ("$and", "$or"):
             if not isinstance(cond, list | tuple) or not cond:
-                raise StoreError(f"A {key} filter needs a non-empty list of clauses.")
+                raise StoreError(N_("A {key} filter needs a non-empty list of clauses."), key=key)
             joined = f" {key[1:]} ".join(f"({milvus_filter(c)})" for c in cond)
             parts.append(joined if len(cond) > 1 else joined[1:-1])
         elif key in FILTER_FIELDS:
             parts.append(_condition(key, cond))
         else:
-            raise StoreError(f"The Milvus store filters on {' and '.join(FILTER_FIELDS)} only, not on {key!r}.")
+            raise StoreError(N_("The Milvus store filters on {fields} only, not on {key}."),
+                             fields=" and ".join(FILTER_FIELDS), key=repr(key))
     return parts[0] if len(parts) == 1 else " and ".join(f"({p})" for p in parts)
 
 
@@ -170,30 +175,42 @@ def _row(rid: str, text: str, meta: Mapping[str, Any], vector: np.ndarray) -> di
     }
 
 
-def _too_big(ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[Mapping[str, Any]]) -> str | None:
+def _too_big(ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[Mapping[str, Any]]) -> Message | None:
     """Why a record cannot fit Milvus's field sizes (bytes of UTF-8), or None."""
     for i, (rid, text, meta) in enumerate(zip(ids, texts, metadatas, strict=True)):
-        where = f"record {i + 1} ({str(meta.get('source', '')) or rid!r}"
-        where += f", chunk {meta['chunk']})" if "chunk" in meta else ")"
+        named = repr(str(meta.get("source", "")) or rid)
+        where = (Message(N_("record {n} ({name}, chunk {chunk})"), {"n": i + 1, "name": named, "chunk": meta["chunk"]})
+                 if "chunk" in meta else Message(N_("record {n} ({name})"), {"n": i + 1, "name": named}))
         if len(rid.encode()) > ID_BYTES:
-            return f"The id of {where} is longer than {ID_BYTES} bytes; give it a shorter id."
+            return Message(N_("The id of {where} is longer than {limit} bytes; give it a shorter id."),
+                           {"where": where, "limit": ID_BYTES})
         size = len(text.encode())
         if size > TEXT_BYTES:
-            return (f"The text of {where} has {size:,} bytes; a Milvus text field holds at most "
-                    f"{TEXT_BYTES:,}. Split the document into smaller chunks (e.g. 2,048 tokens).")
+            return Message(N_("The text of {where} has {size} bytes; a Milvus text field holds at most "
+                              "{limit}. Split the document into smaller chunks (e.g. 2,048 tokens)."),
+                           {"where": where, "size": f"{size:,}", "limit": f"{TEXT_BYTES:,}"})
         if len(str(meta.get("source", "")).encode()) > SOURCE_BYTES:
-            return f"The source name of {where} is longer than {SOURCE_BYTES:,} bytes; shorten it."
+            return Message(N_("The source name of {where} is longer than {limit} bytes; shorten it."),
+                           {"where": where, "limit": f"{SOURCE_BYTES:,}"})
     return None
 
 
 # -- errors ------------------------------------------------------------------------------------
+def database_name(uri: str, local: bool) -> Message:
+    """The database in messages, without credentials: "Milvus Lite at x.db", "Milvus at http://h:19530"."""
+    if local:
+        return Message(N_("Milvus Lite at {uri}"), {"uri": uri})
+    return Message(N_("Milvus at {uri}"), {"uri": public_url(uri)})
+
+
 def _detail(exc: BaseException) -> str:
     code = getattr(exc, "code", None)
     message = str(getattr(exc, "message", "") or exc) or type(exc).__name__
     return f"{type(exc).__name__}{f' {code}' if code not in (None, '') else ''}: {message[:300]}"
 
 
-def milvus_failure(where: str, local: bool, action: str, exc: BaseException, uri: str | None = None) -> StoreError:
+def milvus_failure(where: Message, local: bool, action: Message, exc: BaseException,
+                   uri: str | None = None) -> StoreError:
     """A StoreError a user can act on for any failure of pymilvus while asked to `action`.
 
     Args:
@@ -206,21 +223,26 @@ def milvus_failure(where: str, local: bool, action: str, exc: BaseException, uri
     if any(w in text for w in ("fail connecting", "unavailable", "deadline", "connection refused",
                                "connect failed", "timeout", "channel")):
         if local:
-            return StoreError(f"{where} stopped answering while it was asked to {action} ({detail}). "
-                              "Restart the app; if it happens again, check the disk and the app's log.")
-        return StoreError(f"{where} did not answer while it was asked to {action} ({detail}). Is the "
-                          "Milvus server running and MILVUS_URI right? Start one with `docker compose up -d` "
-                          "(see the README), or unset MILVUS_URI to use Chroma.")
+            return StoreError(N_("{where} stopped answering while it was asked to {action} ({detail}). "
+                                 "Restart the app; if it happens again, check the disk and the app's log."),
+                              where=where, action=action, detail=detail)
+        return StoreError(N_("{where} did not answer while it was asked to {action} ({detail}). Is the "
+                             "Milvus server running and MILVUS_URI right? Start one with `docker compose up -d` "
+                             "(see the README), or unset MILVUS_URI to use Chroma."),
+                          where=where, action=action, detail=detail)
     if any(w in text for w in ("auth", "password", "token", "unauthenticated", "credential")):
-        return StoreError(f"{where} refused the credentials while it was asked to {action} ({detail}). "
-                          "Set MILVUS_TOKEN to 'user:password' (or an API key) of a Milvus user.")
+        return StoreError(N_("{where} refused the credentials while it was asked to {action} ({detail}). "
+                             "Set MILVUS_TOKEN to 'user:password' (or an API key) of a Milvus user."),
+                          where=where, action=action, detail=detail)
     if any(w in text for w in ("privilege", "permission", "denied")):
-        return StoreError(f"{where} does not allow this user to {action} ({detail}). Grant the user the "
-                          "privilege in Milvus, or use another MILVUS_TOKEN.")
+        return StoreError(N_("{where} does not allow this user to {action} ({detail}). Grant the user the "
+                             "privilege in Milvus, or use another MILVUS_TOKEN."),
+                          where=where, action=action, detail=detail)
     if any(w in text for w in ("rate limit", "quota", "limit exceeded", "memory")):
-        return StoreError(f"{where} refused to {action} for lack of capacity ({detail}). Try again in a "
-                          "moment, or ask the Milvus operator to raise the limit.")
-    return StoreError(f"{where} failed to {action} ({detail}).")
+        return StoreError(N_("{where} refused to {action} for lack of capacity ({detail}). Try again in a "
+                             "moment, or ask the Milvus operator to raise the limit."),
+                          where=where, action=action, detail=detail)
+    return StoreError(N_("{where} failed to {action} ({detail})."), where=where, action=action, detail=detail)
 
 
 def _is_missing(exc: BaseException) -> bool:
@@ -241,7 +263,7 @@ class MilvusStore(VectorStore):
         self.client = client
         self.uri = uri
         self.local_path = local_path
-        self.where = f"Milvus Lite at {uri}" if local_path else f"Milvus at {public_url(uri)}"
+        self.where = database_name(uri, local_path is not None)
         self._loaded: set[str] = set()
         self._unsealed: dict[str, int] = {}  # Milvus Lite: rows written since the last flush
         self._lock = threading.Lock()
@@ -250,7 +272,7 @@ class MilvusStore(VectorStore):
     def max_batch_size(self) -> int:
         return WRITE_ROWS
 
-    def _failure(self, action: str, exc: BaseException) -> StoreError:
+    def _failure(self, action: Message, exc: BaseException) -> StoreError:
         return milvus_failure(self.where, self.local_path is not None, action, exc, self.uri)
 
     def _validate_name(self, name: str) -> str:
@@ -264,7 +286,7 @@ class MilvusStore(VectorStore):
             self.client.load_collection(name)
         except Exception as exc:  # noqa: BLE001 - pymilvus raises MilvusException
             if _is_missing(exc):
-                raise CollectionMissing(f"There is no collection {name!r} (was it deleted?).") from None
+                raise CollectionMissing(N_("There is no collection {name} (was it deleted?)."), name=repr(name)) from None
             raise
         with self._lock:
             self._loaded.add(name)
@@ -299,7 +321,7 @@ class MilvusStore(VectorStore):
             return self.client.describe_collection(name)
         except Exception as exc:  # noqa: BLE001
             if _is_missing(exc):
-                raise CollectionMissing(f"There is no collection {name!r} (was it deleted?).") from None
+                raise CollectionMissing(N_("There is no collection {name} (was it deleted?)."), name=repr(name)) from None
             raise
 
     @staticmethod
@@ -331,7 +353,7 @@ class MilvusStore(VectorStore):
 
     def delete(self, name: str) -> None:
         if not self.exists(name):
-            raise CollectionMissing(f"There is no collection {name!r}.")
+            raise CollectionMissing(N_("There is no collection {name}."), name=repr(name))
         self.client.drop_collection(name)
         with self._lock:
             self._loaded.discard(name)
@@ -402,7 +424,7 @@ class MilvusStore(VectorStore):
         """StoreError for a record too big for Milvus's fields, before anything is written."""
         problem = _too_big(ids, texts, metadatas)
         if problem:
-            raise StoreError(f"Nothing was written to {name!r}: {problem}")
+            raise StoreError(N_("Nothing was written to {name}: {problem}"), name=repr(name), problem=problem)
         self._load(name)
         return name
 
@@ -523,20 +545,21 @@ def open_milvus(uri: str, token: str | None = None, timeout_s: float = CONNECT_T
     try:
         MilvusClient = _import_client()
     except ImportError:
-        raise StoreError("MILVUS_URI is set but pymilvus is not installed: `pip install pymilvus milvus-lite` "
-                         "(both are in requirements.txt), or unset MILVUS_URI to use Chroma.") from None
+        raise StoreError(N_("MILVUS_URI is set but pymilvus is not installed: `pip install pymilvus milvus-lite` "
+                            "(both are in requirements.txt), or unset MILVUS_URI to use Chroma.")) from None
     local = is_milvus_lite(uri)
-    where = f"Milvus Lite at {uri}" if local else f"Milvus at {public_url(uri)}"
+    where = database_name(uri, local)
     path: Path | None = None
     if local:
         path = Path(uri).expanduser().resolve()
         if path.is_file():
-            raise StoreError(f"{uri} is a file, not a Milvus Lite directory (a database of an older Milvus Lite?). "
-                             "Point MILVUS_URI at a new path ending in .db.")
+            raise StoreError(N_("{uri} is a file, not a Milvus Lite directory (a database of an older Milvus "
+                                "Lite?). Point MILVUS_URI at a new path ending in .db."), uri=uri)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"Cannot create the folder of the Milvus Lite database {uri}: {exc}") from None
+            raise StoreError(N_("Cannot create the folder of the Milvus Lite database {uri}: {detail}"),
+                             uri=uri, detail=str(exc)) from None
         # Milvus Lite does not report the snapshot time query_iterator asks for; pymilvus then
         # warns on every page and uses its own clock, which is right for an in-process database.
         logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_quiet_lite_iterator)
@@ -544,14 +567,15 @@ def open_milvus(uri: str, token: str | None = None, timeout_s: float = CONNECT_T
         client = MilvusClient(uri=str(path) if path else uri, token=token or "", timeout=timeout_s)
     except Exception as exc:  # noqa: BLE001 - pymilvus raises MilvusException subclasses
         if path is not None and _locked_elsewhere(path):
-            raise StoreLocked(
-                f"Another app process is using the Milvus Lite database at {uri}, and Milvus Lite serves "
+            raise StoreLocked(N_(
+                "Another app process is using the Milvus Lite database at {uri}, and Milvus Lite serves "
                 "one process only. To share collections between app instances, run a Milvus server "
                 "(see the README: `docker compose up -d`) and set MILVUS_URI=http://host:19530 for every "
                 "instance; or give this instance its own MILVUS_URI file."
-            ) from None
+            ), uri=uri) from None
         if path is not None:
-            raise StoreError(f"Cannot open the Milvus Lite database at {uri} ({_detail(exc)}). Check that "
-                             "the folder is writable, or point MILVUS_URI at another path.") from None
-        raise milvus_failure(where, False, "connect", exc, uri) from None
+            raise StoreError(N_("Cannot open the Milvus Lite database at {uri} ({detail}). Check that "
+                                "the folder is writable, or point MILVUS_URI at another path."),
+                             uri=uri, detail=_detail(exc)) from None
+        raise milvus_failure(where, False, Message(ACTIONS["connect"]), exc, uri) from None
     return MilvusStore(client, uri, str(path) if path else None)

@@ -67,11 +67,11 @@ def test_dimensions_larger_than_the_model_give_its_full_size_with_a_note(embeddi
     assert vectors.shape == (2, 384)
     np.testing.assert_allclose(vectors, full, atol=1e-6)
     assert emb.dimensions is None and emb.matryoshka_mode == "n/a"
-    assert emb.dimensions_note == "512 dimensions were requested, but e5 gives 384: its full 384-dimensional vectors are used."
+    assert str(emb.dimensions_note) == "512 dimensions were requested, but e5 gives 384: its full 384-dimensional vectors are used."
     # Later requests no longer ask for them.
     emb.embed(["z"])
     probe = OpenAICompatibleEmbedder(embedding_server, "e5", dimensions=4096).probe()
-    assert probe.dim == 384 and probe.dimensions_note and "4096 dimensions were requested" in probe.dimensions_note
+    assert probe.dim == 384 and probe.dimensions_note and "4096 dimensions were requested" in str(probe.dimensions_note)
 
 
 def test_dimensions_refused_and_larger_than_the_model_give_its_full_size(fake_server):
@@ -83,7 +83,7 @@ def test_dimensions_refused_and_larger_than_the_model_give_its_full_size(fake_se
     fake_server.plan = [refuse_dims]
     emb = OpenAICompatibleEmbedder(fake_server.url, "m", dimensions=32, batch_size=2)
     assert emb.embed(["a", "b", "c"]).shape == (3, 16)
-    assert emb.dimensions is None and "gives 16" in (emb.dimensions_note or "")
+    assert emb.dimensions is None and "gives 16" in str(emb.dimensions_note or "")
     assert sum("dimensions" in r for r in fake_server.requests) == 1
 
 

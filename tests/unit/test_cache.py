@@ -214,7 +214,7 @@ def test_a_read_only_directory_gives_a_cache_in_memory(embedding_server, tmp_pat
 
     with read_only(tmp_path / "data") as data:
         cache = EmbeddingCache(data / "embeddings.sqlite")  # raised sqlite3.OperationalError before
-        assert not cache.on_disk and cache.open_error == "writing there is not permitted"
+        assert not cache.on_disk and str(cache.open_error) == "writing there is not permitted"
         inner = OpenAICompatibleEmbedder(embedding_server, "e5")
         emb = CachedEmbedder(inner, cache)
         first = emb.embed(["alpha", "beta"])
@@ -240,7 +240,7 @@ def test_a_full_disk_keeps_what_was_stored_and_still_returns_the_vectors(embeddi
     texts = ["kept two", *(f"new text number {i}" for i in range(40))]
     vectors = CachedEmbedder(inner, cache).embed(texts)  # raised "database or disk is full" before
     np.testing.assert_allclose(vectors, OpenAICompatibleEmbedder(embedding_server, "e5").embed(texts), atol=1e-6)
-    assert (cache.unsaved, cache.write_error) == (40, "the disk is full")
+    assert (cache.unsaved, str(cache.write_error)) == (40, "the disk is full")
     # The failed write was rolled back whole: what was stored is there, intact, and nothing else.
     assert len(cache) == 2
     again = EmbeddingCache(path).get_many(inner.model_id, None, ["kept one", "kept two"])

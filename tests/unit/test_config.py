@@ -52,7 +52,7 @@ def test_an_unusable_value_is_reported_and_only_it_falls_back(raw, why):
     env = {"EMBEDDING_DIMENSIONS": raw, "EMBEDDING_BASE_URL": "http://h:30000/v1", "EMBEDDING_MODEL": "m",
            "PLAYGROUND_DATA_DIR": "/srv/data"}
     settings, problems = read_settings(env=env, secrets={})
-    assert problems == [f"EMBEDDING_DIMENSIONS {why}; the model's full size is used."]
+    assert [str(p) for p in problems] == [f"EMBEDDING_DIMENSIONS {why}; the model's full size is used."]
     assert settings.embedding_dimensions is None
     # Everything else configured still applies (the old fallback dropped it all, then failed again).
     assert (settings.embedding_base_url, settings.embedding_model, settings.data_dir) == ("http://h:30000/v1", "m",
@@ -66,7 +66,7 @@ def test_a_broken_secrets_file_is_reported_and_the_environment_still_applies(tmp
     (tmp_path / ".streamlit").mkdir()
     (tmp_path / ".streamlit" / "secrets.toml").write_text('EMBEDDING_MODEL = "unterminated\n')
     settings, [problem] = read_settings(env={"EMBEDDING_MODEL": "from-env"})
-    assert "secrets.toml is not valid TOML" in problem and problem.endswith("the file is ignored.")
+    assert "secrets.toml is not valid TOML" in str(problem) and str(problem).endswith("the file is ignored.")
     assert settings.embedding_model == "from-env"
     with pytest.raises(SettingsError, match="not valid TOML"):
         load_settings(env={})
@@ -108,8 +108,9 @@ def test_dimensions_outside_the_models_range_fall_back_to_full_size(model, dims,
     else:
         low, high = dimension_range(model)
         assert settings.embedding_dimensions is None
-        assert problems == [f"EMBEDDING_DIMENSIONS={dims} is outside the sizes {model} offers ({low} to {high}); "
-                            "the model's full size is used."]
+        assert [str(p) for p in problems] == [
+            f"EMBEDDING_DIMENSIONS={dims} is outside the sizes {model} offers ({low} to {high}); "
+            "the model's full size is used."]
         with pytest.raises(SettingsError, match=f"EMBEDDING_DIMENSIONS={dims} is outside"):
             load_settings(env=env, secrets={})
 
@@ -121,7 +122,7 @@ def test_the_local_backend_is_bounded_by_the_model_it_runs():
     settings, [problem] = read_settings(env={"EMBEDDING_MODEL": "Qwen/Qwen3-Embedding-8B", "EMBEDDING_DIMENSIONS": "2048"},
                                         secrets={})
     assert settings.backend == "local" and settings.embedding_dimensions is None
-    assert "Qwen/Qwen3-Embedding-0.6B offers (32 to 1024)" in problem
+    assert "Qwen/Qwen3-Embedding-0.6B offers (32 to 1024)" in str(problem)
 
 
 

@@ -78,7 +78,7 @@ def test_reingest_skips_then_updates_and_removes_outdated(store, embedder):
     assert store.count("hr_policy_v1") == len(new_records)
     texts = [r["text"] for r in store.get_records("hr_policy_v1")]
     assert not any("ten days" in t for t in texts)
-    assert f"{third.added} added" in third.summary() and "unchanged (skipped)" in third.summary()
+    assert f"{third.added} added" in str(third.summary()) and "unchanged (skipped)" in str(third.summary())
 
 
 def test_wrong_model_is_refused_before_embedding(store, tmp_path, fake_server):
@@ -99,10 +99,10 @@ def test_failure_mid_way_reports_what_was_stored(empty_store, tmp_path, fake_ser
     records = chunk_documents([Document("a.md", DOC_A)], "tokens", max_tokens=20)
     assert len(records) > 8
     report = ingest(store, "tech_doc_v2", embedder, records, batch_size=4)
-    assert not report.ok and "rejected 4 of 4" in report.error
+    assert not report.ok and "rejected 4 of 4" in str(report.error)
     assert report.added == 4 and len(report.stored_ids) == 4
     assert store.count("tech_doc_v2") == 4
-    assert "Stored before the failure: 4 added" in report.summary()
+    assert "Stored before the failure: 4 added" in str(report.summary())
     # Running again after the server recovers finishes the job without re-writing the first 4.
     fake_server.plan = [fakeserver.ok(dim=8)]
     again = ingest(store, "tech_doc_v2", embedder, records, batch_size=4)

@@ -112,7 +112,7 @@ def test_rerank_reads_the_bare_question_over_top_n_candidates(store, embedder):
 
         server.status = 500  # a failing reranker is reported in the outcome; the hits stay
         failed = run_query(store, store.spec("hr_policy_v1"), embedder, "visitors badge", k=2, reranker=client)
-        assert "HTTP 500" in failed.rerank_error and failed.reranked is None and len(failed.hits) == 2
+        assert "HTTP 500" in str(failed.rerank_error) and failed.reranked is None and len(failed.hits) == 2
     finally:
         server.close()
 
