@@ -25,6 +25,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from embedlab.diskerrors import write_failure
+from embedlab.messages import N_
 
 DEFAULT_TEMPLATE = "Instruct: {task}\nQuery:{query}"
 DEFAULT_TASK = "Given a web search query, retrieve relevant passages that answer the query"
@@ -96,79 +97,79 @@ class Instruction:
 
 PRESETS: tuple[Instruction, ...] = (
     Instruction(
-        "Web search (Qwen default)",
+        N_("Web search (Qwen default)"),
         DEFAULT_TASK,
         "Qwen's default for retrieval. Queries only; documents stay as they are.",
         True,
     ),
     Instruction(
-        "HR policy",
+        N_("HR policy"),
         "Given an employee's question about workplace rules, retrieve the HR policy passages that answer it",
         "Policy Q&A over an employee handbook: leave, expenses, working hours, benefits.",
         True,
     ),
     Instruction(
-        "HR policy (Chinese wording)",
+        N_("HR policy (Chinese wording)"),
         "根据员工关于公司规章制度的提问，检索能够回答该问题的人事制度条款",
         "The HR instruction written in Chinese, to compare with the English one (English usually works better).",
         True,
     ),
     Instruction(
-        "Customer questions",
+        N_("Customer questions"),
         "Retrieve customer questions that ask for the same thing as the given customer question",
         "Customer-service matching: find earlier questions with the same intent. Works well in symmetric mode.",
         True,
     ),
     Instruction(
-        "Code search",
+        N_("Code search"),
         "Given a description of what a program should do, retrieve code snippets that implement it",
         "Natural language to code. Documents are code snippets.",
         True,
     ),
     Instruction(
-        "IT security policy",
+        N_("IT security policy"),
         "Given a question about an information security procedure, retrieve the IT security policy sections that govern it",
         "Security policy retrieval: approvals, access rules, incident handling.",
         True,
     ),
     Instruction(
-        "IT helpdesk",
+        N_("IT helpdesk"),
         "Given an employee's question to the company IT service desk, retrieve the help-desk article that resolves it",
         "Service-desk articles: passwords, sign-in, access requests, company devices.",
         True,
     ),
     Instruction(
-        "Product support",
+        N_("Product support"),
         "Given a question from the owner of a consumer device, retrieve the section of its product manual that answers it",
         "Product manuals for devices people own: set-up, reset, updates, warranty.",
         True,
     ),
     Instruction(
-        "Online shop",
+        N_("Online shop"),
         "Given a shopper's question about an order, retrieve the answer from the online shop's help centre",
         "E-commerce help centre: orders, delivery, returns, refunds, payment at checkout.",
         True,
     ),
     Instruction(
-        "Card banking",
+        N_("Card banking"),
         "Given a bank customer's question about their payment card, retrieve the bank's answer",
         "A bank's card service: limits, activation, loss, instalments, disputed charges.",
         True,
     ),
     Instruction(
-        "Semantic similarity",
+        N_("Semantic similarity"),
         "Retrieve sentences that have the same meaning as the given sentence",
         "Symmetric (STS-style): instruct both sides.",
         True,
     ),
     Instruction(
-        "Clustering",
+        N_("Clustering"),
         "Identify the main topic of the given text",
         "Symmetric: use on both sides when grouping texts by topic.",
         True,
     ),
     Instruction(
-        "Classification",
+        N_("Classification"),
         "Classify the given text by the kind of request it makes",
         "Symmetric: use on both sides for intent or category classification.",
         True,
