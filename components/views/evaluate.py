@@ -242,7 +242,8 @@ def _grid_form(ctx: PageContext, dataset: LabelledSet | None) -> GridChoices | N
 
     with st.form("eval.form", border=True):
         # The instructions take a whole row: in half of it, their chips were cut at 1440 px.
-        st.multiselect(_("Instructions"), list(tasks), key=S.EVAL_INSTRUCTIONS, persist_state="session",
+        # "Task instructions", not "Instructions": that msgid is the Instruction Lab's menu title.
+        st.multiselect(_("Task instructions"), list(tasks), key=S.EVAL_INSTRUCTIONS, persist_state="session",
                        format_func=lambda name: _instruction_name(name, shown),
                        help=_("Queries are sent as `Instruct: {task}\\nQuery:{query}`; documents as they are."))
         st.text_input(_("Custom instruction (optional)"), key=S.EVAL_CUSTOM, persist_state="session",
@@ -350,13 +351,11 @@ def _results(ctx: PageContext) -> None:
                    *(c for c in table.columns if c not in {*FRONT_COLUMNS, *METRICS, *SIZE_COLUMNS})]]
     table = table.sort_values(MAIN_METRIC, ascending=False, kind="stable")
     display = table.assign(configuration=[shown[i] for i in table.index]).map(_value)
-    number = st.column_config.NumberColumn(format="%.3f")
-    signed = st.column_config.NumberColumn(format="%+.3f")
-    st.dataframe(_shown(display), hide_index=True, width="stretch", key="eval.table",
-                 column_config={_header("configuration"): st.column_config.TextColumn(pinned=True),
-                                **{m: number for m in METRICS},
-                                **{_header(c): signed for c in TEST_COLUMNS[:3]},
-                                _header(TEST_COLUMNS[3]): st.column_config.NumberColumn(format="%.4f")})
+    # Empty cells (the baseline's own comparison) show a dash, not "None", in either language.
+    formats = {**dict.fromkeys(METRICS, "{:.3f}"), **dict.fromkeys(map(_header, TEST_COLUMNS[:3]), "{:+.3f}"),
+               _header(TEST_COLUMNS[3]): "{:.4f}", **dict.fromkeys(map(_header, ("wins", "losses", "ties")), "{:.0f}")}
+    st.dataframe(_shown(display).style.format(formats, na_rep="—"), hide_index=True, width="stretch",
+                 key="eval.table", column_config={_header("configuration"): st.column_config.TextColumn(pinned=True)})
     st.caption(_("wins / losses / ties: queries whose {metric} is higher / lower / equal than under the baseline. "
                  "Δ, interval and p-value: {main} against the baseline, paired over queries.").format(
                      metric=metric, main=MAIN_METRIC))

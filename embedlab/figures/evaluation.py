@@ -57,7 +57,7 @@ def eval_metric_bars(table: pd.DataFrame, colours: Sequence[str] | None = None,
             hovertemplate=f"{name}<br>%{{x}} = %{{y:.3f}}<extra></extra>",
         )
     low, high = zoomed_range([float(v) for m in METRICS for v in table[m]] or [0.0, 1.0])
-    title = (gettext(N_("score (mean over queries); axis zoomed to the data, from {low}")).format(low=f"{low:.2f}")
+    title = (gettext(N_("mean score, axis zoomed: from {low}")).format(low=f"{low:.2f}")
              if low > 0 else gettext(N_("score (mean over queries)")))
     fig.update_layout(
         barmode="group",

@@ -167,3 +167,22 @@ def test_the_collection_holding_the_labelled_set_is_the_match(tmp_path):
     store.delete("c_other_model")
     store.delete("d_same_model")
     assert matching_collection(store, store.list(), data, "m") is None
+
+
+def test_the_bars_give_each_configuration_its_colour_and_zoom_the_axis_saying_so():
+    import pandas as pd
+
+    from embedlab import figures
+    from embedlab.figures.evaluation import CONFIG_PALETTE, config_colour
+
+    assert len(set(CONFIG_PALETTE)) == 48  # form.MAX_CONFIGS configurations, all distinct
+    table = pd.DataFrame([{"configuration": f"c{i}", **dict.fromkeys(METRICS, 0.62 + 0.05 * i)} for i in range(3)])
+    bars = figures.eval_metric_bars(table, [config_colour(i) for i in (2, 0, 1)],
+                                    gettext=lambda s: s.replace("zoomed", "ZOOMED"))
+    assert [t.marker.color for t in bars.data] == [CONFIG_PALETTE[2], CONFIG_PALETTE[0], CONFIG_PALETTE[1]]
+    low, high = bars.layout.yaxis.range
+    assert 0 < low <= 0.62 - 0.03 and 0.72 + 0.03 <= high <= 1.05
+    assert bars.layout.yaxis.title.text == f"mean score, axis ZOOMED: from {low:.2f}"
+    near_zero = table.assign(**{m: [0.01, 0.5, 0.9] for m in METRICS})
+    plain = figures.eval_metric_bars(near_zero)
+    assert tuple(plain.layout.yaxis.range)[0] == 0 and plain.layout.yaxis.title.text == "score (mean over queries)"
