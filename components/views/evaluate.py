@@ -308,6 +308,18 @@ def _run(ctx: PageContext, dataset: LabelledSet, choices: GridChoices) -> None:
     ss.pop(S.EVAL_APPLY_COLLECTION, None)  # preselected again for this set (see _apply)
 
 
+# The comparison columns as text: the baseline's own row is empty there, and an empty number cell
+# would show the grid's "None" (English in either language) instead of a dash.
+COMPARISON_FORMATS = {"wins": "{:.0f}", "losses": "{:.0f}", "ties": "{:.0f}", TEST_COLUMNS[0]: "{:+.3f}",
+                      TEST_COLUMNS[1]: "{:+.3f}", TEST_COLUMNS[2]: "{:+.3f}", TEST_COLUMNS[3]: "{:.4f}"}
+
+
+def _dashed(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its comparison columns as formatted text, "—" where a value is missing."""
+    return frame.assign(**{c: [("—" if v is None or pd.isna(v) else f.format(v)) for v in frame[c]]
+                           for c, f in COMPARISON_FORMATS.items() if c in frame})
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def _tests(scores: tuple[tuple[float, ...], ...], baseline: int) -> list[PairedTest | None]:
     """Each configuration's paired test against the baseline, once per run and baseline."""
@@ -351,11 +363,10 @@ def _results(ctx: PageContext) -> None:
                    *(c for c in table.columns if c not in {*FRONT_COLUMNS, *METRICS, *SIZE_COLUMNS})]]
     table = table.sort_values(MAIN_METRIC, ascending=False, kind="stable")
     display = table.assign(configuration=[shown[i] for i in table.index]).map(_value)
-    # Empty cells (the baseline's own comparison) show a dash, not "None", in either language.
-    formats = {**dict.fromkeys(METRICS, "{:.3f}"), **dict.fromkeys(map(_header, TEST_COLUMNS[:3]), "{:+.3f}"),
-               _header(TEST_COLUMNS[3]): "{:.4f}", **dict.fromkeys(map(_header, ("wins", "losses", "ties")), "{:.0f}")}
-    st.dataframe(_shown(display).style.format(formats, na_rep="—"), hide_index=True, width="stretch",
-                 key="eval.table", column_config={_header("configuration"): st.column_config.TextColumn(pinned=True)})
+    number = st.column_config.NumberColumn(format="%.3f")
+    st.dataframe(_shown(_dashed(display)), hide_index=True, width="stretch", key="eval.table",
+                 column_config={_header("configuration"): st.column_config.TextColumn(pinned=True),
+                                **{m: number for m in METRICS}})
     st.caption(_("wins / losses / ties: queries whose {metric} is higher / lower / equal than under the baseline. "
                  "Δ, interval and p-value: {main} against the baseline, paired over queries.").format(
                      metric=metric, main=MAIN_METRIC))

@@ -64,7 +64,8 @@ def test_two_configuration_grid_gives_table_charts_and_cached_rerun(app_env):
     assert set(table["instruction"]) == {"none", WEB}
     [other] = table.index[~table["baseline"].astype(bool)]
     assert table["instruction"][other] == WEB
-    assert table["wins"][other] + table["losses"][other] + table["ties"][other] == 4
+    assert int(table["wins"][other]) + int(table["losses"][other]) + int(table["ties"][other]) == 4
+    assert [table[c][1 - other] for c in ("wins", "losses", "ties", "p-value")] == ["—"] * 4  # the baseline's own
     # Grouped bars; the dimension line needs two sizes. (The A/B and calibration charts below them
     # are counted apart: they are drawn for every run of two or more configurations.)
     assert len(eval_charts(at)) == 1
