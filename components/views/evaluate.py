@@ -332,6 +332,38 @@ def _verdict_box(found: Verdict, shown: list[str]) -> None:
         st.markdown(" ".join(tr(m) for m in found.sentences([literal(x) for x in shown])))
 
 
+def _table(results: list[ConfigResult], data: LabelledSet, info: RunInfo, baseline: int, metric: str,
+           tests: list[PairedTest | None], found: Verdict) -> pd.DataFrame:
+    """The results table sorted by the main metric with its downloads; returns it as shown (English
+    headers, translated labels and values; the index is each configuration's run position)."""
+    labels = [r.config.label for r in results]
+    shown = [r.config.display_label(_) for r in results]
+    # Sorted by the main metric (best first); the index keeps each configuration's run position,
+    # which gives it its colour in every chart.
+    table = pd.DataFrame(results_table(results, baseline, metric, tests))
+    table = table[[*FRONT_COLUMNS, *(m for m in METRICS if m != MAIN_METRIC), *SIZE_COLUMNS,
+                   *(c for c in table.columns if c not in {*FRONT_COLUMNS, *METRICS, *SIZE_COLUMNS})]]
+    table = table.sort_values(MAIN_METRIC, ascending=False, kind="stable")
+    display = table.assign(configuration=[shown[i] for i in table.index]).map(_value)
+    number = st.column_config.NumberColumn(format="%.3f")
+    st.dataframe(_shown(_dashed(display)), hide_index=True, width="stretch", key="eval.table",
+                 column_config={_header("configuration"): st.column_config.TextColumn(pinned=True),
+                                **{m: number for m in METRICS}})
+    st.caption(_("wins / losses / ties: queries whose {metric} is higher / lower / equal than under the baseline. "
+                 "Δ, interval and p-value: {main} against the baseline, paired over queries.").format(
+                     metric=metric, main=MAIN_METRIC))
+    c1, c2 = st.columns(2)
+    with c1:
+        download_table(table, "evaluation-results", key="eval.dl_csv", label=_("Download CSV"))
+    # Made when clicked (the JSON holds every per-query score), like the other downloads.
+    c2.download_button(_("Download JSON"),
+                       lambda: results_json(results, data, info.model, baseline,
+                                            verdict=found.as_dict(labels)).encode("utf-8"),
+                       file_name="evaluation-results.json", mime="application/json", key="eval.dl_json",
+                       on_click="ignore")
+    return display
+
+
 @st.fragment
 def _results(ctx: PageContext) -> None:
     """Verdict, tables, charts and downloads of the last run; the baseline and metric pickers rerun only this."""
@@ -356,30 +388,7 @@ def _results(ctx: PageContext) -> None:
     found = verdict(results, baseline, MAIN_METRIC, tests)
     _verdict_box(found, shown)
 
-    # Sorted by the main metric (best first); the index keeps each configuration's run position,
-    # which gives it its colour in every chart.
-    table = pd.DataFrame(results_table(results, baseline, metric, tests))
-    table = table[[*FRONT_COLUMNS, *(m for m in METRICS if m != MAIN_METRIC), *SIZE_COLUMNS,
-                   *(c for c in table.columns if c not in {*FRONT_COLUMNS, *METRICS, *SIZE_COLUMNS})]]
-    table = table.sort_values(MAIN_METRIC, ascending=False, kind="stable")
-    display = table.assign(configuration=[shown[i] for i in table.index]).map(_value)
-    number = st.column_config.NumberColumn(format="%.3f")
-    st.dataframe(_shown(_dashed(display)), hide_index=True, width="stretch", key="eval.table",
-                 column_config={_header("configuration"): st.column_config.TextColumn(pinned=True),
-                                **{m: number for m in METRICS}})
-    st.caption(_("wins / losses / ties: queries whose {metric} is higher / lower / equal than under the baseline. "
-                 "Δ, interval and p-value: {main} against the baseline, paired over queries.").format(
-                     metric=metric, main=MAIN_METRIC))
-    c1, c2 = st.columns(2)
-    with c1:
-        download_table(table, "evaluation-results", key="eval.dl_csv", label=_("Download CSV"))
-    # Made when clicked (the JSON holds every per-query score), like the other downloads.
-    c2.download_button(_("Download JSON"),
-                       lambda: results_json(results, data, info.model, baseline,
-                                            verdict=found.as_dict(labels)).encode("utf-8"),
-                       file_name="evaluation-results.json", mime="application/json", key="eval.dl_json",
-                       on_click="ignore")
-
+    display = _table(results, data, info, baseline, metric, tests, found)
     bars = figures.eval_metric_bars(display, [config_colour(i) for i in display.index], gettext=_)
     st.plotly_chart(bars, key="eval.bars")
     download_figure(bars, "evaluation-metrics", key="eval.dl_bars", label=_("Download HTML"))
