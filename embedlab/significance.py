@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 ALPHA = 0.05  # significance level of the verdict
+CONFIDENCE = 0.95  # level of the bootstrap interval
 RESAMPLES = 9999
 SEED = 20240607
 
@@ -77,7 +78,7 @@ def paired_test(a: Sequence[float], b: Sequence[float], *, tolerance: float = 1e
 
     perm = stats.permutation_test((x, y), mean_diff, permutation_type="samples", vectorized=True,
                                   n_resamples=resamples, alternative="two-sided", rng=np.random.default_rng(seed))
-    boot = stats.bootstrap((d,), np.mean, n_resamples=resamples, confidence_level=0.95, method="percentile",
+    boot = stats.bootstrap((d,), np.mean, n_resamples=resamples, confidence_level=CONFIDENCE, method="percentile",
                            vectorized=True, rng=np.random.default_rng(seed + 1))
     return PairedTest(ci_low=float(boot.confidence_interval.low), ci_high=float(boot.confidence_interval.high),
                       p_value=float(min(perm.pvalue, 1.0)), **base)

@@ -8,6 +8,9 @@ similarity that occurs in the data (the lowest one still kept).
 - `best_f1`: the threshold with the highest F1 (ties go to the higher threshold: fewer false hits).
 - `for_precision`: the lowest threshold whose precision reaches the target (the most recall at that
   precision), or None when no threshold reaches it.
+
+`matching_collection` finds the Search collection a threshold calibrated on a labelled set belongs
+to: the one holding that set's documents.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from embedlab.evaluation.datasets import relevance_labels
+from embedlab.evaluation.datasets import LabelledSet, relevance_labels
 from embedlab.evaluation.grid import GridPlan, config_scores
+from embedlab.stores.base import CollectionInfo, VectorStore, model_name
 
 DEFAULT_PRECISION = 0.9
 
@@ -136,3 +140,27 @@ def calibrate_config(plan: GridPlan, vectors: np.ndarray, index: int,
                      [plan.doc_inputs[index]])
     sim = config_scores(exact, vectors, 0)
     return calibrate(sim, relevance_labels(plan.dataset), target_precision)
+
+
+def holds_set(store: VectorStore, name: str, dataset: LabelledSet) -> bool:
+    """Whether collection `name` holds every document of `dataset`: for each document a record
+    whose `source` is the document's id (what Search names the lines of an uploaded JSONL corpus)
+    and whose text is part of the document's text (a chunk of it)."""
+    texts = {d.id: " ".join(d.text.split()) for d in dataset.documents}
+    found: set[str] = set()
+    for record in store.get_records(name, where={"source": {"$in": list(texts)}}):
+        source = str((record.get("metadata") or {}).get("source", ""))
+        chunk = " ".join(str(record.get("text", "")).split())
+        if source in texts and chunk and chunk in texts[source]:
+            found.add(source)
+    return found == set(texts)
+
+
+def matching_collection(store: VectorStore, infos: Sequence[CollectionInfo], dataset: LabelledSet,
+                        model: str) -> str | None:
+    """The collection among `infos` (the app's) that holds the labelled set's documents, one
+    filled by `model` first; None when none does. Collections smaller than the set are not read."""
+    holding = [i for i in infos if i.spec is not None and i.count >= len(dataset.documents)
+               and holds_set(store, i.name, dataset)]
+    same_model = [i for i in holding if i.spec is not None and i.spec.model_id == model_name(model)]
+    return next((i.name for i in same_model or holding), None)

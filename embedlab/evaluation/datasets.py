@@ -49,9 +49,14 @@ class Query:
 
 @dataclass(frozen=True)
 class LabelledSet:
+    """A corpus and its judged queries. `name` names the set in exports (a subset's says so);
+    `base` and `limit`: a subset's original name and query limit (for a translated title)."""
+
     name: str
     documents: tuple[Document, ...]
     queries: tuple[Query, ...]
+    base: str = ""
+    limit: int = 0
 
     @property
     def doc_ids(self) -> list[str]:
@@ -65,7 +70,7 @@ class LabelledSet:
     def subset(self, n_queries: int) -> LabelledSet:
         """The first `n_queries` queries with the whole corpus (for quick runs and tests)."""
         return LabelledSet(f"{self.name} (first {n_queries} queries)", self.documents,
-                           self.queries[:n_queries])
+                           self.queries[:n_queries], base=self.base or self.name, limit=n_queries)
 
 
 def _id_of(record: Mapping, line: int, what: str) -> str:
@@ -189,10 +194,10 @@ def load_labelled_set(corpus: bytes, queries: bytes, name: str = "uploaded") -> 
     return LabelledSet(name, documents, parse_queries(parsed[1][0], (d.id for d in documents), parsed[1][1]))
 
 
-BUNDLED: dict[str, tuple[str, str]] = {
-    "IT security policy (Chinese)": ("it_policy_zh.corpus.jsonl", "it_policy_zh.queries.jsonl"),
-    "Engineering handbook (English / mixed)": ("eng_handbook_mixed.corpus.jsonl",
-                                               "eng_handbook_mixed.queries.jsonl"),
+BUNDLED: dict[str, tuple[str, str]] = {  # the names are shown translated (marked for the catalog)
+    N_("IT security policy (Chinese)"): ("it_policy_zh.corpus.jsonl", "it_policy_zh.queries.jsonl"),
+    N_("Engineering handbook (English / mixed)"): ("eng_handbook_mixed.corpus.jsonl",
+                                                   "eng_handbook_mixed.queries.jsonl"),
 }
 
 

@@ -3,7 +3,7 @@ the lines shown above the results."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from embedlab import fusion
@@ -20,7 +20,7 @@ from embedlab.evaluation.grid import (
     plan_grid,
     usable_dimensions,
 )
-from embedlab.messages import N_, LocalizedError, message_of
+from embedlab.messages import N_, LocalizedError, Message, message_of
 from embedlab.text import one_line
 
 MAX_CONFIGS = 48  # one click should stay affordable and the charts readable
@@ -40,8 +40,30 @@ PRECISION_CHOICES: dict[str, tuple[str, bool]] = {
 }
 
 
+# What each choice's key (the stored widget value) shows; keys not listed show as they are.
+CHOICE_LABELS: dict[str, Message] = {
+    FULL: Message(N_("full")),
+    **{key: Message(N_("{n} tokens"), {"n": t}) for key, t in TRUNCATIONS.items() if t},
+    "whole documents": Message(N_("whole documents")),
+    "chunked (max-sim over chunks)": Message(N_("chunked (max-sim over chunks)")),
+    "dense": Message(N_("dense")),
+    f"hybrid (RRF, k={fusion.RRF_K})": Message(N_("hybrid (RRF, k={k})"), {"k": fusion.RRF_K}),
+    f"hybrid (weighted, α={fusion.DEFAULT_ALPHA})": Message(N_("hybrid (weighted, α={alpha})"),
+                                                          {"alpha": fusion.DEFAULT_ALPHA}),
+    "binary": Message(N_("binary")),
+    f"int8 + float rescore top {RESCORE_TOP}": Message(N_("int8 + float rescore top {n}"), {"n": RESCORE_TOP}),
+    f"binary + float rescore top {RESCORE_TOP}": Message(N_("binary + float rescore top {n}"), {"n": RESCORE_TOP}),
+}
+
+
+def choice_label(key: str, gettext: Callable[[str], str]) -> str:
+    """The shown text of a grid choice's stored key, in the language of `gettext`."""
+    label = CHOICE_LABELS.get(key)
+    return key if label is None else label.translate(gettext)
+
+
 class GridError(LocalizedError, ValueError):
-    """The chosen grid cannot run; str(error) says what to change."""
+    """The chosen grid cannot run; its message says what to change."""
 
 
 def dimension_options(full: int | None) -> list[str]:
@@ -125,24 +147,33 @@ class RunInfo:
         return cls(model, len(plan.texts), new, seconds, tuple(c.label for c in oversized(plan.configs, full_dim)))
 
     @property
-    def inputs_line(self) -> str:
+    def inputs_line(self) -> Message:
         """How many inputs the run needed, how many were new, and its time."""
-        return (f"{self.texts:,} distinct inputs: {self.new:,} embedded now, "
-                f"{self.texts - self.new:,} from the cache · {self.seconds:.1f} s")
+        return Message(N_("{texts} distinct inputs: {new} embedded now, {cached} from the cache · {seconds} s"),
+                       {"texts": f"{self.texts:,}", "new": f"{self.new:,}", "cached": f"{self.texts - self.new:,}",
+                        "seconds": f"{self.seconds:.1f}"})
 
     @property
-    def skipped_line(self) -> str:
-        """The warning about skipped configurations; "" when none was skipped."""
+    def skipped_line(self) -> Message | None:
+        """The warning about skipped configurations; None when none was skipped."""
         if not self.skipped:
-            return ""
-        return (f"Skipped {len(self.skipped)} configuration(s) asking for more dimensions than the model "
-                "gives: " + "; ".join(self.skipped))
+            return None
+        return Message(N_("Skipped {n} configuration(s) asking for more dimensions than the model gives: {labels}"),
+                       {"n": len(self.skipped), "labels": "; ".join(self.skipped)})
 
 
-def describe_set(dataset: LabelledSet, model: str) -> str:
+def set_title(dataset: LabelledSet, gettext: Callable[[str], str] = lambda s: s) -> str:
+    """The set's name in the language of `gettext` (a bundled set's name is in the catalog; an
+    upload's file name comes back unchanged), with its query limit."""
+    if not dataset.limit:
+        return gettext(dataset.name)
+    return gettext(N_("{name} (first {n} queries)")).format(name=gettext(dataset.base), n=dataset.limit)
+
+
+def describe_set(dataset: LabelledSet, model: str, gettext: Callable[[str], str] = lambda s: s) -> str:
     """One line naming the set, its size and the model."""
-    return (f"Set: {dataset.name} · {len(dataset.documents)} documents · {len(dataset.queries)} queries · "
-            f"model {model}")
+    return gettext(N_("Set: {name} · {documents} documents · {queries} queries · model {model}")).format(
+        name=set_title(dataset, gettext), documents=len(dataset.documents), queries=len(dataset.queries), model=model)
 
 
 def preview_rows(dataset: LabelledSet) -> list[dict[str, str]]:

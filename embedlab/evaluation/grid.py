@@ -16,7 +16,7 @@ Documents are always scored by their best input (max over chunks), for BM25 as f
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -28,6 +28,7 @@ from embedlab.evaluation.datasets import LabelledSet, Query
 from embedlab.evaluation.metrics import evaluate_scores, mean_metrics
 from embedlab.instructions import format_query
 from embedlab.keyword import DEFAULT_CACHE, IndexCache
+from embedlab.messages import N_
 from embedlab.ranking import rank_order, reciprocal_rank
 from embedlab.tokens import truncate
 
@@ -37,8 +38,11 @@ DEFAULT_CHUNK_TOKENS = 256
 MODES = ("dense", "bm25", "hybrid-rrf", "hybrid-weighted")
 PRECISIONS = quantize.PRECISIONS
 RESCORE_TOP = quantize.RESCORE_TOP
-_MODE_LABELS = {"bm25": "BM25", "hybrid-rrf": f"hybrid RRF k={fusion.RRF_K}",
-                "hybrid-weighted": f"hybrid weighted α={fusion.DEFAULT_ALPHA}"}
+_MODE_LABELS = {"bm25": "BM25", "hybrid-rrf": N_("hybrid RRF k={k}"), "hybrid-weighted": N_("hybrid weighted α={alpha}")}
+
+
+def _same(text: str) -> str:
+    return text
 
 
 
@@ -86,30 +90,44 @@ class EvalConfig:
                            rescore=False)
         return replace(self, rescore=False) if self.precision == "float32" else self
 
-    @property
-    def precision_label(self) -> str:
+    def precision_text(self, gettext: Callable[[str], str] = _same) -> str:
         """"float32", "int8", "binary + rescore 100"...; "" for BM25 (no vectors)."""
         if not self.uses_vectors:
             return ""
-        return self.precision + (f" + rescore {RESCORE_TOP}" if self.rescore and self.precision != "float32" else "")
+        if self.rescore and self.precision != "float32":
+            return gettext(N_("{precision} + rescore {n}")).format(precision=self.precision, n=RESCORE_TOP)
+        return self.precision
 
     @property
-    def label(self) -> str:
-        instr = self.instruction_name or ("custom" if self.instruction.strip() else "no instruction")
+    def precision_label(self) -> str:
+        """The precision in English (tables, exports); see `precision_text`."""
+        return self.precision_text()
+
+    def display_label(self, gettext: Callable[[str], str] = _same) -> str:
+        """The configuration in a few words ("HR policy · ≤512 tok · 256 d"), in the language of
+        `gettext`; instruction names pass through it too (preset names are in the catalog, a
+        user's own name comes back unchanged)."""
+        instr = (gettext(self.instruction_name) if self.instruction_name
+                 else gettext(N_("custom")) if self.instruction.strip() else gettext(N_("no instruction")))
         parts = [
             instr,
-            f"≤{self.max_tokens} tok" if self.max_tokens else "full text",
-            f"{self.dimensions} d" if self.dimensions else "full dim",
+            gettext(N_("≤{n} tok")).format(n=self.max_tokens) if self.max_tokens else gettext(N_("full text")),
+            gettext(N_("{n} d")).format(n=self.dimensions) if self.dimensions else gettext(N_("full dim")),
         ]
         if not self.uses_vectors:
             parts = [_MODE_LABELS["bm25"], parts[1]]
         elif self.mode != "dense":
-            parts.insert(0, _MODE_LABELS[self.mode])
+            parts.insert(0, gettext(_MODE_LABELS[self.mode]).format(k=fusion.RRF_K, alpha=fusion.DEFAULT_ALPHA))
         if self.chunked:
-            parts.append(f"chunks {self.chunk_tokens}")
+            parts.append(gettext(N_("chunks {n}")).format(n=self.chunk_tokens))
         if self.uses_vectors and self.precision != "float32":
-            parts.append(self.precision_label)
+            parts.append(self.precision_text(gettext))
         return " · ".join(parts)
+
+    @property
+    def label(self) -> str:
+        """The configuration in a few English words (tables, exports, the CLI); see `display_label`."""
+        return self.display_label()
 
     def describe(self) -> dict[str, object]:
         return {

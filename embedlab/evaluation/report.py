@@ -10,12 +10,23 @@ from dataclasses import asdict, dataclass
 from embedlab.evaluation.datasets import LabelledSet
 from embedlab.evaluation.grid import ConfigResult
 from embedlab.evaluation.metrics import MAIN_METRIC, METRICS, compare_per_query
+from embedlab.significance import CONFIDENCE, PairedTest
+
+# The columns of the paired test against the baseline (on MAIN_METRIC).
+DIFF_COLUMN = f"Δ {MAIN_METRIC} vs baseline"
+CI_LOW_COLUMN, CI_HIGH_COLUMN = f"{CONFIDENCE:.0%} CI low", f"{CONFIDENCE:.0%} CI high"
+P_COLUMN = "p-value"
+TEST_COLUMNS = (DIFF_COLUMN, CI_LOW_COLUMN, CI_HIGH_COLUMN, P_COLUMN)
 
 
 def results_table(results: Sequence[ConfigResult], baseline: int | None = 0,
-                  metric: str = MAIN_METRIC) -> list[dict[str, object]]:
+                  metric: str = MAIN_METRIC, tests: Sequence[PairedTest | None] | None = None,
+                  ) -> list[dict[str, object]]:
     """One row per configuration: settings, mean metrics and wins/losses/ties vs `baseline`.
 
+    tests: per configuration, its paired test against the baseline on MAIN_METRIC (see
+    verdict.baseline_tests): adds the mean difference, its confidence interval and the p-value
+    (empty for the baseline, and the interval and p-value with a single query).
     Settings include mode, precision, dimensions (0 for BM25), bytes per vector and the size of
     1M searched vectors in GB (None for BM25).
     """
@@ -24,6 +35,12 @@ def results_table(results: Sequence[ConfigResult], baseline: int | None = 0,
         # Scores first so they are visible in a narrow table; settings (and the long task text) last.
         row: dict[str, object] = {"configuration": res.config.label}
         row.update({m: round(res.metrics[m], 4) for m in METRICS})
+        if tests is not None:
+            test = tests[i]
+            row[DIFF_COLUMN] = None if test is None else round(test.diff, 4)
+            row[CI_LOW_COLUMN] = None if test is None or test.ci_low is None else round(test.ci_low, 4)
+            row[CI_HIGH_COLUMN] = None if test is None or test.ci_high is None else round(test.ci_high, 4)
+            row[P_COLUMN] = None if test is None or test.p_value is None else round(test.p_value, 4)
         if baseline is not None:
             # The baseline's own counts are left empty (None), not 0 / 0 / n, to avoid misreading.
             cmp = compare_per_query(results[baseline].per_query, res.per_query, metric)
@@ -136,14 +153,15 @@ def result_json(result: ConfigResult) -> dict[str, object]:
 
 
 def results_json(results: Sequence[ConfigResult], dataset: LabelledSet, model_id: str = "",
-                 baseline: int | None = 0) -> str:
-    """The whole grid as JSON text (for the page's export)."""
+                 baseline: int | None = 0, verdict: dict[str, object] | None = None) -> str:
+    """The whole grid as JSON text (for the page's export); `verdict`: Verdict.as_dict of the run."""
     payload = {
         "dataset": dataset.name,
         "documents": len(dataset.documents),
         "queries": len(dataset.queries),
         "model": model_id,
         "baseline": results[baseline].config.label if baseline is not None and results else None,
+        "verdict": verdict,
         "results": [{"label": r.config.label, **result_json(r)} for r in results],
     }
     if baseline is not None and results:

@@ -59,8 +59,13 @@ def test_two_configuration_grid_gives_table_charts_and_cached_rerun(app_env):
     results = at.session_state["eval.results"]
     assert [r.config.instruction_name for r in results] == ["none", WEB]
     table = results_frame(at)
-    assert list(table["instruction"]) == ["none", WEB] and len(table) == 2
-    assert bool(table["baseline"][0]) and table["wins"][1] + table["losses"][1] + table["ties"][1] == 4
+    # Sorted by nDCG@10, best first; the baseline (the first configuration run) keeps its row.
+    assert list(table["ndcg@10"]) == sorted(table["ndcg@10"], reverse=True) and len(table) == 2
+    assert set(table["instruction"]) == {"none", WEB}
+    [other] = table.index[~table["baseline"].astype(bool)]
+    assert table["instruction"][other] == WEB
+    assert int(table["wins"][other]) + int(table["losses"][other]) + int(table["ties"][other]) == 4
+    assert [table[c][1 - other] for c in ("wins", "losses", "ties", "p-value")] == ["—"] * 4  # the baseline's own
     # Grouped bars; the dimension line needs two sizes. (The A/B and calibration charts below them
     # are counted apart: they are drawn for every run of two or more configurations.)
     assert len(eval_charts(at)) == 1
@@ -100,7 +105,8 @@ def test_two_configuration_grid_gives_table_charts_and_cached_rerun(app_env):
     # Picking another baseline recounts wins and losses against it.
     at.selectbox(key="eval.w.baseline").set_value(3).run()
     table = results_frame(at)
-    assert bool(table["baseline"][3]) and not bool(table["baseline"][0])
+    [base] = table.index[table["baseline"].astype(bool)]
+    assert table["configuration"][base] == at.session_state["eval.results"][3].config.label
 
 
 def test_empty_axis_is_refused_and_nothing_runs(app_env):
@@ -177,8 +183,11 @@ def test_modes_and_precisions_grid_with_sizes_beside_ndcg(app_env):
     assert [(r.config.mode, r.config.precision, r.config.rescore) for r in results] == [
         ("dense", "float32", False), ("dense", "binary", True), ("bm25", "float32", False)]
     table = results_frame(at)
-    assert list(table.columns[:7]) == ["configuration", "ndcg@10", "mode", "precision", "dimensions",
-                                       "bytes per vector", "1M vectors (GB)"]
+    # nDCG@10, the test against the baseline and wins / losses / ties first (no scrolling to them).
+    assert list(table.columns[:9]) == ["configuration", "ndcg@10", "wins", "losses", "ties",
+                                       "Δ ndcg@10 vs baseline", "95% CI low", "95% CI high", "p-value"]
+    assert {"mode", "precision", "dimensions", "bytes per vector", "1M vectors (GB)"} <= set(table.columns)
+    table = table.sort_index()  # shown best first; here in run order
     assert list(table["mode"]) == ["dense", "dense", "bm25"]
     assert list(table["precision"]) == ["float32", f"binary + rescore {RESCORE_TOP}", "n/a"]
     # 384-d stand-in: float32 4 bytes a dimension, binary one bit; BM25 stores no vector.
@@ -232,6 +241,20 @@ def _best_f1_by_hand(sim: np.ndarray, labels: np.ndarray) -> tuple[float, float]
     return best
 
 
+def fill_with_set(app_env: dict[str, str], name: str, data) -> None:
+    """A collection in the app's embedded Chroma holding each document of `data` as one record whose
+    source is the document's id (the vectors are random: only the documents matter here)."""
+    from embedlab.stores.base import CollectionSpec
+    from embedlab.stores.chroma import ChromaStore, open_client
+
+    store = ChromaStore(open_client(path=str(Path(app_env["PLAYGROUND_DATA_DIR"]) / "chroma")))
+    store.create(CollectionSpec(name, app_env["EMBEDDING_MODEL"], 384))
+    vectors = np.random.default_rng(0).normal(size=(len(data.documents), 384))
+    store.upsert(name, app_env["EMBEDDING_MODEL"], [f"{d.id}#0" for d in data.documents],
+                 [d.text for d in data.documents], [{"source": d.id, "chunk": 0} for d in data.documents],
+                 vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+
+
 def test_calibration_suggests_the_best_f1_threshold_and_applies_it(app_env):
     at = run_modes_and_precisions_grid(open_page(EVALUATE, 180))
     assert at.selectbox(key="eval.w.calib_config").options == [results_frame(at)["configuration"][0],
@@ -257,8 +280,12 @@ def test_calibration_suggests_the_best_f1_threshold_and_applies_it(app_env):
     search.text_input(key="search.w.new_name").input("eng_handbook_v1")
     search.button(key="search.w.create").click().run()
     assert not search.exception and any("Created" in s.value for s in search.success)
+    # A second one holding the labelled set's documents (named by their ids, as Search names the
+    # lines of an uploaded JSONL corpus), written straight into the app's store.
+    fill_with_set(app_env, "handbook_labelled", data)
     at.run()
-    assert at.selectbox(key="eval.w.apply_collection").value == "eng_handbook_v1"
+    assert at.selectbox(key="eval.w.apply_collection").value == "handbook_labelled"  # preselected: it matches
+    at.selectbox(key="eval.w.apply_collection").set_value("eng_handbook_v1").run()
     assert any("now: 0.5000" in c.value for c in at.caption)  # the default threshold
     at.button(key="eval.apply_threshold").click().run()
     assert not at.exception
@@ -282,6 +309,11 @@ def test_a_store_failure_when_applying_is_shown(app_env, monkeypatch):
 
     monkeypatch.setattr(ChromaStore, "update", refuse)
     at.run()
+    # An empty collection does not hold this labelled set: nothing is preselected, nothing applies.
+    assert at.selectbox(key="eval.w.apply_collection").value is None
+    assert any("No collection holds this labelled set" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.key == "eval.apply_threshold"]
+    at.selectbox(key="eval.w.apply_collection").set_value("eng_handbook_v1").run()
     at.button(key="eval.apply_threshold").click().run()
     assert not at.exception
     assert "The vector store did not answer while it was asked to update (ConnectError)." in [
@@ -317,3 +349,38 @@ def test_deeply_nested_json_in_an_upload_is_refused_with_its_line(app_env):
                     queries=("queries.jsonl", QUERIES_ZH.encode()))
     [message] = [e.value.replace("\\", "") for e in at.error]  # shown with Markdown escapes
     assert message.startswith("Corpus file: Line 3 nests lists or objects more than 64 levels deep")
+
+
+def test_the_page_in_chinese_after_a_run_shows_the_verdict_and_no_english(app_env):
+    """Drawn in Chinese, a run's results (verdict, tables, charts, calibration) show no English UI text.
+    The sidebar is checked by its owner's test; here the page's own body."""
+    from components.i18n import translations
+    from embedlab.evaluation.verdict import verdict
+    from tests.support.untranslated import untranslated
+
+    zh = translations("zh").gettext
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / EVALUATE), default_timeout=180)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.selectbox(key="eval.w.bundled").set_value(SET)
+    at.number_input(key="eval.w.max_queries").set_value(4)
+    at.multiselect(key="eval.w.instructions").set_value([NO_INSTRUCTION, WEB])
+    [run] = [b for b in at.button if b.label == zh("Run evaluation")]
+    run.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    results = at.session_state["eval.results"]
+    expected = verdict(results, 0)
+    [box] = [m.value for m in at.markdown if m.value.startswith("最佳：")]
+    assert f"ndcg@10 {expected.score:.3f}" in box and f"p = {expected.test.p_value:.4f}" in box
+    assert f"{expected.test.ci_low:+.3f} 至 {expected.test.ci_high:+.3f}" in box
+    assert "置信区间" in box and "配对置换检验" in box and "水平上" in box
+    # "circle-open" is a plotly marker symbol in a chart's spec, not text anyone sees.
+    assert untranslated(_Body(at.main), allowed=frozenset({"circle-open"})) == {}
+
+
+class _Body:
+    """An AppTest block (the page's main area) as untranslated() walks it."""
+
+    def __init__(self, block) -> None:
+        self._tree = block

@@ -143,7 +143,7 @@ def test_calibration_figures_have_the_groups_and_thresholds():
     assert [t.name for t in fig.data] == ["relevant (2 pairs)", "non-relevant (2 pairs)"]
     assert len(fig.layout.shapes) == 2
     curve = figures.threshold_metrics(out.curve, {"best F1": out.best.threshold})
-    assert [t.name for t in curve.data] == ["precision", "recall", "f1"] and len(curve.layout.shapes) == 1
+    assert [t.name for t in curve.data] == ["precision", "recall", "F1"] and len(curve.layout.shapes) == 1
 
 
 def test_modes_on_the_bundled_chinese_set_with_a_real_model(embedding_server, tmp_path):
