@@ -43,6 +43,7 @@ from embedlab.evaluation.report import (
     results_table,
     top_documents_table,
 )
+from embedlab.served import with_models
 from embedlab.stores.base import StoreError, model_name
 from embedlab.textio import decode_bytes
 
@@ -191,7 +192,7 @@ def _run(ctx: PageContext, dataset: LabelledSet, choices: GridChoices) -> None:
     ss[S.EVAL_DATASET] = dataset
     ss[S.EVAL_RUN_INFO] = RunInfo.of(plan, vectors.shape[1], ctx.embedder.model_id,
                                         new=ctx.embedder.cache.misses - misses,
-                                        seconds=time.perf_counter() - start)
+                                        seconds=time.perf_counter() - start, served_model=ctx.embedder.served_model)
     # The fragment below has not drawn its widgets yet in this run: they can be reset.
     ss[S.EVAL_BASELINE] = 0
     ss[S.EVAL_COMPARE_A], ss[S.EVAL_COMPARE_B] = 0, max(len(ss[S.EVAL_RESULTS]) - 1, 0)
@@ -206,6 +207,7 @@ def _results(ctx: PageContext) -> None:
     info: RunInfo = ss[S.EVAL_RUN_INFO]
     st.subheader("3 · Results")
     st.text(describe_set(data, info.model))
+    ctx.model_caption()
     st.caption(info.inputs_line)
     if info.skipped:
         st.warning(literal(info.skipped_line), icon=":material/warning:")
@@ -224,9 +226,9 @@ def _results(ctx: PageContext) -> None:
     st.caption(f"wins / losses / ties: queries whose {metric} is higher / lower / equal than under the baseline.")
     c1, c2 = st.columns(2)
     with c1:
-        download_table(table, "evaluation-results", key="eval.dl_csv")
+        download_table(with_models(table, info.model, info.served_model), "evaluation-results", key="eval.dl_csv")
     # Made when clicked (the JSON holds every per-query score), like the other downloads.
-    c2.download_button("Download JSON", lambda: results_json(results, data, info.model, baseline).encode("utf-8"),
+    c2.download_button("Download JSON", lambda: results_json(results, data, info.model, baseline, info.served_model).encode("utf-8"),
                        file_name="evaluation-results.json", mime="application/json", key="eval.dl_json",
                        on_click="ignore")
 

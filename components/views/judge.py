@@ -74,6 +74,7 @@ def render(ctx: PageContext) -> None:
     if not experiments:
         return
     st.subheader("2 · Judge and compare")
+    ctx.model_caption()
     by_id = {e.id: e for e in experiments}
     S.keep_valid(S.JUDGE_EXPERIMENT, list(by_id), fallback=experiments[0].id)
     if S.JUDGE_EXPERIMENT not in ss:
