@@ -44,9 +44,10 @@ class PageContext:
             return self.settings.embedding_model
         return getattr(self.embedder.inner, "model_name", self.embedder.model_id)
 
-    def model_caption(self) -> None:
-        """The caption above a page's results: the configured model and the one that answered."""
-        st.caption(sidebar.served_line(self.configured_model, self.embedder.served_model))
+    def model_caption(self, served: str | None = None) -> None:
+        """The caption above a page's results: the configured model and the one that answered
+        (`served`, as a run recorded it, else the latest answer's)."""
+        st.caption(sidebar.served_line(self.configured_model, served or self.embedder.served_model))
 
     @functools.cached_property
     def store(self) -> VectorStore:

@@ -10,7 +10,7 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.errors import StreamlitInvalidLayoutContextError
 
 from components import resources, state
-from components.i18n import _
+from components.i18n import _, label_func
 from components.widgets import ensure_local_model, literal
 from embedlab.backends import ProbeResult
 from embedlab.cache import CachedEmbedder, CacheError, EmbeddingCache
@@ -70,7 +70,7 @@ def _settings_form(settings: Settings) -> None:
         backend = st.radio(
             _("Backend"),
             list(_BACKENDS),
-            format_func=lambda key: _(_BACKENDS[key]),
+            format_func=label_func(_BACKENDS),
             index=0 if settings.backend == "server" else 1,
             key="conn.backend",
             disabled=locked,

@@ -96,7 +96,7 @@ def _results(ctx: PageContext) -> None:
         return
     frame = pd.DataFrame(results)
     st.subheader(f"Results · {literal(info.get('model', ''))}")
-    ctx.model_caption()
+    ctx.model_caption(info.get("served_model"))
     if len(frame) < info.get("points", len(frame)):
         why = "stopped" if info.get("stopped") else "the time budget was used up"
         st.warning(f"{len(frame)} of {info['points']} points measured: {why}.")

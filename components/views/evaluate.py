@@ -207,7 +207,7 @@ def _results(ctx: PageContext) -> None:
     info: RunInfo = ss[S.EVAL_RUN_INFO]
     st.subheader("3 · Results")
     st.text(describe_set(data, info.model))
-    ctx.model_caption()
+    ctx.model_caption(info.served_model)
     st.caption(info.inputs_line)
     if info.skipped:
         st.warning(literal(info.skipped_line), icon=":material/warning:")

@@ -232,7 +232,7 @@ def test_server_answers_and_model_ids_are_shown_literally(untrusted):
     test_connection(at)
     small_benchmark(at)
     assert at.session_state["bench.results"], [e.value for e in at.error]
-    assert_literal(at, untrusted, " answered", "first error:")
+    assert_literal(at, untrusted, "Results ·", "served as", "first error:")
     untrusted.spared = ()  # the warm-up request fails too: the run cannot start
     small_benchmark(at)
     assert_literal(at, untrusted, "The benchmark could not run")
