@@ -32,9 +32,10 @@ STEPS = (
             "with the instruction, and MRR with and without it. **It means** the instruction steers the query "
             "side only; the official evaluation reports gains of 1% to 5%, so small differences are expected.")),
     Step("pages/2_Chunking.py", N_("Should long documents be split?"),
-         N_("**Click** Embed chunks and match on the sample policy. **Look for** the token counts and which chunk "
-            "scores highest for the question. **It means** a whole long document blurs its parts into one "
-            "vector; chunks keep the passage that answers findable.")),
+         N_("**Click** Embed chunks and match on the sample policy. **Look for** the token counts, which chunk "
+            "scores highest for the question, and whether it scores higher than the whole document. **It means** "
+            "if the best chunk beats the whole document for your questions, split long documents before "
+            "embedding them.")),
     Step("pages/4_Search.py", N_("Does a small per-domain store answer questions?"),
          N_("**Click** Build the three sample collections, then Search with a question. **Look for** the "
             "scores of the top hits and whether the collection is calibrated. **It means** a raw cosine score "
