@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import gettext
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,13 @@ def tr(message: Message | str, **params: Any) -> str:
     if isinstance(message, Message):
         return message.translate(_)
     return _(message).format(**params) if params else _(message)
+
+
+def label_func(labels: Mapping[Any, str]) -> Callable[[Any], str]:
+    """A choice widget's `format_func` for `labels` ({stable key: N_-marked English label}),
+    translated now, in this run's language: a function that translated when called would answer in
+    English when called outside the run (AppTest formats the options again from the test's thread)."""
+    return {key: _(label) for key, label in labels.items()}.__getitem__
 
 
 def language_switch() -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+SERVER_CHECK_PAGE = "pages/7_Server_check.py"  # linked from the served-model banner and Home
 
 
 @dataclass(frozen=True)

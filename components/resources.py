@@ -10,11 +10,12 @@ import streamlit as st
 from components import state
 from components.i18n import _, tr
 from components.widgets import literal
+from embedlab import served
 from embedlab.backends import EmbeddingError, ProbeResult, make_backend
 from embedlab.cache import CachedEmbedder, EmbeddingCache
-from embedlab.config import Settings, read_settings
-from embedlab.config import store_location as _store_location
+from embedlab.config import Settings, read_settings, store_location_message
 from embedlab.messages import Message
+from embedlab.servercheck.report import CheckResult
 from embedlab.stores import open_store
 from embedlab.stores.base import VectorStore
 
@@ -71,6 +72,38 @@ def probe(settings: Settings, nonce: int) -> tuple[ProbeResult | None, Message |
     return probe_now(settings)
 
 
+class _Inconclusive(Exception):
+    """The identity check reached no verdict; raised so that st.cache_data keeps nothing."""
+
+
+@st.cache_data(ttl=3600, show_spinner=False, max_entries=16)
+def _identity(base_url: str, model: str, api_key: str | None) -> CheckResult:
+    # Once per server and model (an hour at most: a server may be relaunched with other weights).
+    result = served.identity_check(base_url, model, api_key)
+    if result is None:
+        raise _Inconclusive
+    return result
+
+
+def model_verdict(settings: Settings, embedder: CachedEmbedder, result: ProbeResult | None) -> served.Verdict | None:
+    """What is known about the model behind these settings; None when the server did not answer
+    (the sidebar says why). Runs the model card's check once per server and model, and only when
+    Qwen3-Embedding-0.6B is configured and nothing already shows another model answering."""
+    if settings.backend != "server":
+        name = getattr(embedder.inner, "model_name", embedder.model_id)
+        return served.assess(name, name)
+    if result is None:
+        return None
+    configured, name = settings.embedding_model, embedder.served_model
+    identity = None
+    if served.needs_identity(configured, name):
+        try:
+            identity = _identity(settings.embedding_base_url, configured, settings.embedding_api_key)
+        except _Inconclusive:
+            log.info("identity check inconclusive for %s", configured)
+    return served.assess(configured, name, identity)
+
+
 @st.cache_resource(show_spinner=False)
 def _open_store(milvus_uri: str | None, milvus_token: str | None, chroma_path: str, chroma_host: str | None,
                 chroma_port: int) -> VectorStore:
@@ -93,7 +126,7 @@ def get_store(settings: Settings) -> VectorStore:
 
 def store_location(settings: Settings) -> str:
     """Where collections live, for captions: the store and its address (never credentials)."""
-    return _store_location(settings)
+    return tr(store_location_message(settings))
 
 
 @st.cache_resource(show_spinner=False)
@@ -120,5 +153,5 @@ def start_umap_warmup() -> threading.Thread:
 def wait_for_warmup() -> None:
     thread = start_umap_warmup()
     if thread.is_alive():
-        with st.spinner("Preparing UMAP: compiling its numeric code, once per server process (10-40 s)..."):
+        with st.spinner(_("Preparing UMAP: compiling its numeric code, once per server process (10-40 s)...")):
             thread.join()

@@ -10,15 +10,22 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.errors import StreamlitInvalidLayoutContextError
 
 from components import resources, state
-from components.i18n import tr
+from components.i18n import _, label_func, tr
 from components.widgets import ensure_local_model, error_text, literal
 from embedlab.backends import ProbeResult
 from embedlab.cache import CachedEmbedder, CacheError, EmbeddingCache
 from embedlab.config import Settings, dimension_range, public_url, same_destination
 from embedlab.local_model import LocalEmbedder
-from embedlab.messages import Message
+from embedlab.messages import N_, Message
+from embedlab.served import same_model
 
-_BACKENDS = {"server": "OpenAI-compatible server", "local": "Local model (in-process)"}
+_BACKENDS = {"server": N_("OpenAI-compatible server"), "local": N_("Local model (in-process)")}
+_MATRYOSHKA = {
+    "server": N_("server truncates"),
+    "client": N_("truncated here (server ignores or refuses `dimensions`)"),
+    "n/a": N_("full size"),
+    "unknown": N_("unknown"),
+}
 
 
 def _apply(settings: Settings, values: dict) -> None:
@@ -40,14 +47,15 @@ def _dimensions_input(settings: Settings) -> int:
     # the server knows, and asking for more than it has gives its full size with a warning.
     low, high = dimension_range(settings.vector_model)
     return st.number_input(
-        "Dimensions (0 = full)",
+        _("Dimensions (0 = full)"),
         min_value=0,
         max_value=high,
         step=32,
         value=settings.embedding_dimensions or 0,
         key="conn.dimensions",
-        help=(f"Matryoshka truncation: {settings.vector_model} allows {low} to {high}." if high else
-              "Matryoshka truncation; more than the model has gives its full size."),
+        help=(_("Matryoshka truncation: {model} allows {low} to {high}.").format(
+            model=literal(settings.vector_model), low=low, high=high) if high else
+              _("Matryoshka truncation; more than the model has gives its full size.")),
     )
 
 
@@ -57,41 +65,41 @@ def _settings_form(settings: Settings) -> None:
     shown_url = public_url(settings.embedding_base_url) if settings.embedding_base_url else ""
     with st.form("conn.form", border=False):
         if locked:
-            st.caption("The backend, base URL and API key are fixed for this deployment "
-                       "(PLAYGROUND_LOCK_CONNECTION).", help="Model name and dimensions can still be changed.")
+            st.caption(_("The backend, base URL and API key are fixed for this deployment "
+                         "(PLAYGROUND_LOCK_CONNECTION)."), help=_("Model name and dimensions can still be changed."))
         backend = st.radio(
-            "Backend",
+            _("Backend"),
             list(_BACKENDS),
-            format_func=_BACKENDS.get,
+            format_func=label_func(_BACKENDS),
             index=0 if settings.backend == "server" else 1,
             key="conn.backend",
             disabled=locked,
         )
         base_url = st.text_input(
-            "Base URL",
+            _("Base URL"),
             value=shown_url,
             placeholder="http://localhost:30000/v1",
             key="conn.base_url",
             disabled=locked,
-            help="Any server with OpenAI's /v1/embeddings: sglang, vLLM, TEI, Ollama, Infinity.",
+            help=_("Any server with OpenAI's /v1/embeddings: sglang, vLLM, TEI, Ollama, Infinity."),
         )
-        model = st.text_input("Model", value=settings.embedding_model, key="conn.model")
+        model = st.text_input(_("Model"), value=settings.embedding_model, key="conn.model")
         api_key = st.text_input(
-            "API key",
+            _("API key"),
             type="password",
             value="",  # never echo a configured key back into the page
-            placeholder="configured" if settings.embedding_api_key else "none",
+            placeholder=_("configured") if settings.embedding_api_key else _("none"),
             key=f"conn.api_key.{st.session_state[state.CONN_KEY_BOX]}",
             disabled=locked,
-            help="Sent only to the base URL above. The configured key goes only to the configured server: "
-                 "another base URL needs its own key here.",
+            help=_("Sent only to the base URL above. The configured key goes only to the configured server: "
+                   "another base URL needs its own key here."),
         )
         dims = _dimensions_input(settings)
-        if st.form_submit_button("Apply", type="primary"):
+        if st.form_submit_button(_("Apply"), type="primary"):
             values: dict = {"embedding_model": model.strip() or None, "embedding_dimensions": int(dims)}
             if not locked:
                 if backend == "server" and not base_url.strip():
-                    st.error("A server backend needs a base URL.")
+                    st.error(_("A server backend needs a base URL."))
                     return
                 url = base_url.strip() if backend == "server" else ""
                 # The shown (redacted) address left as it was means the current one, credentials and all.
@@ -109,60 +117,70 @@ def _status(settings: Settings, embedder: CachedEmbedder, result: ProbeResult | 
         if error:
             st.error(literal(tr(error)), icon=":material/power_off:")
         elif result:
-            st.success(f"Connected: **{literal(result.model_id)}**", icon=":material/check_circle:")
+            st.success(_("Connected: **{model}**").format(model=literal(settings.embedding_model)),
+                       icon=":material/check_circle:")
+            st.caption(served_line(settings.embedding_model, embedder.served_model))
             if result.dimensions_note:
                 st.warning(literal(tr(result.dimensions_note)), icon=":material/warning:")
-            mode = {
-                "server": "server truncates",
-                "client": "truncated here (server ignores or refuses `dimensions`)",
-                "n/a": "full size",
-                "unknown": "unknown",
-            }[result.matryoshka]
-            st.caption(f"dimension {result.dim} · {result.latency_ms:.0f} ms · Matryoshka: {mode}")
+            st.caption(_("dimension {dim} · {ms} ms · Matryoshka: {mode}").format(
+                dim=result.dim, ms=f"{result.latency_ms:.0f}", mode=_(_MATRYOSHKA[result.matryoshka])))
     else:
         inner = embedder.inner
         assert isinstance(inner, LocalEmbedder)
         if inner.loaded:
-            st.success(f"Local model loaded: **{literal(inner.model_name)}**", icon=":material/check_circle:")
+            st.success(_("Local model loaded: **{model}**").format(model=literal(inner.model_name)),
+                       icon=":material/check_circle:")
         else:
             st.info(
-                f"Local model **{literal(inner.model_name)}** loads on first use (2.4 GB download, "
-                "needs internet). Or set a server base URL above.",
+                _("Local model **{model}** loads on first use (2.4 GB download, needs internet). "
+                  "Or set a server base URL above.").format(model=literal(inner.model_name)),
                 icon=":material/computer:",
             )
-    if st.button("Test connection", key="conn.test"):
+    if st.button(_("Test connection"), key="conn.test"):
         st.session_state[state.CONN_PROBE_NONCE] += 1
         if settings.backend == "local":
             ensure_local_model(embedder)
         st.rerun()
 
 
+def served_line(configured: str, served_name: str | None) -> str:
+    """One line naming the configured model and the one that answered (both shown literally), for
+    the sidebar and every results caption."""
+    if not served_name:
+        return _("Model: {configured} · the server does not name the model that answered").format(
+            configured=literal(configured))
+    if same_model(configured, served_name):
+        return _("Model: {configured} · served as {served}").format(
+            configured=literal(configured), served=literal(served_name))
+    return _("Model: {configured} configured · {served} answered").format(
+        configured=literal(configured), served=literal(served_name))
+
+
 def draw_cache_stats(slot: DeltaGenerator, cache: EmbeddingCache) -> None:
     """Draw (or redraw, after a page embedded something) the cache figures into `slot`."""
-    hits = f"{cache.hits:,} hits / {cache.misses:,} misses"
+    hits = _("{hits} hits / {misses} misses").format(hits=f"{cache.hits:,}", misses=f"{cache.misses:,}")
     # Inside a fragment rerun the sidebar cannot be written; the next full run redraws it.
     with contextlib.suppress(StreamlitInvalidLayoutContextError):
         box = slot.container()
         if not cache.on_disk:
             box.warning(
-                literal(
-                    f"Running without the disk cache: {cache.path} cannot be used ({tr(cache.open_error) if cache.open_error else ''}). "
-                    "Vectors are kept in memory until the app restarts."
-                ),
+                _("Running without the disk cache: {path} cannot be used ({error}). "
+                  "Vectors are kept in memory until the app restarts.").format(
+                    path=literal(cache.path), error=literal(tr(cache.open_error) if cache.open_error else "")),
                 icon=":material/warning:",
             )
-            box.caption(f"Embedding cache (in memory): {len(cache):,} vectors · {hits}")
+            box.caption(_("Embedding cache (in memory): {n} vectors · {hits}").format(n=f"{len(cache):,}", hits=hits))
             return
-        unsaved = f" · {cache.unsaved:,} not saved ({tr(cache.write_error) if cache.write_error else ''})" if cache.unsaved else ""
-        box.caption(
-            f"Embedding cache: {len(cache):,} vectors · {cache.size_bytes() / 1e6:.1f} MB · {hits}"
-            + literal(unsaved)
-        )
+        line = _("Embedding cache: {n} vectors · {mb} MB · {hits}").format(
+            n=f"{len(cache):,}", mb=f"{cache.size_bytes() / 1e6:.1f}", hits=hits)
+        if cache.unsaved:
+            line += " · " + _("{n} not saved ({error})").format(n=f"{cache.unsaved:,}", error=literal(tr(cache.write_error) if cache.write_error else ""))
+        box.caption(line)
 
 
-def connection_panel(settings: Settings) -> tuple[Settings, CachedEmbedder, DeltaGenerator]:
-    """Draw the sidebar panel; returns the settings in effect, this session's (cached) embedder and
-    the cache-line slot."""
+def connection_panel(settings: Settings) -> tuple[Settings, CachedEmbedder, DeltaGenerator, ProbeResult | None]:
+    """Draw the sidebar panel; returns the settings in effect, this session's (cached) embedder, the
+    cache-line slot and the connection test's result (None for the local model or a failed test)."""
     result, error = None, None
     if settings.backend == "server":
         result, error = resources.probe(settings, st.session_state[state.CONN_PROBE_NONCE])
@@ -170,21 +188,23 @@ def connection_panel(settings: Settings) -> tuple[Settings, CachedEmbedder, Delt
             # The model has fewer dimensions than requested: every page uses its full vectors.
             settings = dataclasses.replace(settings, embedding_dimensions=None)
     embedder = resources.get_embedder(settings)
+    if result is not None:
+        embedder.served_fallback = result.served
     with st.sidebar:
-        st.subheader("Connection")
+        st.subheader(_("Connection"))
         _status(settings, embedder, result, error)
-        with st.expander("Settings", expanded=False):
+        with st.expander(_("Settings"), expanded=False):
             _settings_form(settings)
         slot = st.empty()
         draw_cache_stats(slot, embedder.cache)
         # Which store Search, Clusters and ingestion use (MILVUS_URI / CHROMA_HOST / CHROMA_PATH).
-        st.caption(f"Vector store: {literal(resources.store_location(settings))}")
-        if st.button("Clear cache", key="conn.clear_cache"):
+        st.caption(_("Vector store: {where}").format(where=literal(resources.store_location(settings))))
+        if st.button(_("Clear cache"), key="conn.clear_cache"):
             try:
                 embedder.cache.clear()
             except CacheError as exc:
                 st.error(literal(error_text(exc)), icon=":material/error:")
             else:
-                st.toast("Embedding cache cleared")
+                st.toast(_("Embedding cache cleared"))
                 st.rerun()
-    return settings, embedder, slot
+    return settings, embedder, slot, result

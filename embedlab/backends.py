@@ -300,6 +300,13 @@ class ProbeResult:
     matryoshka: str  # "server", "client" (truncated here), "n/a" (no dimensions requested)
     served_models: tuple[str, ...] = ()
     dimensions_note: Message | None = None  # the requested size was more than the model has
+    response_model: str | None = None  # the "model" field of the probe's embeddings answer
+
+    @property
+    def served(self) -> str | None:
+        """The model that answered: the answer's own "model" field, else the one model /v1/models
+        lists; None when the server names neither."""
+        return self.response_model or (self.served_models[0] if len(self.served_models) == 1 else None)
 
 
 class OpenAICompatibleEmbedder:
@@ -346,6 +353,7 @@ class OpenAICompatibleEmbedder:
         # Set when the model turned out smaller than `dimensions` (which is then dropped).
         self.dimensions_note: Message | None = None
         self.requests_sent = 0
+        self.served_model: str | None = None  # the "model" field of the latest answer (server's own text)
 
     @property
     def model_id(self) -> str:
@@ -468,6 +476,7 @@ class OpenAICompatibleEmbedder:
             matryoshka=self.matryoshka_mode,
             served_models=served,
             dimensions_note=self.dimensions_note,
+            response_model=self.served_model,
         )
 
     # -- internals -----------------------------------------------------------------------
@@ -533,10 +542,14 @@ class OpenAICompatibleEmbedder:
             with self._lock:
                 self.requests_sent += 1
             try:
-                return post_embeddings(self._client, self.base_url, self.model, batch, dimensions,
-                                       self.timeout_s, remaining).vectors
+                answer = post_embeddings(self._client, self.base_url, self.model, batch, dimensions,
+                                         self.timeout_s, remaining)
             except TRANSIENT as exc:
                 last = exc
+            else:
+                if answer.model:
+                    self.served_model = answer.model
+                return answer.vectors
             if attempt + 1 < self.max_attempts:
                 pause = self.backoff_s * (2**attempt) * (0.75 + 0.5 * random.random())
                 time.sleep(max(0.0, min(pause, deadline - time.monotonic())))

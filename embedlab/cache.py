@@ -184,10 +184,20 @@ class CachedEmbedder:
         self.wait_s = wait_s  # how long to wait for another caller's in-flight texts
         self._inflight: dict[str, threading.Event] = {}
         self._inflight_lock = threading.Lock()
+        # The served model the connection test learnt (/v1/models, its answer's "model"), for when
+        # every text so far came from the cache and no answer of this embedder named it.
+        self.served_fallback: str | None = None
 
     @property
     def model_id(self) -> str:
         return self.inner.model_id
+
+    @property
+    def served_model(self) -> str | None:
+        """The model the server says answered (its latest answer's "model" field), else what the
+        connection test learnt; None when the server never named it. The server's own text: show it
+        literally."""
+        return getattr(self.inner, "served_model", None) or self.served_fallback
 
     @property
     def dimensions(self) -> int | None:

@@ -213,14 +213,19 @@ def same_destination(a: str | None, b: str | None, api: bool = False) -> bool:
 
 def store_location(settings: Settings) -> str:
     """Where collections live, for captions: the store and its address, never credentials."""
+    return str(store_location_message(settings))
+
+
+def store_location_message(settings: Settings) -> Message:
+    """`store_location` as a translatable message."""
     kind = settings.store_kind
     if kind == "milvus-lite":
-        return f"Milvus Lite at {settings.milvus_uri}"
+        return Message(N_("Milvus Lite at {where}"), {"where": str(settings.milvus_uri)})
     if kind == "milvus":
-        return f"Milvus at {public_url(settings.milvus_uri or '')}"
+        return Message(N_("Milvus at {where}"), {"where": public_url(settings.milvus_uri or "")})
     if kind == "chroma-server":
-        return f"Chroma server {settings.chroma_host}:{settings.chroma_port}"
-    return f"embedded Chroma at {settings.chroma_dir}"
+        return Message(N_("Chroma server {where}"), {"where": f"{settings.chroma_host}:{settings.chroma_port}"})
+    return Message(N_("embedded Chroma at {where}"), {"where": str(settings.chroma_dir)})
 
 
 def read_secrets(path: Path = SECRETS_PATH) -> dict[str, Any]:

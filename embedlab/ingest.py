@@ -159,7 +159,7 @@ def ingest(
     except EmbeddingError as exc:
         report.error = exc.message
         return report
-    store.check(collection, embedder.model_id, dim)
+    spec = store.check(collection, embedder.model_id, dim)
 
     start = time.perf_counter()
     existing = {r["id"]: r for r in store.get_records(collection, ids=[r.id for r in records])}
@@ -172,7 +172,9 @@ def ingest(
             todo.append(rec)
     report.store_s += time.perf_counter() - start
 
-    if not _embed_and_write(store, collection, embedder, todo, existing, report, progress, batch_size):
+    stored = _embed_and_write(store, collection, embedder, todo, existing, report, progress, batch_size)
+    _record_served_model(store, spec, embedder, report)
+    if not stored:
         return report
     if replace_sources and records:
         _remove_outdated(store, collection, records, report)
@@ -185,6 +187,17 @@ def ingest(
                 N_("chunks stored, but preparing them for fast search failed: {error}"), {"error": exc.message})
         report.store_s += time.perf_counter() - t0
     return report
+
+
+def _record_served_model(store: VectorStore, spec: CollectionSpec, embedder: Embedder, report: IngestReport) -> None:
+    """Keep in the collection's metadata the model the server said answered, once chunks were stored."""
+    served = getattr(embedder, "served_model", None)
+    if not served or not (report.added or report.updated) or served == spec.served_model:
+        return
+    try:
+        store.update(spec.name, served_model=served)
+    except StoreError as exc:  # the chunks are stored; only the note of the served model is missing
+        report.error = report.error or f"chunks stored, but recording the served model failed: {exc}"
 
 
 def _embed_and_write(

@@ -97,6 +97,11 @@ class LocalEmbedder:
         return f"{self.model_name}@local"
 
     @property
+    def served_model(self) -> str:
+        """The model that answers: the one loaded here."""
+        return self.model_name
+
+    @property
     def dim(self) -> int:
         return self.dimensions or self.FULL_DIM
 

@@ -13,6 +13,7 @@ from components.page import PageContext
 from components.widgets import download_figure, download_table, error_text, literal
 from embedlab import benchmark, figures
 from embedlab.messages import LocalizedError
+from embedlab.served import with_models
 
 ss = st.session_state
 
@@ -33,7 +34,7 @@ def render(ctx: PageContext) -> None:
         return
     if _sweep_form():
         _run(ctx)
-    _results()
+    _results(ctx)
 
 
 def _sweep_form() -> bool:
@@ -65,7 +66,8 @@ def _run(ctx: PageContext) -> None:
         st.error(f"Not starting: the connection test failed. {literal(error)}", icon=":material/power_off:")
         return
     ss[state.BENCH_RESULTS] = []
-    ss[state.BENCH_RUN_INFO] = {"points": len(points), "model": result.model_id, "budget_s": budget, "stopped": False}
+    ss[state.BENCH_RUN_INFO] = {"points": len(points), "model": settings.embedding_model, "served_model": result.served,
+                                "budget_s": budget, "stopped": False}
     # Clicking Stop reruns the page, which ends this run after the point being measured; the
     # callback (run before that rerun) records why the run is short.
     stop_slot = st.empty()
@@ -91,12 +93,13 @@ def _run(ctx: PageContext) -> None:
     stop_slot.empty()
 
 
-def _results() -> None:
+def _results(ctx: PageContext) -> None:
     results, info = ss[state.BENCH_RESULTS], ss[state.BENCH_RUN_INFO]
     if not results:
         return
     frame = pd.DataFrame(results)
     st.subheader(f"Results · {literal(info.get('model', ''))}")
+    ctx.model_caption(info.get("served_model"))
     if len(frame) < info.get("points", len(frame)):
         why = "stopped" if info.get("stopped") else "the time budget was used up"
         st.warning(f"{len(frame)} of {info['points']} points measured: {why}.")
@@ -118,4 +121,4 @@ def _results() -> None:
             st.plotly_chart(fig_tput, key="bench.fig_tput")
             download_figure(fig_tput, "throughput_vs_concurrency", key="bench.dl_tput")
     st.dataframe(frame.drop(columns=["first_error"]), hide_index=True, key="bench.table")
-    download_table(frame, "benchmark", key="bench.dl_csv")
+    download_table(with_models(frame, info.get("model", ""), info.get("served_model")), "benchmark", key="bench.dl_csv")

@@ -226,6 +226,7 @@ def _matching(ctx: PageContext, text: str, chunks: list[Chunk], params: tuple[st
         st.info("The document, chunks, query or instruction changed since the last match: "
                 "click the button to match again.", icon=":material/info:")
         return
+    ctx.model_caption()
     _show_match(text, chunks, result, limit)
 
 

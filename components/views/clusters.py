@@ -372,6 +372,7 @@ def _points(event) -> list[dict]:
 @st.fragment
 def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: list[MapSide]) -> None:
     """Measures, the two maps, query placement and selections; reruns on its own (fragment)."""
+    ctx.model_caption()
     _show_measures(*sides)
     c1, c2 = st.columns([1, 2])
     colour_options = ["label", "found cluster"] if corpus.labels is not None else ["found cluster"]

@@ -58,6 +58,7 @@ from embedlab.evaluation.verdict import Verdict, query_scores, tests_against, ve
 from embedlab.figures.evaluation import config_colour
 from embedlab.instructions import PRESETS
 from embedlab.messages import N_
+from embedlab.served import with_models
 from embedlab.significance import CONFIDENCE, PairedTest
 from embedlab.stores.base import StoreError, model_name
 from embedlab.textio import decode_bytes
@@ -302,7 +303,7 @@ def _run(ctx: PageContext, dataset: LabelledSet, choices: GridChoices) -> None:
     ss[S.EVAL_DATASET] = dataset
     ss[S.EVAL_RUN_INFO] = RunInfo.of(plan, vectors.shape[1], ctx.embedder.model_id,
                                         new=ctx.embedder.cache.misses - misses,
-                                        seconds=time.perf_counter() - start)
+                                        seconds=time.perf_counter() - start, served_model=ctx.embedder.served_model)
     # The fragment below has not drawn its widgets yet in this run: they can be reset.
     ss[S.EVAL_BASELINE] = 0
     ss[S.EVAL_COMPARE_A], ss[S.EVAL_COMPARE_B] = 0, max(len(ss[S.EVAL_RESULTS]) - 1, 0)
@@ -356,11 +357,11 @@ def _table(results: list[ConfigResult], data: LabelledSet, info: RunInfo, baseli
                      metric=metric, main=MAIN_METRIC))
     c1, c2 = st.columns(2)
     with c1:
-        download_table(table, "evaluation-results", key="eval.dl_csv", label=_("Download CSV"))
+        download_table(with_models(table, info.model, info.served_model), "evaluation-results", key="eval.dl_csv", label=_("Download CSV"))
     # Made when clicked (the JSON holds every per-query score), like the other downloads.
     c2.download_button(_("Download JSON"),
                        lambda: results_json(results, data, info.model, baseline,
-                                            verdict=found.as_dict(labels)).encode("utf-8"),
+                                            verdict=found.as_dict(labels), served_model=info.served_model).encode("utf-8"),
                        file_name="evaluation-results.json", mime="application/json", key="eval.dl_json",
                        on_click="ignore")
     return display
@@ -374,6 +375,7 @@ def _results(ctx: PageContext) -> None:
     info: RunInfo = ss[S.EVAL_RUN_INFO]
     st.subheader(_("3 · Results"))
     st.text(describe_set(data, info.model, _))
+    ctx.model_caption(info.served_model)
     st.caption(tr(info.inputs_line))
     if info.skipped_line is not None:
         st.warning(literal(tr(info.skipped_line)), icon=":material/warning:")

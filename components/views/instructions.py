@@ -131,6 +131,7 @@ def render(ctx: PageContext) -> None:
               for name in ss[state.INSTR_COMPARE] if (i := ctx.library.get(name))]
     result = _comparison(ctx, queries, documents, labels, with_, others)
     if result is not None:
+        ctx.model_caption()
         _results(result)
 
 

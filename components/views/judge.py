@@ -92,7 +92,7 @@ def render(ctx: PageContext) -> None:
             _llm_panel(store, exp)
     if results_tab.open:
         with results_tab:
-            _results(store, exp)
+            _results(ctx, store, exp)
 
 
 # -- set-up --------------------------------------------------------------------------------------
@@ -413,7 +413,8 @@ def _source_label(source: str, kinds: dict[str, str]) -> str:
     return f"Only {source}"
 
 
-def _results(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
+def _results(ctx: PageContext, store: jd.JudgmentStore, exp: jd.Experiment) -> None:
+    ctx.model_caption()
     judgments = store.judgments(exp.collection, exp.queries)
     kinds = jd.raters(judgments)
     machines = [r for r, kind in kinds.items() if kind == jd.LLM]

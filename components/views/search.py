@@ -349,6 +349,7 @@ def _query_panel(ctx: PageContext, store: VectorStore, spec: CollectionSpec) -> 
     outcome = ss[state.SEARCH_RESULT]
     if outcome is not None and outcome.collection == spec.name:
         kept = ss[state.SEARCH_MODES]
+        ctx.model_caption()
         _show_outcome(outcome, kept[1] if kept and kept[0] == spec.name else None)
         _why_it_matched(store, outcome)
 

@@ -43,6 +43,7 @@ def render(ctx: PageContext) -> None:
         _run(ctx)
     report: Report | None = ss[state.CHECK_REPORT]
     if report is not None:
+        ctx.model_caption(report.served_model)
         _show(report)
 
 

@@ -37,6 +37,7 @@ from embedlab.evaluation.grid import (
 from embedlab.evaluation.metrics import METRICS
 from embedlab.evaluation.report import result_json
 from embedlab.instructions import load_library
+from embedlab.served import served_model_of
 
 
 def _bundled_keys() -> dict[str, str]:
@@ -174,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.format == "json":
         payload = {"dataset": dataset.name, "model": getattr(embedder, "model_id", ""),
+                   "served_model": served_model_of(embedder),
                    **result_json(result)}
         print(json.dumps(payload, ensure_ascii=False, indent=2))
     else:

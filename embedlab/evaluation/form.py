@@ -140,11 +140,14 @@ class RunInfo:
     new: int  # of those, embedded during the run (the rest came from the cache)
     seconds: float
     skipped: tuple[str, ...] = ()  # labels of configurations asking for more dimensions than the model gives
+    served_model: str | None = None  # the model the server said answered
 
     @classmethod
-    def of(cls, plan: GridPlan, full_dim: int, model: str, new: int, seconds: float) -> RunInfo:
+    def of(cls, plan: GridPlan, full_dim: int, model: str, new: int, seconds: float,
+           served_model: str | None = None) -> RunInfo:
         """The info of a run that embedded `plan` at `full_dim` dimensions."""
-        return cls(model, len(plan.texts), new, seconds, tuple(c.label for c in oversized(plan.configs, full_dim)))
+        return cls(model, len(plan.texts), new, seconds, tuple(c.label for c in oversized(plan.configs, full_dim)),
+                   served_model)
 
     @property
     def inputs_line(self) -> Message:

@@ -153,13 +153,16 @@ def result_json(result: ConfigResult) -> dict[str, object]:
 
 
 def results_json(results: Sequence[ConfigResult], dataset: LabelledSet, model_id: str = "",
-                 baseline: int | None = 0, verdict: dict[str, object] | None = None) -> str:
-    """The whole grid as JSON text (for the page's export); `verdict`: Verdict.as_dict of the run."""
+                 baseline: int | None = 0, *, verdict: dict[str, object] | None = None,
+                 served_model: str | None = None) -> str:
+    """The whole grid as JSON text (for the page's export); `verdict`: Verdict.as_dict of the run;
+    `served_model`: the model the server said answered."""
     payload = {
         "dataset": dataset.name,
         "documents": len(dataset.documents),
         "queries": len(dataset.queries),
         "model": model_id,
+        "served_model": served_model,  # what the server said answered (None: it did not say)
         "baseline": results[baseline].config.label if baseline is not None and results else None,
         "verdict": verdict,
         "results": [{"label": r.config.label, **result_json(r)} for r in results],

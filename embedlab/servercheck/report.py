@@ -84,6 +84,13 @@ class Report:
         return server is None or server.status != "fail"
 
     @property
+    def served_model(self) -> str | None:
+        """The model the server said answered (its answers' "model" field, else the one model it lists)."""
+        evidence = self.result("server").evidence if self.result("server") else {}
+        listed = evidence.get("served_models") or []
+        return evidence.get("response_model") or (listed[0] if len(listed) == 1 else None)
+
+    @property
     def failed(self) -> bool:
         return any(r.status == "fail" for r in self.results)
 
@@ -97,6 +104,7 @@ class Report:
             "tool": "embedlab.check",
             "base_url": self.base_url,
             "model": self.model,
+            "served_model": self.served_model,
             "rerank_base_url": self.rerank_base_url,
             "rerank_model": self.rerank_model,
             "started_at": self.started_at,
@@ -115,6 +123,7 @@ class Report:
             "# Server check: Qwen3-Embedding",
             "",
             f"- Server: `{self.base_url}`, model `{self.model}`",
+            f"- Served model: `{self.served_model or 'not named by the server'}`",
             f"- Reranker: `{self.rerank_base_url}`, model `{self.rerank_model or 'default'}`"
             if self.rerank_base_url else "- Reranker: not configured",
             f"- Started {self.started_at}, took {self.seconds:.1f} s",

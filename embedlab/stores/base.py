@@ -142,6 +142,7 @@ class CollectionSpec:
     description: str = ""
     threshold: float = DEFAULT_THRESHOLD
     created_at: str = ""
+    served_model: str = ""  # the model the server said answered, recorded at ingest ("" = not known)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_id", model_name(self.model_id))
@@ -166,6 +167,7 @@ class CollectionSpec:
             description=str(meta.get("description", "")),
             threshold=float(meta.get("threshold", DEFAULT_THRESHOLD)),
             created_at=str(meta.get("created_at", "")),
+            served_model=str(meta.get("served_model", "")),
         )
 
     def mismatch(self, model_id: str, dim: int) -> Message | None:
@@ -346,7 +348,7 @@ class VectorStore(abc.ABC):
 
     def _changed_spec(self, name: str, changes: Mapping[str, Any]) -> CollectionSpec:
         """The spec of `name` with `changes` for `update`; StoreError for what cannot change."""
-        allowed = {"description", "threshold", "instruction_name", "instruction"}
+        allowed = {"description", "threshold", "instruction_name", "instruction", "served_model"}
         unknown = set(changes) - allowed
         if unknown:
             raise StoreError(N_("These settings cannot be changed: {names}."), names=", ".join(sorted(unknown)))

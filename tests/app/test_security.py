@@ -209,10 +209,11 @@ def assert_literal(at: AppTest, server: UntrustedServer, *sites: str) -> None:
 
 def test_server_answers_and_model_ids_are_shown_literally(untrusted):
     at = page("app.py")
-    assert_literal(at, untrusted, "Connected:")  # sidebar: the model id listed by /v1/models
+    assert_literal(at, untrusted, " answered")  # sidebar: the model id the server answers with
+    assert_literal(at, untrusted, "The server answers with")  # the banner of every page
     # A model name typed by a visitor: Home, the Server check's caption and its verdict.
     apply_settings(at, model=untrusted.payload)
-    assert_literal(at, untrusted, "Backend model:")
+    assert_literal(at, untrusted, "Configured model:")
     at.switch_page("pages/7_Server_check.py").run()
     at.multiselect(key="check.w.only").set_value(["tokens"])
     [run] = [b for b in at.button if b.label == "Run the server check"]
@@ -231,7 +232,7 @@ def test_server_answers_and_model_ids_are_shown_literally(untrusted):
     test_connection(at)
     small_benchmark(at)
     assert at.session_state["bench.results"], [e.value for e in at.error]
-    assert_literal(at, untrusted, "Results ·", "first error:")
+    assert_literal(at, untrusted, "Results ·", "served as", "first error:")
     untrusted.spared = ()  # the warm-up request fails too: the run cannot start
     small_benchmark(at)
     assert_literal(at, untrusted, "The benchmark could not run")

@@ -44,7 +44,7 @@ def test_sidebar_override_switches_backend_for_this_session(app_env):
     apply.click().run()
     assert not at.exception
     assert any("loads on first use" in i.value for i in at.sidebar.info)
-    assert any("Qwen/Qwen3-Embedding-0.6B@local · dimensions: 256" in shown(m.value) for m in at.markdown)
+    assert any("Configured model:** Qwen/Qwen3-Embedding-0.6B · dimensions: 256" in shown(m.value) for m in at.markdown)
 
 
 def test_hanging_server_gives_bounded_wait_and_page_renders(app_env, monkeypatch):

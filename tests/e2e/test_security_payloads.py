@@ -274,13 +274,13 @@ def test_markdown_in_names_headers_and_server_answers_stays_text(start_app, page
         page.goto(url)
         wait_idle(page, 120_000)
         sidebar = page.get_by_test_id("stSidebar")
-        _wait_shown(page, "[data-testid='stSidebar'] [data-testid='stAlert']", f"Connected: {payload}")
+        _wait_shown(page, "[data-testid='stSidebar'] [data-testid='stCaptionContainer']", f"{payload} answered")
         # A model name typed by a visitor, on Home.
         open_expander(page, "Settings")
         sidebar.get_by_role("textbox", name="Model").fill(payload)
         sidebar.get_by_role("button", name="Apply").click()
         wait_idle(page)
-        _wait_shown(page, "[data-testid='stMarkdown']", f"Backend model: {payload}@")
+        _wait_shown(page, "[data-testid='stMarkdown']", f"Configured model: {payload}")
         # The server's error body, in the sidebar.
         server.fail_probe = True
         page.get_by_role("button", name="Test connection").click()

@@ -37,6 +37,7 @@ def test_json_output_matches_the_library_on_a_bundled_set(embedding_server, tmp_
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "per_query"} <= set(out)
+    assert out["served_model"] == MODEL  # the model the server said answered
     data = load_bundled(SET)
     assert set(out["per_query"]) == {q.id for q in data.queries}
     assert out["config"]["dimensions"] == 128 and out["config"]["instruction"] == TASK
