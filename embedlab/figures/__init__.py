@@ -30,6 +30,7 @@ from embedlab.figures.maps import (
     NOISE_COLOUR,
     SVG_POINT_LIMIT,
     group_colours,
+    label_positions,
     silhouette_by_k,
     umap_map,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "hover_text",
     "identity_heatmaps",
     "instruction_comparison_bars",
+    "label_positions",
     "latency_vs_batch",
     "pooling_comparison_bars",
     "rank_change_dumbbell",
