@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from components import resources, state
@@ -26,6 +28,7 @@ from embedlab.projection.clustering import (
     separation,
     verdict,
 )
+from embedlab.projection.labels import cluster_centres, cluster_terms, search_texts
 from embedlab.projection.language import LANGUAGE_NAMES, detect_languages
 from embedlab.projection.mapdata import (
     COLOUR_CLUSTER,
@@ -468,6 +471,20 @@ def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: 
     )
     queries = query_lines(queries_text)
     placed = _place_queries(ctx, sides, queries) if queries else [None, None]
+    e1, e2 = st.columns([2, 1])
+    search = e1.text_input(
+        _("Find texts on the maps"), key=state.UMAP_SEARCH, persist_state="session",
+        placeholder=_("words the texts contain, e.g. leave 年假"),
+        help=_("Texts that contain every word (any case) are ringed in red on both maps."),
+    ).strip()
+    found = search_texts(corpus.texts, search)
+    if search:
+        e1.caption(literal(_("{n} of {total} texts contain “{words}”.").format(
+            n=f"{len(found):,}", total=f"{len(corpus.texts):,}", words=search)))
+    e2.checkbox(_("Name the clusters on the maps"), key=state.UMAP_NAME_CLUSTERS, persist_state="session",
+                help=_("Each found cluster is named by its most distinctive terms (class-based TF-IDF; "
+                       "Chinese cut into words by jieba)."))
+    marks = Marks(search, found, bool(ss[state.UMAP_NAME_CLUSTERS]))
 
     # A field's colours are taken over all texts once, so a group has the same colour on both maps.
     shared = _shared_groups(corpus, colour_by, languages)
@@ -477,7 +494,8 @@ def _show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: 
         with column:
             groups, colours = shared if shared is not None else _cluster_groups(side)
             details = _hover_details(corpus, side, colour_by)
-            selected += _show_map(i, side, corpus, groups.of_text, colours, details, placed[i], queries, three_d)
+            selected += _show_map(i, side, corpus, groups.of_text, colours, details, placed[i], queries, three_d,
+                                  marks)
 
     st.subheader(_("Selected texts"))
     if three_d:
@@ -529,6 +547,35 @@ def _hover_details(corpus: Corpus, side: MapSide, colour_by: str) -> list[str] |
     return ["\n".join(line) for line in lines] if any(lines) else None
 
 
+@dataclass(frozen=True)
+class Marks:
+    """What is drawn over both maps: the texts a search found and whether clusters are named."""
+
+    search: str
+    found: np.ndarray  # int row indices
+    name_clusters: bool
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _cluster_terms(corpus_key: str, clusters: bytes, _texts: tuple[str, ...], _labels: np.ndarray) -> dict[int, list[str]]:
+    """cluster_terms, cached by the corpus' digest and the clustering's bytes (jieba is not free)."""
+    return cluster_terms(_texts, _labels, top=3)
+
+
+def _cluster_names_table(corpus: Corpus, side: MapSide) -> pd.DataFrame:
+    """Columns id (the cluster id, for the map), then the translated cluster, texts, terms."""
+    labels = side.clustering.labels
+    named = _cluster_terms(corpus.key, np.asarray(labels).tobytes(), corpus.texts, labels)
+    display = cluster_names(labels, _(CLUSTER_NAME), _(NOISE))
+    rows = []
+    for c, words in named.items():
+        members = np.flatnonzero(labels == c)
+        rows.append({"id": c, _("cluster"): display[members[0]], _("texts"): len(members),
+                     _("terms"): " · ".join(words)})
+    frame = pd.DataFrame(rows, columns=["id", _("cluster"), _("texts"), _("terms")])
+    return frame.sort_values(_("texts"), ascending=False, kind="stable").reset_index(drop=True)
+
+
 def _show_measures(plain: MapSide, instructed: MapSide, corpus: Corpus, languages: list[str],
                    instruction: str) -> None:
     st.subheader(_("How well do the topics separate?"))
@@ -554,7 +601,7 @@ def _show_measures(plain: MapSide, instructed: MapSide, corpus: Corpus, language
 
 def _show_map(i: int, side: MapSide, corpus: Corpus, groups: list[str], colours: dict[str, str],
               details: list[str] | None, placed: np.ndarray | None, queries: list[str],
-              three_d: bool) -> list[tuple[str, int]]:
+              three_d: bool, marks: Marks) -> list[tuple[str, int]]:
     """Map i (0 plain, 1 instructed) with its caption, download and k search; the texts selected on it."""
     fig = figures.umap_map(
         side.projection.coords, list(corpus.texts), groups, side.title, colours,
@@ -562,6 +609,13 @@ def _show_map(i: int, side: MapSide, corpus: Corpus, groups: list[str], colours:
         details=details,
         queries_name=_("your queries"), query_prefix=_("Query: "),
     )
+    names = _cluster_names_table(corpus, side)
+    if marks.name_clusters:
+        by_id = dict(zip(names["id"], names[_("terms")], strict=True))
+        figures.add_cluster_names(fig, cluster_centres(side.projection.coords, side.clustering.labels), by_id)
+    if len(marks.found):
+        figures.add_highlight(fig, side.projection.coords[marks.found], _("contains “{words}”").format(
+            words=marks.search))
     key = f"umap.map_{i}"
     selected: list[tuple[str, int]] = []
     if three_d:
@@ -578,6 +632,11 @@ def _show_map(i: int, side: MapSide, corpus: Corpus, groups: list[str], colours:
              epochs=p.params.n_epochs or auto_epochs(len(corpus.texts))))
     download_figure(fig, f"umap_{'plain' if i == 0 else 'instructed'}", key=f"umap.dl_map_{i}",
                     label=_("Download HTML"))
+    with st.expander(_("Cluster names (class-based TF-IDF)")):
+        shown = names.drop(columns="id")
+        st.dataframe(shown, hide_index=True, key=f"umap.names_{i}")
+        download_table(shown, f"cluster_names_{'plain' if i == 0 else 'instructed'}", key=f"umap.dl_names_{i}",
+                       label=_("Download CSV"))
     if side.clustering.scores:
         with st.expander(_("k search (silhouette per k)")):
             st.plotly_chart(

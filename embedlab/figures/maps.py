@@ -145,3 +145,31 @@ def silhouette_by_k(scores: dict[int, float], chosen: int, title: str, x_title: 
         height=260, margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
     return fig
+
+
+def add_cluster_names(fig: go.Figure, centres: dict[int, np.ndarray], names: dict[int, str]) -> None:
+    """Write each found cluster's name (user-derived terms, escaped here) at its centre on a map
+    from `umap_map`: annotations on a 2-D map, scene annotations on a 3-D one.
+
+    Args:
+        centres: cluster id -> (2,) or (3,) map position. names: cluster id -> its name.
+    """
+    style = {"showarrow": False, "font": {"size": 12, "color": "#222"}, "bgcolor": "rgba(255,255,255,0.75)",
+             "borderpad": 2}
+    notes = [{"x": float(centres[c][0]), "y": float(centres[c][1]), "text": hover_text(names[c], 60), **style}
+             | ({"z": float(centres[c][2])} if len(centres[c]) == 3 else {})
+             for c in centres if names.get(c)]
+    if any("z" in n for n in notes):
+        fig.update_layout(scene={"annotations": notes})
+    else:
+        fig.update_layout(annotations=notes)
+
+
+def add_highlight(fig: go.Figure, points: np.ndarray, name: str) -> None:
+    """Ring the `points` ((m, 2|3) map positions, e.g. the texts a search found) on a map from
+    `umap_map`, in a trace of their own named `name` (user text, escaped here). The rings carry no
+    row ids, so a selection lists each text once, and no hover of their own."""
+    marker = {"size": 16, "color": "rgba(0,0,0,0)", "symbol": "circle-open", "line": {"width": 2.5, "color": "#d62728"}}
+    if points.shape[1] == 3:
+        marker = {"size": 6, "color": "#d62728", "symbol": "circle-open"}
+    fig.add_trace(_scatter(points, marker, go.Scatter, mode="markers", name=hover_text(name, 40), hoverinfo="skip"))

@@ -298,6 +298,30 @@ def test_colour_by_detected_language_and_clusters_that_follow_it(at):
         assert f"ARI {by_language:.2f} against the detected language, {by_topic:.2f} against the topic labels" in notes[0]
 
 
+def test_search_rings_texts_on_both_maps_and_clusters_are_named(at):
+    at.number_input(key="umap.w.per_topic").set_value(6).run()
+    build(at)
+    at.text_input(key="umap.w.search").set_value("leave").run()
+    assert not at.exception, [e.value for e in at.exception]
+    corpus = sample_corpus(6)
+    expected = [i for i, t in enumerate(corpus.texts) if "leave" in t.lower()]
+    assert expected
+    assert any(c.value.startswith(f"{len(expected)} of 36 texts contain") for c in at.caption)
+    for spec in (json.loads(c.proto.spec) for c in charts(at)):
+        [ring] = [t for t in spec["data"] if t["name"] == "contains “leave”"]
+        assert ring["marker"]["symbol"] == "circle-open"
+        # Named clusters: one annotation per found cluster, the terms of the table beside the map.
+        names = [a["text"] for a in spec["layout"]["annotations"]]
+        assert names and all(names)
+    tables = [d.value for d in at.dataframe if "terms" in d.value.columns]
+    assert len(tables) == 2 and all(t["texts"].sum() == 36 for t in tables)
+    assert set(tables[1]["terms"]) >= {n for n in names if n}  # the second map's names are in its table
+    at.checkbox(key="umap.w.name_clusters").uncheck().run()
+    at.text_input(key="umap.w.search").set_value("").run()
+    for spec in (json.loads(c.proto.spec) for c in charts(at)):
+        assert not spec["layout"].get("annotations") and not [t for t in spec["data"] if "contains" in t["name"]]
+
+
 def shared_parts(at: AppTest) -> frozenset[str]:
     """English phrases drawn by parts every page shares and other modules own: the sidebar, the
     instruction picker (preset names, its help, the instruction's task text, which stays as
