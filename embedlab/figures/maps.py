@@ -169,7 +169,8 @@ def add_highlight(fig: go.Figure, points: np.ndarray, name: str) -> None:
     """Ring the `points` ((m, 2|3) map positions, e.g. the texts a search found) on a map from
     `umap_map`, in a trace of their own named `name` (user text, escaped here). The rings carry no
     row ids, so a selection lists each text once, and no hover of their own."""
-    marker = {"size": 16, "color": "rgba(0,0,0,0)", "symbol": "circle-open", "line": {"width": 2.5, "color": "#d62728"}}
+    # An open symbol is stroked in the marker's colour, as wide as its line.
+    marker = {"size": 16, "color": "#d62728", "symbol": "circle-open", "line": {"width": 2.5}}
     if points.shape[1] == 3:
         marker = {"size": 6, "color": "#d62728", "symbol": "circle-open"}
     fig.add_trace(_scatter(points, marker, go.Scatter, mode="markers", name=hover_text(name, 40), hoverinfo="skip"))

@@ -60,7 +60,7 @@ def test_two_maps_hover_and_box_selection(shared_app, page, tmp_path):
     page.get_by_role("button", name="Download CSV").nth(1).wait_for(timeout=30_000)
     wait_idle(page)
     assert "Use the box or lasso tool" not in page.inner_text("body")
-    assert page.locator("[data-testid='stDataFrame']").count() == 2  # measures + selected texts
+    assert page.locator("[data-testid='stDataFrame']:visible").count() == 2  # measures + selected texts (names folded)
     selected = page.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="cluster"))
     selected.locator("td").filter(has_text="cluster").first.wait_for(state="attached", timeout=30_000)
     # Every selected row names a text of the first map and a found cluster.
@@ -144,8 +144,20 @@ def test_the_verdict_counts_the_table_and_colour_by_language(shared_app, page, t
             box = label.bounding_box()
             assert box["x"] >= chart["x"] - 1 and box["x"] + box["width"] <= chart["x"] + chart["width"] + 1, i
             assert box["y"] >= chart["y"] - 1 and box["y"] + box["height"] <= chart["y"] + chart["height"] + 1, i
+    # Find texts: the ones containing the word are ringed on both maps; the clusters carry names.
+    search = page.get_by_role("textbox", name="Find texts on the maps")
+    search.fill("leave")
+    search.press("Enter")
+    wait_drawn(page, maps.first.locator(".legendtext", has_text="contains “leave”"))
+    found = page.get_by_text(re.compile(r"^\d+ of 48 texts contain “leave”\.$"))
+    rings = int(found.inner_text().split()[0])
+    assert rings >= 1
+    for i in range(2):
+        assert maps.nth(i).locator(".legendtext", has_text="contains “leave”").count() == 1
+        names = maps.nth(i).locator(".annotation-text").all_text_contents()
+        assert names and all(n.strip() for n in names), names
     _screen(page, tmp_path, "clusters-en-1440.png")
-    shot(page, tmp_path, "clusters-en-full.png", 2600)
+    shot(page, tmp_path, "clusters-en-full.png", 2800)
     assert not page.dialogs
 
 
@@ -159,4 +171,4 @@ def test_the_page_in_chinese(shared_app, page, tmp_path):
     wait_drawn(page, maps.first.locator(".legendtext", has_text="中文"))
     assert "How well" not in page.inner_text("body")
     _screen(page, tmp_path, "clusters-zh-1440.png")
-    shot(page, tmp_path, "clusters-zh-full.png", 2600)
+    shot(page, tmp_path, "clusters-zh-full.png", 2800)
