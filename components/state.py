@@ -160,6 +160,8 @@ UMAP_K = widget("umap.w.k", 6)
 UMAP_MIN_CLUSTER_SIZE = widget("umap.w.min_cluster_size", 5)
 UMAP_COLOUR_BY = widget("umap.w.colour_by", "label")  # "label" or "found cluster"
 UMAP_QUERIES = widget("umap.w.queries")  # text of the queries box (one query per line)
+UMAP_SEARCH = widget("umap.w.search")  # words to find in the mapped texts (highlighted on both maps)
+UMAP_NAME_CLUSTERS = widget("umap.w.name_clusters", True)  # found clusters named by their terms on the maps
 
 # --- Search (search.) ------------------------------------------------------------------------------
 SEARCH_ACTIVE = value("search.active", None)  # name of the collection being worked on

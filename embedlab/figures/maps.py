@@ -17,11 +17,13 @@ NOISE_COLOUR = "#c7c7c7"
 SVG_POINT_LIMIT = 1_500  # above this, WebGL traces (SVG makes one DOM node per point)
 
 
-def group_colours(groups: list[str], noise: str = "noise") -> dict[str, str]:
-    """A stable colour per group name (first-seen order), so two maps colour a topic alike."""
+def group_colours(groups: list[str], noise: str = "noise", other: str | None = None) -> dict[str, str]:
+    """A stable colour per group name (first-seen order), so two maps colour a topic alike; the
+    `noise` group and the merged `other` group (see mapdata.top_groups) are grey."""
     colours: dict[str, str] = {}
+    palette = iter(MAP_PALETTE * (len(groups) // len(MAP_PALETTE) + 1))
     for group in dict.fromkeys(groups):
-        colours[group] = NOISE_COLOUR if group == noise else MAP_PALETTE[len(colours) % len(MAP_PALETTE)]
+        colours[group] = NOISE_COLOUR if group in (noise, other) else next(palette)
     return colours
 
 
@@ -34,6 +36,8 @@ def umap_map(
     query_coords: np.ndarray | None = None,
     queries: list[str] | None = None,
     details: list[str] | None = None,
+    queries_name: str = "your queries",
+    query_prefix: str = "Query: ",
 ) -> go.Figure:
     """A 2-D or 3-D scatter of a UMAP map, one trace per group (legend toggles topics).
 
@@ -44,6 +48,7 @@ def umap_map(
         title: plain text (escaped here).
         query_coords: (m, 2|3) positions of user queries, drawn as black stars / diamonds.
         details: optional length-n extra hover line per point (plain text, escaped here).
+        queries_name, query_prefix: the queries' legend entry and hover prefix (translated by the caller).
 
     Every point carries its row index as customdata, so selections map back to the texts;
     query points carry -1 - i.
@@ -71,13 +76,35 @@ def umap_map(
     if query_coords is not None and queries and len(query_coords):
         marker = ({"size": 7, "color": "black", "symbol": "diamond"} if three_d else
                   {"size": 18, "color": "black", "symbol": "star", "line": {"width": 1, "color": "white"}})
-        fig.add_trace(_scatter(query_coords, marker, go.Scatter, mode="markers+text", name="your queries",
-                               text=[hover_text(q, 30) for q in queries], textposition="top center",
+        fig.add_trace(_scatter(query_coords, marker, go.Scatter, mode="markers+text", name=queries_name,
+                               text=[hover_text(q, 30) for q in queries],
+                               textposition=label_positions(query_coords, coords),
                                customdata=-1 - np.arange(len(queries)),
-                               hovertext=["Query: " + hover_text(q) for q in queries],
+                               hovertext=[query_prefix + hover_text(q) for q in queries],
                                hovertemplate="%{hovertext}<extra></extra>"))
+        if not three_d:
+            fig.data[-1].cliponaxis = False  # a label may reach past the axes into the margin
     _map_layout(fig, title, three_d)
     return fig
+
+
+def label_positions(points: np.ndarray, coords: np.ndarray, edge: float = 0.2) -> list[str]:
+    """Where each query's label goes so that it stays inside the map: above the star, below it in
+    the top tenth, and towards the middle when the star sits in the outer `edge` share left or right.
+
+    Args:
+        points: (m, 2|3) query positions. coords: (n, 2|3) the map's points (they set the axes).
+    """
+    everything = np.vstack([coords[:, :2], points[:, :2]]) if len(coords) else points[:, :2]
+    low, high = everything.min(axis=0), everything.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    share = (points[:, :2] - low) / span
+    positions = []
+    for x, y in share:
+        vertical = "bottom" if y > 0.9 else "top"
+        horizontal = "right" if x < edge else "left" if x > 1 - edge else "center"
+        positions.append(f"{vertical} {horizontal}")
+    return positions
 
 
 def _map_layout(fig: go.Figure, title: str, three_d: bool) -> None:
@@ -103,16 +130,47 @@ def _scatter(points: np.ndarray, marker: dict, trace_2d: type, **common: object)
     return trace_2d(x=points[:, 0], y=points[:, 1], marker=marker, **common)
 
 
-def silhouette_by_k(scores: dict[int, float], chosen: int, title: str) -> go.Figure:
-    """Bar chart of the cosine silhouette for each k tried by the k search; the chosen k stands out."""
+def silhouette_by_k(scores: dict[int, float], chosen: int, title: str, x_title: str = "k (clusters)",
+                    y_title: str = "cosine silhouette") -> go.Figure:
+    """Bar chart of the cosine silhouette for each k tried by the k search; the chosen k stands out.
+    `x_title`, `y_title`: axis titles (translated by the caller, our text: not escaped)."""
     ks = sorted(scores)
     fig = go.Figure(go.Bar(
         x=[str(k) for k in ks], y=[scores[k] for k in ks],
         marker_color=["#d62728" if k == chosen else "#9ecae1" for k in ks],
-        hovertemplate="k = %{x}<br>silhouette %{y:.3f}<extra></extra>",
+        hovertemplate="k = %{x}<br>" + y_title + " %{y:.3f}<extra></extra>",
     ))
     fig.update_layout(
-        title=hover_text(title, 120), xaxis_title="k (clusters)", yaxis_title="cosine silhouette",
+        title=hover_text(title, 120), xaxis_title=x_title, yaxis_title=y_title,
         height=260, margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
     return fig
+
+
+def add_cluster_names(fig: go.Figure, centres: dict[int, np.ndarray], names: dict[int, str]) -> None:
+    """Write each found cluster's name (user-derived terms, escaped here) at its centre on a map
+    from `umap_map`: annotations on a 2-D map, scene annotations on a 3-D one.
+
+    Args:
+        centres: cluster id -> (2,) or (3,) map position. names: cluster id -> its name.
+    """
+    style = {"showarrow": False, "font": {"size": 12, "color": "#222"}, "bgcolor": "rgba(255,255,255,0.75)",
+             "borderpad": 2}
+    notes = [{"x": float(centres[c][0]), "y": float(centres[c][1]), "text": hover_text(names[c], 60), **style}
+             | ({"z": float(centres[c][2])} if len(centres[c]) == 3 else {})
+             for c in centres if names.get(c)]
+    if any("z" in n for n in notes):
+        fig.update_layout(scene={"annotations": notes})
+    else:
+        fig.update_layout(annotations=notes)
+
+
+def add_highlight(fig: go.Figure, points: np.ndarray, name: str) -> None:
+    """Ring the `points` ((m, 2|3) map positions, e.g. the texts a search found) on a map from
+    `umap_map`, in a trace of their own named `name` (user text, escaped here). The rings carry no
+    row ids, so a selection lists each text once, and no hover of their own."""
+    # An open symbol is stroked in the marker's colour, as wide as its line.
+    marker = {"size": 16, "color": "#d62728", "symbol": "circle-open", "line": {"width": 2.5}}
+    if points.shape[1] == 3:
+        marker = {"size": 6, "color": "#d62728", "symbol": "circle-open"}
+    fig.add_trace(_scatter(points, marker, go.Scatter, mode="markers", name=hover_text(name, 40), hoverinfo="skip"))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from embedlab.messages import N_, InputError
+from embedlab.messages import N_, InputError, Message
 from embedlab.projection.neighbours import cosine_knn, search_space
 
 
@@ -153,65 +153,168 @@ def separation(vectors: np.ndarray, labels: Sequence | None, clusters: np.ndarra
 
 
 MEASURES = {
-    "silhouette": "Silhouette of labels (cosine)",
-    "ari": "Adjusted Rand index (clusters vs labels)",
-    "nmi": "NMI (clusters vs labels)",
-    "knn_agreement": "kNN label agreement",
-    "cluster_silhouette": "Silhouette of found clusters (cosine)",
+    "silhouette": N_("Silhouette of labels (cosine)"),
+    "ari": N_("Adjusted Rand index (clusters vs labels)"),
+    "nmi": N_("NMI (clusters vs labels)"),
+    "knn_agreement": N_("kNN label agreement"),
+    "cluster_silhouette": N_("Silhouette of found clusters (cosine)"),
 }
+TABLE_COLUMNS = (N_("measure"), N_("without instruction"), N_("with instruction"), N_("change"))
 
 
 def comparison_table(without: Separation, with_: Separation) -> pd.DataFrame:
-    """One row per measure: value without and with the instruction, and the change."""
+    """One row per measure: value without and with the instruction, and the change. Measure names
+    and column headers are the English msgids (the view translates them)."""
     rows = []
     for attr, name in MEASURES.items():
         a, b = getattr(without, attr), getattr(with_, attr)
         if a is None and b is None:
             continue
         change = b - a if a is not None and b is not None else None
-        rows.append({"measure": name, "without instruction": a, "with instruction": b, "change": change})
-    return pd.DataFrame(rows, columns=["measure", "without instruction", "with instruction", "change"])
+        rows.append(dict(zip(TABLE_COLUMNS, (name, a, b, change), strict=True)))
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
 
 TIE = 0.01  # changes smaller than this are noise on a few hundred texts
+LABEL_MEASURES = ("silhouette", "ari", "nmi", "knn_agreement")  # higher = topics separate better
+SHORT_NAMES = {"silhouette": N_("silhouette"), "ari": "ARI", "nmi": "NMI", "knn_agreement": N_("kNN agreement")}
 
 
-def verdict(without: Separation, with_: Separation, instruction: str = "the instruction") -> str:
-    """One sentence saying which setting separates the topics better, and by which measures."""
-    label_measures = ["silhouette", "ari", "nmi", "knn_agreement"]
-    pairs = {
-        m: (getattr(without, m), getattr(with_, m))
-        for m in label_measures
-        if getattr(without, m) is not None and getattr(with_, m) is not None
-    }
-    if not pairs:
-        a, b = without.cluster_silhouette, with_.cluster_silhouette
-        if a is None or b is None:
-            return "No labels and no clusters to compare: add a label column to measure topic separation."
-        if abs(b - a) < TIE:
-            return f"Without labels only the found clusters can be compared: equally tight with and without {instruction}."
-        better = f"with {instruction}" if b > a else f"without {instruction}"
-        return f"Without labels only the found clusters can be compared: they are tighter {better} (silhouette {a:.2f} vs {b:.2f})."
-    up = [m for m, (a, b) in pairs.items() if b - a >= TIE]
-    down = [m for m, (a, b) in pairs.items() if a - b >= TIE]
-    sil = pairs.get("silhouette")
-    detail = f"silhouette {sil[0]:.2f} → {sil[1]:.2f}" if sil else ""
-    names = {"silhouette": "silhouette", "ari": "ARI", "nmi": "NMI", "knn_agreement": "kNN agreement"}
-    if len(up) > len(down):
-        return (
-            f"With {instruction} the topics separate better: {len(up)} of {len(pairs)} measures improve "
-            f"({', '.join(names[m] for m in up)}){'; ' + detail if detail else ''}."
-        )
-    if len(down) > len(up):
-        return (
-            f"Without {instruction} the topics separate better: {len(down)} of {len(pairs)} measures are worse "
-            f"with it ({', '.join(names[m] for m in down)}){'; ' + detail if detail else ''}."
-        )
-    if up:  # as many measures improve as get worse
-        return (
-            f"Mixed result: with {instruction} {', '.join(names[m] for m in up)} improve but "
-            f"{', '.join(names[m] for m in down)} get worse{' (' + detail + ')' if detail else ''}."
-        )
-    return f"{instruction[0].upper() + instruction[1:]} makes little difference to how the topics separate" + (
-        f" ({detail})." if detail else "."
+@dataclass(frozen=True)
+class Changes:
+    """Which label measures improve, get worse or stay within TIE with the instruction."""
+
+    up: tuple[str, ...]
+    down: tuple[str, ...]
+    same: tuple[str, ...]
+    silhouette: tuple[float, float] | None  # (without, with) when both are known
+
+    @property
+    def compared(self) -> int:
+        return len(self.up) + len(self.down) + len(self.same)
+
+
+def measure_changes(without: Separation, with_: Separation, tie: float = TIE) -> Changes:
+    """Sort the label measures known on both sides by the direction of their change."""
+    pairs = {m: (getattr(without, m), getattr(with_, m)) for m in LABEL_MEASURES}
+    pairs = {m: (a, b) for m, (a, b) in pairs.items() if a is not None and b is not None}
+    return Changes(
+        up=tuple(m for m, (a, b) in pairs.items() if b - a >= tie),
+        down=tuple(m for m, (a, b) in pairs.items() if a - b >= tie),
+        same=tuple(m for m, (a, b) in pairs.items() if abs(b - a) < tie),
+        silhouette=pairs.get("silhouette"),
     )
+
+
+def name_list(measures: Sequence[str]) -> Message:
+    """"a", "a and b", "a, b and c" of the measures' short names, translatable as one Message."""
+    names = [Message(SHORT_NAMES[m]) for m in measures]
+    if len(names) == 1:
+        return names[0]
+    listed = Message(N_("{first} and {second}"), {"first": names[-2], "second": names[-1]})
+    for name in reversed(names[:-2]):
+        listed = Message(N_("{first}, {rest}"), {"first": name, "rest": listed})
+    return listed
+
+
+def verdict(without: Separation, with_: Separation, instruction: str = "") -> Message:
+    """One sentence computed from the measures: how many improve and how many get worse with the
+    instruction (changes below TIE count as unchanged), and which way that points.
+
+    A side is called better only when every measure that changed moved its way and they are at
+    least half of those compared; otherwise it says "mixed result" or "no clear difference" (and
+    "little difference" only when every change is below TIE), always with the counts. `instruction` is its display name (user text: shown literally by the view).
+    """
+    c = measure_changes(without, with_)
+    if not c.compared:
+        return _unlabelled_verdict(without, with_, instruction)
+    params: dict = {"instruction": instruction, "total": c.compared, "up": len(c.up), "down": len(c.down)}
+    if c.up:
+        params["improved"] = name_list(c.up)
+    if c.down:
+        params["worse"] = name_list(c.down)
+    # "" (not a Message: an empty msgid would translate to the catalog's header) when nothing stayed.
+    params["unchanged"] = Message(N_(", {same} within ±0.01"), {"same": len(c.same)}) if c.same else ""
+    detail = ""
+    if c.silhouette is not None:
+        params["sil_without"], params["sil_with"] = f"{c.silhouette[0]:.2f}", f"{c.silhouette[1]:.2f}"
+        detail = " silhouette"
+    clear = 2 * max(len(c.up), len(c.down)) >= c.compared
+    if c.up and not c.down and clear:
+        msgid = (N_("With the instruction “{instruction}” the topics separate better: {up} of {total} measures "
+                    "improve ({improved}){unchanged}; silhouette {sil_without} → {sil_with}.")
+                 if detail else
+                 N_("With the instruction “{instruction}” the topics separate better: {up} of {total} measures "
+                    "improve ({improved}){unchanged}."))
+    elif c.down and not c.up and clear:
+        msgid = (N_("Without the instruction “{instruction}” the topics separate better: {down} of {total} "
+                    "measures are worse with it ({worse}){unchanged}; silhouette "
+                    "{sil_without} → {sil_with}.")
+                 if detail else
+                 N_("Without the instruction “{instruction}” the topics separate better: {down} of {total} "
+                    "measures are worse with it ({worse}){unchanged}."))
+    elif c.up and c.down:
+        msgid = N_("Mixed result with the instruction “{instruction}”: {up} of {total} measures improve "
+                   "({improved}), {down} get worse ({worse}){unchanged}.")
+    elif c.up:
+        msgid = N_("No clear difference with the instruction “{instruction}”: {up} of {total} measures improve "
+                   "({improved}){unchanged}.")
+    elif c.down:
+        msgid = N_("No clear difference with the instruction “{instruction}”: {down} of {total} measures get "
+                   "worse ({worse}){unchanged}.")
+    else:
+        msgid = N_("The instruction “{instruction}” makes little difference: all {total} measures change by "
+                   "less than 0.01.")
+    return Message(msgid, params)
+
+
+def _unlabelled_verdict(without: Separation, with_: Separation, instruction: str) -> Message:
+    a, b = without.cluster_silhouette, with_.cluster_silhouette
+    if a is None or b is None:
+        return Message(N_("No labels and no clusters to compare: add a label column to measure topic separation."))
+    params = {"instruction": instruction, "without": f"{a:.2f}", "with": f"{b:.2f}"}
+    if abs(b - a) < TIE:
+        return Message(N_("Without labels only the found clusters can be compared: they are as tight with the "
+                          "instruction “{instruction}” as without it (silhouette {without} vs {with})."), params)
+    if b > a:
+        return Message(N_("Without labels only the found clusters can be compared: they are tighter with the "
+                          "instruction “{instruction}” (silhouette {without} → {with})."), params)
+    return Message(N_("Without labels only the found clusters can be compared: they are tighter without the "
+                      "instruction “{instruction}” (silhouette {without} → {with})."), params)
+
+
+FOLLOWS_ARI = 0.5  # clusters agree with a field at least this well (ARI) to be said to follow it
+FOLLOWS_MARGIN = 0.2  # ... and this much better than with the topic
+
+
+def cluster_agreement(clusters: np.ndarray, values: Sequence[str]) -> float:
+    """Adjusted Rand index of the found clusters, int (n,), against a field's n values."""
+    from sklearn.metrics import adjusted_rand_score
+
+    return float(adjusted_rand_score([str(v) for v in values], np.asarray(clusters)))
+
+
+def language_note(clusters: np.ndarray, languages: Sequence[str], topics: Sequence[str] | None,
+                  setting: str) -> Message | None:
+    """A plain sentence when the found clusters follow the texts' language rather than their topic
+    (ARI against language >= FOLLOWS_ARI and FOLLOWS_MARGIN above the ARI against topic); None when
+    they do not or the texts are in one language. `setting` is the map's (translated) title.
+
+    Args:
+        clusters: int (n,) found clusters. languages: n detected languages. topics: n labels or None.
+    """
+    if len(set(languages)) < 2:
+        return None
+    by_language = cluster_agreement(clusters, languages)
+    if by_language < FOLLOWS_ARI:
+        return None
+    params = {"setting": setting, "language": f"{by_language:.2f}"}
+    if topics is None:
+        return Message(N_("{setting}: the clusters found follow the texts' language (ARI {language} against the "
+                          "detected language), so they group texts by language, not by meaning."), params)
+    by_topic = cluster_agreement(clusters, topics)
+    if by_language - by_topic < FOLLOWS_MARGIN:
+        return None
+    params["topic"] = f"{by_topic:.2f}"
+    return Message(N_("{setting}: the clusters found follow the texts' language, not their topic: ARI {language} "
+                      "against the detected language, {topic} against the topic labels."), params)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
@@ -27,12 +28,23 @@ class PreparedTable:
     labels: list[str] | None
     dropped: int  # rows without text
     truncated: int  # rows beyond MAX_TEXTS
+    fields: dict[str, list[str]] = field(default_factory=dict)  # every other column, as strings
+
+
+MISSING = "(missing)"
+
+
+def _cell(v: object) -> str:
+    """A table cell as a colour group: stripped text, "(missing)" for nothing."""
+    if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
+        return MISSING
+    return str(v).strip()
 
 
 def prepare_table(frame: pd.DataFrame, text_column: str, label_column: str | None = None,
                   max_texts: int = MAX_TEXTS) -> PreparedTable:
-    """Texts (stripped, empty rows dropped) and labels (as strings; missing -> "(missing)") of an
-    uploaded table, capped at max_texts rows."""
+    """Texts (stripped, empty rows dropped), labels and every other column (as strings; missing ->
+    "(missing)") of an uploaded table, capped at max_texts rows."""
     texts = frame[text_column].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
     texts = texts.str.strip()
     keep = texts != ""
@@ -40,20 +52,19 @@ def prepare_table(frame: pd.DataFrame, text_column: str, label_column: str | Non
     texts = texts[keep]
     labels = None
     if label_column is not None:
-        raw = frame.loc[keep, label_column]
-        labels = [
-            "(missing)" if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "" else str(v).strip()
-            for v in raw
-        ]
+        labels = [_cell(v) for v in frame.loc[keep, label_column].iloc[:max_texts]]
+    fields = {
+        str(c): [_cell(v) for v in frame.loc[keep, c].iloc[:max_texts]]
+        for c in frame.columns if c not in (text_column, label_column)
+    }
     truncated = max(0, len(texts) - max_texts)
     return PreparedTable(
         texts=texts.tolist()[:max_texts],
-        labels=labels[:max_texts] if labels is not None else None,
+        labels=labels,
         dropped=dropped,
         truncated=truncated,
+        fields=fields,
     )
-
-
 
 
 SAMPLE_CORPUS = "cluster_corpus.jsonl"
@@ -75,11 +86,13 @@ def sample_topic_size() -> int:
 
 @dataclass(frozen=True)
 class Corpus:
-    """The texts to map, with optional topic labels (same length as the texts)."""
+    """The texts to map, with optional topic labels and other fields (each as long as the texts).
+    The fields (other columns, metadata) only colour the maps: they are not part of the key."""
 
     name: str
     texts: tuple[str, ...]
     labels: tuple[str, ...] | None
+    fields: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, values) pairs
 
     @property
     def key(self) -> str:
@@ -101,7 +114,8 @@ def sample_corpus(per_topic: int | None = None) -> Corpus:
 
 def table_corpus(name: str, prepared: PreparedTable) -> Corpus:
     """An uploaded table (see `prepare_table`) as a Corpus."""
-    return Corpus(name, tuple(prepared.texts), tuple(prepared.labels) if prepared.labels else None)
+    return Corpus(name, tuple(prepared.texts), tuple(prepared.labels) if prepared.labels else None,
+                  tuple((k, tuple(v)) for k, v in prepared.fields.items()))
 
 
 LABEL_COLUMN_NAMES = ("label", "topic", "category", "class", "domain")
@@ -123,10 +137,13 @@ def metadata_fields(records: Sequence[dict]) -> list[str]:
 
 def records_corpus(name: str, records: Sequence[dict], label_field: str | None = None) -> Corpus:
     """Stored records ({"text", "metadata"} dicts) with a text as a Corpus, capped at MAX_TEXTS;
-    labelled by a metadata field (missing: "") when `label_field` is given."""
+    labelled by a metadata field (missing: "") when `label_field` is given; every other metadata
+    field (missing: "(missing)") is a field to colour by."""
     kept = [r for r in records[:MAX_TEXTS] if r["text"] and r["text"].strip()]
     labels = tuple(str(r["metadata"].get(label_field, "")) for r in kept) if label_field else None
-    return Corpus(name, tuple(r["text"] for r in kept), labels)
+    others = sorted({k for r in kept for k in r["metadata"]} - {label_field})
+    fields = tuple((k, tuple(_cell(r["metadata"].get(k)) for r in kept)) for k in others)
+    return Corpus(name, tuple(r["text"] for r in kept), labels, fields)
 
 
 @dataclass(frozen=True)
@@ -154,29 +171,66 @@ class MapSide:
     separation: Separation
 
 
-def cluster_names(clusters: np.ndarray) -> list[str]:
-    """Display names of found clusters (n,) -> "cluster 1", ... and "noise" for -1."""
-    return ["noise" if c < 0 else f"cluster {c + 1}" for c in np.asarray(clusters).tolist()]
+def cluster_names(clusters: np.ndarray, name: str = "cluster {n}", noise: str = "noise") -> list[str]:
+    """Display names of found clusters (n,) -> "cluster 1", ... and "noise" for -1 (`name` and
+    `noise` are the translated templates)."""
+    return [noise if c < 0 else name.format(n=c + 1) for c in np.asarray(clusters).tolist()]
 
 
-def colour_groups(
-    clusters: np.ndarray, labels: Sequence[str] | None, by: str
-) -> tuple[list[str], list[str], list[str] | None]:
-    """How to colour one map: (group of each text, groups in legend order, hover detail of each text).
+# What a map can be coloured by: these keys, or FIELD_PREFIX + the name of a column / metadata field.
+COLOUR_LABEL, COLOUR_CLUSTER, COLOUR_LANGUAGE = "label", "found cluster", "language"
+FIELD_PREFIX = "field:"
+LEGEND_LIMIT = 12  # legend entries before the rest are merged into one "other" group
+
+
+def colour_keys(corpus: Corpus) -> list[str]:
+    """The colour choices of a corpus: its labels (if any), the found clusters, the detected
+    language, and each other field."""
+    keys = [COLOUR_LABEL] if corpus.labels is not None else []
+    return keys + [COLOUR_CLUSTER, COLOUR_LANGUAGE] + [FIELD_PREFIX + name for name, _ in corpus.fields]
+
+
+def field_values(corpus: Corpus, key: str) -> tuple[str, ...]:
+    """The values of a colour key that the corpus holds itself (its labels or one of its fields)."""
+    if key == COLOUR_LABEL:
+        if corpus.labels is None:
+            raise InputError(N_("cannot colour by label: the texts have no labels"))
+        return corpus.labels
+    fields = dict(corpus.fields)
+    name = key.removeprefix(FIELD_PREFIX)
+    if not key.startswith(FIELD_PREFIX) or name not in fields:
+        raise ValueError(f"no such field: {key}")
+    return fields[name]
+
+
+@dataclass(frozen=True)
+class Groups:
+    """How the texts of one map are coloured: a group per text, the legend's order, and the name
+    of the group the smaller ones were merged into (None when none were)."""
+
+    of_text: list[str]
+    order: list[str]
+    other: str | None
+
+
+def top_groups(values: Sequence[str], order: Sequence[str] | None = None, limit: int = LEGEND_LIMIT,
+               other: str = "other ({n} groups)") -> Groups:
+    """At most `limit` legend groups and one more: the `limit` most frequent values keep their
+    name, the rest become one group named `other` (formatted with n, the groups merged).
 
     Args:
-        clusters: int (n,) found clusters (-1 = noise).
-        labels: the n topic labels, or None.
-        by: "label" (colour by topic, hover names the cluster) or "found cluster" (the reverse).
+        values: the group of each of n texts.
+        order: legend order of the groups (default: most frequent first); `other` comes last.
     """
-    names = cluster_names(clusters)
-    if by == "label":
-        if labels is None:
-            raise InputError(N_("cannot colour by label: the texts have no labels"))
-        return list(labels), list(labels), names
-    ids = sorted(set(np.asarray(clusters).tolist()), key=lambda c: (c < 0, c))  # noise last
-    details = [f"label: {x}" for x in labels] if labels is not None else None
-    return names, cluster_names(np.asarray(ids)), details
+    counts = Counter(values)
+    order = list(order) if order is not None else [g for g, _ in counts.most_common()]
+    if len(counts) <= limit + 1:  # merging two groups into "other" would hide one for nothing
+        return Groups(list(values), [g for g in order if g in counts], None)
+    rank = {g: i for i, g in enumerate(order)}
+    by_size = sorted(counts, key=lambda g: (-counts[g], rank.get(g, len(rank))))
+    kept = set(by_size[:limit])
+    merged = other.format(n=len(counts) - limit)
+    return Groups([v if v in kept else merged for v in values], [g for g in order if g in kept] + [merged], merged)
 
 
 MAX_QUERIES = 20  # queries placed on the maps at once
@@ -199,9 +253,11 @@ def selected_rows(points: Sequence[dict]) -> list[int]:
     return rows
 
 
-def selection_table(corpus: Corpus, selected: Sequence[tuple[str, int]], sides: Sequence[MapSide]) -> pd.DataFrame:
-    """One row per selected text: the map it was picked on (a side's title), text, label, cluster."""
-    names = {side.title: cluster_names(side.clustering.labels) for side in sides}
+def selection_table(corpus: Corpus, selected: Sequence[tuple[str, int]], sides: Sequence[MapSide],
+                    cluster_name: str = "cluster {n}", noise: str = "noise") -> pd.DataFrame:
+    """One row per selected text: the map it was picked on (a side's title), text, label, cluster
+    (English column names: the view translates them)."""
+    names = {side.title: cluster_names(side.clustering.labels, cluster_name, noise) for side in sides}
     return pd.DataFrame({
         "map": [m for m, _ in selected],
         "text": [corpus.texts[r] for _, r in selected],

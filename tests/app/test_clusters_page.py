@@ -7,18 +7,22 @@ the column pickers), Search collections (and a store that cannot be read), kept 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from components import state
-from embedlab.projection.mapdata import sample_topic_size
+from embedlab.projection.clustering import cluster_agreement, cluster_kmeans
+from embedlab.projection.language import detect_languages
+from embedlab.projection.mapdata import sample_corpus, sample_topic_size
 from embedlab.stores.base import StoreError
 from embedlab.stores.chroma import ChromaStore
 from embedlab.textio import text_columns
-from tests.support.apptest import CLUSTERS, HOME, SEARCH, open_page
+from tests.support.apptest import CLUSTERS, HOME, ROOT, SEARCH, open_page
 from tests.support.markdown import shown
+from tests.support.untranslated import _WORDS, drawn_texts, untranslated
 
 
 def charts(at: AppTest, prefix: str = "umap.map_") -> list:
@@ -55,7 +59,22 @@ def test_sample_corpus_gives_two_maps_measures_and_verdict(at):
     measures = dict(zip(table["measure"], table["without instruction"], strict=True))
     assert -1.0 <= measures["Silhouette of labels (cosine)"] <= 1.0
     assert 0.0 <= measures["kNN label agreement"] <= 1.0
-    assert any(m.value.startswith("**") and "separate" in m.value or "difference" in m.value for m in at.markdown)
+    table_change = dict(zip(table["measure"], table["change"], strict=True))
+    label_measures = ["Silhouette of labels (cosine)", "Adjusted Rand index (clusters vs labels)",
+                      "NMI (clusters vs labels)", "kNN label agreement"]
+    up = sum(table_change[m] >= 0.01 for m in label_measures)
+    down = sum(table_change[m] <= -0.01 for m in label_measures)
+    [headline] = [shown(m.value) for m in at.markdown if m.value.startswith("**") and "measures" in m.value]
+    # The sentence counts what the table shows.
+    if up:
+        assert f"{up} of 4 measures improve" in headline, headline
+    if down:
+        worse = f"{down} get worse" if up else f"{down} of 4 measures"
+        assert worse in headline and "worse" in headline, headline
+    if up and down:
+        assert headline.startswith("**Mixed result"), headline
+    if not up and not down:
+        assert "all 4 measures change by less than 0.01" in headline, headline
     # k chosen by silhouette: the k search is shown for both settings.
     assert len(charts(at, "umap.kscores_")) == 2
     request = at.session_state[state.UMAP_REQUEST]
@@ -69,7 +88,7 @@ def test_queries_are_placed_escaped_and_colouring_switches(at):
     build(at)
     before = [json.loads(c.proto.spec) for c in charts(at)]
     at.text_area(key="umap.w.queries").set_value("How many days of annual leave?\n<b>怎么退款</b>").run()
-    at.radio(key="umap.w.colour_by").set_value("found cluster").run()
+    at.selectbox(key="umap.w.colour_by").set_value("found cluster").run()
     assert not at.exception, [e.value for e in at.exception]
     specs = [json.loads(c.proto.spec) for c in charts(at)]
     assert specs != before
@@ -88,7 +107,7 @@ def test_fixed_k_hdbscan_and_3d(at):
     build(at)
     assert not at.exception, [e.value for e in at.exception]
     assert all(t["type"] == "scatter3d" for c in charts(at) for t in json.loads(c.proto.spec)["data"])
-    assert any("k-means: 4 clusters" in c.value for c in at.caption)
+    assert any("k-means, clusters found: 4" in c.value for c in at.caption)
     at.radio(key="umap.w.method").set_value("HDBSCAN")
     build(at)
     assert not at.exception, [e.value for e in at.exception]
@@ -102,12 +121,12 @@ def test_upload_with_column_picker_and_no_labels(at):
     at.file_uploader(key="umap.upload").upload("notes.jsonl", (rows + '\n{"body": "  "}').encode(), "application/json").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="umap.w.text_col").value == "body"
-    assert any("1 rows with an empty text" in w.value for w in at.warning)
+    assert any("Rows left out because their text is empty: 1." in w.value for w in at.warning)
     at.selectbox(key="umap.w.label_col").set_value("(none)").run()
     build(at)
     assert not at.exception, [e.value for e in at.exception]
     assert len(charts(at)) == 2
-    assert at.radio(key="umap.w.colour_by").options == ["found cluster"]
+    assert at.selectbox(key="umap.w.colour_by").options == ["Found cluster", "Language (detected)", "Field “kind”"]
     assert any("Without labels" in m.value for m in at.markdown)
 
 
@@ -244,7 +263,7 @@ def test_defaults_and_settings_survive_a_page_switch(app_env):
     at.slider(key="umap.w.min_dist").set_value(0.5)
     build(at)
     assert not at.exception, [e.value for e in at.exception]
-    at.radio(key="umap.w.colour_by").set_value("found cluster").run()
+    at.selectbox(key="umap.w.colour_by").set_value("found cluster").run()
     at.switch_page("app.py").run()
     at.switch_page("pages/3_Clusters.py").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -252,7 +271,93 @@ def test_defaults_and_settings_survive_a_page_switch(app_env):
     assert at.selectbox(key="umap.w.instruction").value == "Classification"
     assert at.radio(key="umap.w.k_mode").value == "fixed" and at.number_input(key="umap.w.k").value == 3
     assert at.slider(key="umap.w.min_dist").value == 0.5
-    assert at.radio(key="umap.w.colour_by").value == "found cluster"
+    assert at.selectbox(key="umap.w.colour_by").value == "found cluster"
     request = at.session_state[state.UMAP_REQUEST]
     assert request.k == 3 and request.instruction_name == "Classification" and request.params.min_dist == 0.5
     assert len(charts(at)) == 2  # the maps are back, from the caches
+
+
+def test_colour_by_detected_language_and_clusters_that_follow_it(at):
+    """The stand-in model groups by language: the page colours by the detected language and says so."""
+    at.number_input(key="umap.w.per_topic").set_value(8).run()
+    build(at)
+    at.selectbox(key="umap.w.colour_by").set_value("language").run()
+    assert not at.exception, [e.value for e in at.exception]
+    for spec in (json.loads(c.proto.spec) for c in charts(at)):
+        names = {t["name"] for t in spec["data"]}
+        assert names == {"Chinese", "Latin script (English, …)"}, names
+    # Measured here, not assumed: the sentence appears exactly when the clusters follow language.
+    corpus = sample_corpus(8)
+    languages = detect_languages(corpus.texts)
+    plain = cluster_kmeans(at.session_state[state.UMAP_VECTORS]["plain"])
+    by_language, by_topic = cluster_agreement(plain.labels, languages), cluster_agreement(plain.labels, corpus.labels)
+    notes = [n for n in (shown(w.value) for w in at.warning) if "follow the texts' language" in n]
+    follows = by_language >= 0.5 and by_language - by_topic >= 0.2
+    assert any(n.startswith("Without instruction:") for n in notes) == follows, (notes, by_language, by_topic)
+    if follows:
+        assert f"ARI {by_language:.2f} against the detected language, {by_topic:.2f} against the topic labels" in notes[0]
+
+
+def test_search_rings_texts_on_both_maps_and_clusters_are_named(at):
+    at.number_input(key="umap.w.per_topic").set_value(6).run()
+    build(at)
+    at.text_input(key="umap.w.search").set_value("leave").run()
+    assert not at.exception, [e.value for e in at.exception]
+    corpus = sample_corpus(6)
+    expected = [i for i, t in enumerate(corpus.texts) if "leave" in t.lower()]
+    assert expected
+    assert any(c.value.startswith(f"{len(expected)} of 36 texts contain") for c in at.caption)
+    for spec in (json.loads(c.proto.spec) for c in charts(at)):
+        [ring] = [t for t in spec["data"] if t["name"] == "contains “leave”"]
+        assert ring["marker"]["symbol"] == "circle-open"
+        # Named clusters: one annotation per found cluster, the terms of the table beside the map.
+        names = [a["text"] for a in spec["layout"]["annotations"]]
+        assert names and all(names)
+    tables = [d.value for d in at.dataframe if "terms" in d.value.columns]
+    assert len(tables) == 2 and all(t["texts"].sum() == 36 for t in tables)
+    assert set(tables[1]["terms"]) >= {n for n in names if n}  # the second map's names are in its table
+    at.checkbox(key="umap.w.name_clusters").uncheck().run()
+    at.text_input(key="umap.w.search").set_value("").run()
+    for spec in (json.loads(c.proto.spec) for c in charts(at)):
+        assert not spec["layout"].get("annotations") and not [t for t in spec["data"] if "contains" in t["name"]]
+
+
+def shared_parts(at: AppTest) -> frozenset[str]:
+    """English phrases drawn by parts every page shares and other modules own: the sidebar, the
+    instruction picker (preset names, its help, the instruction's task text, which stays as
+    written), and the bundled corpus' topic names (sample data). The rest of the page is this
+    page's own text and must all be Chinese."""
+    texts = drawn_texts(SimpleNamespace(_tree=at.sidebar))
+    picker = at.selectbox(key="umap.w.instruction")
+    texts += [*picker.options, picker.help or "", *(t.value for t in at.text)]
+    texts += list(dict.fromkeys(sample_corpus().labels or ()))
+    return frozenset(m.group(0) for text in texts for m in _WORDS.finditer(text)) | LABEL_POSITIONS
+
+
+# plotly's textposition values in a chart's spec: settings, never shown as text.
+LABEL_POSITIONS = frozenset(f"{v} {h}" for v in ("top", "middle", "bottom") for h in ("left", "center", "right"))
+
+
+def test_the_page_in_chinese_shows_no_english(app_env):
+    at = AppTest.from_file(str(ROOT / CLUSTERS), default_timeout=180)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert untranslated(at, shared_parts(at)) == {}
+    assert at.radio(key="umap.w.source").options == ["示例语料", "上传 CSV / JSONL", "已存储的集合"]
+    at.number_input(key="umap.w.per_topic").set_value(6).run()
+    [button] = [b for b in at.button if b.label == "生成图"]
+    button.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(charts(at)) == 2
+    assert untranslated(at, shared_parts(at)) == {}
+    assert any(m.value.startswith("**") and "项指标" in m.value for m in at.markdown)
+    at.selectbox(key="umap.w.colour_by").set_value("language").run()
+    at.text_area(key="umap.w.queries").set_value("年假有几天").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert untranslated(at, shared_parts(at)) == {}
+    for spec in (json.loads(c.proto.spec) for c in charts(at)):
+        names = {t["name"] for t in spec["data"]}
+        assert names == {"中文", "拉丁字母（英文等）", "你的查询"}, names
+        assert spec["layout"]["title"]["text"] in ("不加指令", "加指令：Clustering")
+    assert at.dataframe[0].value.columns[0] == "指标"

@@ -20,6 +20,7 @@ from embedlab.projection.clustering import (
     comparison_table,
     kmeans,
     knn_label_agreement,
+    measure_changes,
     separation,
     silhouette_cosine,
     verdict,
@@ -30,7 +31,6 @@ from embedlab.projection.mapdata import (
     MapSide,
     PreparedTable,
     cluster_names,
-    colour_groups,
     guess_label_column,
     load_sample_corpus,
     metadata_fields,
@@ -198,17 +198,55 @@ def sep(sil, ari, nmi, knn, found=6, csil=0.1) -> Separation:
 
 def test_verdict_and_table():
     worse, better = sep(0.05, 0.30, 0.40, 0.70), sep(0.12, 0.45, 0.52, 0.80)
-    assert verdict(worse, better).startswith("With the instruction the topics separate better: 4 of 4")
-    assert verdict(better, worse).startswith("Without the instruction the topics separate better")
-    same = verdict(worse, sep(0.052, 0.301, 0.40, 0.70))
-    assert "little difference" in same
-    mixed = verdict(worse, sep(0.01, 0.45, 0.52, 0.60))
-    assert mixed.startswith("Mixed result: with the instruction ARI, NMI improve but silhouette, kNN agreement get worse")
-    unlabelled = verdict(sep(None, None, None, None, csil=0.1), sep(None, None, None, None, csil=0.3))
-    assert "Without labels" in unlabelled and "tighter with the instruction" in unlabelled
+    assert str(verdict(worse, better, "Clustering")) == (
+        "With the instruction “Clustering” the topics separate better: 4 of 4 measures improve "
+        "(silhouette, ARI, NMI and kNN agreement); silhouette 0.05 → 0.12.")
+    assert str(verdict(better, worse, "Clustering")).startswith(
+        "Without the instruction “Clustering” the topics separate better: 4 of 4 measures are worse with it")
+    same = str(verdict(worse, sep(0.052, 0.301, 0.40, 0.70), "C"))
+    assert same == "The instruction “C” makes little difference: all 4 measures change by less than 0.01."
+    mixed = str(verdict(worse, sep(0.01, 0.45, 0.52, 0.60), "C"))
+    assert mixed == ("Mixed result with the instruction “C”: 2 of 4 measures improve (ARI and NMI), "
+                     "2 get worse (silhouette and kNN agreement).")
+    unlabelled = str(verdict(sep(None, None, None, None, csil=0.1), sep(None, None, None, None, csil=0.3), "C"))
+    assert "Without labels" in unlabelled and "tighter with the instruction “C” (silhouette 0.10 → 0.30)" in unlabelled
     table = comparison_table(worse, better)
     assert list(table["measure"])[0] == "Silhouette of labels (cosine)"
     assert table.set_index("measure").loc["kNN label agreement", "change"] == pytest.approx(0.10)
+
+
+def test_the_verdict_never_claims_more_than_its_numbers():
+    """One measure worse and three unchanged is no clear difference, not "separates better"."""
+    base = sep(0.05, 0.30, 0.40, 0.70)
+    one_worse = str(verdict(base, sep(0.05, 0.20, 0.405, 0.70), "C"))
+    assert one_worse == ("No clear difference with the instruction “C”: 1 of 4 measures get worse (ARI), "
+                         "3 within ±0.01.")
+    assert "better" not in one_worse
+    one_up = str(verdict(base, sep(0.05, 0.30, 0.50, 0.70), "C"))
+    assert one_up.startswith("No clear difference") and "1 of 4 measures improve (NMI), 3 within ±0.01" in one_up
+    # Half the measures improve and none gets worse: better, with both counts named.
+    two_up = str(verdict(base, sep(0.05, 0.35, 0.50, 0.70), "C"))
+    assert two_up.startswith("With the instruction “C” the topics separate better: 2 of 4 measures improve")
+    assert "2 within ±0.01" in two_up
+    # Three measures improve, one gets worse: mixed, not better.
+    three_one = str(verdict(base, sep(0.10, 0.35, 0.50, 0.60), "C"))
+    assert three_one.startswith("Mixed result") and "3 of 4 measures improve" in three_one and "1 get worse" in three_one
+    # Every sentence counts what it claims: the counts add up to the measures compared.
+    for after in (sep(0.05, 0.20, 0.405, 0.70), sep(0.10, 0.35, 0.50, 0.60), sep(0.2, 0.1, 0.1, 0.9)):
+        c = measure_changes(base, after)
+        assert c.compared == 4 and len(c.up) + len(c.down) + len(c.same) == 4
+
+
+def test_the_verdict_translates_as_one_message():
+    chinese = {"With the instruction “{instruction}” the topics separate better: {up} of {total} measures "
+               "improve ({improved}){unchanged}; silhouette {sil_without} → {sil_with}.":
+               "使用指令“{instruction}”时主题分得更开：{total} 项指标中 {up} 项提高（{improved}）{unchanged}；"
+               "轮廓系数 {sil_without} → {sil_with}。",
+               "{first} and {second}": "{first}和{second}", "{first}, {rest}": "{first}、{rest}",
+               "silhouette": "轮廓系数", ", {same} within ±0.01": "，{same} 项变化小于 0.01"}
+    text = verdict(sep(0.05, 0.30, 0.40, 0.70), sep(0.12, 0.45, 0.52, 0.70), "聚类").translate(
+        lambda s: chinese.get(s, s))
+    assert text == "使用指令“聚类”时主题分得更开：4 项指标中 3 项提高（轮廓系数、ARI和NMI），1 项变化小于 0.01；轮廓系数 0.05 → 0.12。"
 
 
 def test_prepare_table_drops_empty_texts_marks_missing_labels_and_caps():
@@ -309,19 +347,10 @@ def test_stored_records_become_a_corpus_labelled_by_a_metadata_field(monkeypatch
     assert records_corpus("c", records).texts == ("Leave is approved by your manager.",)
 
 
-def test_cluster_names_and_colour_groups():
+def test_cluster_names():
     clusters = np.array([1, 0, -1, 1])
     assert cluster_names(clusters) == ["cluster 2", "cluster 1", "noise", "cluster 2"]
-    labels = ["hr", "it", "hr", "it"]
-    groups, order, details = colour_groups(clusters, labels, "label")
-    assert groups == labels and order == labels and details == cluster_names(clusters)
-    groups, order, details = colour_groups(clusters, labels, "found cluster")
-    assert groups == cluster_names(clusters)
-    assert order == ["cluster 1", "cluster 2", "noise"]  # numbered order, noise last
-    assert details == ["label: hr", "label: it", "label: hr", "label: it"]
-    assert colour_groups(clusters, None, "found cluster")[2] is None
-    with pytest.raises(ValueError, match="no labels"):
-        colour_groups(clusters, None, "label")
+    assert cluster_names(clusters, "簇 {n}", "噪声") == ["簇 2", "簇 1", "噪声", "簇 2"]
 
 
 def test_query_lines_selected_rows_and_the_selection_table():
