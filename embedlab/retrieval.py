@@ -2,6 +2,10 @@
 the vector search, the no-instruction comparison and an optional rerank; and the tables the
 Search page shows from the outcome.
 
+Also the one-sentence verdicts on the with/without-instruction comparison: from the numbers of the
+query (how much the ranking changes, never which is better), and from relevance judgments (a paired
+test over the judged queries).
+
 Everything here takes its embedder, VectorStore and RerankClient as arguments: no Streamlit, no globals.
 """
 
@@ -9,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +23,12 @@ import pandas as pd
 from embedlab.backends import Embedder, ProgressCallback
 from embedlab.fusion import DEFAULT_ALPHA, FUSION_DEPTH, FusedHit, candidates, fuse
 from embedlab.instructions import format_query
+from embedlab.judge_metrics import query_scores
+from embedlab.judgments import chunk_key
 from embedlab.keyword import DEFAULT_CACHE, BM25Index, IndexCache
+from embedlab.messages import N_, Message
 from embedlab.rerank import RerankClient, RerankedHit, RerankError, apply_rerank, move_label
+from embedlab.significance import PairedTest, paired_test
 from embedlab.stores.base import CollectionInfo, CollectionSpec, Hit, StoreError, VectorStore, model_name
 from embedlab.text import one_line
 
@@ -49,10 +57,19 @@ class QueryOutcome:
     fetched: int = 0
     timings_ms: dict[str, float | None] = field(default_factory=dict)
     embed_cached: bool = False  # every text came from the embedder's cache (nothing sent)
+    threshold_applies: bool = False  # the collection's threshold is calibrated or set by hand
+    judged: JudgedComparison | None = None  # with/without over the judged queries (compare mode)
+
+    @property
+    def shown_threshold(self) -> float | None:
+        """The threshold results are marked against; None while the collection is uncalibrated."""
+        return self.threshold if self.threshold_applies else None
 
     @property
     def below_threshold(self) -> int:
-        """How many of `hits` are under the collection's threshold."""
+        """How many of `hits` are under the collection's threshold (0 while it is uncalibrated)."""
+        if not self.threshold_applies:
+            return 0
         return sum(h.similarity < self.threshold for h in self.hits)
 
 
@@ -111,6 +128,7 @@ def run_query(
         spec.name, query, sent, spec.threshold, spec.instruction_name, hits[:k], plain,
         fetched=len(hits), embed_cached=misses is not None and _cache_misses(embedder) == misses,
         timings_ms={"embed": embed_ms, "search": search_ms, "rerank": None},
+        threshold_applies=spec.threshold_applies,
     )
     if reranker is not None and hits:
         t2 = time.perf_counter()
@@ -126,55 +144,63 @@ def run_query(
 
 # -- tables ------------------------------------------------------------------------------------
 def collections_table(infos: Sequence[CollectionInfo], model_id: str, dim: int | None) -> pd.DataFrame:
-    """One row per collection: chunks, model, dimension, instruction, threshold, description and
-    whether the current model (`model_id`, `dim`; None = unknown) can use it."""
+    """One row per collection: chunks, model, dimension, instruction, threshold (None while
+    uncalibrated), where the threshold came from (a stores.base threshold source: "" uncalibrated,
+    "evaluate", "manual"), description and whether the current model (`model_id`, `dim`; None =
+    unknown) can use it (a Message: str() is English, the page translates it)."""
     rows = []
     for info in infos:
         spec = info.spec
         if spec is None:
-            usable = "no: not made by this playground"
+            usable = Message(N_("no: not made by this playground"))
         elif dim is None:
-            usable = "?"
+            usable = Message("?")
+        elif spec.mismatch(model_id, dim) is None:
+            usable = Message(N_("yes"))
         else:
-            usable = "yes" if spec.mismatch(model_id, dim) is None else f"no: {model_name(spec.model_id)} / {spec.dim} d"
+            usable = Message(N_("no: {model} / {dim} d"), {"model": model_name(spec.model_id), "dim": spec.dim})
         rows.append({
             "collection": info.name,
             "chunks": info.count,
             "model": model_name(spec.model_id) if spec else "",
             "dimension": spec.dim if spec else None,
             "instruction": (spec.instruction_name or "(none)") if spec else "",
-            "threshold": spec.threshold if spec else None,
+            "threshold": spec.threshold if spec and spec.threshold_applies else None,
+            "threshold from": spec.threshold_source if spec else "",
             "description": spec.description if spec else "",
             "usable now": usable,
         })
     return pd.DataFrame(rows)
 
 
-def _above(similarity: float, threshold: float) -> str:
-    return "yes" if similarity >= threshold else "no"
+def _above(similarity: float, threshold: float | None) -> dict[str, str]:
+    """The "above threshold" cell ("yes"/"no"); no column at all while the threshold is uncalibrated."""
+    return {} if threshold is None else {"above threshold": "yes" if similarity >= threshold else "no"}
 
 
-def hits_table(hits: Sequence[Hit], threshold: float) -> pd.DataFrame:
-    """Rank, similarity, above threshold ("yes"/"no"), source, chunk index and text of each hit."""
+def hits_table(hits: Sequence[Hit], threshold: float | None) -> pd.DataFrame:
+    """Rank, similarity, above threshold ("yes"/"no"; left out when `threshold` is None), source,
+    chunk index and text of each hit."""
     return pd.DataFrame([{
         "rank": h.rank,
         "similarity": round(h.similarity, 4),
-        "above threshold": _above(h.similarity, threshold),
+        **_above(h.similarity, threshold),
         "source": h.source,
         "chunk": h.metadata.get("chunk"),
         "text": one_line(h.text, TEXT_CHARS),
     } for h in hits])
 
 
-def rerank_table(reranked: Sequence[RerankedHit], threshold: float) -> pd.DataFrame:
-    """The reranked top k: new rank, embedding rank, move ("↑2"), both scores, source, text."""
+def rerank_table(reranked: Sequence[RerankedHit], threshold: float | None) -> pd.DataFrame:
+    """The reranked top k: new rank, embedding rank, move ("↑2"), both scores, above threshold
+    (left out when `threshold` is None), source, text."""
     return pd.DataFrame([{
         "rank": r.rank,
         "embedding rank": r.embedding_rank,
         "move": move_label(r.move),
         "rerank score": round(r.score, 4),
         "similarity": round(r.hit.similarity, 4),
-        "above threshold": _above(r.hit.similarity, threshold),
+        **_above(r.hit.similarity, threshold),
         "source": r.hit.source,
         "text": one_line(r.hit.text, TEXT_CHARS),
     } for r in reranked])
@@ -186,9 +212,9 @@ def comparison_tables(outcome: QueryOutcome) -> tuple[pd.DataFrame, pd.DataFrame
     plain = outcome.plain_hits or []
     without = {h.id: h.rank for h in plain}
     with_ = {h.id: h.rank for h in outcome.hits}
-    left = hits_table(outcome.hits, outcome.threshold)
+    left = hits_table(outcome.hits, outcome.shown_threshold)
     left["rank without"] = [without.get(h.id) for h in outcome.hits]
-    right = hits_table(plain, outcome.threshold)
+    right = hits_table(plain, outcome.shown_threshold)
     right["rank with"] = [with_.get(h.id) for h in plain]
     return left, right
 
@@ -201,6 +227,130 @@ def instruction_moves(outcome: QueryOutcome) -> list[tuple[str, int | None, int 
     return [(one_line(h.text, LABEL_WIDTH), without.get(i), with_.get(i)) for i, h in union.items()]
 
 
+# -- with / without the instruction: verdicts -----------------------------------------------------
+@dataclass(frozen=True)
+class InstructionShift:
+    """How the instruction changes one query's top k (from the numbers only, no relevance).
+
+    new: chunks in the top k with the instruction that are not in the top k without it;
+    moved: chunks in both whose rank differs; same_first: the first result is the same chunk;
+    mean_with, mean_without: mean similarity of each top k (cosine, each with its own query vector).
+    """
+
+    k: int
+    new: int
+    moved: int
+    same_first: bool
+    mean_with: float
+    mean_without: float
+
+    @property
+    def shift(self) -> float:
+        return self.mean_with - self.mean_without
+
+
+def instruction_shift(outcome: QueryOutcome) -> InstructionShift | None:
+    """The shift of a compare-mode outcome; None without a comparison or without results."""
+    plain = outcome.plain_hits
+    if plain is None or not outcome.hits or not plain:
+        return None
+    without = {h.id: h.rank for h in plain}
+    new = sum(h.id not in without for h in outcome.hits)
+    moved = sum(h.id in without and without[h.id] != h.rank for h in outcome.hits)
+    return InstructionShift(
+        k=len(outcome.hits), new=new, moved=moved, same_first=outcome.hits[0].id == plain[0].id,
+        mean_with=float(np.mean([h.similarity for h in outcome.hits])),
+        mean_without=float(np.mean([h.similarity for h in plain])),
+    )
+
+
+def shift_sentence(shift: InstructionShift) -> Message:
+    """One sentence saying what the numbers show, never which ranking is better (no relevance known)."""
+    params = {"k": shift.k, "new": shift.new, "moved": shift.moved, "shift": shift.shift,
+              "mean_with": shift.mean_with, "mean_without": shift.mean_without}
+    if shift.new == 0 and shift.moved == 0:
+        return Message(N_("The instruction leaves the top {k} as it is (same results in the same order) and shifts "
+                          "the mean similarity by {shift:+.3f} ({mean_with:.3f} with, {mean_without:.3f} without); "
+                          "without relevance judgments the numbers cannot say which ranking is better."), params)
+    if shift.same_first:
+        return Message(N_("With the instruction, {new} of the top {k} results are new and {moved} of the others "
+                          "change rank, the first result stays the same, and the mean similarity shifts by "
+                          "{shift:+.3f} ({mean_with:.3f} with, {mean_without:.3f} without); without relevance "
+                          "judgments this says how much the ranking changes, not which one is better."), params)
+    return Message(N_("With the instruction, {new} of the top {k} results are new and {moved} of the others change "
+                      "rank, the first result changes, and the mean similarity shifts by {shift:+.3f} "
+                      "({mean_with:.3f} with, {mean_without:.3f} without); without relevance judgments this says "
+                      "how much the ranking changes, not which one is better."), params)
+
+
+@dataclass(frozen=True)
+class JudgedComparison:
+    """nDCG@k with and without the instruction over a collection's judged queries.
+
+    test: the paired test of the per-query nDCG@k, a = without the instruction, b = with it;
+    coverage: the share of both top k lists that has a grade (unjudged chunks count as not
+    relevant, so below 1 the scores are lower bounds).
+    """
+
+    k: int
+    test: PairedTest
+    coverage: float
+
+
+def judged_instruction_comparison(store: VectorStore, spec: CollectionSpec, embedder: Embedder,
+                                  grades: Mapping[tuple[str, str], int], k: int, *,
+                                  sources: Sequence[str] = ()) -> JudgedComparison | None:
+    """Score the top `k` with and without the collection's instruction on every judged query.
+
+    Args:
+        grades: (query text, chunk key) -> grade 0-2, as judgments.select_grades gives them
+            (chunk keys are judgments.chunk_key of the chunk text).
+    Returns None when no query of the collection is judged.
+    Raises:
+        EmbeddingError, StoreError: as run_query.
+    """
+    by_query: dict[str, dict[str, int]] = {}
+    for (query, chunk), grade in grades.items():
+        by_query.setdefault(query, {})[chunk] = grade
+    queries = sorted(by_query)
+    if not queries:
+        return None
+    texts = [format_query(spec.instruction, q) for q in queries] + queries
+    vectors = embedder.embed(texts)  # (2 * len(queries), dim): with the instruction, then without
+    where = source_filter(sources)
+    scores: dict[str, list[float]] = {"with": [], "without": []}
+    judged = retrieved = 0
+    for i, query in enumerate(queries):
+        for side, row in (("with", i), ("without", len(queries) + i)):
+            keys = [chunk_key(h.text) for h in store.search(spec.name, embedder.model_id, vectors[row], k, where)]
+            scores[side].append(query_scores(keys, by_query[query], k)["ndcg"])
+            judged += sum(key in by_query[query] for key in keys)
+            retrieved += len(keys)
+    test = paired_test(scores["without"], scores["with"])
+    return JudgedComparison(k, test, judged / retrieved if retrieved else 0.0)
+
+
+def judged_sentence(found: JudgedComparison) -> Message:
+    """One sentence on nDCG@k with and without the instruction, with its interval and test."""
+    t = found.test
+    if t.n < 2 or t.p_value is None or t.ci_low is None or t.ci_high is None:
+        return Message(N_("Only {n} query of this collection is judged: judge at least two on the Judge page for a "
+                          "verdict with a confidence interval."), {"n": t.n})
+    params = {"n": t.n, "k": found.k, "a": t.mean_a, "b": t.mean_b, "diff": t.diff, "lo": t.ci_low,
+              "hi": t.ci_high, "p": t.p_value}
+    if t.significant and t.diff > 0:
+        return Message(N_("Over the {n} judged queries of this collection, the instruction raises nDCG@{k} from "
+                          "{a:.3f} to {b:.3f} ({diff:+.3f}, 95% CI {lo:+.3f} to {hi:+.3f}, paired permutation test "
+                          "p = {p:.3g}): significantly better with it at the 5% level."), params)
+    if t.significant and t.diff < 0:
+        return Message(N_("Over the {n} judged queries of this collection, the instruction lowers nDCG@{k} from "
+                          "{a:.3f} to {b:.3f} ({diff:+.3f}, 95% CI {lo:+.3f} to {hi:+.3f}, paired permutation test "
+                          "p = {p:.3g}): significantly worse with it at the 5% level."), params)
+    return Message(N_("Over the {n} judged queries of this collection, nDCG@{k} is {b:.3f} with the instruction and "
+                      "{a:.3f} without ({diff:+.3f}, 95% CI {lo:+.3f} to {hi:+.3f}, paired permutation test "
+                      "p = {p:.3g}): no significant difference."), params)
+
+
 def rerank_moves(reranked: Sequence[RerankedHit]) -> list[tuple[str, int, int]]:
     """(short text, embedding rank, rerank rank) of each reranked hit."""
     return [(one_line(r.hit.text, LABEL_WIDTH), r.embedding_rank, r.rank) for r in reranked]
@@ -209,11 +359,6 @@ def rerank_moves(reranked: Sequence[RerankedHit]) -> list[tuple[str, int, int]]:
 def bar_labels(hits: Sequence[Hit]) -> list[str]:
     """"#1 leave.md" per hit, for the similarity bars."""
     return [f"#{h.rank} {h.source}" for h in hits]
-
-
-def hit_label(hit: Hit) -> str:
-    """One line naming a hit in a picker: rank, source, chunk index and similarity."""
-    return f"#{hit.rank} · {hit.source} · chunk {hit.metadata.get('chunk')} · {hit.similarity:.3f}"
 
 
 # -- keyword and hybrid search -------------------------------------------------------------------

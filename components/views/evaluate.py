@@ -43,7 +43,7 @@ from embedlab.evaluation.report import (
     results_table,
     top_documents_table,
 )
-from embedlab.stores.base import StoreError, model_name
+from embedlab.stores.base import CALIBRATED, StoreError, model_name
 from embedlab.textio import decode_bytes
 
 ss = st.session_state
@@ -382,7 +382,8 @@ def _apply(ctx: PageContext, suggested: dict[str, float], model: str) -> None:
                    icon=":material/warning:")
     if st.button("Apply to collection", key="eval.apply_threshold", type="primary"):
         try:
-            spec = ctx.store.update(name, threshold=float(suggested[which]))
+            spec = ctx.store.update(name, threshold=float(suggested[which]), threshold_source=CALIBRATED,
+                                    threshold_note=which)
         except StoreError as exc:
             show_error(exc)
             return
