@@ -341,11 +341,11 @@ def judged_sentence(found: JudgedComparison) -> Message:
     if t.significant and t.diff > 0:
         return Message(N_("Over the {n} judged queries of this collection, the instruction raises nDCG@{k} from "
                           "{a:.3f} to {b:.3f} ({diff:+.3f}, 95% CI {lo:+.3f} to {hi:+.3f}, paired permutation test "
-                          "p = {p:.3g}): significantly better with it at the 5% level."), params)
+                          "p = {p:.3g}): significantly better with it at the 0.05 level."), params)
     if t.significant and t.diff < 0:
         return Message(N_("Over the {n} judged queries of this collection, the instruction lowers nDCG@{k} from "
                           "{a:.3f} to {b:.3f} ({diff:+.3f}, 95% CI {lo:+.3f} to {hi:+.3f}, paired permutation test "
-                          "p = {p:.3g}): significantly worse with it at the 5% level."), params)
+                          "p = {p:.3g}): significantly worse with it at the 0.05 level."), params)
     return Message(N_("Over the {n} judged queries of this collection, nDCG@{k} is {b:.3f} with the instruction and "
                       "{a:.3f} without ({diff:+.3f}, 95% CI {lo:+.3f} to {hi:+.3f}, paired permutation test "
                       "p = {p:.3g}): no significant difference."), params)

@@ -5,6 +5,7 @@ progress and errors, in the session's language."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,7 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from components import resources, state
-from components.i18n import _, tr
+from components.i18n import _, current_language, tr, translations
 from components.instruction_picker import NO_INSTRUCTION, pick_instruction
 from components.page import PageContext
 from components.widgets import download_figure, download_table, ensure_local_model, literal, show_error
@@ -42,6 +43,7 @@ from embedlab.stores.base import (
     UNCALIBRATED,
     CollectionInfo,
     CollectionSpec,
+    Hit,
     StoreError,
     VectorStore,
     model_name,
@@ -54,6 +56,7 @@ MODES = {"dense": N_("Dense only (vector store)"), "hybrid": N_("Dense + BM25 + 
 FUSIONS = {"rrf": N_("reciprocal rank (RRF, k={k})"), "weighted": N_("weighted scores (α · dense + (1 − α) · BM25)")}
 INGEST_SOURCES = {"Upload files": N_("Upload files"), "Paste text": N_("Paste text"),
                   "Sample corpus": N_("Sample corpus")}  # the stored values are the English names
+STAGES = {"embedding": N_("embedding"), "writing": N_("writing")}  # embedlab.ingest progress stages
 THRESHOLD_FROM = {UNCALIBRATED: N_("not calibrated"), CALIBRATED: N_("calibrated in Evaluate"),
                   SET_BY_HAND: N_("set by hand")}
 MODE_COLUMNS = ["rank", "from", "dense rank", "bm25 rank", "score", "source", "text"]  # the export has all
@@ -162,6 +165,12 @@ def _collections_shown(table: pd.DataFrame) -> pd.DataFrame:
     out = table.assign(**{"usable now": table["usable now"].map(tr),
                           "threshold from": table["threshold from"].map(lambda k: _(THRESHOLD_FROM.get(k, k)))})
     return _shown(out)
+
+
+def _now() -> Callable[[str], str]:
+    """The session's translation as it is now, for format functions: Streamlit may call those
+    outside the script run (AppTest does), where the session's language cannot be read."""
+    return translations(current_language()).gettext
 
 
 def _page_link(path: str, label: str, icon: str) -> None:
@@ -304,7 +313,7 @@ def _run_ingest(ctx: PageContext, store: VectorStore, name: str, records: list[C
 
     def progress(stage: str, done: int, total: int) -> None:
         bar.progress(done / max(total, 1), text=_("{label}: {stage} {done} / {total} new or changed chunks").format(
-            label=literal(label), stage=_(stage), done=done, total=total))
+            label=literal(label), stage=_(STAGES.get(stage, stage)), done=done, total=total))
 
     try:
         return ingest(store, name, ctx.embedder, records, progress=progress)
@@ -327,7 +336,8 @@ def _show_reports(reports: list[IngestReport]) -> None:
 
 
 def _ingest_panel(ctx: PageContext, store: VectorStore, name: str) -> None:
-    source = st.radio(_("Documents from"), list(INGEST_SOURCES), format_func=lambda k: _(INGEST_SOURCES[k]),
+    now = _now()
+    source = st.radio(_("Documents from"), list(INGEST_SOURCES), format_func=lambda k: now(INGEST_SOURCES[k]),
                       horizontal=True, key=state.SEARCH_INGEST_SOURCE, persist_state="session")
     uploads = []
     if source == "Upload files":
@@ -341,11 +351,11 @@ def _ingest_panel(ctx: PageContext, store: VectorStore, name: str) -> None:
         st.text_area(_("Text"), height=200, key=state.SEARCH_PASTE_TEXT, persist_state="session")
     else:
         st.selectbox(_("Sample corpus"), SAMPLE_DOMAINS, key=state.SEARCH_SAMPLE, persist_state="session",
-                     format_func=lambda d: _("{name} ({n} documents)").format(
+                     format_func=lambda d: now(N_("{name} ({n} documents)")).format(
                          name=d, n=len(load_domain_sample(d).documents)))
     c1, c2, c3 = st.columns(3)
     c1.selectbox(_("Chunking"), STRATEGIES, key=state.SEARCH_STRATEGY, persist_state="session",
-                 format_func=lambda k: _(STRATEGY_LABELS[k]), help=_("The strategies of the Chunking page."))
+                 format_func=lambda k: now(STRATEGY_LABELS[k]), help=_("The strategies of the Chunking page."))
     c2.number_input(_("Max tokens per chunk"), 8, 8192, step=32, key=state.SEARCH_MAX_TOKENS, persist_state="session",
                     help=_("Quality falls past about 2,048 tokens; shorter chunks match more precisely."))
     c3.number_input(_("Overlap (tokens)"), 0, 4096, step=16, key=state.SEARCH_OVERLAP, persist_state="session")
@@ -387,6 +397,7 @@ def _ingest_panel(ctx: PageContext, store: VectorStore, name: str) -> None:
 
 # -- query ----------------------------------------------------------------------------------------
 def _query_panel(ctx: PageContext, store: VectorStore, spec: CollectionSpec) -> None:
+    now = _now()
     try:
         sources = store.sources(spec.name)
     except StoreError as exc:
@@ -413,11 +424,11 @@ def _query_panel(ctx: PageContext, store: VectorStore, spec: CollectionSpec) -> 
         c5.number_input(_("Candidates for the reranker (top N)"), 5, 200, step=5, key=state.SEARCH_FETCH_N,
                         persist_state="session", disabled=not can_rerank)
         c6, c7, c8 = st.columns([2, 2, 1])
-        c6.radio(_("Retrieval"), list(MODES), format_func=lambda k: _(MODES[k]), key=state.SEARCH_MODE,
+        c6.radio(_("Retrieval"), list(MODES), format_func=lambda k: now(MODES[k]), key=state.SEARCH_MODE,
                  persist_state="session",
                  help=_("Dense + BM25 + hybrid also ranks the chunks by keywords (BM25, Chinese segmented by jieba) "
                         "and fuses both lists; the dense results below stay as they are."))
-        c7.radio(_("Hybrid fusion"), list(METHODS), format_func=lambda k: _(FUSIONS[k]).format(k=RRF_K),
+        c7.radio(_("Hybrid fusion"), list(METHODS), format_func=lambda k: now(FUSIONS[k]).format(k=RRF_K),
                  key=state.SEARCH_FUSION, persist_state="session",
                  help=_("Both fuse the top 100 of each list. RRF adds 1 / (60 + rank) per list; weighted fusion "
                         "adds min-max normalised scores."))
@@ -652,10 +663,11 @@ def _why_it_matched(store: VectorStore, out: QueryOutcome) -> None:
     if not out.hits:
         return
     st.subheader(_("Why it matched"))
+    now = _now()
     options = list(range(len(out.hits)))
     state.keep_valid(state.SEARCH_DETAIL, options, fallback=0)  # the last outcome may have had more hits
     pick = st.selectbox(_("Result"), options, key=state.SEARCH_DETAIL, persist_state="session",
-                        format_func=lambda i: _hit_label(out.hits[i]))
+                        format_func=lambda i: _hit_label(out.hits[i], now))
     hit = out.hits[pick]
     try:
         context = store.context(out.collection, hit)
@@ -682,8 +694,8 @@ def _why_it_matched(store: VectorStore, out: QueryOutcome) -> None:
             st.caption(literal(context.after) + " …")
 
 
-def _hit_label(hit) -> str:
-    return _("#{rank} · {source} · chunk {chunk} · {similarity:.3f}").format(
+def _hit_label(hit: Hit, gettext: Callable[[str], str]) -> str:
+    return gettext(N_("#{rank} · {source} · chunk {chunk} · {similarity:.3f}")).format(
         rank=hit.rank, source=hit.source, chunk=hit.metadata.get("chunk"), similarity=hit.similarity)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import plotly.graph_objects as go
 
 from embedlab.figures.hover import hover_text
+from embedlab.messages import N_
 
 Gettext = Callable[[str], str]
 
@@ -40,16 +41,16 @@ def search_similarity_bars(labels: list[str], similarities: list[float], thresho
             orientation="h",
             marker_color=colours,
             customdata=[hover_text(t) for t in texts],
-            hovertemplate="%{y}<br>" + html.escape(gettext("similarity")) + " %{x:.3f}<br>%{customdata}<extra></extra>",
+            hovertemplate="%{y}<br>" + html.escape(gettext(N_("similarity"))) + " %{x:.3f}<br>%{customdata}<extra></extra>",
         )
     )
     if threshold is not None:
         fig.add_vline(x=threshold, line_dash="dash", line_color="#d62728",
-                      annotation_text=html.escape(gettext("threshold {value:.2f}").format(value=threshold)),
+                      annotation_text=html.escape(gettext(N_("threshold {value:.2f}")).format(value=threshold)),
                       annotation_position="bottom right")
     low = min([*similarities, *([] if threshold is None else [threshold])], default=0.0)
     fig.update_layout(
-        title=gettext("Similarity of each result"), xaxis_title=gettext("similarity (1 - cosine distance)"),
+        title=gettext(N_("Similarity of each result")), xaxis_title=gettext(N_("similarity (1 - cosine distance)")),
         xaxis_range=[max(-1.0, low - 0.05), 1.0], yaxis_autorange="reversed",
         height=120 + 28 * max(len(labels), 1), margin={"l": 10, "r": 20, "t": 50, "b": 40},
     )
@@ -68,7 +69,7 @@ def search_rank_moves(rows: list[tuple[str, int | None, int | None]], left: str,
     """
     ranks = [r for _, a, b in rows for r in (a, b) if r is not None]
     bottom = (max(ranks) if ranks else 1) + 1
-    rank_word = html.escape(gettext("rank"))
+    rank_word = html.escape(gettext(N_("rank")))
     fig = go.Figure()
     for label, a, b in rows:
         ys = [a if a is not None else bottom, b if b is not None else bottom]
@@ -84,8 +85,8 @@ def search_rank_moves(rows: list[tuple[str, int | None, int | None]], left: str,
             )
         )
     fig.update_layout(
-        title=html.escape(gettext("Rank moves: {left} → {right}").format(left=left, right=right)),
-        yaxis={"autorange": "reversed", "title": gettext("rank"), "dtick": 1},
+        title=html.escape(gettext(N_("Rank moves: {left} → {right}")).format(left=left, right=right)),
+        yaxis={"autorange": "reversed", "title": gettext(N_("rank")), "dtick": 1},
         height=360, margin={"l": 40, "r": 20, "t": 50, "b": 40},
     )
     return fig
