@@ -5,6 +5,7 @@ progress and errors, in the session's language."""
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -532,19 +533,30 @@ def _hybrid(ctx: PageContext, store: VectorStore, spec: CollectionSpec, out: Que
     return None
 
 
-# Column widths that keep the ranks and scores visible at 1440 px and give the text the rest.
-_NARROW = ("rank", "dense rank", "bm25 rank", "rank with", "rank without", "embedding rank", "move", "chunk")
+# Fixed widths for ranks, scores and sources, so the text column (no width: it grows) gets the rest
+# of the row and the scores stay in view at 1440 px.
+_NARROW = ("rank", "dense rank", "bm25 rank", "rank with", "rank without", "embedding rank", "move", "chunk",
+           "above threshold", "from")
+_SCORES = ("similarity", "score", "rerank score", "bm25 score")
+
+
+def _header_px(header: str) -> int:
+    """About the pixels a header needs: Chinese characters are twice as wide as Latin ones."""
+    return 28 + sum(16 if unicodedata.east_asian_width(c) in "WF" else 8 for c in header)
 
 
 def _table(frame: pd.DataFrame, key: str, styled: bool = False) -> None:
     """A result table, headers translated, rank and score columns narrow, the text column wide."""
     shown = _shown(frame)
-    config = {_(HEADERS[c]): st.column_config.NumberColumn(width="small") for c in _NARROW if c in frame.columns}
-    for score in ("similarity", "score", "rerank score", "bm25 score"):
-        if score in frame.columns:
-            config[_(HEADERS[score])] = st.column_config.NumberColumn(width="small", format="%.4f")
-    if "text" in frame.columns:
-        config[_(HEADERS["text"])] = st.column_config.TextColumn(width="large")
+    config: dict[str, object] = {}
+    for column in frame.columns:
+        header = _(HEADERS[column]) if column in HEADERS else column
+        if column in _NARROW:
+            config[header] = st.column_config.Column(width=max(64, _header_px(header)))
+        elif column in _SCORES:
+            config[header] = st.column_config.NumberColumn(width=max(84, _header_px(header)), format="%.4f")
+        elif column == "source":
+            config[header] = st.column_config.TextColumn(width=160)
     data = _grey_below(shown) if styled else shown
     st.dataframe(data, hide_index=True, key=key, column_config=config)
 
