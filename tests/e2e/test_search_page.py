@@ -56,10 +56,10 @@ def test_build_samples_and_search_on_a_chroma_server(start_app, page, tmp_path):
         matched = page.get_by_test_id("stVerticalBlock").filter(has=page.get_by_text("Matched chunk")).last
         assert "leave" in matched.inner_text().lower()
         # Another result's context (the picker reruns only its fragment).
-        before = page.get_by_text(re.compile(r"^Similarity \d\.\d{3} is ")).inner_text()
+        before = page.get_by_text(re.compile(r"^Similarity \d\.\d{3} ")).inner_text()
         page.get_by_test_id("stSelectbox").filter(has_text="Result").locator("input").click()
         page.get_by_role("option", name=re.compile(r"^#2 · ")).click()
-        page.get_by_text(re.compile(r"^Similarity \d\.\d{3} is ")).filter(has_not_text=before).wait_for(timeout=30_000)
+        page.get_by_text(re.compile(r"^Similarity \d\.\d{3} ")).filter(has_not_text=before).wait_for(timeout=30_000)
         wait_idle(page)
         shot(page, tmp_path, "search.png", 1000)
         assert not page.dialogs
@@ -71,11 +71,14 @@ def test_build_samples_and_search_on_a_chroma_server(start_app, page, tmp_path):
         page.get_by_role("heading", name="Dense, BM25 and hybrid").wait_for(timeout=60_000)
         wait_idle(page)
         page.get_by_text("Hybrid (RRF)", exact=True).wait_for(timeout=30_000)
-        lists = page.get_by_test_id("stDataFrame").filter(has_text="bm25 rank")
-        assert lists.count() == 3  # dense, BM25, hybrid
-        wait_cell(lists.nth(2), "both")  # the hybrid list names the hits both lists found
-        assert "both" in table_cells(page, lists.nth(2))
-        assert set(table_cells(page, lists.nth(1))) & {"both", "bm25"}  # every BM25 hit is in its own list
+        grids = page.get_by_test_id("stDataFrame")
+        n = grids.count()  # the collections table, dense, BM25, hybrid, then the results
+        assert n == 5
+        dense, bm25, hybrid = grids.nth(1), grids.nth(2), grids.nth(3)
+        wait_cell(hybrid, "both")  # the hybrid list names the hits both lists found
+        assert "both" in table_cells(page, hybrid)
+        assert set(table_cells(page, bm25)) & {"both", "bm25"}  # every BM25 hit is in its own list
+        assert set(table_cells(page, dense)) & {"both", "dense"}
         assert page.get_by_text(re.compile(r"BM25 index built in \d+ ms")).count() == 1
         assert page.get_by_role("button", name="Download CSV").count() >= 2
         shot(page, tmp_path, "search-hybrid.png", 3600)
