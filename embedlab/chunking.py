@@ -36,6 +36,12 @@ from embedlab.messages import N_, InputError
 from embedlab.text import first_words
 
 STRATEGIES = ("tokens", "recursive", "markdown")
+# What every page calls each strategy (translated where drawn).
+STRATEGY_LABELS = {
+    "tokens": N_("Fixed token windows"),
+    "recursive": N_("Recursive (paragraph → sentence → tokens)"),
+    "markdown": N_("Markdown sections (recursive when too big)"),
+}
 MIN_MAX_TOKENS = 8  # one character can take up to 4 byte tokens; below this chunks could stall
 CONTEXT_MARKS = (2_048, 8_192, 32_768)  # quality falls past 2K, ends fade past 8K, 32K is the limit
 

@@ -2,6 +2,10 @@
 the vector search, the no-instruction comparison and an optional rerank; and the tables the
 Search page shows from the outcome.
 
+Also the one-sentence verdicts on the with/without-instruction comparison: from the numbers of the
+query (how much the ranking changes, never which is better); the verdict from relevance judgments
+is in embedlab.judged_search.
+
 Everything here takes its embedder, VectorStore and RerankClient as arguments: no Streamlit, no globals.
 """
 
@@ -11,7 +15,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +28,9 @@ from embedlab.messages import N_, InputError, Message
 from embedlab.rerank import RerankClient, RerankedHit, RerankError, apply_rerank, move_label
 from embedlab.stores.base import CollectionInfo, CollectionSpec, Hit, StoreError, VectorStore, model_name
 from embedlab.text import one_line
+
+if TYPE_CHECKING:  # judged_search imports this module (and the judgments package, which does too)
+    from embedlab.judged_search import JudgedComparison
 
 TEXT_CHARS = 160  # chunk text in result tables, on one line
 LABEL_WIDTH = 60  # chunk text in rank-move labels
@@ -50,10 +57,19 @@ class QueryOutcome:
     fetched: int = 0
     timings_ms: dict[str, float | None] = field(default_factory=dict)
     embed_cached: bool = False  # every text came from the embedder's cache (nothing sent)
+    threshold_applies: bool = False  # the collection's threshold is calibrated or set by hand
+    judged: JudgedComparison | None = None  # with/without over the judged queries (compare mode)
+
+    @property
+    def shown_threshold(self) -> float | None:
+        """The threshold results are marked against; None while the collection is uncalibrated."""
+        return self.threshold if self.threshold_applies else None
 
     @property
     def below_threshold(self) -> int:
-        """How many of `hits` are under the collection's threshold."""
+        """How many of `hits` are under the collection's threshold (0 while it is uncalibrated)."""
+        if not self.threshold_applies:
+            return 0
         return sum(h.similarity < self.threshold for h in self.hits)
 
 
@@ -112,6 +128,7 @@ def run_query(
         spec.name, query, sent, spec.threshold, spec.instruction_name, hits[:k], plain,
         fetched=len(hits), embed_cached=misses is not None and _cache_misses(embedder) == misses,
         timings_ms={"embed": embed_ms, "search": search_ms, "rerank": None},
+        threshold_applies=spec.threshold_applies,
     )
     if reranker is not None and hits:
         t2 = time.perf_counter()
@@ -127,55 +144,63 @@ def run_query(
 
 # -- tables ------------------------------------------------------------------------------------
 def collections_table(infos: Sequence[CollectionInfo], model_id: str, dim: int | None) -> pd.DataFrame:
-    """One row per collection: chunks, model, dimension, instruction, threshold, description and
-    whether the current model (`model_id`, `dim`; None = unknown) can use it."""
+    """One row per collection: chunks, model, dimension, instruction, threshold (None while
+    uncalibrated), where the threshold came from (a stores.base threshold source: "" uncalibrated,
+    "evaluate", "manual"), description and whether the current model (`model_id`, `dim`; None =
+    unknown) can use it (a Message: str() is English, the page translates it)."""
     rows = []
     for info in infos:
         spec = info.spec
         if spec is None:
-            usable = "no: not made by this playground"
+            usable = Message(N_("no: not made by this playground"))
         elif dim is None:
-            usable = "?"
+            usable = Message("?")
+        elif spec.mismatch(model_id, dim) is None:
+            usable = Message(N_("yes"))
         else:
-            usable = "yes" if spec.mismatch(model_id, dim) is None else f"no: {model_name(spec.model_id)} / {spec.dim} d"
+            usable = Message(N_("no: {model} / {dim} d"), {"model": model_name(spec.model_id), "dim": spec.dim})
         rows.append({
             "collection": info.name,
             "chunks": info.count,
             "model": model_name(spec.model_id) if spec else "",
             "dimension": spec.dim if spec else None,
             "instruction": (spec.instruction_name or "(none)") if spec else "",
-            "threshold": spec.threshold if spec else None,
+            "threshold": spec.threshold if spec and spec.threshold_applies else None,
+            "threshold from": spec.threshold_source if spec else "",
             "description": spec.description if spec else "",
             "usable now": usable,
         })
     return pd.DataFrame(rows)
 
 
-def _above(similarity: float, threshold: float) -> str:
-    return "yes" if similarity >= threshold else "no"
+def _above(similarity: float, threshold: float | None) -> dict[str, str]:
+    """The "above threshold" cell ("yes"/"no"); no column at all while the threshold is uncalibrated."""
+    return {} if threshold is None else {"above threshold": "yes" if similarity >= threshold else "no"}
 
 
-def hits_table(hits: Sequence[Hit], threshold: float) -> pd.DataFrame:
-    """Rank, similarity, above threshold ("yes"/"no"), source, chunk index and text of each hit."""
+def hits_table(hits: Sequence[Hit], threshold: float | None) -> pd.DataFrame:
+    """Rank, similarity, above threshold ("yes"/"no"; left out when `threshold` is None), source,
+    chunk index and text of each hit."""
     return pd.DataFrame([{
         "rank": h.rank,
         "similarity": round(h.similarity, 4),
-        "above threshold": _above(h.similarity, threshold),
+        **_above(h.similarity, threshold),
         "source": h.source,
         "chunk": h.metadata.get("chunk"),
         "text": one_line(h.text, TEXT_CHARS),
     } for h in hits])
 
 
-def rerank_table(reranked: Sequence[RerankedHit], threshold: float) -> pd.DataFrame:
-    """The reranked top k: new rank, embedding rank, move ("↑2"), both scores, source, text."""
+def rerank_table(reranked: Sequence[RerankedHit], threshold: float | None) -> pd.DataFrame:
+    """The reranked top k: new rank, embedding rank, move ("↑2"), both scores, above threshold
+    (left out when `threshold` is None), source, text."""
     return pd.DataFrame([{
         "rank": r.rank,
         "embedding rank": r.embedding_rank,
         "move": move_label(r.move),
         "rerank score": round(r.score, 4),
         "similarity": round(r.hit.similarity, 4),
-        "above threshold": _above(r.hit.similarity, threshold),
+        **_above(r.hit.similarity, threshold),
         "source": r.hit.source,
         "text": one_line(r.hit.text, TEXT_CHARS),
     } for r in reranked])
@@ -187,9 +212,9 @@ def comparison_tables(outcome: QueryOutcome) -> tuple[pd.DataFrame, pd.DataFrame
     plain = outcome.plain_hits or []
     without = {h.id: h.rank for h in plain}
     with_ = {h.id: h.rank for h in outcome.hits}
-    left = hits_table(outcome.hits, outcome.threshold)
+    left = hits_table(outcome.hits, outcome.shown_threshold)
     left["rank without"] = [without.get(h.id) for h in outcome.hits]
-    right = hits_table(plain, outcome.threshold)
+    right = hits_table(plain, outcome.shown_threshold)
     right["rank with"] = [with_.get(h.id) for h in plain]
     return left, right
 
@@ -202,6 +227,62 @@ def instruction_moves(outcome: QueryOutcome) -> list[tuple[str, int | None, int 
     return [(one_line(h.text, LABEL_WIDTH), without.get(i), with_.get(i)) for i, h in union.items()]
 
 
+# -- with / without the instruction: verdicts -----------------------------------------------------
+@dataclass(frozen=True)
+class InstructionShift:
+    """How the instruction changes one query's top k (from the numbers only, no relevance).
+
+    new: chunks in the top k with the instruction that are not in the top k without it;
+    moved: chunks in both whose rank differs; same_first: the first result is the same chunk;
+    mean_with, mean_without: mean similarity of each top k (cosine, each with its own query vector).
+    """
+
+    k: int
+    new: int
+    moved: int
+    same_first: bool
+    mean_with: float
+    mean_without: float
+
+    @property
+    def shift(self) -> float:
+        return self.mean_with - self.mean_without
+
+
+def instruction_shift(outcome: QueryOutcome) -> InstructionShift | None:
+    """The shift of a compare-mode outcome; None without a comparison or without results."""
+    plain = outcome.plain_hits
+    if plain is None or not outcome.hits or not plain:
+        return None
+    without = {h.id: h.rank for h in plain}
+    new = sum(h.id not in without for h in outcome.hits)
+    moved = sum(h.id in without and without[h.id] != h.rank for h in outcome.hits)
+    return InstructionShift(
+        k=len(outcome.hits), new=new, moved=moved, same_first=outcome.hits[0].id == plain[0].id,
+        mean_with=float(np.mean([h.similarity for h in outcome.hits])),
+        mean_without=float(np.mean([h.similarity for h in plain])),
+    )
+
+
+def shift_sentence(shift: InstructionShift) -> Message:
+    """One sentence saying what the numbers show, never which ranking is better (no relevance known)."""
+    params = {"k": shift.k, "new": shift.new, "moved": shift.moved, "shift": shift.shift,
+              "mean_with": shift.mean_with, "mean_without": shift.mean_without}
+    if shift.new == 0 and shift.moved == 0:
+        return Message(N_("The instruction leaves the top {k} as it is (same results in the same order) and shifts "
+                          "the mean similarity by {shift:+.3f} ({mean_with:.3f} with, {mean_without:.3f} without); "
+                          "without relevance judgments the numbers cannot say which ranking is better."), params)
+    if shift.same_first:
+        return Message(N_("With the instruction, {new} of the top {k} results are new and {moved} of the others "
+                          "change rank, the first result stays the same, and the mean similarity shifts by "
+                          "{shift:+.3f} ({mean_with:.3f} with, {mean_without:.3f} without); without relevance "
+                          "judgments this says how much the ranking changes, not which one is better."), params)
+    return Message(N_("With the instruction, {new} of the top {k} results are new and {moved} of the others change "
+                      "rank, the first result changes, and the mean similarity shifts by {shift:+.3f} "
+                      "({mean_with:.3f} with, {mean_without:.3f} without); without relevance judgments this says "
+                      "how much the ranking changes, not which one is better."), params)
+
+
 def rerank_moves(reranked: Sequence[RerankedHit]) -> list[tuple[str, int, int]]:
     """(short text, embedding rank, rerank rank) of each reranked hit."""
     return [(one_line(r.hit.text, LABEL_WIDTH), r.embedding_rank, r.rank) for r in reranked]
@@ -210,11 +291,6 @@ def rerank_moves(reranked: Sequence[RerankedHit]) -> list[tuple[str, int, int]]:
 def bar_labels(hits: Sequence[Hit]) -> list[str]:
     """"#1 leave.md" per hit, for the similarity bars."""
     return [f"#{h.rank} {h.source}" for h in hits]
-
-
-def hit_label(hit: Hit) -> str:
-    """One line naming a hit in a picker: rank, source, chunk index and similarity."""
-    return f"#{hit.rank} · {hit.source} · chunk {hit.metadata.get('chunk')} · {hit.similarity:.3f}"
 
 
 # -- keyword and hybrid search -------------------------------------------------------------------

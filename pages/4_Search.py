@@ -1,4 +1,4 @@
-"""Per-domain vector collections in Chroma: ingest documents, ask questions, compare instructions, rerank."""
+"""Per-domain vector collections (Chroma or Milvus): ingest documents, ask questions, compare instructions, rerank."""
 
 from components import page
 from components.views import search

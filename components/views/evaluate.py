@@ -60,7 +60,7 @@ from embedlab.instructions import PRESETS
 from embedlab.messages import N_
 from embedlab.served import with_models
 from embedlab.significance import CONFIDENCE, PairedTest
-from embedlab.stores.base import StoreError, model_name
+from embedlab.stores.base import CALIBRATED, StoreError, model_name
 from embedlab.textio import decode_bytes
 
 ss = st.session_state
@@ -574,7 +574,8 @@ def _apply(ctx: PageContext, suggested: dict[str, float], model: str, data: Labe
                    icon=":material/warning:")
     if st.button(_("Apply to collection"), key="eval.apply_threshold", type="primary"):
         try:
-            spec = ctx.store.update(name, threshold=float(suggested[which]))
+            spec = ctx.store.update(name, threshold=float(suggested[which]), threshold_source=CALIBRATED,
+                                    threshold_note=which)
         except StoreError as exc:
             show_error(exc)
             return

@@ -34,7 +34,13 @@ NAME_RULES = N_(
     "digit; no '..'; not an IP address"
 )
 APP_TAG = "embedlab"  # value of the "app" metadata key of collections made here
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.5  # a placeholder until the threshold is calibrated or set by hand
+# Where a collection's threshold came from (its `threshold_source`). Until it is calibrated or set
+# by hand, the threshold means nothing for this model family (unrelated texts score 0.8 and more).
+UNCALIBRATED = ""
+CALIBRATED = "evaluate"  # calibrated on labelled pairs (Evaluate's "Apply to collection")
+SET_BY_HAND = "manual"  # typed in the collection's settings
+THRESHOLD_SOURCES = (UNCALIBRATED, CALIBRATED, SET_BY_HAND)
 
 WriteProgress = Callable[[int, int], None]
 """Called as progress(written, total) after each batch."""
@@ -143,9 +149,18 @@ class CollectionSpec:
     threshold: float = DEFAULT_THRESHOLD
     created_at: str = ""
     served_model: str = ""  # the model the server said answered, recorded at ingest ("" = not known)
+    threshold_source: str = UNCALIBRATED  # one of THRESHOLD_SOURCES
+    threshold_note: str = ""  # how it was calibrated, e.g. "best F1 · it_policy_zh" (shown literally)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_id", model_name(self.model_id))
+        if self.threshold_source not in THRESHOLD_SOURCES:
+            raise ValueError(f"unknown threshold source {self.threshold_source!r}")
+
+    @property
+    def threshold_applies(self) -> bool:
+        """The threshold was calibrated or set by hand, so results under it may be marked."""
+        return self.threshold_source in (CALIBRATED, SET_BY_HAND)
 
     def to_metadata(self) -> dict[str, Any]:
         meta = {k: v for k, v in asdict(self).items() if k != "name"}
@@ -168,6 +183,9 @@ class CollectionSpec:
             threshold=float(meta.get("threshold", DEFAULT_THRESHOLD)),
             created_at=str(meta.get("created_at", "")),
             served_model=str(meta.get("served_model", "")),
+            # Collections written before the source was recorded read as uncalibrated.
+            threshold_source=_known_source(meta.get("threshold_source")),
+            threshold_note=str(meta.get("threshold_note", "")),
         )
 
     def mismatch(self, model_id: str, dim: int) -> Message | None:
@@ -186,6 +204,10 @@ class CollectionSpec:
                 "collection for this size."
             ), {"name": repr(self.name), "dim": self.dim, "current": dim})
         return None
+
+
+def _known_source(value: Any) -> str:
+    return value if value in THRESHOLD_SOURCES else UNCALIBRATED
 
 
 @dataclass(frozen=True)
@@ -348,7 +370,8 @@ class VectorStore(abc.ABC):
 
     def _changed_spec(self, name: str, changes: Mapping[str, Any]) -> CollectionSpec:
         """The spec of `name` with `changes` for `update`; StoreError for what cannot change."""
-        allowed = {"description", "threshold", "instruction_name", "instruction", "served_model"}
+        allowed = {"description", "threshold", "instruction_name", "instruction", "served_model", "threshold_source",
+                   "threshold_note"}
         unknown = set(changes) - allowed
         if unknown:
             raise StoreError(N_("These settings cannot be changed: {names}."), names=", ".join(sorted(unknown)))

@@ -14,11 +14,11 @@ from embedlab import retrieval
 from embedlab.ingest import chunk_documents, load_domain_sample
 from embedlab.keyword import BM25Index
 from embedlab.text import one_line
-from tests.support.apptest import SEARCH, open_page
+from tests.support.apptest import ROOT, SEARCH, open_page
 from tests.support.markdown import shown
 from tests.support.rerank_server import RerankServer
 
-SEARCH_BUTTON = "FormSubmitter:search.w.query_form-Search"
+SEARCH_BUTTON = "search.w.submit"
 
 
 def new_page() -> AppTest:
@@ -71,7 +71,12 @@ def test_create_ingest_query_and_see_why(app_env):
     at.toggle(key="search.w.compare").set_value(True)
     at.button(key=SEARCH_BUTTON).click().run()
     assert not at.exception and not errors(at)
-    results = frame(at, "above threshold")
+    results = frame(at, "similarity")
+    # A new collection's threshold is not calibrated: nothing is marked or greyed, and the page says how to calibrate.
+    assert "above threshold" not in results.columns
+    assert any("has no calibrated threshold" in m.value for m in at.markdown)
+    assert any("Apply to collection" in c.value and "Judge page" in c.value for c in at.caption)
+    assert not any("shown in grey" in c.value for c in at.caption)
     assert list(results["rank"]) == [1, 2, 3, 4, 5]
     assert results["similarity"].is_monotonic_decreasing
     assert "expenses.md" in set(results["source"])
@@ -87,13 +92,15 @@ def test_create_ingest_query_and_see_why(app_env):
     open_tab(at, "Manage")
     assert at.number_input(key="search.w.edit_threshold").value == pytest.approx(0.5)  # the collection's own
     at.number_input(key="search.w.edit_threshold").set_value(0.95)
-    at.button(key="FormSubmitter:search.w.settings_form-Save settings").click().run()
+    at.button(key="search.w.save_settings").click().run()
     assert any("Saved the settings" in s.value for s in at.success)
     open_tab(at, "Search")
     assert at.text_input(key="search.w.query").value.startswith("How do I claim")  # kept while hidden
     at.button(key=SEARCH_BUTTON).click().run()
-    results = frame(at, "above threshold")
+    results = frame(at, "above threshold")  # a threshold set by hand applies
     assert len(results) == 5 and set(results["above threshold"]) == {"no"}
+    assert any("set by hand (not calibrated)" in c.value for c in at.caption)
+    assert not any("has no calibrated threshold" in m.value for m in at.markdown)
     assert any("under the threshold 0.95 are shown in grey" in c.value for c in at.caption)
 
     # Re-ingesting the same corpus changes nothing.
@@ -107,12 +114,12 @@ def test_collections_survive_a_restart_and_other_models_are_refused(app_env, mon
     create_and_fill(at)
     at.text_input(key="search.w.query").input("产假和陪产假分别有多少天？")
     at.button(key=SEARCH_BUTTON).click().run()
-    first = list(frame(at, "above threshold")["text"])
+    first = list(frame(at, "similarity")["text"])
 
     again = new_page()  # a new session, as after restarting the app
     again.text_input(key="search.w.query").input("产假和陪产假分别有多少天？")
     again.button(key=SEARCH_BUTTON).click().run()
-    assert list(frame(again, "above threshold")["text"]) == first
+    assert list(frame(again, "similarity")["text"]) == first
 
     monkeypatch.setenv("EMBEDDING_DIMENSIONS", "128")
     other = new_page()
@@ -191,7 +198,7 @@ def test_the_hit_picker_shows_another_chunk_in_its_context(app_env):
     at.selectbox(key="search.w.detail").set_value(2).run()
     third = [c.value for c in at.caption if c.value.startswith("Similarity ")]
     assert first != third and len(third) == 1
-    sims = list(frame(at, "above threshold")["similarity"])
+    sims = list(frame(at, "similarity")["similarity"])
     assert third[0].startswith(f"Similarity {sims[2]:.3f}")
 
 
@@ -234,7 +241,7 @@ def test_dense_bm25_and_hybrid_lists_side_by_side_with_origins(app_env, monkeypa
     assert not at.exception and not errors(at)
     dense, bm25, hybrid = mode_frames(at)
     # The dense list is the exact cosine over the stored vectors: the vector store's own top 5.
-    assert list(dense["text"]) == list(frame(at, "above threshold")["text"])
+    assert list(dense["text"]) == list(frame(at, "similarity")["text"])
     assert list(dense["rank"]) == [1, 2, 3, 4, 5] and list(dense["dense rank"]) == [1, 2, 3, 4, 5]
     # BM25 over the same chunks, computed here: only 4 English chunks share a word; the expense policy
     # is in Chinese (打车费用), so only the multilingual dense side finds it.
@@ -263,7 +270,7 @@ def test_dense_bm25_and_hybrid_lists_side_by_side_with_origins(app_env, monkeypa
     at.radio(key="search.w.mode").set_value("dense")
     at.button(key=SEARCH_BUTTON).click().run()
     assert mode_frames(at) == [] and at.session_state["search.modes"] is None
-    assert len(frame(at, "above threshold")) == 5
+    assert len(frame(at, "similarity")) == 5
 
 
 def test_a_question_sharing_no_word_gives_an_empty_bm25_list(app_env):
@@ -318,5 +325,113 @@ def test_a_gbk_file_is_stored_as_chinese_and_every_file_says_how_it_was_read(app
     ]
     at.text_input(key="search.w.query").input("你好世界")
     at.button(key=SEARCH_BUTTON).click().run()
-    texts = set(frame(at, "above threshold")["text"])
+    texts = set(frame(at, "similarity")["text"])
     assert "你好世界" in texts and "员工每年享有十五天带薪年假" in texts
+
+
+# -- thresholds, instructions, verdicts -------------------------------------------------------------
+def test_a_calibrated_threshold_greys_the_results_under_it(app_env):
+    from components import resources
+    from embedlab.config import load_settings
+    from embedlab.stores.base import CALIBRATED
+
+    at = new_page()
+    create_and_fill(at)
+    at.text_input(key="search.w.query").input("How do I claim a taxi fare after working late?")
+    at.button(key=SEARCH_BUTTON).click().run()
+    sims = list(frame(at, "similarity")["similarity"])
+    # What Evaluate's "Apply to collection" writes, into the store the page uses (same process).
+    cut = (sims[1] + sims[2]) / 2
+    resources.get_store(load_settings()).update("hr_policy_v1", threshold=cut, threshold_source=CALIBRATED,
+                                                threshold_note="best F1")
+    at.button(key=SEARCH_BUTTON).click().run()
+    assert not at.exception and not errors(at)
+    results = frame(at, "above threshold")
+    assert list(results["above threshold"]) == ["yes", "yes", "no", "no", "no"]
+    assert any(f"3 result(s) under the threshold {cut:.2f} are shown in grey" in c.value for c in at.caption)
+    assert any("calibrated on labelled pairs in Evaluate (best F1)" in c.value for c in at.caption)
+    assert not any("has no calibrated threshold" in m.value for m in at.markdown)
+    open_tab(at, "Manage")
+    assert any("calibrated in Evaluate" in c.value for c in at.caption)
+    at.button(key="search.w.forget_threshold").click().run()  # back to uncalibrated: nothing greyed
+    open_tab(at, "Search")
+    at.button(key=SEARCH_BUTTON).click().run()
+    assert "above threshold" not in frame(at, "similarity").columns
+    assert any("has no calibrated threshold" in m.value for m in at.markdown)
+
+
+def test_manage_shows_the_collection_own_instruction_and_strategy_names_match_chunking(app_env):
+    from components.state import DEFAULT_INSTRUCTION, NO_INSTRUCTION
+
+    at = new_page()
+    assert DEFAULT_INSTRUCTION != "HR policy"
+    create_and_fill(at)  # made with "HR policy", not the library's default
+    open_tab(at, "Add documents")
+    assert "Recursive (paragraph → sentence → tokens)" in at.selectbox(key="search.w.strategy").options
+    open_tab(at, "Manage")
+    assert at.selectbox(key="search.w.edit_instruction").value == "HR policy"
+    assert any("Query instruction of this collection:** *HR policy*" in m.value for m in at.markdown)
+    assert any(t.value.startswith("Given an employee") for t in at.text)
+    at.text_input(key="search.w.new_name").input("plain_v1")
+    at.selectbox(key="search.w.new_instruction").set_value(NO_INSTRUCTION)
+    at.button(key="search.w.create").click().run()  # the new collection becomes the open one
+    open_tab(at, "Manage")
+    assert at.selectbox(key="search.w.edit_instruction").value == NO_INSTRUCTION
+    assert any("none (queries are embedded as they are)" in m.value for m in at.markdown)
+
+
+def test_the_with_without_verdict_follows_the_tables(app_env):
+    at = new_page()
+    create_and_fill(at)
+    at.text_input(key="search.w.query").input("How do I claim a taxi fare after working late?")
+    at.toggle(key="search.w.compare").set_value(True)
+    at.button(key=SEARCH_BUTTON).click().run()
+    assert not at.exception and not errors(at)
+    with_table, without_table = frame(at, "rank without"), frame(at, "rank with")
+    new = int(with_table["rank without"].isna().sum())
+    moved = int(sum(pd.notna(w) and w != r for r, w in zip(with_table["rank"], with_table["rank without"], strict=True)))
+    shift = with_table["similarity"].mean() - without_table["similarity"].mean()
+    [verdict] = [i.value for i in at.info if "mean similarity" in i.value]
+    if new == moved == 0:
+        assert verdict.startswith("The instruction leaves the top 5 as it is")
+    else:
+        assert verdict.startswith(f"With the instruction, {new} of the top 5 results are new and {moved} of the others")
+    assert f"{shift:+.3f}" in verdict and "better" not in verdict.replace("not which one is better", "").replace(
+        "cannot say which ranking is better", "")
+
+
+# Shared pieces drawn on every page, translated by their own owners and tests: the sidebar, the
+# instruction picker (whose preset task texts stay English on purpose: English instructions work best),
+# the store's location.
+SHARED = ("components/sidebar.py", "components/instruction_picker.py", "components/resources.py",
+          "embedlab/config.py", "embedlab/instructions.py")
+
+
+def untranslated_here(at: AppTest) -> dict[str, str]:
+    from tests.support.untranslated import untranslated
+
+    shared = "".join((ROOT / path).read_text(encoding="utf-8") for path in SHARED)
+    not_text = {"circle-open"}  # a plotly marker symbol in a chart's spec, never shown as text
+    return {phrase: seen for phrase, seen in untranslated(at).items() if phrase not in shared and phrase not in not_text}
+
+
+def test_the_search_page_in_chinese_shows_no_english(app_env):
+    at = AppTest.from_file(str(ROOT / SEARCH), default_timeout=120)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception and untranslated_here(at) == {}
+    assert any("尚无集合" in i.value for i in at.info)
+    create_and_fill(new_page())  # in another (English) session: the collection is shared through the store
+    at.session_state["search.w.mode"] = "hybrid"
+    at.session_state["search.w.compare"] = True
+    at.run()
+    assert not at.exception and untranslated_here(at) == {}
+    assert any("没有经过校准的阈值" in m.value for m in at.markdown)  # the uncalibrated state, in Chinese
+    at.text_input(key="search.w.query").input("How do I claim a taxi fare after working late?")
+    at.button(key=SEARCH_BUTTON).click().run()
+    assert not at.exception and not errors(at)
+    assert untranslated_here(at) == {}
+    assert any("平均相似度" in i.value for i in at.info)  # the with/without verdict
+    results = frame(at, "相似度")  # headers translated (the results table comes first)
+    assert {"排名", "相似度", "文本"} <= set(results.columns) and "高于阈值" not in results.columns
+    assert len([df for df in at.dataframe if "来源" in df.value.columns]) == 3  # dense, BM25, hybrid

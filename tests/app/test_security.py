@@ -332,7 +332,7 @@ def test_search_names_sources_metadata_and_reranker_errors_are_shown_literally(u
     at.run()
     at.text_input(key="search.w.query").input("laptop encryption")
     at.toggle(key="search.w.rerank").set_value(True)
-    at.button(key="FormSubmitter:search.w.query_form-Search").click().run()
+    at.button(key="search.w.submit").click().run()
     assert_literal(at, untrusted, "The reranker refused", "tokens.")  # "Characters … of <source>, n tokens."
     at.session_state["search.tabs"] = "Manage"
     at.run()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from embedlab.figures import search_rank_moves, search_similarity_bars
 
 
@@ -20,3 +22,19 @@ def test_rank_moves_mark_moved_items_and_missing_sides():
     assert same.line.color == "#9aa0a6"
     assert list(new.y) == [4, 3] and list(new.marker.symbol) == ["circle-open", "circle"]
     assert "<i>" not in moved.hovertemplate
+
+
+def test_similarity_bars_without_a_calibrated_threshold_grey_nothing_and_draw_no_line():
+    fig = search_similarity_bars(["#1 a.md", "#2 b.md"], [0.88, 0.41], None, ["x", "y"])
+    assert list(fig.data[0].marker.color) == ["#4c78a8", "#4c78a8"]
+    assert not fig.layout.shapes and not fig.layout.annotations
+    assert fig.layout.xaxis.range[0] == pytest.approx(0.36)  # zoomed to the data alone
+
+
+def test_figure_labels_come_through_the_given_gettext():
+    catalog = {"Similarity of each result": "各结果的相似度", "threshold {value:.2f}": "阈值 {value:.2f}",
+               "Rank moves: {left} → {right}": "排名变化：{left} → {right}"}
+    fig = search_similarity_bars(["#1 a.md"], [0.7], 0.5, ["x"], gettext=lambda s: catalog.get(s, s))
+    assert fig.layout.title.text == "各结果的相似度" and fig.layout.annotations[0].text == "阈值 0.50"
+    moves = search_rank_moves([("a", 1, 2)], "左", "右", gettext=lambda s: catalog.get(s, s))
+    assert moves.layout.title.text == "排名变化：左 → 右" and list(moves.data[0].x) == ["左", "右"]
