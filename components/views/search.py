@@ -8,12 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from components import resources, state
+from components.i18n import _
 from components.instruction_picker import pick_instruction
 from components.page import PageContext
 from components.widgets import download_figure, download_table, ensure_local_model, literal, show_error
 from embedlab import figures, retrieval
 from embedlab.backends import EmbeddingError
-from embedlab.chunking import STRATEGIES
+from embedlab.chunking import STRATEGIES, STRATEGY_LABELS
 from embedlab.fusion import METHODS, RRF_K
 from embedlab.ingest import (
     SAMPLE_DOMAINS,
@@ -250,7 +251,8 @@ def _ingest_panel(ctx: PageContext, store: VectorStore, name: str) -> None:
         st.selectbox("Sample corpus", SAMPLE_DOMAINS, key=state.SEARCH_SAMPLE, persist_state="session",
                      format_func=lambda d: f"{d} ({len(load_domain_sample(d).documents)} documents)")
     c1, c2, c3 = st.columns(3)
-    c1.selectbox("Chunking", STRATEGIES, key=state.SEARCH_STRATEGY, persist_state="session", help="The strategies of the Chunking page.")
+    c1.selectbox("Chunking", STRATEGIES, key=state.SEARCH_STRATEGY, persist_state="session", help="The strategies of the Chunking page.",
+                 format_func={k: _(v) for k, v in STRATEGY_LABELS.items()}.__getitem__)
     c2.number_input("Max tokens per chunk", 8, 8192, step=32, key=state.SEARCH_MAX_TOKENS, persist_state="session",
                     help="Quality falls past about 2,048 tokens; shorter chunks match more precisely.")
     c3.number_input("Overlap (tokens)", 0, 4096, step=16, key=state.SEARCH_OVERLAP, persist_state="session")
