@@ -153,7 +153,8 @@ def marks_sentence(n_chars: int, marks: dict[int, int], limits: Sequence[int] = 
                          .format(limit=limit, pos=pos, share=pos / max(n_chars, 1)))
         else:
             parts.append(gettext(N_("the text ends before token **{limit:,}**")).format(limit=limit))
-    return gettext(N_("Marked in the view below (▼): {marks}.")).format(marks="; ".join(parts))
+    separator = gettext(N_("; "))  # between the marks: Chinese uses its own semicolon
+    return gettext(N_("Marked in the view below (▼): {marks}.")).format(marks=separator.join(parts))
 
 
 def length_advice(n_tokens: int) -> tuple[str, Message] | None:

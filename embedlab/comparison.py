@@ -452,9 +452,12 @@ def mrr_verdict(test: PairedTest) -> tuple[Message, ...]:
     word of them decided by the numbers of `test` (a = without, b = with, per labelled query).
 
     Which side is better is said only when the paired permutation test finds the difference
-    significant (p < significance.ALPHA); otherwise "no significant difference".
+    significant (p < significance.ALPHA); otherwise "no significant difference". MRRs and their
+    difference are given at display precision, as in the metrics table.
     """
-    figures = {"with_": test.mean_b, "without": test.mean_a, "diff": test.diff, "n": test.n}
+    # Like every difference the page shows: the shown "with" minus the shown "without".
+    with_, without = round(test.mean_b, DISPLAY_DECIMALS), round(test.mean_a, DISPLAY_DECIMALS)
+    figures = {"with_": with_, "without": without, "diff": round(with_ - without, DISPLAY_DECIMALS), "n": test.n}
     if test.p_value is None or test.ci_low is None or test.ci_high is None:
         return (Message(N_("MRR is {with_:.4f} with the instruction and {without:.4f} without it: one labelled "
                            "query is too few for a test."), figures),)

@@ -259,10 +259,9 @@ def _show_match(text: str, chunks: list[Chunk], result: ChunkMatch, n_tokens: in
         fig = figures.pooling_comparison_bars(result.labelled_scores(_), gettext=_)
         st.plotly_chart(fig, key="chunk.pooling")
         download_figure(fig, "whole-vs-chunks", key="chunk.dl.pooling", label=_("Download HTML"))
-    with right:
+    with right, st.container(key="chunk_pooling"):
         st.dataframe(pd.DataFrame(result.pooling_rows(_)), hide_index=True, key="chunk.pooling_table")
         download_table(pd.DataFrame(result.pooling_rows()), "whole-vs-chunks", key="chunk.dl.pooling_table",
                        label=_("Download CSV"))
         verdict = chunkview.pooling_verdict(result.scores, n_tokens, result.whole_tokens)
-        with st.container(key="chunk_pooling_verdict"):
-            st.caption(" ".join(tr(sentence) for sentence in verdict))
+        st.caption(" ".join(tr(sentence) for sentence in verdict))

@@ -21,7 +21,7 @@ from embedlab.text import short_labels
 # ~44 Latin or ~24 CJK characters a line, at most HOVER_LIMIT characters of each text.
 HOVER_WIDTH = 44
 HOVER_LIMIT = 360
-DENSE_COLUMNS = 16  # past this many documents the x labels are the numbers only (D1, D2, ...)
+DENSE_COLUMNS = 16  # past this many documents the x labels are the numbers only (D1, D2, ...), on end
 
 
 def _hover(text: str) -> str:
@@ -84,8 +84,8 @@ def similarity_heatmap(
     # Explicit tick lists: plotly would otherwise skip crowded category labels.
     fig.update_yaxes(autorange="reversed", tickfont={"size": 11}, tickmode="array", tickvals=y, ticktext=y,
                      showticklabels=show_query_labels)
-    fig.update_xaxes(tickangle=0 if dense else -60, tickfont={"size": 10 if dense else 11}, tickmode="array",
-                     tickvals=x, ticktext=x)
+    # Dense: upright numbers would run into each other, so they stand on end (one per column).
+    fig.update_xaxes(tickangle=-90 if dense else -60, tickfont={"size": 11}, tickmode="array", tickvals=x, ticktext=x)
     fig.update_layout(
         title={"text": html.escape(title), "font": {"size": 15}},
         height=220 + 26 * len(queries) + 6 * min(len(documents), 30),

@@ -278,6 +278,8 @@ def test_the_page_in_chinese_shows_no_untranslated_text_before_and_after_compare
     assert f"{test.ci_low:+.4f} 至 {test.ci_high:+.4f}" in verdict and "置信区间" in verdict and "配对置换检验" in verdict
     assert ("显著更高" in verdict) == test.significant and ("没有显著差异" in verdict) == (not test.significant)
     assert [m.label for m in at.metric][:2] == ["第一名发生变化的查询", "第一名平均领先幅度"]
+    # Streamlit draws a change's arrow from its leading sign: the Chinese text must keep it first.
+    assert all(m.delta[0] in "+-" for m in at.metric[1:4]), [m.delta for m in at.metric]
     # Column headers, figure titles and hover words in Chinese; the exported data keeps English.
     assert any(tuple(df.value.columns)[:3] == ("查询编号", "查询", "加指令名次") for df in at.dataframe)
     specs = charts(at)

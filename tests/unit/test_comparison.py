@@ -182,11 +182,11 @@ def test_heatmap_escapes_user_text_everywhere_and_keeps_the_hover_inside_the_cha
     assert len(set(trace.x)) == 4
 
 
-def test_a_dense_heatmap_labels_documents_by_number_upright():
+def test_a_dense_heatmap_labels_documents_by_number_on_end():
     documents = [f"document number {j} about leave" for j in range(1, DENSE_COLUMNS + 2)]
     fig = figures.similarity_heatmap(np.zeros((2, len(documents))), ["a", "b"], documents, "t", 0.0, 1.0)
     assert list(fig.data[0].x) == [f"D{j}" for j in range(1, len(documents) + 1)]
-    assert fig.layout.xaxis.tickangle == 0
+    assert fig.layout.xaxis.tickangle == -90 and fig.layout.xaxis.tickfont.size == 11
     sparse = figures.similarity_heatmap(np.zeros((2, 3)), ["a", "b"], documents[:3], "t", 0.0, 1.0)
     assert sparse.data[0].x[0].startswith("D1 · document")
 
