@@ -9,7 +9,7 @@ document j. Labels are boolean (n, m) arrays: `labels[i, j]` = document j answer
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,19 +153,25 @@ class Variant:
         return [format_query(self.task or "", d, self.template) for d in documents]
 
 
-def input_names(queries: Sequence[str], documents: Sequence[str], variants: Sequence[Variant]) -> dict[str, str]:
+def input_names(queries: Sequence[str], documents: Sequence[str], variants: Sequence[Variant],
+                gettext: Callable[[str], str] = str) -> dict[str, str]:
     """Every distinct string the variants need, in first-seen order, with what it stands for
-    (for messages): {text: "query 2 (HR policy)"}.
+    (for messages, in the language of `gettext`): {text: "query 2 (HR policy)"}.
 
     A text sent as it is is named without a variant ("document 3"); the first variant that
     needs a string names it.
     """
     names: dict[str, str] = {}
     for v in variants:
-        for kind, raw, sent in (("query", queries, v.query_texts(queries)),
-                                ("document", documents, v.document_texts(documents))):
+        variant = gettext(v.name) if v.name == NO_INSTRUCTION else v.name
+        for (plain_name, named), raw, sent in (
+            ((N_("query {i}"), N_("query {i} ({variant})")), queries, v.query_texts(queries)),
+            ((N_("document {i}"), N_("document {i} ({variant})")), documents, v.document_texts(documents)),
+        ):
             for i, (plain, text) in enumerate(zip(raw, sent, strict=True), start=1):
-                names.setdefault(text, f"{kind} {i}" if text == plain else f"{kind} {i} ({v.name})")
+                if text not in names:
+                    names[text] = (gettext(plain_name).format(i=i) if text == plain
+                                   else gettext(named).format(i=i, variant=variant))
     return names
 
 

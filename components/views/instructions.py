@@ -207,7 +207,7 @@ def _comparison(ctx: PageContext, queries: list[str], documents: list[str], labe
     kept = ss[state.INSTR_RESULT]
     if kept is not None and kept[0] == inputs:
         return kept[1]
-    names = input_names(queries, documents, [Variant(NO_INSTRUCTION), with_, *others])  # {text: what it is}
+    names = input_names(queries, documents, [Variant(NO_INSTRUCTION), with_, *others], gettext=_)  # {text: what it is}
     vectors = embed_with_progress(ctx, list(names), _("Embedding queries and documents"), list(names.values()))
     if vectors is None:
         return None

@@ -223,6 +223,9 @@ def test_input_names_say_what_each_sent_string_is():
     assert names["leave?"] == "query 1" and names["Travel needs approval."] == "document 2"
     assert names["Instruct: Find HR policy\nQuery:travel?"] == "query 2 (HR)"
     assert names["Instruct: Same meaning\nQuery:Leave is 25 days."] == "document 1 (STS)"
+    zh = {"query {i}": "查询 {i}", "document {i} ({variant})": "文档 {i}（{variant}）"}
+    chinese = input_names(queries, documents, variants, gettext=lambda m: zh.get(m, m))
+    assert chinese["leave?"] == "查询 1" and chinese["Instruct: Same meaning\nQuery:Leave is 25 days."] == "文档 1（STS）"
 
 
 # --- the Instruction Lab's comparison --------------------------------------------------------------
