@@ -26,7 +26,7 @@ import hashlib
 import importlib.resources
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -361,18 +361,19 @@ def chunk_texts(text: str, chunks: Sequence[Chunk]) -> list[str]:
 def chunk_rows(text: str, chunks: list[Chunk]) -> list[dict[str, object]]:
     """One row per chunk for the table: number (from 1), span, tokens, characters, first words."""
     return [
-        {"chunk": i + 1, "start": c.start, "end": c.end, "tokens": c.tokens,
-         "characters": c.end - c.start, "first words": first_words(text[c.start : c.end])}
+        {N_("chunk"): i + 1, N_("start"): c.start, N_("end"): c.end, N_("tokens"): c.tokens,
+         N_("characters"): c.end - c.start, N_("first words"): first_words(text[c.start : c.end])}
         for i, c in enumerate(chunks)
     ]
 
 
 POOLING = {
-    "document": "Whole document (truncated)",
-    "mean": "Mean of chunk vectors",
-    "weighted": "Length-weighted mean",
-    "best": "Best chunk (max-sim)",
+    "document": N_("Whole document (truncated)"),
+    "mean": N_("Mean of chunk vectors"),
+    "weighted": N_("Length-weighted mean"),
+    "best": N_("Best chunk (max-sim)"),
 }
+WHOLE_DOCUMENT = N_("Whole document (first {n:,} tokens)")  # the "document" pooling, saying where it was cut
 
 
 def pooled_scores(
@@ -448,14 +449,18 @@ class ChunkMatch:
     scores: dict[str, float]
     whole_tokens: int
 
-    def labelled_scores(self) -> dict[str, float]:
-        """`scores` keyed by readable labels (the whole-document one says where it was cut), in POOLING order."""
-        labels = {**POOLING, "document": f"Whole document (first {self.whole_tokens:,} tokens)"}
+    def labelled_scores(self, gettext: Callable[[str], str] = str) -> dict[str, float]:
+        """`scores` keyed by readable labels in the language of `gettext` (the whole-document one
+        says where it was cut), in POOLING order."""
+        labels = {k: gettext(v) for k, v in POOLING.items()}
+        labels["document"] = gettext(WHOLE_DOCUMENT).format(n=self.whole_tokens)
         return {labels[k]: self.scores[k] for k in POOLING}
 
-    def pooling_rows(self) -> list[dict[str, object]]:
-        """One table row per pooling: {"method": label, "similarity": rounded to 4 places}."""
-        return [{"method": label, "similarity": round(v, 4)} for label, v in self.labelled_scores().items()]
+    def pooling_rows(self, gettext: Callable[[str], str] = str) -> list[dict[str, object]]:
+        """One table row per pooling: {"method": label, "similarity": rounded to 4 places}, the
+        column names and labels in the language of `gettext`."""
+        method, similarity = gettext(N_("method")), gettext(N_("similarity"))
+        return [{method: label, similarity: round(v, 4)} for label, v in self.labelled_scores(gettext).items()]
 
 
 def score_match(
@@ -479,7 +484,7 @@ def score_match(
 
 # Long documents written for this project (fictional organisations), Markdown with headings.
 SAMPLES = {
-    "English: information security and workplace policy": "policy_en.md",
+    N_("English: information security and workplace policy"): "policy_en.md",
     "中文：员工手册（节选）": "policy_zh.md",
 }
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import bisect
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from embedlab.chunking import CONTEXT_MARKS, Chunk
+from embedlab.chunking import CONTEXT_MARKS, POOLING, WHOLE_DOCUMENT, Chunk
+from embedlab.messages import N_, Message
 
 PALETTE = ("#ffd6a5", "#caffbf", "#9bf6ff", "#bdb2ff", "#ffc6ff", "#fdffb6", "#a0c4ff", "#ffadad")
 HIGHLIGHT = "#d62728"
@@ -33,11 +34,12 @@ def _background(covering: list[int]) -> str:
     return f"background:repeating-linear-gradient(135deg,{','.join(stops)});"
 
 
-def _mark_badge(limit: int) -> str:
+def _mark_badge(limit: int, gettext: Callable[[str], str]) -> str:
+    title = html.escape(gettext(N_("token {limit:,} starts here")).format(limit=limit))
+    text = html.escape(gettext(N_("▼ {limit:,} tokens")).format(limit=limit))
     return (
-        f'<span class="ev-mark" title="token {limit:,} starts here" style="background:{HIGHLIGHT};color:#fff;'
-        f'border-radius:3px;padding:0 4px;margin:0 2px;font-size:0.75em;font-weight:600;">'
-        f"▼ {limit:,} tokens</span>"
+        f'<span class="ev-mark" title="{title}" style="background:{HIGHLIGHT};color:#fff;'
+        f'border-radius:3px;padding:0 4px;margin:0 2px;font-size:0.75em;font-weight:600;">{text}</span>'
     )
 
 
@@ -49,6 +51,7 @@ def chunk_html(
     max_height_px: int = 480,
     span: tuple[int, int] | None = None,
     dim_others: bool = True,
+    gettext: Callable[[str], str] = str,
 ) -> str:
     """The document with chunks coloured, overlaps striped and token marks inserted.
 
@@ -60,6 +63,7 @@ def chunk_html(
         max_height_px: height of the scrolling box.
         span: draw only text[a:b] (e.g. one chunk, with its shared parts striped).
         dim_others: with `selected`, fade the other chunks.
+        gettext: translates the marks' labels.
     """
     marks = marks or {}
     lo, hi = span if span is not None else (0, len(text))
@@ -76,11 +80,11 @@ def chunk_html(
     ]
     for a, b in zip(cuts, cuts[1:], strict=False):
         for limit in mark_at.get(a, []):
-            parts.append(_mark_badge(limit))
+            parts.append(_mark_badge(limit, gettext))
         if a < b:
             parts.append(_segment_html(text, chunks, chunk_starts, a, b, selected, dim_others))
     for limit in mark_at.get(hi, []) if hi == len(text) else []:
-        parts.append(_mark_badge(limit))
+        parts.append(_mark_badge(limit, gettext))
     parts.append("</div>")
     return "".join(parts)
 
@@ -131,9 +135,10 @@ def first_token_pieces(text: str, starts: Sequence[int], limit: int = 400) -> li
     return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
 
 
-def marks_sentence(n_chars: int, marks: dict[int, int], limits: Sequence[int] = CONTEXT_MARKS) -> str:
+def marks_sentence(n_chars: int, marks: dict[int, int], limits: Sequence[int] = CONTEXT_MARKS,
+                   gettext: Callable[[str], str] = str) -> str:
     """Markdown saying where each context mark falls, e.g. "token **2,048** starts at character 9,876
-    (23% of the text)", or that the text ends before it.
+    (23% of the text)", or that the text ends before it, in the language of `gettext`.
 
     Args:
         n_chars: length of the document in characters.
@@ -144,19 +149,62 @@ def marks_sentence(n_chars: int, marks: dict[int, int], limits: Sequence[int] = 
     for limit in limits:
         if limit in marks:
             pos = marks[limit]
-            parts.append(f"token **{limit:,}** starts at character {pos:,} ({pos / max(n_chars, 1):.0%} of the text)")
+            parts.append(gettext(N_("token **{limit:,}** starts at character {pos:,} ({share:.0%} of the text)"))
+                         .format(limit=limit, pos=pos, share=pos / max(n_chars, 1)))
         else:
-            parts.append(f"the text ends before token **{limit:,}**")
-    return "Marked in the view below (▼): " + "; ".join(parts) + "."
+            parts.append(gettext(N_("the text ends before token **{limit:,}**")).format(limit=limit))
+    separator = gettext(N_("; "))  # between the marks: Chinese uses its own semicolon
+    return gettext(N_("Marked in the view below (▼): {marks}.")).format(marks=separator.join(parts))
 
 
-def length_advice(n_tokens: int) -> tuple[str, str] | None:
+def length_advice(n_tokens: int) -> tuple[str, Message] | None:
     """("warning" or "info", message) about embedding a text of `n_tokens` as one input; None when short."""
     if n_tokens > 32_768:
-        return ("warning", "This text is longer than the 32,768 tokens the model accepts as one input: "
-                           "as a whole it would be cut off or rejected.")
+        return ("warning", Message(N_("This text is longer than the 32,768 tokens the model accepts as one input: "
+                                      "as a whole it would be cut off or rejected.")))
     if n_tokens > 8_192:
-        return "warning", "Past about 8,192 tokens the beginning and end of a single input fade: split it."
+        return "warning", Message(N_("Past about 8,192 tokens the beginning and end of a single input fade: split it."))
     if n_tokens > 2_048:
-        return "info", "Past about 2,048 tokens embedding quality starts to drop: chunking helps."
+        return "info", Message(N_("Past about 2,048 tokens embedding quality starts to drop: chunking helps."))
     return None
+
+
+def pooling_verdict(scores: dict[str, float], doc_tokens: int, whole_tokens: int,
+                    decimals: int = 4) -> list[Message]:
+    """What the four whole-document scores of one match say, every claim decided by the numbers.
+
+    Scores are compared as shown (rounded to `decimals`), so a sentence never contradicts the table.
+
+    Args:
+        scores: cosine similarity per pooling, keys as in chunking.POOLING.
+        doc_tokens: tokens of the whole document.
+        whole_tokens: tokens of the whole-document input (the document cut at the page's limit).
+    """
+    shown = {k: round(float(scores[k]), decimals) for k in POOLING}
+    names = {k: Message(v) for k, v in POOLING.items()}
+    names["document"] = Message(WHOLE_DOCUMENT, {"n": whole_tokens})
+    top, bottom = max(shown, key=shown.__getitem__), min(shown, key=shown.__getitem__)
+    if shown[top] == shown[bottom]:
+        sentences = [Message(N_("All four ways score the same here ({score:.4f})."), {"score": shown[top]})]
+    else:
+        sentences = [Message(N_("Here “{top}” scores highest ({top_score:.4f}) and “{bottom}” lowest ({bottom_score:.4f})."),
+                             {"top": names[top], "top_score": shown[top],
+                              "bottom": names[bottom], "bottom_score": shown[bottom]})]
+    best, mean = shown["best"], shown["mean"]
+    gap = {"gap": round(abs(best - mean), decimals), "best": best, "mean": mean}
+    if best > mean:
+        sentences.append(Message(N_("The best chunk scores {gap:.4f} higher than the mean of the chunk vectors: "
+                                    "averaging dilutes the closest passage with the rest of the document."), gap))
+    elif mean > best:
+        sentences.append(Message(N_("The mean of the chunk vectors scores {gap:.4f} higher than the best chunk: "
+                                    "for this query the chunks together come closer than any single passage."), gap))
+    else:
+        sentences.append(Message(N_("The best chunk and the mean of the chunk vectors score the same ({best:.4f})."),
+                                 gap))
+    if doc_tokens > whole_tokens:
+        sentences.append(Message(N_("The whole-document input is cut at {n:,} tokens: it never sees the last "
+                                    "{rest:,} tokens of the text."), {"n": whole_tokens, "rest": doc_tokens - whole_tokens}))
+    else:
+        sentences.append(Message(N_("The whole document ({n:,} tokens) fits in one input: nothing is cut."),
+                                 {"n": whole_tokens}))
+    return sentences

@@ -9,14 +9,16 @@ document j. Labels are boolean (n, m) arrays: `labels[i, j]` = document j answer
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from embedlab.instructions import DEFAULT_TEMPLATE, format_query
+from embedlab.messages import N_, Message
 from embedlab.ranking import cosine_matrix, rank_order, ranks, reciprocal_rank
+from embedlab.significance import PairedTest, paired_test
 from embedlab.text import short_labels, shorten
 from embedlab.tokens import count_tokens
 
@@ -74,6 +76,19 @@ class LabelMetrics:
     queries: int
 
 
+def reciprocal_ranks(sim: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """rr[k] = 1 / rank of the first relevant document of the k-th labelled query (n_labelled,).
+
+    `sim` and `labels` are (n, m); queries without a relevant document are left out.
+    """
+    sim = np.asarray(sim, dtype=np.float64)
+    labels = np.asarray(labels, dtype=bool)
+    labelled = labels.any(axis=1)
+    s, lab = sim[labelled], labels[labelled]
+    return np.array([reciprocal_rank(row_labels[row_order]) for row_labels, row_order in zip(lab, rank_order(s), strict=True)],
+                    dtype=np.float64)
+
+
 def label_metrics(sim: np.ndarray, labels: np.ndarray) -> LabelMetrics:
     """Separation and MRR of `sim` (n, m) against boolean `labels` (n, m).
 
@@ -91,8 +106,7 @@ def label_metrics(sim: np.ndarray, labels: np.ndarray) -> LabelMetrics:
     s, lab = sim[labelled], labels[labelled]
     mean_rel = float(s[lab].mean())
     mean_irr = float(s[~lab].mean()) if (~lab).any() else float("nan")
-    order = rank_order(s)
-    mrr = float(np.mean([reciprocal_rank(row_labels[row_order]) for row_labels, row_order in zip(lab, order, strict=True)]))
+    mrr = float(reciprocal_ranks(sim, labels).mean())
     return LabelMetrics(mean_rel, mean_irr, mean_rel - mean_irr, mrr, int(labelled.sum()))
 
 
@@ -139,19 +153,25 @@ class Variant:
         return [format_query(self.task or "", d, self.template) for d in documents]
 
 
-def input_names(queries: Sequence[str], documents: Sequence[str], variants: Sequence[Variant]) -> dict[str, str]:
+def input_names(queries: Sequence[str], documents: Sequence[str], variants: Sequence[Variant],
+                gettext: Callable[[str], str] = str) -> dict[str, str]:
     """Every distinct string the variants need, in first-seen order, with what it stands for
-    (for messages): {text: "query 2 (HR policy)"}.
+    (for messages, in the language of `gettext`): {text: "query 2 (HR policy)"}.
 
     A text sent as it is is named without a variant ("document 3"); the first variant that
     needs a string names it.
     """
     names: dict[str, str] = {}
     for v in variants:
-        for kind, raw, sent in (("query", queries, v.query_texts(queries)),
-                                ("document", documents, v.document_texts(documents))):
+        variant = gettext(v.name) if v.name == NO_INSTRUCTION else v.name
+        for (plain_name, named), raw, sent in (
+            ((N_("query {i}"), N_("query {i} ({variant})")), queries, v.query_texts(queries)),
+            ((N_("document {i}"), N_("document {i} ({variant})")), documents, v.document_texts(documents)),
+        ):
             for i, (plain, text) in enumerate(zip(raw, sent, strict=True), start=1):
-                names.setdefault(text, f"{kind} {i}" if text == plain else f"{kind} {i} ({v.name})")
+                if text not in names:
+                    names[text] = (gettext(plain_name).format(i=i) if text == plain
+                                   else gettext(named).format(i=i, variant=variant))
     return names
 
 
@@ -190,22 +210,22 @@ def ranking_table(
         shown = np.flatnonzero((r_with[i] <= top_k) | (r_without[i] <= top_k))
         for j in sorted(shown, key=lambda j: r_with[i, j]):
             row = {
-                "Query #": i + 1,
-                "Query": q,
-                "Rank with": int(r_with[i, j]),
-                "Rank without": int(r_without[i, j]),
-                "Rank change": int(r_without[i, j] - r_with[i, j]),
-                "Document #": int(j) + 1,
-                "Document": documents[j],
-                "Score with": round(float(sim_with[i, j]), DISPLAY_DECIMALS),
-                "Score without": round(float(sim_without[i, j]), DISPLAY_DECIMALS),
-                "Score change": round(
+                N_("Query #"): i + 1,
+                N_("Query"): q,
+                N_("Rank with"): int(r_with[i, j]),
+                N_("Rank without"): int(r_without[i, j]),
+                N_("Rank change"): int(r_without[i, j] - r_with[i, j]),
+                N_("Document #"): int(j) + 1,
+                N_("Document"): documents[j],
+                N_("Score with"): round(float(sim_with[i, j]), DISPLAY_DECIMALS),
+                N_("Score without"): round(float(sim_without[i, j]), DISPLAY_DECIMALS),
+                N_("Score change"): round(
                     round(float(sim_with[i, j]), DISPLAY_DECIMALS) - round(float(sim_without[i, j]), DISPLAY_DECIMALS),
                     DISPLAY_DECIMALS,
                 ),
             }
             if labels is not None:
-                row["Relevant"] = bool(labels[i, j])
+                row[N_("Relevant")] = bool(labels[i, j])
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -225,20 +245,20 @@ def query_summary(
     for i, q in enumerate(queries):
         top_w, top_wo = int(np.argmin(r_with[i])), int(np.argmin(r_without[i]))
         row = {
-            "Query #": i + 1,
-            "Query": q,
-            "Top-1 without": f"D{top_wo + 1} · {shorten(documents[top_wo], 40)}",
-            "Top-1 with": f"D{top_w + 1} · {shorten(documents[top_w], 40)}",
-            "Top-1 changed": top_w != top_wo,
-            "Margin without": round(float(m_without[i]), DISPLAY_DECIMALS),
-            "Margin with": round(float(m_with[i]), DISPLAY_DECIMALS),
-            "Margin change": round(float(m_with[i] - m_without[i]), DISPLAY_DECIMALS),
-            "Documents that moved": int((r_with[i] != r_without[i]).sum()),
+            N_("Query #"): i + 1,
+            N_("Query"): q,
+            N_("Top-1 without"): f"D{top_wo + 1} · {shorten(documents[top_wo], 40)}",
+            N_("Top-1 with"): f"D{top_w + 1} · {shorten(documents[top_w], 40)}",
+            N_("Top-1 changed"): top_w != top_wo,
+            N_("Margin without"): round(float(m_without[i]), DISPLAY_DECIMALS),
+            N_("Margin with"): round(float(m_with[i]), DISPLAY_DECIMALS),
+            N_("Margin change"): round(float(m_with[i] - m_without[i]), DISPLAY_DECIMALS),
+            N_("Documents that moved"): int((r_with[i] != r_without[i]).sum()),
         }
         if labels is not None:
             rel = np.flatnonzero(labels[i])
-            row["First relevant rank without"] = int(r_without[i, rel].min()) if rel.size else None
-            row["First relevant rank with"] = int(r_with[i, rel].min()) if rel.size else None
+            row[N_("First relevant rank without")] = int(r_without[i, rel].min()) if rel.size else None
+            row[N_("First relevant rank with")] = int(r_with[i, rel].min()) if rel.size else None
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -250,12 +270,12 @@ def metrics_table(named_sims: Sequence[tuple[str, np.ndarray]], labels: np.ndarr
         m = label_metrics(sim, labels)
         rows.append(
             {
-                "Instruction": name,
-                "Mean sim. relevant": round(m.mean_relevant, DISPLAY_DECIMALS),
-                "Mean sim. irrelevant": round(m.mean_irrelevant, DISPLAY_DECIMALS),
-                "Separation": round(m.separation, DISPLAY_DECIMALS),
-                "MRR": round(m.mrr, DISPLAY_DECIMALS),
-                "Labelled queries": m.queries,
+                N_("Instruction"): name,
+                N_("Mean sim. relevant"): round(m.mean_relevant, DISPLAY_DECIMALS),
+                N_("Mean sim. irrelevant"): round(m.mean_irrelevant, DISPLAY_DECIMALS),
+                N_("Separation"): round(m.separation, DISPLAY_DECIMALS),
+                N_("MRR"): round(m.mrr, DISPLAY_DECIMALS),
+                N_("Labelled queries"): m.queries,
             }
         )
     return pd.DataFrame(rows)
@@ -265,7 +285,7 @@ def matrix_frame(sim: np.ndarray, queries: Sequence[str], documents: Sequence[st
     """A (n, m) matrix as a table for CSV export: the full query, then one column per document
     headed by its unique short label ("D1 · first words…"), values at display precision."""
     frame = pd.DataFrame(rounded(sim), columns=short_labels(documents, "D", 40))
-    frame.insert(0, "Query", list(queries))
+    frame.insert(0, N_("Query"), list(queries))
     return frame
 
 
@@ -277,13 +297,13 @@ def input_preview(queries: Sequence[str], documents: Sequence[str], variant: Var
     """
     rows = []
     for side, bare, sent in (
-        ("query", queries, variant.query_texts(queries)),
-        ("document", documents, variant.document_texts(documents)),
+        (N_("query"), queries, variant.query_texts(queries)),
+        (N_("document"), documents, variant.document_texts(documents)),
     ):
         for i, (b, s) in enumerate(zip(bare, sent, strict=True), start=1):
             n = count_tokens(s)
-            rows.append({"Side": side, "#": i, "Sent to the model": s, "Tokens": n,
-                         "Instruction tokens": n - count_tokens(b)})
+            rows.append({N_("Side"): side, "#": i, N_("Sent to the model"): s, N_("Tokens"): n,
+                         N_("Instruction tokens"): n - count_tokens(b)})
     return pd.DataFrame(rows)
 
 
@@ -306,7 +326,7 @@ def pairs_from_frame(queries: Sequence[str], documents: Sequence[str], frame: pd
 
 # --- The Instruction Lab's comparison ------------------------------------------------------------
 
-NO_INSTRUCTION = "No instruction"  # the name of the baseline variant in tables and charts
+NO_INSTRUCTION = N_("No instruction")  # the name of the baseline variant in tables and charts
 MAX_TOP_K = 10  # the ranking table shows at most this many documents per query and side
 
 
@@ -329,6 +349,8 @@ class Comparison:
         top1_changed: how many queries have another top-1 document with the instruction.
         margin_without: mean top-1 margin (top-1 - top-2) without the instruction.
         margin_with: the same with it.
+        mrr_test: the paired test of the per-query reciprocal ranks with against without the
+            instruction (b = with, a = without), None without labels.
     """
 
     queries: tuple[str, ...]
@@ -343,6 +365,7 @@ class Comparison:
     top1_changed: int
     margin_without: float
     margin_with: float
+    mrr_test: PairedTest | None = None
 
     @property
     def max_top_k(self) -> int:
@@ -360,6 +383,10 @@ class Comparison:
     def matrix_table(self, name: str) -> pd.DataFrame:
         """One of `matrices()` as a CSV-ready table (`matrix_frame`)."""
         return matrix_frame(self.matrices()[name], self.queries, self.documents)
+
+    def verdict(self) -> tuple[Message, ...]:
+        """`mrr_verdict` of this comparison; empty without labels."""
+        return mrr_verdict(self.mrr_test) if self.mrr_test is not None else ()
 
     def label_change(self, column: str) -> tuple[float, float] | None:
         """(value with the instruction, change against no instruction) of a `metrics` column
@@ -396,8 +423,9 @@ def compare(
     without, with_ = sim(Variant(NO_INSTRUCTION)), sim(instructed)
     labels = np.asarray(labels, dtype=bool).reshape(len(queries), len(documents))
     known = labels if labels.any() else None
-    metrics = None
+    metrics, mrr_test = None, None
     if known is not None:
+        mrr_test = paired_test(reciprocal_ranks(without, known), reciprocal_ranks(with_, known))
         named = {NO_INSTRUCTION: without, instructed.name: with_}
         for variant in others:
             if variant.name not in named:
@@ -417,4 +445,45 @@ def compare(
         top1_changed=int(summary["Top-1 changed"].sum()) if len(summary) else 0,
         margin_without=float(top1_margin(without).mean()),
         margin_with=float(top1_margin(with_).mean()),
+        mrr_test=mrr_test,
     )
+
+
+def _p_value(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def mrr_verdict(test: PairedTest) -> tuple[Message, ...]:
+    """The verdict of with against without the instruction on MRR, in one or two sentences, every
+    word of them decided by the numbers of `test` (a = without, b = with, per labelled query).
+
+    Which side is better is said only when the paired permutation test finds the difference
+    significant (p < significance.ALPHA); otherwise "no significant difference". MRRs and their
+    difference are given at display precision, as in the metrics table.
+    """
+    # Like every difference the page shows: the shown "with" minus the shown "without".
+    with_, without = round(test.mean_b, DISPLAY_DECIMALS), round(test.mean_a, DISPLAY_DECIMALS)
+    figures = {"with_": with_, "without": without, "diff": round(with_ - without, DISPLAY_DECIMALS), "n": test.n}
+    if test.p_value is None or test.ci_low is None or test.ci_high is None:
+        return (Message(N_("MRR is {with_:.4f} with the instruction and {without:.4f} without it: one labelled "
+                           "query is too few for a test."), figures),)
+    if test.ties == test.n:
+        return (Message(N_("No difference: each of the {n} labelled queries ranks its first relevant document "
+                           "the same with and without the instruction (MRR {with_:.4f})."), figures),)
+    figures |= {"low": test.ci_low, "high": test.ci_high, "p": _p_value(test.p_value)}
+    if not test.significant:
+        headline = N_("No significant difference in MRR: {with_:.4f} with the instruction against {without:.4f} "
+                      "without it, a difference of {diff:+.4f} (95% CI {low:+.4f} to {high:+.4f}; paired "
+                      "permutation test over {n} labelled queries, {p}).")
+    elif test.diff > 0:
+        headline = N_("With the instruction MRR is significantly higher: {with_:.4f} against {without:.4f} "
+                      "without it, a difference of {diff:+.4f} (95% CI {low:+.4f} to {high:+.4f}; paired "
+                      "permutation test over {n} labelled queries, {p}).")
+    else:
+        headline = N_("Without the instruction MRR is significantly higher: {without:.4f} against {with_:.4f} "
+                      "with it, a difference of {diff:+.4f} (95% CI {low:+.4f} to {high:+.4f}; paired "
+                      "permutation test over {n} labelled queries, {p}).")
+    counts = Message(N_("With the instruction {better} of {n} labelled queries rank their first relevant document "
+                        "higher, {worse} lower and {ties} the same."),
+                     {"better": test.better, "worse": test.worse, "ties": test.ties, "n": test.n})
+    return Message(headline, figures), counts

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from components import state
@@ -60,10 +61,10 @@ def _load_sample() -> None:
 def _apply_texts() -> None:
     queries, documents = split_items(ss[state.INSTR_QUERIES_INPUT]), split_items(ss[state.INSTR_DOCUMENTS_INPUT])
     if not queries or not documents:
-        flash("error", "Enter at least one query and one document; nothing was changed.")
+        flash("error", _("Enter at least one query and one document; nothing was changed."))
         return
     if len(queries) > MAX_TEXTS or len(documents) > MAX_TEXTS:
-        flash("error", f"At most {MAX_TEXTS} queries and {MAX_TEXTS} documents; nothing was changed.")
+        flash("error", _("At most {n} queries and {n} documents; nothing was changed.").format(n=MAX_TEXTS))
         return
     ss[state.INSTR_QUERIES], ss[state.INSTR_DOCUMENTS] = queries, documents
 
@@ -105,11 +106,11 @@ def render(ctx: PageContext) -> None:
     queries, documents = ss[state.INSTR_QUERIES], ss[state.INSTR_DOCUMENTS]
     labels = labels_from_pairs(queries, documents, ss[state.INSTR_PAIRS])
 
-    st.title("Instruction Lab")
-    st.caption(
+    st.title(_("Instruction Lab"))
+    st.caption(_(
         "Qwen3-Embedding reads queries as `Instruct: {task}\\nQuery:{query}`. Pick a sample set, pick or "
         "write an instruction and press **Compare** to see how every similarity and ranking moves."
-    )
+    ))
     show_flash()
     left, right = st.columns([3, 2], gap="large")
     with left:
@@ -120,10 +121,10 @@ def render(ctx: PageContext) -> None:
     template, symmetric = ss[state.INSTR_TEMPLATE], ss[state.INSTR_SYMMETRIC]
     with_ = Variant(instruction.name, instruction.task, template, symmetric) if instruction else None
     _preview(queries, documents, with_ or Variant(NO_INSTRUCTION))
-    st.button("Compare", key="instr.run", type="primary", on_click=_start, disabled=with_ is None,
-              help="Embeds every text without and with the instruction (each distinct text once, cached).")
+    st.button(_("Compare"), key="instr.run", type="primary", on_click=_start, disabled=with_ is None,
+              help=_("Embeds every text without and with the instruction (each distinct text once, cached)."))
     if with_ is None:
-        st.info("Choose an instruction to compare against “no instruction”.")
+        st.info(_("Choose an instruction to compare against “no instruction”."))
         return
     if not ss[state.INSTR_ACTIVE]:
         return
@@ -136,63 +137,66 @@ def render(ctx: PageContext) -> None:
 
 
 def _texts(sets: dict[str, SampleSet], queries: list[str], documents: list[str], labels: np.ndarray) -> None:
-    st.subheader("1 · Queries and documents")
+    st.subheader(_("1 · Queries and documents"))
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-    c1.selectbox("Sample set", list(sets), key=state.INSTR_SAMPLE, persist_state="session",
-                 help="Original texts in English and Chinese, with relevance labels. Loading a set also picks "
-                      "its instruction and the instructions to compare it with.")
-    c2.button("Load", key="instr.load_sample", on_click=_load_sample, width="stretch")
+    c1.selectbox(_("Sample set"), list(sets), key=state.INSTR_SAMPLE, persist_state="session",
+                 help=_("Original texts in English and Chinese, with relevance labels. Loading a set also picks "
+                        "its instruction and the instructions to compare it with."))
+    c2.button(_("Load"), key="instr.load_sample", on_click=_load_sample, width="stretch")
     with st.form("instr.texts_form"):
         q_col, d_col = st.columns(2)
-        q_col.text_area("Queries", key=state.INSTR_QUERIES_INPUT, persist_state="session", height=220,
-                        help="One per line. For texts over several lines, put a line with only --- between them.")
-        d_col.text_area("Documents", key=state.INSTR_DOCUMENTS_INPUT, persist_state="session", height=220,
-                        help="One per line. For texts over several lines (code), put a line with only --- between them.")
-        st.form_submit_button("Apply texts", on_click=_apply_texts)
-    with st.expander(f"Relevance labels · {int(labels.sum())} pairs (which documents answer which query)"):
+        q_col.text_area(_("Queries"), key=state.INSTR_QUERIES_INPUT, persist_state="session", height=220,
+                        help=_("One per line. For texts over several lines, put a line with only --- between them."))
+        d_col.text_area(_("Documents"), key=state.INSTR_DOCUMENTS_INPUT, persist_state="session", height=220,
+                        help=_("One per line. For texts over several lines (code), put a line with only --- "
+                               "between them."))
+        st.form_submit_button(_("Apply texts"), on_click=_apply_texts)
+    with st.expander(_("Relevance labels · {n} pairs (which documents answer which query)").format(n=int(labels.sum()))):
         grid_key = f"{state.INSTR_LABELS_GRID}.{hash((tuple(queries), tuple(documents)))}"
         with st.form("instr.labels_form", border=False):
             st.data_editor(labels_frame(queries, documents, labels), key=grid_key, width="stretch")
-            st.form_submit_button("Save labels", on_click=_save_labels, args=(grid_key,))
+            st.form_submit_button(_("Save labels"), on_click=_save_labels, args=(grid_key,))
 
 
 def _instruction(library: InstructionLibrary) -> Instruction | None:
-    st.subheader("2 · Instruction")
+    st.subheader(_("2 · Instruction"))
     instruction = pick_instruction(library, state.INSTR_PICK)
     st.radio(
-        "Mode", [False, True], key=state.INSTR_SYMMETRIC, persist_state="session", horizontal=True,
-        format_func=lambda s: "Symmetric: queries and documents" if s else "Asymmetric: queries only (retrieval)",
-        help="Qwen instructs only queries for retrieval, and both sides for similarity and clustering.",
+        _("Mode"), [False, True], key=state.INSTR_SYMMETRIC, persist_state="session", horizontal=True,
+        format_func={True: _("Symmetric: queries and documents"),
+                     False: _("Asymmetric: queries only (retrieval)")}.__getitem__,
+        help=_("Qwen instructs only queries for retrieval, and both sides for similarity and clustering."),
     )
     with st.form("instr.template_form"):
-        st.text_area("Template", key=state.INSTR_TEMPLATE_INPUT, persist_state="session", height=70,
-                     help="Must contain {query} once; {task} is the instruction. No other placeholders.")
+        st.text_area(_("Template"), key=state.INSTR_TEMPLATE_INPUT, persist_state="session", height=70,
+                     help=_("Must contain `{query}` once; `{task}` is the instruction. No other placeholders."))
         t1, t2 = st.columns(2)
-        t1.form_submit_button("Apply template", on_click=_apply_template)
-        t2.form_submit_button("Official template", on_click=_reset_template)
+        t1.form_submit_button(_("Apply template"), on_click=_apply_template)
+        t2.form_submit_button(_("Official template"), on_click=_reset_template)
     if ss[state.INSTR_TEMPLATE] != DEFAULT_TEMPLATE:
-        st.info("A custom template is in use.", icon=":material/edit_note:")
+        st.info(_("A custom template is in use."), icon=":material/edit_note:")
     names = library.names()
     # Drop compared instructions deleted meanwhile (a multiselect value must be an option).
     if any(n not in names for n in ss[state.INSTR_COMPARE]):
         ss[state.INSTR_COMPARE] = [n for n in ss[state.INSTR_COMPARE] if n in names]
-    st.multiselect(f"Compare instructions on the labelled set (up to {MAX_ALTERNATIVES})", names,
+    st.multiselect(_("Compare instructions on the labelled set (up to {n})").format(n=MAX_ALTERNATIVES), names,
                    key=state.INSTR_COMPARE, persist_state="session", max_selections=MAX_ALTERNATIVES)
-    with st.expander("Manage instructions"):
+    with st.expander(_("Manage instructions")):
         library_editor(library)
     return instruction
 
 
 def _preview(queries: list[str], documents: list[str], variant: Variant) -> None:
-    st.subheader("3 · What is sent to the model")
+    st.subheader(_("3 · What is sent to the model"))
     preview = _input_preview(queries, documents, variant)
     p1, p2 = st.columns(2)
-    p1.caption(f"Query 1 · {preview['Tokens'][0]} tokens")
+    p1.caption(_("Query 1 · {n} tokens").format(n=preview["Tokens"][0]))
     p1.code(preview["Sent to the model"][0], language=None, wrap_lines=True)
-    p2.caption(f"Document 1 · {preview['Tokens'][len(queries)]} tokens")
+    p2.caption(_("Document 1 · {n} tokens").format(n=preview["Tokens"][len(queries)]))
     p2.code(preview["Sent to the model"][len(queries)], language=None, wrap_lines=True)
-    with st.expander("Every input with its token count"):
-        st.dataframe(preview, hide_index=True, width="stretch")
+    with st.expander(_("Every input with its token count")):
+        shown = preview.assign(Side=preview["Side"].map(_))
+        st.dataframe(_headed(shown), hide_index=True, width="stretch")
 
 
 def _comparison(ctx: PageContext, queries: list[str], documents: list[str], labels: np.ndarray,
@@ -204,8 +208,8 @@ def _comparison(ctx: PageContext, queries: list[str], documents: list[str], labe
     kept = ss[state.INSTR_RESULT]
     if kept is not None and kept[0] == inputs:
         return kept[1]
-    names = input_names(queries, documents, [Variant(NO_INSTRUCTION), with_, *others])  # {text: what it is}
-    vectors = embed_with_progress(ctx, list(names), "Embedding queries and documents", list(names.values()))
+    names = input_names(queries, documents, [Variant(NO_INSTRUCTION), with_, *others], gettext=_)  # {text: what it is}
+    vectors = embed_with_progress(ctx, list(names), _("Embedding queries and documents"), list(names.values()))
     if vectors is None:
         return None
     result = compare(queries, documents, labels, with_, others, list(names), vectors)
@@ -216,66 +220,87 @@ def _comparison(ctx: PageContext, queries: list[str], documents: list[str], labe
 # --- results ---------------------------------------------------------------------------------------
 
 
+def _headed(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its column names in the session's language (the data and exports keep English)."""
+    return frame.rename(columns=_)
+
+
+def _instruction_names(names: pd.Series) -> list[str]:
+    """Instruction names as shown: the baseline's translated, the user's as they are."""
+    return [_(n) if n == NO_INSTRUCTION else n for n in names]
+
+
 def _results(c: Comparison) -> None:
-    st.subheader("4 · Results")
+    st.subheader(_("4 · Results"))
+    if verdict := c.verdict():
+        with st.container(key="instr_verdict"):
+            st.info(" ".join(tr(sentence) for sentence in verdict), icon=":material/balance:")
     m = st.columns(4)
-    m[0].metric("Queries whose top-1 changed", f"{c.top1_changed} / {len(c.queries)}")
-    m[1].metric("Mean top-1 margin", f"{c.margin_with:.4f}", f"{c.margin_with - c.margin_without:+.4f} vs none")
-    for col, label, column in ((m[2], "Separation (labels)", "Separation"), (m[3], "MRR (labels)", "MRR")):
+    vs_none = _("{change:+.4f} vs none")
+    m[0].metric(_("Queries whose top-1 changed"), f"{c.top1_changed} / {len(c.queries)}")
+    m[1].metric(_("Mean top-1 margin"), f"{c.margin_with:.4f}", vs_none.format(change=c.margin_with - c.margin_without))
+    for col, label, column in ((m[2], _("Separation (labels)"), "Separation"), (m[3], _("MRR (labels)"), "MRR")):
         if (shown := c.label_change(column)) is not None:
-            col.metric(label, f"{shown[0]:.4f}", f"{shown[1]:+.4f} vs none")
+            col.metric(label, f"{shown[0]:.4f}", vs_none.format(change=shown[1]))
     _heatmaps(c)
-    st.markdown("**Per query: top-1 document and margin (top-1 − top-2)**")
-    st.dataframe(c.summary, hide_index=True, width="stretch")
-    download_table(c.summary, "query_summary", "instr.dl.summary")
+    st.markdown(_("**Per query: top-1 document and margin (top-1 − top-2)**"))
+    st.dataframe(_headed(c.summary), hide_index=True, width="stretch")
+    download_table(c.summary, "query_summary", "instr.dl.summary", label=_("Download CSV"))
     _ranking(c)
     if c.metrics is None:
-        st.caption("Add relevance labels (section 1) to see separation, MRR and the instruction comparison.")
+        st.caption(_("Add relevance labels (section 1) to see separation, MRR and the instruction comparison."))
         return
-    st.markdown("**Labelled set: separation and MRR per instruction**")
-    st.dataframe(c.metrics, hide_index=True, width="stretch")
-    bars = figures.instruction_comparison_bars(c.metrics)
+    st.markdown(_("**Labelled set: separation and MRR per instruction**"))
+    names = _instruction_names(c.metrics["Instruction"])
+    st.dataframe(_headed(c.metrics.assign(Instruction=names)), hide_index=True, width="stretch")
+    bars = figures.instruction_comparison_bars(c.metrics, names, gettext=_)
     st.plotly_chart(bars, width="stretch", key="instr.chart.compare")
     b1, b2 = st.columns(2)
     with b1:
-        download_table(c.metrics, "instruction_metrics", "instr.dl.metrics")
+        download_table(c.metrics, "instruction_metrics", "instr.dl.metrics", label=_("Download CSV"))
     with b2:
-        download_figure(bars, "instruction_comparison", "instr.dl.html.compare")
+        download_figure(bars, "instruction_comparison", "instr.dl.html.compare", label=_("Download HTML"))
 
 
 def _heatmaps(c: Comparison) -> None:
     queries, documents = list(c.queries), list(c.documents)
     zmin, zmax = figures.shared_range(c.without, c.with_)
+    with_title = _("With: {instruction}").format(instruction=_(c.instruction) if c.instruction == NO_INSTRUCTION
+                                                 else c.instruction)
     heatmaps = {
-        "without": figures.similarity_heatmap(c.without, queries, documents, "Without instruction", zmin, zmax),
-        "with": figures.similarity_heatmap(c.with_, queries, documents, f"With: {c.instruction}", zmin, zmax,
-                                           show_query_labels=False),
-        "difference": figures.difference_heatmap(c.diff, queries, documents, "Difference (with − without)",
-                                                 show_query_labels=False),
+        "without": figures.similarity_heatmap(c.without, queries, documents, _("Without instruction"), zmin, zmax,
+                                              gettext=_),
+        "with": figures.similarity_heatmap(c.with_, queries, documents, with_title, zmin, zmax,
+                                           show_query_labels=False, gettext=_),
+        "difference": figures.difference_heatmap(c.diff, queries, documents, _("Difference (with − without)"),
+                                                 gettext=_),
     }
-    # The first heatmap carries the query labels for all three, so it gets more room.
-    for col, (name, fig) in zip(st.columns([1.5, 1, 1]), heatmaps.items(), strict=True):
+    # Without and with side by side (the first carries the query labels for both, so it gets more
+    # room), the difference below at full width: every heatmap wide enough for its labels and hovers.
+    top = st.columns([1.25, 1])
+    for col, name in zip([*top, st.container()], heatmaps, strict=True):
         with col:
+            fig = heatmaps[name]
             st.plotly_chart(fig, width="stretch", key=f"instr.chart.{name}")
-            d1, d2 = st.columns(2)
+            d1, d2 = st.columns(2) if name != "difference" else st.columns([1, 1, 2])[:2]
             with d1:
-                download_table(c.matrix_table(name), f"similarity_{name}", f"instr.dl.csv.{name}", label="Matrix CSV")
+                download_table(c.matrix_table(name), f"similarity_{name}", f"instr.dl.csv.{name}", label=_("Matrix CSV"))
             with d2:
-                download_figure(fig, f"heatmap_{name}", f"instr.dl.html.{name}", label="Figure HTML")
+                download_figure(fig, f"heatmap_{name}", f"instr.dl.html.{name}", label=_("Figure HTML"))
 
 
 @st.fragment
 def _ranking(c: Comparison) -> None:
     """The ranking table: moving its k reruns only this fragment, from the kept comparison."""
-    st.markdown("**Ranking: documents in the top k without or with the instruction**")
+    st.markdown(_("**Ranking: documents in the top k without or with the instruction**"))
     top_k = 1
     if c.max_top_k > 1:
         state.keep_valid(state.INSTR_TOP_K, range(1, c.max_top_k + 1), fallback=c.max_top_k)
         top_k = st.slider("k", 1, c.max_top_k, key=state.INSTR_TOP_K, persist_state="session")
     ranking = c.ranking(top_k)
     st.dataframe(
-        ranking, hide_index=True, width="stretch",
-        column_config={"Rank change": st.column_config.NumberColumn(format="%+d", help="Positive = moved up"),
-                       "Score change": st.column_config.NumberColumn(format="%+.4f")},
+        _headed(ranking), hide_index=True, width="stretch",
+        column_config={_("Rank change"): st.column_config.NumberColumn(format="%+d", help=_("Positive = moved up")),
+                       _("Score change"): st.column_config.NumberColumn(format="%+.4f")},
     )
-    download_table(ranking, "ranking", "instr.dl.ranking")
+    download_table(ranking, "ranking", "instr.dl.ranking", label=_("Download CSV"))

@@ -3,12 +3,17 @@ tokens, chunk settings and the step slider, kept values, matching, and unusual p
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from embedlab import chunking, tokens
-from tests.support.apptest import CHUNKING, HOME, open_page
+from components import i18n
+from embedlab import chunking, chunkview, tokens
+from embedlab.instructions import PRESETS
+from tests.support.apptest import CHUNKING, HOME, ROOT, open_page
 from tests.support.pdfs import deflated, pdf, pdf_with_text
+from tests.support.untranslated import _WORDS, drawn_texts, untranslated
 
 
 def html_bodies(at: AppTest) -> list[str]:
@@ -223,3 +228,40 @@ def test_a_pdf_bomb_is_refused_and_the_last_good_document_kept(app_env):
     [message] = [e.value for e in at.error]
     assert "would expand past what the reader allows" in message and "decompression bomb" in message
     assert at.session_state["chunk.uploaded"]["text"] == "Badge rules for visitors"
+
+
+def shared_parts(at: AppTest) -> frozenset[str]:
+    """English phrases drawn by parts other modules own or that are data: the sidebar, the
+    instruction picker (names stay as written) and the instructions' task texts (sent to the model)."""
+    texts = drawn_texts(SimpleNamespace(_tree=at.sidebar))
+    picker = at.selectbox(key="chunk.w.instruction")
+    texts += [*picker.options, picker.help or "", *(p.task for p in PRESETS)]
+    return frozenset(m.group(0) for text in texts for m in _WORDS.finditer(text))
+
+
+def test_the_page_in_chinese_shows_no_untranslated_text_before_and_after_matching(app_env):
+    at = AppTest.from_file(str(ROOT / CHUNKING), default_timeout=120)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert untranslated(at, shared_parts(at)) == {}
+    assert at.radio(key="chunk.w.source").options == ["示例", "粘贴", "上传"]
+    assert at.selectbox(key="chunk.w.strategy").options == ["固定词元窗口", "递归（段落 → 句子 → 词元）",
+                                                           "Markdown 章节（过大时递归切分）"]
+    at.select_slider(key="chunk.w.size").set_value(128).run()
+    at.selectbox(key="chunk.w.doc_limit").set_value(512)
+    at.text_input(key="chunk.w.query").input("penetration test approval and external testers")
+    at.button(key="chunk.w.match").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert untranslated(at, shared_parts(at)) == {}
+    result = at.session_state["chunk.match"]
+    text = chunking.load_sample_document(next(iter(chunking.SAMPLES)))
+    # The caption beside the pooling table says what its numbers say, in Chinese.
+    expected = chunkview.pooling_verdict(result.scores, tokens.count_tokens(text), result.whole_tokens)
+    chinese = i18n.translations("zh").gettext
+    [caption] = [c.value for c in at.caption if c.value.startswith("这里")]
+    assert caption == " ".join(m.translate(chinese) for m in expected)
+    best, mean = round(result.scores["best"], 4), round(result.scores["mean"], 4)
+    assert ("最佳分块比分块向量的平均高" in caption) == (best > mean)
+    assert ("分块向量的平均比最佳分块高" in caption) == (mean > best)
+    assert list(at.dataframe[1].value.columns) == ["方式", "相似度"]

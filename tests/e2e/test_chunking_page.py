@@ -6,10 +6,24 @@ from __future__ import annotations
 import re
 import time
 import tomllib
+from pathlib import Path
+
+import pytest
 
 from bench.chunking_speed import long_document
 from embedlab import chunking
-from tests.support.browser import IMG, ROOT, assert_inert, press_slider, shot, wait_drawn, wait_idle
+from tests.support.browser import (
+    IMG,
+    ROOT,
+    SHOTS,
+    assert_inert,
+    press_slider,
+    shot,
+    table_cells,
+    wait_cell,
+    wait_drawn,
+    wait_idle,
+)
 
 CHUNK_SPANS = ".ev-chunks span.ev-chunk, .ev-chunks span.ev-overlap"
 UPLOADER = "[data-testid='stFileUploaderDropzoneInput']"
@@ -164,3 +178,54 @@ def test_upload_over_the_limit_is_refused_and_the_page_keeps_working(shared_app,
     assert "Badges are returned" in page.locator(".ev-chunks").first.inner_text()
     assert page.get_by_test_id("stAlertContentError").count() == 0
     assert page.get_by_test_id("stException").count() == 0
+
+
+FOUR_PLACES = re.compile(r"-?\d\.\d{4}")
+LABELS = {  # (doc limit box, query box, match button, best chunk, mean of chunk vectors)
+    "en": ("Whole document cut at (tokens)", "Query", "Embed chunks and match", "Best chunk (max-sim)",
+           "Mean of chunk vectors"),
+    "zh": ("整篇文档截断位置（词元）", "查询", "嵌入分块并匹配", "最佳分块（最大相似度）", "分块向量的平均"),
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_pooling_caption_follows_the_numbers_at_1440(shared_app, page, tmp_path, lang):
+    limit_box, query_box, match, best_label, mean_label = LABELS[lang]
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{shared_app}/Chunking?lang={lang}")
+    wait_idle(page)
+    page.locator(".ev-chunks").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    # A short whole-document input: quick on the stand-in. Typed, not clicked: a rerun finishing
+    # meanwhile redraws the list under the pointer.
+    limit = page.get_by_role("combobox", name=limit_box)
+    limit.click()
+    page.keyboard.type("512")
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    assert limit.input_value() == "512"
+    query = page.get_by_role("textbox", name=query_box, exact=True)
+    query.fill("penetration test approval and external testers")
+    query.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name=match).click()
+    pooling = page.locator(".st-key-chunk_pooling")
+    pooling.wait_for(timeout=120_000)
+    wait_cell(pooling, best_label)
+    cells = table_cells(page, pooling)
+    scores = {cells[i]: float(cells[i + 1]) for i in range(0, len(cells) - 1, 2) if FOUR_PLACES.fullmatch(cells[i + 1])}
+    assert len(scores) == 4, cells
+    caption = pooling.get_by_test_id("stCaptionContainer").inner_text()
+    # "Here “X” scores highest (h) and “Y” lowest (l)": the table's highest and lowest.
+    top, bottom = max(scores, key=scores.get), min(scores, key=scores.get)
+    named = re.findall(r"“([^”]+)”", caption)
+    assert named[:2] == [top, bottom] and f"{scores[top]:.4f}" in caption, (caption, scores)
+    best, mean = scores[best_label], scores[mean_label]
+    says_best_higher = {"en": "The best chunk scores", "zh": "最佳分块比分块向量的平均高"}[lang] in caption
+    says_mean_higher = {"en": "The mean of the chunk vectors scores", "zh": "分块向量的平均比最佳分块高"}[lang] in caption
+    assert says_best_higher == (best > mean) and says_mean_higher == (mean > best), (caption, scores)
+    assert f"{abs(best - mean):.4f}" in caption or best == mean
+    pooling.scroll_into_view_if_needed()
+    page.screenshot(path=str((Path(SHOTS) if SHOTS else tmp_path) / f"chunking-pooling-1440-{lang}.png"))
+    page.get_by_test_id("stMain").evaluate("el => el.scrollTo(0, 0)")
+    page.screenshot(path=str((Path(SHOTS) if SHOTS else tmp_path) / f"chunking-top-1440-{lang}.png"))

@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 _WORDS = re.compile(r"[A-Za-z]{2,}(?:[ '’-][A-Za-z]+)+")  # two English words or more in a row
 _PIECE = re.compile(r"\{[^{}]*\}|%[sd]")  # placeholders split a literal into pieces
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")  # markup in st.html bodies and plotly labels: never visible text
 
 
 @functools.cache
@@ -68,7 +69,7 @@ def untranslated(at, allowed: frozenset[str] = frozenset()) -> dict[str, str]:
     found: dict[str, str] = {}
     phrases = code_phrases() - allowed
     for text in drawn_texts(at):
-        for match in _WORDS.finditer(text):
+        for match in _WORDS.finditer(_TAG.sub(" ", text)):
             phrase = match.group(0)
             if phrase in phrases and phrase not in found:
                 found[phrase] = text[:120]

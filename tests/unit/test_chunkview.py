@@ -131,7 +131,7 @@ def test_length_advice_by_token_count(n_tokens, kind, words):
     if kind is None:
         assert advice is None
     else:
-        assert advice[0] == kind and words in advice[1]
+        assert advice[0] == kind and words in str(advice[1])
 
 
 def test_samples_are_read_once():
@@ -210,3 +210,42 @@ def test_server_token_count_is_none_when_nothing_listens():
     from tests.support.procs import free_port
 
     assert tokens.server_token_count(f"http://127.0.0.1:{free_port()}/v1", "m", "hello", timeout_s=1) is None
+
+
+# --- the sentences beside the pooling table follow its numbers -----------------------------------
+
+
+def _pooling(document: float, mean: float, weighted: float, best: float, doc_tokens: int = 3_000,
+             whole_tokens: int = 2_048) -> list[str]:
+    scores = {"document": document, "mean": mean, "weighted": weighted, "best": best}
+    return [str(m) for m in chunkview.pooling_verdict(scores, doc_tokens, whole_tokens)]
+
+
+def test_pooling_verdict_when_the_best_chunk_wins():
+    top, versus, cut = _pooling(0.71, 0.75, 0.76, 0.82)
+    assert top == "Here “Best chunk (max-sim)” scores highest (0.8200) and “Whole document (first 2,048 tokens)” lowest (0.7100)."
+    assert versus.startswith("The best chunk scores 0.0700 higher than the mean of the chunk vectors: averaging dilutes")
+    assert cut == "The whole-document input is cut at 2,048 tokens: it never sees the last 952 tokens of the text."
+
+
+def test_pooling_verdict_when_the_mean_wins_as_on_the_issue_report():
+    top, versus, whole = _pooling(0.80, 0.8441, 0.8402, 0.8276, doc_tokens=1_500, whole_tokens=1_500)
+    assert top.startswith("Here “Mean of chunk vectors” scores highest (0.8441)")
+    assert versus.startswith("The mean of the chunk vectors scores 0.0165 higher than the best chunk")
+    assert "dilute" not in " ".join([top, versus, whole])
+    assert whole == "The whole document (1,500 tokens) fits in one input: nothing is cut."
+
+
+def test_pooling_verdict_compares_the_numbers_as_shown():
+    # One chunk: best and mean are the same vector; a difference below the shown precision is no difference.
+    top, versus, _ = _pooling(0.9, 0.90001, 0.9, 0.9, doc_tokens=100, whole_tokens=100)
+    assert top == "All four ways score the same here (0.9000)."
+    assert versus == "The best chunk and the mean of the chunk vectors score the same (0.9000)."
+
+
+def test_pooling_verdict_translates_its_labels():
+    zh = {"Here “{top}” scores highest ({top_score:.4f}) and “{bottom}” lowest ({bottom_score:.4f}).":
+          "这里“{top}”最高（{top_score:.4f}），“{bottom}”最低（{bottom_score:.4f}）。",
+          "Best chunk (max-sim)": "最佳分块", "Whole document (first {n:,} tokens)": "整篇文档（前 {n:,} 个词元）"}
+    [top, *_] = chunkview.pooling_verdict({"document": 0.7, "mean": 0.75, "weighted": 0.76, "best": 0.8}, 3_000, 2_048)
+    assert top.translate(lambda s: zh.get(s, s)) == "这里“最佳分块”最高（0.8000），“整篇文档（前 2,048 个词元）”最低（0.7000）。"

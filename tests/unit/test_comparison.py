@@ -23,14 +23,18 @@ from embedlab.comparison import (
     labels_from_pairs,
     matrix_frame,
     metrics_table,
+    mrr_verdict,
     pairs_from_frame,
     query_summary,
     ranking_table,
+    reciprocal_ranks,
     rounded,
     top1_margin,
     variant_similarity,
 )
+from embedlab.figures.instructions import DENSE_COLUMNS, HOVER_LIMIT, HOVER_WIDTH
 from embedlab.instructions import DEFAULT_TEMPLATE
+from embedlab.significance import paired_test
 from embedlab.tokens import count_tokens
 
 
@@ -156,17 +160,43 @@ def test_labels_grid_round_trip():
 # --- figures (AppTest cannot look inside plotly charts, so the builders are tested here) ----------
 
 
-def test_heatmap_escapes_user_text_everywhere_and_keeps_full_hover():
+def test_heatmap_escapes_user_text_everywhere_and_keeps_the_hover_inside_the_chart():
     evil = "<img src=x onerror=alert(1)>"
-    long_doc = "word " * 100  # 500 characters: hover keeps all of it, wrapped
-    fig = figures.similarity_heatmap(np.array([[0.1, 0.2]]), [evil], [evil, long_doc], "t <b>x</b>", 0.0, 1.0)
+    short_doc = "word " * 60  # 300 characters: kept whole, wrapped
+    long_doc = "word " * 200  # 1,000 characters: cut, so the hover label fits the chart
+    chinese = "员工请假需要提前三天在系统中提交申请并由直属主管审批" * 4
+    fig = figures.similarity_heatmap(np.array([[0.1, 0.2, 0.3, 0.4]]), [evil], [evil, short_doc, long_doc, chinese],
+                                     "t <b>x</b>", 0.0, 1.0)
     trace = fig.data[0]
     assert all("<img" not in s for s in (*trace.x, *trace.y, fig.layout.title.text))
     assert trace.y[0] == "Q1 · &lt;img src=x onerror=alert…"
     assert trace.customdata[0][0][0] == "&lt;img src=x onerror=alert(1)&gt;"
-    hover_doc = trace.customdata[0][1][1]
-    assert hover_doc.replace("<br>", " ").split() == long_doc.split() and "<br>" in hover_doc
-    assert len(set(trace.x)) == 2
+    hovers = [trace.customdata[0][j][1] for j in range(4)]
+    assert hovers[1].replace("<br>", " ").split() == short_doc.split() and "<br>" in hovers[1]
+    assert hovers[2].endswith("…") and len(hovers[2].replace("<br>", "")) <= HOVER_LIMIT + 1
+    for hover in hovers[1:3]:
+        assert max(len(line) for line in hover.split("<br>")) <= HOVER_WIDTH
+    # Double-width characters: about half as many a line, so the label is no wider.
+    assert max(len(line) for line in hovers[3].split("<br>")) <= HOVER_WIDTH // 2 + 2
+    assert hovers[3].replace("<br>", "") == chinese
+    assert len(set(trace.x)) == 4
+
+
+def test_a_dense_heatmap_labels_documents_by_number_on_end():
+    documents = [f"document number {j} about leave" for j in range(1, DENSE_COLUMNS + 2)]
+    fig = figures.similarity_heatmap(np.zeros((2, len(documents))), ["a", "b"], documents, "t", 0.0, 1.0)
+    assert list(fig.data[0].x) == [f"D{j}" for j in range(1, len(documents) + 1)]
+    assert fig.layout.xaxis.tickangle == -90 and fig.layout.xaxis.tickfont.size == 11
+    sparse = figures.similarity_heatmap(np.zeros((2, 3)), ["a", "b"], documents[:3], "t", 0.0, 1.0)
+    assert sparse.data[0].x[0].startswith("D1 · document")
+
+
+def test_heatmap_hover_and_titles_come_in_the_page_language():
+    zh = {"Query": "查询", "Document": "文档", "with − without": "加 − 不加"}.get
+    fig = figures.difference_heatmap(np.array([[0.1]]), ["q"], ["d"], "差值", gettext=lambda s: zh(s) or s)
+    template = fig.data[0].hovertemplate
+    assert "<b>查询</b>" in template and "<b>文档</b>" in template and "<b>加 − 不加</b>" in template
+    assert fig.data[0].colorbar.title.text == "加 − 不加" and fig.layout.title.text == "差值"
 
 
 def test_shared_and_diverging_scales():
@@ -193,6 +223,9 @@ def test_input_names_say_what_each_sent_string_is():
     assert names["leave?"] == "query 1" and names["Travel needs approval."] == "document 2"
     assert names["Instruct: Find HR policy\nQuery:travel?"] == "query 2 (HR)"
     assert names["Instruct: Same meaning\nQuery:Leave is 25 days."] == "document 1 (STS)"
+    zh = {"query {i}": "查询 {i}", "document {i} ({variant})": "文档 {i}（{variant}）"}
+    chinese = input_names(queries, documents, variants, gettext=lambda m: zh.get(m, m))
+    assert chinese["leave?"] == "查询 1" and chinese["Instruct: Same meaning\nQuery:Leave is 25 days."] == "文档 1（STS）"
 
 
 # --- the Instruction Lab's comparison --------------------------------------------------------------
@@ -250,3 +283,57 @@ def test_compare_offers_at_most_ten_ranks_and_at_least_one():
                           None, pd.DataFrame(), None, 0, 0.0, 0.0)
 
     assert [with_documents(m).max_top_k for m in (1, 4, 30)] == [1, 4, 10]
+
+
+# --- the verdict: every word decided by the numbers ----------------------------------------------
+
+
+def _verdict(without: list[float], with_: list[float]) -> str:
+    return " ".join(str(m) for m in mrr_verdict(paired_test(without, with_)))
+
+
+def test_verdict_names_the_instruction_better_when_it_significantly_is():
+    test = paired_test([0.5] * 10, [1.0] * 10)
+    text = _verdict([0.5] * 10, [1.0] * 10)
+    assert text.startswith("With the instruction MRR is significantly higher: 1.0000 against 0.5000 without it")
+    assert "a difference of +0.5000" in text and f"(95% CI {test.ci_low:+.4f} to {test.ci_high:+.4f};" in text
+    assert f"over 10 labelled queries, p = {test.p_value:.3f})" in text and test.p_value < 0.05
+    assert text.endswith("10 of 10 labelled queries rank their first relevant document higher, 0 lower and 0 the same.")
+
+
+def test_verdict_says_without_is_better_when_the_instruction_significantly_hurts():
+    text = _verdict([1.0] * 9 + [0.5], [0.5] * 9 + [0.5])
+    assert text.startswith("Without the instruction MRR is significantly higher: 0.9500 against 0.5000 with it")
+    assert "a difference of -0.4500" in text and "0 of 10 labelled queries rank" in text and "9 lower and 1 the same" in text
+    assert "significantly higher" in text and "No significant" not in text
+
+
+def test_verdict_says_no_significant_difference_when_the_test_finds_none():
+    without, with_ = [1.0, 0.5, 1.0, 0.5, 1.0, 1 / 3], [0.5, 1.0, 1.0, 1.0, 0.5, 1.0]
+    test = paired_test(without, with_)
+    assert not test.significant and test.diff > 0  # higher with it, yet not significantly
+    text = _verdict(without, with_)
+    assert text.startswith(f"No significant difference in MRR: {test.mean_b:.4f} with the instruction against "
+                           f"{test.mean_a:.4f} without it, a difference of {test.diff:+.4f}")
+    assert "significantly higher" not in text and f"p = {test.p_value:.3f}" in text
+
+
+def test_verdict_when_nothing_moves_or_one_query_is_labelled():
+    assert _verdict([0.5, 1.0, 1.0], [0.5, 1.0, 1.0]) == (
+        "No difference: each of the 3 labelled queries ranks its first relevant document the same with and "
+        "without the instruction (MRR 0.8333).")
+    assert _verdict([0.5], [1.0]) == ("MRR is 1.0000 with the instruction and 0.5000 without it: one labelled query "
+                                      "is too few for a test.")
+    assert "p < 0.001" in _verdict([0.25] * 14, [1.0] * 14)  # 2 / 2^14 sign patterns, sampled
+
+
+def test_compare_tests_the_reciprocal_ranks_of_the_labelled_queries():
+    queries, documents, hr, code, texts, vectors = _comparison_inputs()
+    labels = labels_from_pairs(queries, documents, [("leave?", "Canteen at noon."), ("travel?", "Travel needs approval.")])
+    c = compare(queries, documents, labels, hr, [code], texts, vectors)
+    expected = paired_test(reciprocal_ranks(c.without, labels), reciprocal_ranks(c.with_, labels))
+    assert c.mrr_test == expected
+    assert c.mrr_test.mean_b == pytest.approx(c.label_change("MRR")[0], abs=1e-4)  # the MRR the page shows
+    assert [str(m) for m in c.verdict()] == [str(m) for m in mrr_verdict(expected)]
+    unlabelled = compare(queries, documents, np.zeros((2, 3), bool), hr, [], texts, vectors)
+    assert unlabelled.mrr_test is None and unlabelled.verdict() == ()
