@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from embedlab.benchmark import LENGTH_LABELS
+from embedlab.messages import N_
 
 Gettext = Callable[[str], str]
 
@@ -57,25 +58,25 @@ def latency_vs_batch(frame: pd.DataFrame, target_ms: float | None = None, percen
     pct = percentile[:3].upper()
     fig = go.Figure()
     for (length, conc), group in frame.sort_values("batch_size").groupby(["length", "concurrency"], sort=False):
-        name = gettext("{length}, {n} in flight").format(length=_length(length, gettext), n=conc)
+        name = gettext(N_("{length}, {n} in flight")).format(length=_length(length, gettext), n=conc)
         fig.add_trace(go.Scatter(
             x=group["batch_size"], y=group[percentile], mode="lines+markers", name=name,
-            hovertemplate=name + "<br>" + gettext("batch size {x}").format(x="%{x}") + "<br>"
+            hovertemplate=name + "<br>" + gettext(N_("batch size {x}")).format(x="%{x}") + "<br>"
             + f"{pct} %{{y:,.1f}} ms<extra></extra>",
         ))
     values = [float(v) for v in frame[percentile] if pd.notna(v) and v > 0]
     if target_ms:
         values.append(float(target_ms))
         fig.add_hline(y=target_ms, line_dash="dash", line_color="crimson",
-                      annotation_text=gettext("target {ms} ms").format(ms=f"{target_ms:,g}"),
+                      annotation_text=gettext(N_("target {ms} ms")).format(ms=f"{target_ms:,g}"),
                       annotation_position="top left")
     if values:
         tickvals, ticktext = plain_log_ticks(min(values), max(values))
         fig.update_yaxes(tickvals=tickvals, ticktext=ticktext)
-    fig.update_xaxes(title=gettext("batch size (texts per request)"), type="log",
+    fig.update_xaxes(title=gettext(N_("batch size (texts per request)")), type="log",
                      tickvals=sorted(frame["batch_size"].unique()))
-    fig.update_yaxes(title=gettext("{pct} latency per request (ms, log scale)").format(pct=pct), type="log")
-    fig.update_layout(title=gettext("Latency vs batch size"), legend_title=gettext("input, requests in flight"),
+    fig.update_yaxes(title=gettext(N_("{pct} latency per request (ms, log scale)")).format(pct=pct), type="log")
+    fig.update_layout(title=gettext(N_("Latency vs batch size")), legend_title=gettext(N_("input, requests in flight")),
                       height=420)
     return fig
 
@@ -83,16 +84,16 @@ def latency_vs_batch(frame: pd.DataFrame, target_ms: float | None = None, percen
 def throughput_vs_concurrency(frame: pd.DataFrame, metric: str = "texts_per_s", gettext: Gettext = _same) -> go.Figure:
     """Throughput against requests in flight, one line per (length, batch size)."""
     fig = go.Figure()
-    label = gettext("texts/s") if metric == "texts_per_s" else gettext("tokens/s")
+    label = gettext(N_("texts/s")) if metric == "texts_per_s" else gettext(N_("tokens/s"))
     for (length, batch), group in frame.sort_values("concurrency").groupby(["length", "batch_size"], sort=False):
-        name = gettext("{length}, batch {batch}").format(length=_length(length, gettext), batch=batch)
+        name = gettext(N_("{length}, batch {batch}")).format(length=_length(length, gettext), batch=batch)
         fig.add_trace(go.Scatter(
             x=group["concurrency"], y=group[metric], mode="lines+markers", name=name,
-            hovertemplate=name + "<br>" + gettext("{x} in flight").format(x="%{x}") + f"<br>%{{y:,.1f}} {label}"
+            hovertemplate=name + "<br>" + gettext(N_("{x} in flight")).format(x="%{x}") + f"<br>%{{y:,.1f}} {label}"
             + "<extra></extra>",
         ))
-    fig.update_xaxes(title=gettext("requests in flight"), type="log", tickvals=sorted(frame["concurrency"].unique()))
-    fig.update_yaxes(title=label, rangemode="tozero", tickformat=",~r")
-    fig.update_layout(title=gettext("Throughput ({unit}) vs requests in flight").format(unit=label),
-                      legend_title=gettext("input, batch size"), height=420)
+    fig.update_xaxes(title=gettext(N_("requests in flight")), type="log", tickvals=sorted(frame["concurrency"].unique()))
+    fig.update_yaxes(title=label, rangemode="tozero", tickformat=",~r", exponentformat="none")
+    fig.update_layout(title=gettext(N_("Throughput ({unit}) vs requests in flight")).format(unit=label),
+                      legend_title=gettext(N_("input, batch size")), height=420)
     return fig

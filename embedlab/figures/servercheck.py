@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from embedlab.figures.hover import wrapped_hover
+from embedlab.messages import N_
 from embedlab.text import short_labels
 
 Gettext = Callable[[str], str]
@@ -65,9 +66,9 @@ def identity_heatmaps(measured: object, reference: object, queries: list[str], d
         queries, documents: the texts (shown shortened on the axes, whole in the hover).
         gettext: translates the figure's texts (the page passes the session's language).
     """
-    panels = [(gettext("This server"), np.asarray(measured, dtype=float)),
-              (gettext("Published (model card)"), np.asarray(reference, dtype=float))]
-    score = gettext("score")
+    panels = [(gettext(N_("This server")), np.asarray(measured, dtype=float)),
+              (gettext(N_("Published (model card)")), np.asarray(reference, dtype=float))]
+    score = gettext(N_("score"))
     fig = make_subplots(rows=1, cols=2, subplot_titles=[p[0] for p in panels], horizontal_spacing=0.06)
     x = [html.escape(s) for s in short_labels(documents, "D", 24)]
     y = [html.escape(s) for s in short_labels(queries, "Q", 24)]
@@ -80,7 +81,7 @@ def identity_heatmaps(measured: object, reference: object, queries: list[str], d
         ), row=1, col=col)
     fig.update_yaxes(autorange="reversed")
     fig.update_yaxes(showticklabels=False, row=1, col=2)  # the same queries as on the left
-    fig.update_layout(title=gettext("Model-card example: query × document scores"), height=360)
+    fig.update_layout(title=gettext(N_("Model-card example: query × document scores")), height=360)
     return fig
 
 
@@ -101,35 +102,35 @@ def truncation_probe(probes: list[dict], model_context: int, effective_context: 
     fig = go.Figure()
     embedded = [p for p in probes if p.get("change") is not None]
     refused = [p for p in probes if p.get("refused") or str(p.get("answer", "")).startswith("refused")]
-    tokens_word = gettext("{n} tokens")
+    tokens_word = gettext(N_("{n} tokens"))
     changes = [max(float(p["change"]), CHANGE_FLOOR) for p in embedded]
     fig.add_trace(go.Scatter(
-        x=[p["tokens"] for p in embedded], y=changes, mode="markers", name=gettext("embedded"),
+        x=[p["tokens"] for p in embedded], y=changes, mode="markers", name=gettext(N_("embedded")),
         customdata=[[tokens_word.format(n=f"{p['tokens']:,}"), html.escape(str(p["answer"])),
                      format_change(float(p["change"]))] for p in embedded],
         hovertemplate="%{customdata[0]}: %{customdata[1]}<br>1 − cos %{customdata[2]}<extra></extra>",
     ))
     if refused:
         fig.add_trace(go.Scatter(
-            x=[p["tokens"] for p in refused], y=[1.0] * len(refused), mode="markers", name=gettext("refused"),
+            x=[p["tokens"] for p in refused], y=[1.0] * len(refused), mode="markers", name=gettext(N_("refused")),
             marker={"symbol": "x", "size": 11, "color": "crimson"},
             customdata=[[tokens_word.format(n=f"{p['tokens']:,}"), html.escape(str(p["answer"]))] for p in refused],
             hovertemplate="%{customdata[0]}: %{customdata[1]}<extra></extra>",
         ))
     fig.add_vline(x=model_context, line_dash="dash", line_color="grey",
-                  annotation_text=gettext("model context {n}").format(n=f"{model_context:,}"),
+                  annotation_text=gettext(N_("model context {n}")).format(n=f"{model_context:,}"),
                   annotation_position="top left")
     if effective_context:
         fig.add_vline(x=effective_context, line_color="crimson",
-                      annotation_text=gettext("server reads {n}").format(n=f"{effective_context:,}"),
+                      annotation_text=gettext(N_("server reads {n}")).format(n=f"{effective_context:,}"),
                       annotation_position="bottom right")
     xs = [int(p["tokens"]) for p in probes] + [model_context]
     tickvals, ticktext = token_ticks(xs)
-    fig.update_xaxes(title=gettext("prefix length (exact Qwen tokens)"), type="log", tickvals=tickvals,
+    fig.update_xaxes(title=gettext(N_("prefix length (exact Qwen tokens)")), type="log", tickvals=tickvals,
                      ticktext=ticktext)
     low = min([*changes, 1.0])
     exponents = range(math.floor(math.log10(low)), 1)
-    fig.update_yaxes(title=gettext("1 − cosine to the previous probe (log scale)"), type="log",
+    fig.update_yaxes(title=gettext(N_("1 − cosine to the previous probe (log scale)")), type="log",
                      tickvals=[10.0 ** e for e in exponents], ticktext=[power_of_ten(e) for e in exponents])
-    fig.update_layout(title=gettext("Truncation probe: does a longer input still change the vector?"), height=380)
+    fig.update_layout(title=gettext(N_("Truncation probe: does a longer input still change the vector?")), height=380)
     return fig

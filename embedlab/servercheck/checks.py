@@ -314,9 +314,9 @@ def check_instruction(client: CheckClient, task: str = DEFAULT_TASK) -> CheckRes
         return outcome("instruction", "warn", Message(N_(
             "The template reaches the model (instructed and plain queries differ, mean cosine {cos}), but the "
             "instruction lowers nDCG@10 on the bundled set from {plain} to {instructed}."), numbers),
-                       Message(N_("Qwen3-Embedding gains 1-5% from instructions; a drop suggests a model not trained "
-                                  "with this template (see the identity check) or an unsuitable task text. Compare "
-                                  "instructions on the Evaluate page.")), **evidence)
+                       Message(N_("Qwen3-Embedding gains {gain} from instructions; a drop suggests a model not "
+                                  "trained with this template (see the identity check) or an unsuitable task text. "
+                                  "Compare instructions on the Evaluate page."), {"gain": "1-5%"}), **evidence)
     if delta > 1e-9:
         verdict = N_("The template reaches the model (instructed and plain queries differ, mean cosine {cos}) and "
                      "the instruction helps (nDCG@10 {plain} → {instructed}, {delta}).")
