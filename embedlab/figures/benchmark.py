@@ -67,9 +67,13 @@ def latency_vs_batch(frame: pd.DataFrame, target_ms: float | None = None, percen
     values = [float(v) for v in frame[percentile] if pd.notna(v) and v > 0]
     if target_ms:
         values.append(float(target_ms))
-        fig.add_hline(y=target_ms, line_dash="dash", line_color="crimson",
-                      annotation_text=gettext(N_("target {ms} ms")).format(ms=f"{target_ms:,g}"),
-                      annotation_position="top left")
+        # A trace, not a shape: shapes on a log axis take log10 coordinates.
+        batches = sorted(frame["batch_size"].unique())
+        fig.add_trace(go.Scatter(
+            x=[batches[0], batches[-1]] if batches else [], y=[target_ms, target_ms], mode="lines",
+            line={"dash": "dash", "color": "crimson"}, hoverinfo="skip",
+            name=gettext(N_("target {ms} ms")).format(ms=f"{target_ms:,g}"),
+        ))
     if values:
         tickvals, ticktext = plain_log_ticks(min(values), max(values))
         fig.update_yaxes(tickvals=tickvals, ticktext=ticktext)

@@ -34,7 +34,7 @@ def test_sweep_measures_real_server(embedding_server):
         assert m.texts_per_s > 0 and m.tokens_per_s > 0  # from the server's usage counts
     frame = benchmark.to_frame(results)
     assert list(frame.columns)[:4] == ["length", "tokens_per_text", "batch_size", "concurrency"]
-    assert len(figures.latency_vs_batch(frame, target_ms=50).data) == 2
+    assert len(figures.latency_vs_batch(frame, target_ms=50).data) == 3  # two lines and the target
     assert len(figures.throughput_vs_concurrency(frame).data) == 2
 
 
@@ -132,6 +132,8 @@ def test_latency_axis_is_logarithmic_with_plain_ticks_and_the_labels_are_passed_
     assert ticks[0] == "0.5" and "1,000" in ticks and "5,000" in ticks and "10,000" in ticks
     assert all(t.replace(",", "").replace(".", "").isdigit() for t in ticks)
     assert fig.layout.title.text == "延迟与批大小" and fig.data[0].name == "短，并发 1"
+    # The target is a line in data units (a shape on a log axis would be read as 10 ** 50 ms).
+    assert list(fig.data[-1].y) == [50, 50] and not fig.layout.shapes
 
 
 def test_throughput_ticks_have_no_si_suffix():
