@@ -2,7 +2,11 @@
 
 The benchmark talks to the server directly (never through the embedding cache), sends texts of
 known token counts, and reads the server's own usage counts for tokens/s. Every request carries a
-unique prefix so that no server-side prefix cache can shortcut it. Runs are bounded in time.
+unique prefix so that no server-side prefix cache can shortcut it.
+
+Runs are bounded in time: no request starts after the budget is used up, and each request is
+bounded by its own timeout, so a run ends within its budget plus one request timeout. What the
+budget (or a stop) left out is reported by `cut_rows`.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import pandas as pd
 from embedlab import tokens
 from embedlab.backends import openai_client, post_embeddings
 from embedlab.config import public_url
+from embedlab.messages import N_, Message
 
-# Token budgets of the three input lengths.
+# Token budgets of the three input lengths; their names as shown.
 INPUT_LENGTHS: dict[str, int] = {"short": 16, "medium": 256, "long": 2048}
+LENGTH_LABELS: dict[str, str] = {"short": N_("short"), "medium": N_("medium"), "long": N_("long")}
 BATCH_SIZES = (1, 8, 32, 128)
 CONCURRENCIES = (1, 2, 4, 8)
 
@@ -77,6 +83,7 @@ class Measurement:
     tokens_per_s: float
     wall_s: float
     first_error: str = ""
+    planned: int = 0  # requests asked for; more than requests + errors when the run was cut short
 
 
 def sweep_points(lengths: Sequence[str], batch_sizes: Sequence[int], concurrencies: Sequence[int]) -> list[Point]:
@@ -114,7 +121,11 @@ def measure_point(
     stop: threading.Event,
     run_id: str = "",
 ) -> Measurement:
-    """Send `requests` batches at `point.concurrency` in flight, stopping early at the deadline."""
+    """Send `requests` batches at `point.concurrency` in flight; none starts after `deadline`.
+
+    A request started before the deadline runs to its end or its own timeout, so the point ends
+    within the deadline plus one request timeout.
+    """
     n_tokens = INPUT_LENGTHS[point.length]
     counter = itertools.count()
     lock = threading.Lock()
@@ -132,6 +143,8 @@ def measure_point(
                 return
             batch = [make_text(n_tokens, f"{run_id}{point.length}-{point.batch_size}-{point.concurrency}-{i}-{j}")
                      for j in range(point.batch_size)]
+            if stop.is_set() or time.monotonic() >= deadline:  # making a large batch takes a moment
+                return
             start = time.perf_counter()
             try:
                 used = send(batch)
@@ -164,6 +177,7 @@ def measure_point(
         tokens_per_s=token_total / wall,
         wall_s=wall,
         first_error=errors[0] if errors else "",
+        planned=requests,
     )
 
 
@@ -176,7 +190,9 @@ def run_sweep(
 ) -> Iterator[Measurement]:
     """Measure each point in turn, yielding as results come, within `time_budget_s` overall.
 
-    Points not reached before the budget runs out (or `stop` is set) are not yielded.
+    The warm-up request counts against the budget. Points not reached before the budget runs out
+    (or `stop` is set) are not yielded; the one being measured then ends early (see `cut_rows`).
+    The run ends within `time_budget_s` plus one request timeout of `send`.
     """
     stop = stop or threading.Event()
     deadline = time.monotonic() + time_budget_s
@@ -186,6 +202,29 @@ def run_sweep(
         if stop.is_set() or time.monotonic() >= deadline:
             return
         yield measure_point(send, point, requests_per_point, deadline, stop, run_id)
+
+
+def cut_rows(points: Sequence[Point], measurements: Sequence[Measurement], requests_per_point: int) -> list[dict]:
+    """What a run left out: the points never measured, grouped by input length and batch size,
+    and the points measured with fewer requests than asked for.
+
+    Returns:
+        rows {"length", "batch_size", "concurrencies" (list of int), "sent" (requests answered or
+        failed, 0 for points not run), "planned"}: first the points cut short, then those not run.
+    """
+    measured = {(m.length, m.batch_size, m.concurrency): m for m in measurements}
+    rows: list[dict] = []
+    not_run: dict[tuple[str, int], list[int]] = {}
+    for p in points:
+        m = measured.get((p.length, p.batch_size, p.concurrency))
+        if m is None:
+            not_run.setdefault((p.length, p.batch_size), []).append(p.concurrency)
+        elif m.requests + m.errors < requests_per_point:
+            rows.append({"length": p.length, "batch_size": p.batch_size, "concurrencies": [p.concurrency],
+                         "sent": m.requests + m.errors, "planned": requests_per_point})
+    rows += [{"length": length, "batch_size": batch, "concurrencies": conc, "sent": 0, "planned": requests_per_point}
+             for (length, batch), conc in not_run.items()]
+    return rows
 
 
 def to_frame(measurements: Sequence[Measurement]) -> pd.DataFrame:
@@ -210,14 +249,23 @@ class SweepSummary:
     peak_texts_per_s: float
     peak_tokens_per_s: float
 
-    def line(self, target_ms: float | None) -> str:
-        """Markdown: "Best P95: **12.3 ms** (batch 1, 1 in flight, short) · ..."."""
+    def parts(self, target_ms: float | None) -> list[Message]:
+        """The verdict's clauses (Markdown), to be joined with " · "."""
         b = self.best
-        text = (f"Best P95: **{b['p95_ms']:.1f} ms** (batch {b['batch_size']}, {b['concurrency']} in flight, "
-                f"{b['length']})")
+        parts = [Message(N_("Best P95: **{ms} ms** (batch {batch}, {concurrency} in flight, {length})"),
+                         {"ms": f"{b['p95_ms']:,.1f}", "batch": int(b["batch_size"]),
+                          "concurrency": int(b["concurrency"]),
+                          "length": Message(LENGTH_LABELS.get(b["length"], b["length"]))})]
         if target_ms and self.meeting is not None:
-            text += f" · {self.meeting} of {self.points} points meet P95 ≤ {target_ms:g} ms"
-        return text + f" · peak {self.peak_texts_per_s:,.1f} texts/s, {self.peak_tokens_per_s:,.0f} tokens/s"
+            parts.append(Message(N_("{meeting} of {points} points meet P95 ≤ {target} ms"),
+                                 {"meeting": self.meeting, "points": self.points, "target": f"{target_ms:g}"}))
+        parts.append(Message(N_("peak {texts} texts/s, {tokens} tokens/s"),
+                             {"texts": f"{self.peak_texts_per_s:,.1f}", "tokens": f"{self.peak_tokens_per_s:,.0f}"}))
+        return parts
+
+    def line(self, target_ms: float | None) -> str:
+        """Markdown in English: "Best P95: **12.3 ms** (batch 1, 1 in flight, short) · ..."."""
+        return " · ".join(str(p) for p in self.parts(target_ms))
 
 
 def summarise(frame: pd.DataFrame, target_ms: float | None = None) -> SweepSummary | None:

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from components import state as S
+from components.i18n import _
 from components.instruction_picker import NO_INSTRUCTION
 from components.page import PageContext
 from components.widgets import download_table, ensure_local_model, error_text, literal, show_error
@@ -34,15 +35,15 @@ def _judgment_store(data_dir: str) -> jd.JudgmentStore:
 
 
 def render(ctx: PageContext) -> None:
-    st.title("Judge retrieval results")
-    st.caption(
+    st.title(_("Judge retrieval results"))
+    st.caption(_(
         "Does an instruction, a shorter input or a smaller vector help *your* retrieval? Pick a collection and your "
         "own questions, choose two to four configurations, and rate the pooled results: the union of every "
         "configuration's top k, shown one by one in a random order without saying which configuration found "
         "them. The results score each configuration from your grades (P@k, as the tuning guide measured, "
         "nDCG@k and MRR) and say whether the difference is significant. Several people can judge the same "
         "pools, each under their own name; grades are saved at once and kept for good."
-    )
+    ))
     for kind, message in ss[S.JUDGE_FLASH]:
         getattr(st, kind)(message)
     ss[S.JUDGE_FLASH] = []
@@ -52,39 +53,40 @@ def render(ctx: PageContext) -> None:
         st.error(literal(error_text(exc)), icon=":material/database:")
         return
     if not infos:
-        st.info("No collection yet: create one on the Search page and add documents, then judge its results here.",
-                icon=":material/database:")
+        st.info(_("No collection yet: create one on the Search page and add documents, then judge its results "
+                  "here."), icon=":material/database:")
         return
     by_name = {i.name: i for i in infos}
     S.keep_valid(S.JUDGE_COLLECTION, list(by_name))
     if S.JUDGE_COLLECTION not in ss and ss[S.SEARCH_ACTIVE] in by_name:
         ss[S.JUDGE_COLLECTION] = ss[S.SEARCH_ACTIVE]  # start on the collection open on the Search page
-    name = st.selectbox("Collection", list(by_name), key=S.JUDGE_COLLECTION, persist_state="session")
+    name = st.selectbox(_("Collection"), list(by_name), key=S.JUDGE_COLLECTION, persist_state="session")
     info = by_name[name]
     spec = info.spec
     assert spec is not None
-    st.caption(f"{info.count:,} chunks · model {literal(spec.model_id.split('@', 1)[0])} · {spec.dim} dimensions · "
-               f"instruction: {literal(spec.instruction_name or 'none')}")
+    st.caption(_("{chunks} chunks · model {model} · {dim} dimensions · instruction: {instruction}").format(
+        chunks=f"{info.count:,}", model=literal(spec.model_id.split("@", 1)[0]), dim=spec.dim,
+        instruction=literal(spec.instruction_name) if spec.instruction_name else _("none")))
     store = _judgment_store(str(ctx.settings.data_path))
-    st.subheader("1 · Set up an experiment")
+    st.subheader(_("1 · Set up an experiment"))
     experiments = store.experiments(name)
-    with st.expander("New experiment: queries, configurations, depth", expanded=not experiments,
+    with st.expander(_("New experiment: queries, configurations, depth"), expanded=not experiments,
                      icon=":material/science:"):
         _setup(ctx, store, spec, info.count)  # a new experiment reruns the page
     if not experiments:
         return
-    st.subheader("2 · Judge and compare")
+    st.subheader(_("2 · Judge and compare"))
     by_id = {e.id: e for e in experiments}
     S.keep_valid(S.JUDGE_EXPERIMENT, list(by_id), fallback=experiments[0].id)
     if S.JUDGE_EXPERIMENT not in ss:
         ss[S.JUDGE_EXPERIMENT] = experiments[0].id
-    exp_id = st.selectbox("Experiment", list(by_id), format_func=lambda i: by_id[i].title, key=S.JUDGE_EXPERIMENT,
+    exp_id = st.selectbox(_("Experiment"), list(by_id), format_func=lambda i: by_id[i].title, key=S.JUDGE_EXPERIMENT,
                           persist_state="session")
     exp = by_id[exp_id]
     _describe(store, exp)
-    st.text_input("Your name (rater)", key=S.JUDGE_RATER, persist_state="session", max_chars=jd.MAX_RATER_CHARS,
-                  placeholder="e.g. Ana", help="Each person judges under their own name; the same name resumes "
-                                               "where you stopped, in this or any later session.")
+    st.text_input(_("Your name (rater)"), key=S.JUDGE_RATER, persist_state="session", max_chars=jd.MAX_RATER_CHARS,
+                  placeholder=_("e.g. Ana"), help=_("Each person judges under their own name; the same name resumes "
+                                                    "where you stopped, in this or any later session."))
     judge_tab, results_tab = st.tabs(TABS, key="judge.tabs", on_change="rerun", default=TABS[0])
     if judge_tab.open:
         with judge_tab:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from embedlab.config import public_url
+from embedlab.messages import N_, Message
 from embedlab.servercheck.checks import (
     check_batch,
     check_identity,
@@ -97,7 +98,7 @@ def run_checks(
             if progress:
                 progress(done, len(order), CHECKS[check_id])
             if not report.reachable and check_id != "rerank":
-                result = outcome(check_id, "skip", "Not run: the connection check failed.")
+                result = outcome(check_id, "skip", Message(N_("Not run: the connection check failed.")))
             else:
                 result = runners[check_id]()
             report.results.append(result)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from embedlab.messages import N_, Message
 from embedlab.servercheck.reference import (
     HELLO_HEAD,
     REFERENCE_DOCUMENTS,
@@ -21,18 +22,18 @@ from embedlab.servercheck.reference import (
 
 Status = Literal["pass", "warn", "fail", "skip"]
 
-# Ids and titles in run order. "server" always runs first: it is the connection test.
+# Ids and titles (English msgids, translated where shown) in run order. "server" always runs
+# first: it is the connection test.
 CHECKS: dict[str, str] = {
-    "server": "Connection, served models and latency",
-    "identity": "Identity against the published reference",
-    "batch": "Batch invariance (padding / pooling)",
-    "truncation": "Truncation probe (effective context)",
-    "matryoshka": "Matryoshka dimensions",
-    "instruction": "Instruction effect",
-    "tokens": "Token count agreement",
-    "rerank": "Reranker sanity",
+    "server": N_("Connection, served models and latency"),
+    "identity": N_("Identity against the published reference"),
+    "batch": N_("Batch invariance (padding / pooling)"),
+    "truncation": N_("Truncation probe (effective context)"),
+    "matryoshka": N_("Matryoshka dimensions"),
+    "instruction": N_("Instruction effect"),
+    "tokens": N_("Token count agreement"),
+    "rerank": N_("Reranker sanity"),
 }
-
 
 
 @dataclass
@@ -41,6 +42,8 @@ class CheckResult:
 
     verdict: one plain-English line; action: what to do when the status is not "pass";
     evidence: JSON-serialisable measurements (matrices as nested lists, cosines, token counts).
+    verdict_message, action_message: the same texts as Messages, which the page shows in the
+    user's language (the exports and the command line use the English strings).
     """
 
     id: str
@@ -50,9 +53,25 @@ class CheckResult:
     action: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    verdict_message: Message | None = field(default=None, compare=False)
+    action_message: Message | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["verdict_message"], out["action_message"]
+        return out
+
+    @property
+    def shown_verdict(self) -> Message:
+        """The verdict as a Message (an English-only verdict becomes a message of its own text)."""
+        return self.verdict_message or Message(self.verdict)
+
+    @property
+    def shown_action(self) -> Message | None:
+        """What to do, as a Message; None when there is nothing to say."""
+        if self.action_message is not None:
+            return self.action_message
+        return Message(self.action) if self.action else None
 
 
 @dataclass
@@ -205,6 +224,9 @@ def _evidence_markdown(r: CheckResult) -> list[str]:
     return lines
 
 
-def outcome(check_id: str, status: Status, verdict: str, action: str = "", **evidence: Any) -> CheckResult:
-    """The result of check `check_id` (titled from CHECKS), its evidence made JSON-serialisable."""
-    return CheckResult(check_id, CHECKS[check_id], status, verdict, action, jsonable(evidence))
+def outcome(check_id: str, status: Status, verdict: Message, action: Message | None = None,
+            **evidence: Any) -> CheckResult:
+    """The result of check `check_id` (titled from CHECKS), its evidence made JSON-serialisable;
+    the verdict and action are kept as Messages and as their English text."""
+    return CheckResult(check_id, CHECKS[check_id], status, str(verdict), str(action) if action else "",
+                       jsonable(evidence), verdict_message=verdict, action_message=action)

@@ -20,12 +20,17 @@ from embedlab import tokens
 from embedlab.backends import BadResponse, InputRejected, ServerTimeout
 from embedlab.chunking import SAMPLES, load_sample_document
 from embedlab.evaluation.datasets import BUNDLED, load_bundled
+from embedlab.messages import N_, Message
 from embedlab.servercheck.checks import guarded, one_minus_cos
 from embedlab.servercheck.client import CheckClient
 from embedlab.servercheck.reference import MODEL_CONTEXT
 from embedlab.servercheck.report import CheckResult, outcome
 
 DEFAULT_PROBE_BUDGET_S = 20.0  # the truncation probe's share of a run (about 25 s on the CPU stand-in)
+ANSWER_NOTES = {"noise": " (again: noise)", "first-half": " (first half replaced)"}
+# How each kind of probe request went, as the page shows it.
+PROBE_ANSWERS = {"embedded": N_("embedded"), "noise": N_("embedded (again: noise)"),
+                 "first-half": N_("embedded (first half replaced)"), "refused": N_("refused (HTTP {status})")}
 SAME_FLOOR = 1e-5  # 1 - cos below this (or 10x the measured noise) counts as "the same vector"
 
 
@@ -74,7 +79,11 @@ class Probe:
         return self.rate * n_tokens * copies * 1.25 <= self.deadline - time.monotonic()
 
     def send(self, n: int, text: str | None = None, note: str = "") -> np.ndarray | None:
-        """The vector of prefix(n) (or of `text`), None when the server refuses it as too long."""
+        """The vector of prefix(n) (or of `text`), None when the server refuses it as too long.
+
+        Each evidence row says what was sent and how it went: "answer" in English (the exports),
+        "kind" for the page ("embedded", "noise", "first-half", "refused", with "status").
+        """
         text = prefix(n) if text is None else text
         exact = tokens.count_tokens(text)
         t0 = time.perf_counter()
@@ -84,11 +93,13 @@ class Probe:
             if exc.status not in (400, 413, 422):
                 raise
             self.refused_status = exc.status
-            self.rows.append(dict(tokens=exact, answer=f"refused (HTTP {exc.status})", change=None,
-                                  seconds=time.perf_counter() - t0, server_said=exc.body[:200]))
+            self.rows.append(dict(tokens=exact, answer=f"refused (HTTP {exc.status})", kind="refused",
+                                  status=exc.status, change=None, seconds=time.perf_counter() - t0,
+                                  server_said=exc.body[:200]))
             return None
         self.rate = answer.seconds / max(exact, 1)
-        self.rows.append(dict(tokens=exact, answer="embedded" + note, change=None, seconds=answer.seconds))
+        self.rows.append(dict(tokens=exact, answer="embedded" + ANSWER_NOTES.get(note, ""), kind=note or "embedded",
+                              change=None, seconds=answer.seconds))
         return answer.vectors[0]
 
     def noise_floor(self, n: int) -> float:
@@ -97,7 +108,7 @@ class Probe:
         first = self.send(n)
         if first is None:
             return 0.0
-        again = self.send(n, note=" (again: noise)")
+        again = self.send(n, note="noise")
         noise = self.change(again, first) if again is not None else 0.0
         self.vectors[n] = first
         return noise
@@ -216,7 +227,7 @@ def _drops_beginning(probe: Probe, reached: int, tol: float) -> bool:
     text, starts = long_text()
     tail = text[int(starts[reached // 2]): int(starts[reached])]
     try:
-        v = probe.send(reached, tokens.truncate(tail, reached // 2 - 4) + tail, note=" (first half replaced)")
+        v = probe.send(reached, tokens.truncate(tail, reached // 2 - 4) + tail, note="first-half")
     except (ServerTimeout, BadResponse):
         return False
     return v is not None and probe.change(v, probe.vectors[reached]) <= tol
@@ -225,50 +236,58 @@ def _drops_beginning(probe: Probe, reached: int, tol: float) -> bool:
 def _truncation_verdict(evidence: dict[str, Any], context: int, climb: Climb, left_truncated: bool,
                         refused_status: int | None) -> CheckResult:
     reached, plateau, refusal, stop_error = climb.reached, climb.plateau, climb.refusal, climb.stop_error
-    chunk = "chunk long documents (Chunking page)"
     raise_context = ("vLLM `--max-model-len 32768`, sglang `--context-length 32768`, Ollama "
                      "`OLLAMA_CONTEXT_LENGTH` / `num_ctx`")
     if left_truncated:
         evidence.update(outcome="left-truncated", effective_context=None)
-        return outcome("truncation", "fail", f"The server silently drops the beginning of long inputs: a "
-                       f"{reached:,}-token text with its first half replaced gives the same vector (it keeps "
-                       "only the end).",
-                       "Remove the server-side truncation (a per-request option such as vLLM's "
-                       "`truncate_prompt_tokens`, TEI's `--auto-truncate` with left truncation) or raise its "
-                       f"context; {chunk}.",
-                       **evidence)
+        return outcome("truncation", "fail", Message(N_(
+            "The server silently drops the beginning of long inputs: a {n}-token text with its first half replaced "
+            "gives the same vector (it keeps only the end)."), {"n": f"{reached:,}"}),
+                       Message(N_("Remove the server-side truncation (a per-request option such as vLLM's "
+                                  "`truncate_prompt_tokens`, TEI's `--auto-truncate` with left truncation) or raise "
+                                  "its context; chunk long documents (Chunking page).")), **evidence)
     if plateau:
         effective = tokens.count_tokens(prefix(plateau[1]))
         evidence.update(effective_context=effective)
-        return outcome("truncation", "fail", f"The server silently truncates inputs to about {effective:,} tokens "
-                       "(+1 end-of-text): text beyond that changes nothing, and no error is returned. The model "
-                       f"accepts {context:,}.",
-                       f"Raise the server's context ({raise_context}) or stop it truncating (launch TEI "
-                       "without `--auto-truncate`; Ollama's embed API takes `\"truncate\": false`) so over-long "
-                       f"inputs fail loudly; {chunk}.",
-                       **evidence)
+        return outcome("truncation", "fail", Message(N_(
+            "The server silently truncates inputs to about {n} tokens (+1 end-of-text): text beyond that changes "
+            "nothing, and no error is returned. The model accepts {context}."),
+            {"n": f"{effective:,}", "context": f"{context:,}"}),
+                       Message(N_("Raise the server's context ({how}) or stop it truncating (launch TEI without "
+                                  "`--auto-truncate`; Ollama's embed API takes {option}) so over-long inputs fail "
+                                  "loudly; chunk long documents (Chunking page)."),
+                               {"how": raise_context, "option": '`"truncate": false`'}), **evidence)
     if refusal:
         effective = tokens.count_tokens(prefix(refusal[0])) if refusal[0] else 0
         evidence.update(effective_context=effective, refused_from=tokens.count_tokens(prefix(refusal[1])))
         if effective + 8 >= context - 1:
-            return outcome("truncation", "pass", f"The server reads the full context: {effective:,} tokens (+1 "
-                           "end-of-text) are embedded, longer inputs are refused with an error.", **evidence)
-        return outcome("truncation", "warn", f"The server refuses inputs longer than about {effective:,} tokens "
-                       f"(HTTP {refused_status}), although the model accepts {context:,}; it fails loudly, "
-                       "without silent truncation.",
-                       f"If you need longer inputs, raise the server's context ({raise_context}); otherwise "
-                       f"{chunk} below this length.", **evidence)
+            return outcome("truncation", "pass", Message(N_(
+                "The server reads the full context: {n} tokens (+1 end-of-text) are embedded, longer inputs are "
+                "refused with an error."), {"n": f"{effective:,}"}), **evidence)
+        return outcome("truncation", "warn", Message(N_(
+            "The server refuses inputs longer than about {n} tokens (HTTP {status}), although the model accepts "
+            "{context}; it fails loudly, without silent truncation."),
+            {"n": f"{effective:,}", "status": refused_status, "context": f"{context:,}"}),
+                       Message(N_("If you need longer inputs, raise the server's context ({how}); otherwise chunk "
+                                  "long documents (Chunking page) below this length."), {"how": raise_context}),
+                       **evidence)
     effective = tokens.count_tokens(prefix(reached))
     evidence.update(effective_context=effective)
     if evidence["outcome"] == "full":
-        return outcome("truncation", "pass", f"The server reads the full context: the vector still changes at "
-                       f"{effective:,} tokens (+1 end-of-text = {context:,}); no silent truncation.", **evidence)
+        return outcome("truncation", "pass", Message(N_(
+            "The server reads the full context: the vector still changes at {n} tokens (+1 end-of-text = "
+            "{context}); no silent truncation."), {"n": f"{effective:,}", "context": f"{context:,}"}), **evidence)
     if evidence["outcome"] == "budget":
-        return outcome("truncation", "warn", f"No truncation up to {effective:,} tokens (the vector still changes); "
-                       f"longer inputs were not tried within the {evidence['budget_s']:.0f} s budget of this probe.",
-                       "The server is too slow to probe all 32,768 tokens in this time; run `python -m "
-                       "embedlab.check --only truncation --probe-budget 300` to measure further.", **evidence)
-    return outcome("truncation", "warn", f"No truncation up to {effective:,} tokens, but the next, longer input "
-                   f"failed: {stop_error.split('. ')[0]}.",
-                   f"Long inputs time out or crash the server: check its log and memory, or {chunk} below "
-                   f"{effective:,} tokens.", error=stop_error, **evidence)
+        return outcome("truncation", "warn", Message(N_(
+            "No truncation up to {n} tokens (the vector still changes); longer inputs were not tried within the "
+            "{budget} s budget of this probe."), {"n": f"{effective:,}", "budget": f"{evidence['budget_s']:.0f}"}),
+                       Message(N_("The server is too slow to probe all 32,768 tokens in this time; run {command} to "
+                                  "measure further."),
+                               {"command": "`python -m embedlab.check --only truncation --probe-budget 300`"}),
+                       **evidence)
+    return outcome("truncation", "warn", Message(N_(
+        "No truncation up to {n} tokens, but the next, longer input failed: {error}."),
+        {"n": f"{effective:,}", "error": stop_error.split(". ")[0]}),
+                   Message(N_("Long inputs time out or crash the server: check its log and memory, or chunk long "
+                              "documents (Chunking page) below {n} tokens."), {"n": f"{effective:,}"}),
+                   error=stop_error, **evidence)

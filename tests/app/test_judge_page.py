@@ -276,3 +276,20 @@ def test_a_reranking_configuration_with_a_reranker_configured(collection, app_en
     assert exp.configs[2].rerank and exp.configs[2].instruction_name == "HR policy"
     assert [r["query"] for r in server.requests] == QUERIES[:2]  # the bare questions, once per query
     assert all(len(r["documents"]) == 14 for r in server.requests)  # every chunk (fewer than 50) is a candidate
+
+
+def test_in_chinese_the_page_without_a_collection_is_translated(app_env):
+    from types import SimpleNamespace
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.support.apptest import ROOT
+    from tests.support.untranslated import untranslated
+
+    at = AppTest.from_file(str(ROOT / "pages/5_Judge.py"), default_timeout=60)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "人工评判检索结果"
+    assert any(i.value.startswith("还没有集合") for i in at.info)
+    assert untranslated(SimpleNamespace(_tree=at.main)) == {}  # the page's own area (the sidebar is tested with it)

@@ -344,3 +344,47 @@ def test_truncation_figure_marks_refusals_and_the_cut():
     assert min(embedded.y) > 0  # a zero change is still drawn on the log scale
     lines = [s.x0 for s in fig.layout.shapes]
     assert lines == [32_768, 511]
+
+
+def test_truncation_chart_and_table_numbers_are_plain():
+    from embedlab import figures
+    from embedlab.figures.servercheck import format_change, power_of_ten
+
+    probes = [{"tokens": 256, "answer": "embedded", "change": None},
+              {"tokens": 256, "answer": "embedded (again: noise)", "change": 1.1e-16},
+              {"tokens": 512, "answer": "embedded", "change": 3.24e-6},
+              {"tokens": 1024, "answer": "embedded", "change": 0.0213}]
+    fig = figures.truncation_probe(probes, 32_768)
+    x_ticks, y_ticks = list(fig.layout.xaxis.ticktext), list(fig.layout.yaxis.ticktext)
+    assert x_ticks[0] == "256" and "1,024" in x_ticks and x_ticks[-1] == "32,768"
+    # Powers of ten written out, down to the floor where float rounding is drawn: no "10n" or "1μ".
+    assert y_ticks[:4] == ["10⁻⁹", "10⁻⁸", "10⁻⁷", "10⁻⁶"] and y_ticks[-4:] == ["0.001", "0.01", "0.1", "1"]
+    assert not any(c in "".join(x_ticks + y_ticks) for c in "μnk")
+    assert [row[2] for row in fig.data[0].customdata] == ["0", "3.2 × 10⁻⁶", "0.0213"]
+    assert [format_change(v) for v in (None, 1.1e-16, 0.0, 9.96e-5, 0.5)] == ["", "0", "0", "1.0 × 10⁻⁴", "0.5"]
+    assert [power_of_ten(e) for e in (0, -2, -3, -4, -12)] == ["1", "0.01", "0.001", "10⁻⁴", "10⁻¹²"]
+
+
+def test_the_same_vector_twice_reads_as_no_change_not_float_noise():
+    import numpy as np
+
+    from embedlab.servercheck.checks import one_minus_cos
+
+    v = np.random.default_rng(0).normal(size=1024).astype(np.float32)
+    assert one_minus_cos(v, v.copy()) == 0.0 and one_minus_cos(v, -v) == 2.0
+
+
+def test_check_texts_are_messages_shown_translated_and_exported_in_english():
+    from embedlab.messages import Message
+
+    server = ScriptedQwenServer(context=8192)
+    try:
+        result = check_truncation(CheckClient(server.url, MODEL))
+    finally:
+        server.close()
+    assert isinstance(result.verdict_message, Message) and str(result.verdict_message) == result.verdict
+    zh = {result.verdict_message.msgid: "服务器拒绝长于约 {n} 个词元的输入（HTTP {status}）"}
+    assert result.shown_verdict.translate(lambda s: zh.get(s, s)) == "服务器拒绝长于约 8,191 个词元的输入（HTTP 400）"
+    assert "verdict_message" not in result.to_dict() and json.loads(json.dumps(result.to_dict()))
+    kinds = {p["kind"] for p in result.evidence["probes"]}
+    assert kinds <= {"embedded", "noise", "first-half", "refused"} and "refused" in kinds
