@@ -160,6 +160,8 @@ UMAP_K = widget("umap.w.k", 6)
 UMAP_MIN_CLUSTER_SIZE = widget("umap.w.min_cluster_size", 5)
 UMAP_COLOUR_BY = widget("umap.w.colour_by", "label")  # "label" or "found cluster"
 UMAP_QUERIES = widget("umap.w.queries")  # text of the queries box (one query per line)
+UMAP_LARGE = value("umap.large", None)  # name of the large stored collection whose map was asked for
+UMAP_LARGE_COLOUR_BY = widget("umap.w.large_colour_by", "label")  # "label" (source) or "found cluster"
 
 # --- Search (search.) ------------------------------------------------------------------------------
 SEARCH_ACTIVE = value("search.active", None)  # name of the collection being worked on

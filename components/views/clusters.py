@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import streamlit as st
 
-from components import resources, state
+from components import large_map, resources, state
 from components.instruction_picker import pick_instruction
 from components.page import PageContext
 from components.widgets import download_figure, download_table, embed_with_progress, literal, show_error
@@ -191,6 +191,9 @@ def _collection_source(ctx: PageContext) -> Corpus | None:
     state.keep_valid(state.UMAP_COLLECTION, list(counts))
     name = left.selectbox("Collection", list(counts), key=state.UMAP_COLLECTION, persist_state="session",
                           format_func=lambda n: f"{n} ({counts[n]:,} chunks)")
+    if counts[name] > large_map.LARGE_COLLECTION:  # too many to embed again: one map of the stored vectors
+        large_map.render(ctx, name, counts[name])
+        return None
     try:
         records = store.get_records(name)
     except StoreError as exc:
