@@ -97,4 +97,5 @@ def _show(result: StoredMap) -> None:
     st.dataframe(pd.DataFrame({
         _("measure"): [_(MEASURES[m]) for m in MEASURES],
         _("value"): [getattr(sep, m) for m in MEASURES],
-    }), hide_index=True, key="umap.large_measures")
+    }), hide_index=True, key="umap.large_measures",
+        column_config={_("value"): st.column_config.NumberColumn(format="%.3f")})
