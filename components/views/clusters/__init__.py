@@ -14,6 +14,7 @@ from components import resources, state
 from components.i18n import _
 from components.instruction_picker import pick_instruction
 from components.page import PageContext
+from components.views.clusters import large as large_map
 from components.views.clusters.names import CHOICES, NO_LABEL, choice_names
 from components.views.clusters.results import show_results
 from components.widgets import embed_with_progress, error_text, literal, show_error
@@ -198,6 +199,9 @@ def _collection_source(ctx: PageContext) -> Corpus | None:
     state.keep_valid(state.UMAP_COLLECTION, list(counts))
     name = left.selectbox(_("Collection"), list(counts), key=state.UMAP_COLLECTION, persist_state="session",
                           format_func=_collection_names(counts))
+    if counts[name] > large_map.LARGE_COLLECTION:  # too many to embed again: one map of the stored vectors
+        large_map.render(ctx, name, counts[name])
+        return None
     try:
         records = store.get_records(name)
     except StoreError as exc:
