@@ -13,7 +13,7 @@ from embedlab import chunking, chunkview, tokens
 from embedlab.instructions import PRESETS
 from tests.support.apptest import CHUNKING, HOME, ROOT, open_page
 from tests.support.pdfs import deflated, pdf, pdf_with_text
-from tests.support.untranslated import _WORDS, drawn_texts, untranslated
+from tests.support.untranslated import WORDS, drawn_texts, untranslated
 
 
 def html_bodies(at: AppTest) -> list[str]:
@@ -236,7 +236,7 @@ def shared_parts(at: AppTest) -> frozenset[str]:
     texts = drawn_texts(SimpleNamespace(_tree=at.sidebar))
     picker = at.selectbox(key="chunk.w.instruction")
     texts += [*picker.options, picker.help or "", *(p.task for p in PRESETS)]
-    return frozenset(m.group(0) for text in texts for m in _WORDS.finditer(text))
+    return frozenset(m.group(0) for text in texts for m in WORDS.finditer(text))
 
 
 def test_the_page_in_chinese_shows_no_untranslated_text_before_and_after_matching(app_env):

@@ -22,7 +22,7 @@ from embedlab.stores.chroma import ChromaStore
 from embedlab.textio import text_columns
 from tests.support.apptest import CLUSTERS, HOME, ROOT, SEARCH, open_page
 from tests.support.markdown import shown
-from tests.support.untranslated import _WORDS, drawn_texts, untranslated
+from tests.support.untranslated import WORDS, drawn_texts, untranslated
 
 
 def charts(at: AppTest, prefix: str = "umap.map_") -> list:
@@ -331,7 +331,7 @@ def shared_parts(at: AppTest) -> frozenset[str]:
     picker = at.selectbox(key="umap.w.instruction")
     texts += [*picker.options, picker.help or "", *(t.value for t in at.text)]
     texts += list(dict.fromkeys(sample_corpus().labels or ()))
-    return frozenset(m.group(0) for text in texts for m in _WORDS.finditer(text)) | LABEL_POSITIONS
+    return frozenset(m.group(0) for text in texts for m in WORDS.finditer(text)) | LABEL_POSITIONS
 
 
 # plotly's textposition values in a chart's spec: settings, never shown as text.

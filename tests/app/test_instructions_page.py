@@ -15,7 +15,7 @@ from embedlab.instruction_sets import sample_sets
 from embedlab.instructions import PRESETS
 from tests.support.apptest import INSTRUCTIONS, ROOT, open_page
 from tests.support.markdown import shown
-from tests.support.untranslated import _WORDS, drawn_texts, untranslated
+from tests.support.untranslated import WORDS, drawn_texts, untranslated
 
 
 def fresh() -> AppTest:
@@ -258,7 +258,7 @@ def shared_parts(at: AppTest) -> frozenset[str]:
     picker = at.selectbox(key="instr.w.pick")
     texts += [*picker.options, picker.help or "", *at.multiselect(key="instr.w.compare").options]
     texts += [p.task for p in PRESETS] + [s.name for s in sample_sets().values()]
-    return frozenset(m.group(0) for text in texts for m in _WORDS.finditer(text))
+    return frozenset(m.group(0) for text in texts for m in WORDS.finditer(text))
 
 
 def test_the_page_in_chinese_shows_no_untranslated_text_before_and_after_compare(app_env):

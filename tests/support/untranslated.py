@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-_WORDS = re.compile(r"[A-Za-z]{2,}(?:[ '’-][A-Za-z]+)+")  # two English words or more in a row
+WORDS = re.compile(r"[A-Za-z]{2,}(?:[ '’-][A-Za-z]+)+")  # two English words or more in a row
 _PIECE = re.compile(r"\{[^{}]*\}|%[sd]")  # placeholders split a literal into pieces
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")  # markup in st.html bodies and plotly labels: never visible text
 
@@ -34,7 +34,7 @@ def code_phrases() -> frozenset[str]:
             for node in ast.walk(tree):
                 if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
                     for piece in _PIECE.split(node.value):
-                        phrases.update(m.group(0) for m in _WORDS.finditer(piece))
+                        phrases.update(m.group(0) for m in WORDS.finditer(piece))
     return frozenset(p for p in phrases if len(p) >= 8)
 
 
@@ -69,7 +69,7 @@ def untranslated(at, allowed: frozenset[str] = frozenset()) -> dict[str, str]:
     found: dict[str, str] = {}
     phrases = code_phrases() - allowed
     for text in drawn_texts(at):
-        for match in _WORDS.finditer(_TAG.sub(" ", text)):
+        for match in WORDS.finditer(_TAG.sub(" ", text)):
             phrase = match.group(0)
             if phrase in phrases and phrase not in found:
                 found[phrase] = text[:120]
