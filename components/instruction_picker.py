@@ -13,13 +13,23 @@ NO_INSTRUCTION = state.NO_INSTRUCTION
 NO_INSTRUCTION_LABEL = N_("(no instruction)")  # what the picker shows for NO_INSTRUCTION
 
 
+PRESET_NAMES = frozenset(p.name for p in PRESETS)
+
+
+def display_name(name: str) -> str:
+    """An instruction's name as shown: the presets' names are ours and translated, the user's are
+    shown as written (pass the result through `literal` where Markdown draws it)."""
+    return _(name) if name in PRESET_NAMES else name
+
+
 def pick_instruction(
     library: InstructionLibrary, key: str, label: str | None = None, allow_none: bool = True
 ) -> Instruction | None:
     """Selectbox over presets and the user's instructions; None means "no instruction".
 
-    `label` is translated by the caller (default "Instruction"). Instruction names are shown as
-    they are; only "(no instruction)" and the "preset" mark are translated.
+    `label` is translated by the caller (default "Instruction"). The presets' names are ours and
+    translated; the user's names are shown as they are. Task texts stay as written: they are what
+    the model receives (Qwen recommends English instructions).
 
     `key` must be declared with `state.widget(key, default)`: its value is the instruction's
     name (or NO_INSTRUCTION), kept across page switches, so tests can `set_value("HR policy")`.
@@ -33,7 +43,7 @@ def pick_instruction(
     # Labels made now, in this run's language: a format_func that translated when called would
     # follow whatever language is current where it is called (AppTest calls it outside the run).
     preset = _("{name} · preset")
-    shown = {n: (preset.format(name=n) if entries[n].preset else n) if n in entries else _(NO_INSTRUCTION_LABEL)
+    shown = {n: (preset.format(name=display_name(n)) if entries[n].preset else n) if n in entries else _(NO_INSTRUCTION_LABEL)
              for n in options}
     choice = st.selectbox(
         label or _("Instruction"),

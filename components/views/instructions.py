@@ -11,7 +11,7 @@ import streamlit as st
 from components import state
 from components.i18n import _, tr
 from components.instruction_library import flash, library_editor, show_flash
-from components.instruction_picker import pick_instruction
+from components.instruction_picker import display_name, pick_instruction
 from components.page import PageContext
 from components.widgets import download_figure, download_table, embed_with_progress
 from embedlab import figures
@@ -180,7 +180,8 @@ def _instruction(library: InstructionLibrary) -> Instruction | None:
     if any(n not in names for n in ss[state.INSTR_COMPARE]):
         ss[state.INSTR_COMPARE] = [n for n in ss[state.INSTR_COMPARE] if n in names]
     st.multiselect(_("Compare instructions on the labelled set (up to {n})").format(n=MAX_ALTERNATIVES), names,
-                   key=state.INSTR_COMPARE, persist_state="session", max_selections=MAX_ALTERNATIVES)
+                   key=state.INSTR_COMPARE, persist_state="session", max_selections=MAX_ALTERNATIVES,
+                   format_func={n: display_name(n) for n in names}.__getitem__)
     with st.expander(_("Manage instructions")):
         library_editor(library)
     return instruction

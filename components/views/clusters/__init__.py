@@ -12,7 +12,7 @@ import streamlit as st
 
 from components import resources, state
 from components.i18n import _
-from components.instruction_picker import pick_instruction
+from components.instruction_picker import display_name, pick_instruction
 from components.page import PageContext
 from components.views.clusters import large as large_map
 from components.views.clusters.names import CHOICES, NO_LABEL, choice_names
@@ -366,5 +366,5 @@ def _side_title(instruction_name: str) -> str:
     """A map's title in the session's language ("" = the map without instruction)."""
     if not instruction_name:
         return _(PLAIN_TITLE)
-    return _(INSTRUCTED_TITLE).format(name=instruction_name)
+    return _(INSTRUCTED_TITLE).format(name=display_name(instruction_name))
 

@@ -12,6 +12,7 @@ import streamlit as st
 
 from components import state
 from components.i18n import _, tr
+from components.instruction_picker import display_name
 from components.page import PageContext
 from components.views.clusters.names import CLUSTER_NAME, NOISE, OTHER_GROUPS, choice_names
 from components.widgets import download_figure, download_table, embed_with_progress, literal, show_error
@@ -206,7 +207,7 @@ def _show_measures(plain: MapSide, instructed: MapSide, corpus: Corpus, language
                    instruction: str) -> None:
     st.subheader(_("How well do the topics separate?"))
     table = comparison_table(plain.separation, instructed.separation)
-    st.markdown("**" + literal(tr(verdict(plain.separation, instructed.separation, instruction))) + "**")
+    st.markdown("**" + literal(tr(verdict(plain.separation, instructed.separation, display_name(instruction)))) + "**")
     for side in (plain, instructed):
         note = language_note(side.clustering.labels, languages, corpus.labels, side.title)
         if note is not None:
