@@ -22,7 +22,6 @@ from embedlab.stores.base import (
 ss = st.session_state
 
 
-# -- manage ---------------------------------------------------------------------------------------
 def _seed_settings_form(spec: CollectionSpec, options: list[str]) -> None:
     """Fill the settings form and the instruction picker from the collection's spec when they show
     another collection, or the spec changed since (saved here or in another session); typed edits

@@ -37,7 +37,6 @@ from embedlab.stores.base import (
 ss = st.session_state
 
 
-# -- query ----------------------------------------------------------------------------------------
 def query_panel(ctx: PageContext, store: VectorStore, spec: CollectionSpec) -> None:
     try:
         sources = store.sources(spec.name)
