@@ -198,7 +198,7 @@ SEARCH_EDIT_INSTRUCTION = widget("search.w.edit_instruction", DEFAULT_INSTRUCTIO
 SEARCH_EXPORT_VECTORS = widget("search.w.export_vectors", False)
 SEARCH_DELETE_CONFIRM = widget("search.w.delete_confirm")
 SEARCH_MODES = value("search.modes", None)  # (collection, retrieval.ModeLists) of the last hybrid query
-SEARCH_MODE = widget("search.w.mode", "dense")  # a key of views.search.MODES
+SEARCH_MODE = widget("search.w.mode", "dense")  # a key of views.search.names.MODES
 SEARCH_FUSION = widget("search.w.fusion", "rrf")  # one of embedlab.fusion.METHODS
 SEARCH_ALPHA = widget("search.w.alpha", DEFAULT_ALPHA)  # weight of the dense side in weighted fusion
 

@@ -163,9 +163,16 @@ def measure_point(
         for future in [pool.submit(worker) for _ in range(point.concurrency)]:
             future.result()
     wall = max(time.perf_counter() - wall_start, 1e-9)
+    return _measurement(point, requests, latencies, errors, text_total, token_total, wall)
+
+
+def _measurement(point: Point, planned: int, latencies: list[float], errors: list[str], texts: int, tokens: int,
+                 wall: float) -> Measurement:
+    """One point's figures from its requests: latency percentiles of the `latencies` (seconds, one per
+    successful request) and throughput over `wall` seconds."""
     return Measurement(
         length=point.length,
-        tokens_per_text=n_tokens,
+        tokens_per_text=INPUT_LENGTHS[point.length],
         batch_size=point.batch_size,
         concurrency=point.concurrency,
         requests=len(latencies),
@@ -173,11 +180,11 @@ def measure_point(
         p50_ms=percentile_ms(latencies, 50),
         p95_ms=percentile_ms(latencies, 95),
         p99_ms=percentile_ms(latencies, 99),
-        texts_per_s=text_total / wall,
-        tokens_per_s=token_total / wall,
+        texts_per_s=texts / wall,
+        tokens_per_s=tokens / wall,
         wall_s=wall,
         first_error=errors[0] if errors else "",
-        planned=requests,
+        planned=planned,
     )
 
 

@@ -31,6 +31,14 @@ def _hover(text: str) -> str:
     return wrapped_hover(text, width, HOVER_LIMIT)
 
 
+def _hover_pairs(queries: list[str], documents: list[str]) -> np.ndarray:
+    """The hover texts of each cell: shape (n queries, m documents, 2), [query text, document text]."""
+    q_hover = [_hover(q) for q in queries]
+    d_hover = [_hover(d) for d in documents]
+    return np.array([[[q_hover[i], d_hover[j]] for j in range(len(documents))] for i in range(len(queries))],
+                    dtype=object).reshape(len(queries), len(documents), 2)
+
+
 def similarity_heatmap(
     sim: object,
     queries: list[str],
@@ -54,10 +62,7 @@ def similarity_heatmap(
     """
     z = np.asarray(sim, dtype=np.float64)
     value_label = html.escape(value_label if value_label is not None else gettext(N_("similarity")))
-    q_hover = [_hover(q) for q in queries]
-    d_hover = [_hover(d) for d in documents]
-    custom = np.array([[[q_hover[i], d_hover[j]] for j in range(len(documents))] for i in range(len(queries))],
-                      dtype=object).reshape(len(queries), len(documents), 2)
+    custom = _hover_pairs(queries, documents)
     dense = len(documents) > DENSE_COLUMNS
     x = [f"D{j}" for j in range(1, len(documents) + 1)] if dense else [html.escape(s) for s in short_labels(documents, "D", 12)]
     y = [html.escape(s) for s in short_labels(queries, "Q", 24)]

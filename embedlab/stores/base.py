@@ -1,5 +1,5 @@
-"""The vector store contract: collections with a model/dimension guard, their errors, and the
-decorator that turns any client failure into one of those errors.
+"""The vector store contract: collections with a model/dimension guard, and the decorator that
+turns any client failure into one of the store errors (`embedlab.stores.errors`, re-exported here).
 
 `VectorStore` is the contract every page and ingestion use; `embedlab.stores.chroma.ChromaStore`
 implements it over a Chroma client (embedded or server) and `embedlab.stores.milvus.MilvusStore`
@@ -24,7 +24,6 @@ import abc
 import functools
 import inspect
 import json
-import re
 import secrets
 import threading
 import time
@@ -34,12 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.messages import N_, LocalizedError, Message
+from embedlab.messages import N_, Message
 
-NAME_RULES = N_(
-    "3 to 63 characters; letters, digits, '_', '-' or '.'; starting and ending with a letter or "
-    "digit; no '..'; not an IP address"
-)
+# The errors and name rules live in their own modules; everything stays importable from here.
+from embedlab.stores.errors import CollectionExists, ModelMismatch, PartialWrite, RecordError, StoreError
+from embedlab.stores.errors import CollectionMissing as CollectionMissing
+from embedlab.stores.errors import InvalidName as InvalidName
+from embedlab.stores.errors import StoreLocked as StoreLocked
+from embedlab.stores.names import NAME_RULES as NAME_RULES
+from embedlab.stores.names import model_name, validate_name
+
 APP_TAG = "embedlab"  # value of the "app" metadata key of collections made here
 DEFAULT_THRESHOLD = 0.5  # a placeholder until the threshold is calibrated or set by hand
 # Where a collection's threshold came from (its `threshold_source`). Until it is calibrated or set
@@ -58,90 +61,6 @@ WriteProgress = Callable[[int, int], None]
 def new_content_version() -> str:
     """A content version never given before: nanosecond clock and 64 random bits, in hex."""
     return f"{time.time_ns():x}-{secrets.token_hex(8)}"
-
-
-class StoreError(LocalizedError):
-    """Base of the store errors: `error.message` is fit to show a user (translated by the UI), str(error)
-    its English text."""
-
-
-class InvalidName(StoreError):
-    """A collection name Chroma would refuse."""
-
-
-class CollectionExists(StoreError):
-    pass
-
-
-class CollectionMissing(StoreError):
-    pass
-
-
-class StoreLocked(StoreError):
-    """Another process has the embedded Chroma directory open."""
-
-
-class ModelMismatch(StoreError):
-    """The collection was built with another embedding model or dimension."""
-
-
-class RecordError(LocalizedError, ValueError):
-    """A record of an export cannot be imported; the message names the row."""
-
-
-class PartialWrite(StoreError):
-    """A write failed after some batches were stored; `written_ids` were stored and are intact."""
-
-    def __init__(self, msgid: str, written_ids: Sequence[str], total: int, **params: Any) -> None:
-        super().__init__(msgid, **params)
-        self.written_ids = list(written_ids)
-        self.total = total
-
-
-# -- names -----------------------------------------------------------------------------------
-def validate_name(name: str) -> str:
-    """The stripped name if Chroma accepts it, else InvalidName saying what to change."""
-    name = (name or "").strip()
-    problems: list[Message] = []
-    if not name:
-        raise InvalidName(N_("Give the collection a name ({rules}), e.g. hr_policy_v1."), rules=Message(NAME_RULES))
-    if len(name) < 3 or len(name) > 63:
-        problems.append(Message(N_("it has {n} characters (3 to 63 allowed)"), {"n": len(name)}))
-    bad = sorted({ch for ch in name if not (ch.isascii() and (ch.isalnum() or ch in "_-."))})
-    if bad:
-        shown = " ".join(repr(ch) for ch in bad[:8])
-        problems.append(Message(N_("it contains {shown} (only letters a-z, digits, '_', '-' and '.' are allowed)"),
-                                {"shown": shown}))
-    if not (name[0].isascii() and name[0].isalnum()) or not (name[-1].isascii() and name[-1].isalnum()):
-        problems.append(Message(N_("it must start and end with a letter or digit")))
-    if ".." in name:
-        problems.append(Message(N_("it contains '..'")))
-    if re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", name):
-        problems.append(Message(N_("it looks like an IP address")))
-    if problems:
-        suggestion = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.-")[:63]
-        params = {f"p{i}": p for i, p in enumerate(problems)}
-        joined = "; ".join("{" + key + "}" for key in params)  # one problem after another, each translated
-        reasons = Message(joined, params)
-        if len(suggestion) >= 3 and suggestion != name:
-            raise InvalidName(N_("Collection name {name} cannot be used: {reasons}. Try {suggestion}."),
-                              name=repr(name), reasons=reasons, suggestion=repr(suggestion))
-        raise InvalidName(N_("Collection name {name} cannot be used: {reasons}."), name=repr(name), reasons=reasons)
-    return name
-
-
-# An embedder's model id is "<model>@<server URL>" or "<model>@local"; model names may hold "@" too.
-_MODEL_AT = re.compile(r"(.*?)@(?:local$|[A-Za-z][A-Za-z0-9+.-]*://)", re.DOTALL)
-
-
-def model_name(model_id: str) -> str:
-    """The model part of an embedder's model id ("Qwen/Qwen3-Embedding-0.6B@http://..." -> name);
-    a bare name comes back as it is.
-
-    The guard compares names, not servers: the same model behind another URL gives the same vectors.
-    """
-    found = _MODEL_AT.match(model_id)
-    return found.group(1) if found else model_id
 
 
 # -- collection settings ---------------------------------------------------------------------
