@@ -374,7 +374,7 @@ def _results(ctx: PageContext) -> None:
     data: LabelledSet = ss[S.EVAL_DATASET]
     info: RunInfo = ss[S.EVAL_RUN_INFO]
     st.subheader(_("3 · Results"))
-    st.text(describe_set(data, info.model, _))
+    st.text(describe_set(data, model_name(info.model), _))
     ctx.model_caption(info.served_model)
     st.caption(tr(info.inputs_line))
     if info.skipped_line is not None:

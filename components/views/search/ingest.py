@@ -8,7 +8,7 @@ import streamlit as st
 
 from components import state
 from components.i18n import _, tr
-from components.instruction_picker import pick_instruction
+from components.instruction_picker import display_name, pick_instruction
 from components.page import PageContext
 from components.views.search.names import (
     INGEST_SOURCES,
@@ -95,7 +95,7 @@ def samples_panel(ctx: PageContext, store: VectorStore) -> None:
             sample = load_domain_sample(domain)
             st.markdown(_("- **{collection}** · {n} documents · instruction *{instruction}*").format(
                 collection=literal(sample.collection), n=len(sample.documents),
-                instruction=literal(sample.instruction_name)))
+                instruction=literal(display_name(sample.instruction_name))))
         if st.button(_("Build the three sample collections"), key="search.w.build_samples", type="primary"):
             _build_samples(ctx, store)
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from components import state
 from components.i18n import _
-from components.instruction_picker import NO_INSTRUCTION, pick_instruction
+from components.instruction_picker import NO_INSTRUCTION, display_name, pick_instruction
 from components.page import PageContext
 from components.widgets import literal, show_error
 from embedlab.stores.base import (
@@ -59,12 +59,12 @@ def _collection_summary(ctx: PageContext, spec: CollectionSpec) -> None:
     st.markdown(_("Model **{model}** · {dim} dimensions · created {created}").format(
         model=literal(spec.model_id), dim=spec.dim, created=literal(spec.created_at)))
     if spec.instruction_name:
-        st.markdown(_("**Query instruction of this collection:** *{name}*").format(name=literal(spec.instruction_name)))
+        st.markdown(_("**Query instruction of this collection:** *{name}*").format(name=literal(display_name(spec.instruction_name))))
         st.text(spec.instruction)  # the task text stored with the collection, as queries are embedded
         entry = ctx.library.get(spec.instruction_name)
         if entry is not None and entry.task != spec.instruction:
             st.caption(_("The library's {name} has changed since it was set here; “Use this instruction” below "
-                         "applies its current text.").format(name=literal(spec.instruction_name)))
+                         "applies its current text.").format(name=literal(display_name(spec.instruction_name))))
     else:
         st.markdown(_("**Query instruction of this collection:** none (queries are embedded as they are)"))
 

@@ -11,6 +11,7 @@ import streamlit as st
 
 from components import state
 from components.i18n import _, tr
+from components.instruction_picker import display_name
 from components.views.search.names import (
     CELLS,
     HEADERS,
@@ -108,7 +109,7 @@ def show_outcome(out: QueryOutcome, modes: ModeLists | None = None) -> None:
     c2.caption(_("{n} candidate(s) from the vector store").format(n=out.fetched))
     c3.metric(_("Rerank"), _("off") if t["rerank"] is None else _("{ms:.0f} ms").format(ms=t["rerank"]))
     if out.instruction_name:
-        st.markdown(_("**Query sent to the model** (instruction: {name})").format(name=literal(out.instruction_name)))
+        st.markdown(_("**Query sent to the model** (instruction: {name})").format(name=literal(display_name(out.instruction_name))))
     else:
         st.markdown(_("**Query sent to the model** (no instruction)"))
     st.code(out.sent, language=None, wrap_lines=True)
@@ -159,7 +160,7 @@ def _show_comparison(out: QueryOutcome) -> None:
         box = st.caption if out.judged is not None else st.info
         box(tr(retrieval.shift_sentence(shift)), **({} if out.judged is not None else {"icon": ":material/compare_arrows:"}))
     with_table, without_table = retrieval.comparison_tables(out)
-    st.markdown(_("**With** *{name}*").format(name=literal(out.instruction_name)))
+    st.markdown(_("**With** *{name}*").format(name=literal(display_name(out.instruction_name))))
     _table(with_table, "search.w.with_table", styled=True)
     st.markdown(_("**Without** instruction"))
     _table(without_table, "search.w.without_table", styled=True)
