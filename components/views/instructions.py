@@ -226,9 +226,9 @@ def _headed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns=_)
 
 
-def _instruction_names(names: pd.Series) -> list[str]:
-    """Instruction names as shown: the baseline's translated, the user's as they are."""
-    return [_(n) if n == NO_INSTRUCTION else n for n in names]
+def _instruction_name(name: str) -> str:
+    """An instruction's name as shown: the baseline's and the presets' translated, the user's as it is."""
+    return _(name) if name == NO_INSTRUCTION else display_name(name)
 
 
 def _results(c: Comparison) -> None:
@@ -252,7 +252,7 @@ def _results(c: Comparison) -> None:
         st.caption(_("Add relevance labels (section 1) to see separation, MRR and the instruction comparison."))
         return
     st.markdown(_("**Labelled set: separation and MRR per instruction**"))
-    names = _instruction_names(c.metrics["Instruction"])
+    names = [_instruction_name(n) for n in c.metrics["Instruction"]]
     st.dataframe(_headed(c.metrics.assign(Instruction=names)), hide_index=True, width="stretch")
     bars = figures.instruction_comparison_bars(c.metrics, names, gettext=_)
     st.plotly_chart(bars, width="stretch", key="instr.chart.compare")
@@ -266,8 +266,7 @@ def _results(c: Comparison) -> None:
 def _heatmaps(c: Comparison) -> None:
     queries, documents = list(c.queries), list(c.documents)
     zmin, zmax = figures.shared_range(c.without, c.with_)
-    with_title = _("With: {instruction}").format(instruction=_(c.instruction) if c.instruction == NO_INSTRUCTION
-                                                 else c.instruction)
+    with_title = _("With: {instruction}").format(instruction=_instruction_name(c.instruction))
     heatmaps = {
         "without": figures.similarity_heatmap(c.without, queries, documents, _("Without instruction"), zmin, zmax,
                                               gettext=_),

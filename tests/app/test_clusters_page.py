@@ -359,5 +359,5 @@ def test_the_page_in_chinese_shows_no_english(app_env):
     for spec in (json.loads(c.proto.spec) for c in charts(at)):
         names = {t["name"] for t in spec["data"]}
         assert names == {"中文", "拉丁字母（英文等）", "你的查询"}, names
-        assert spec["layout"]["title"]["text"] in ("不加指令", "加指令：Clustering")
+        assert spec["layout"]["title"]["text"] in ("不加指令", "加指令：聚类")
     assert at.dataframe[0].value.columns[0] == "指标"
