@@ -143,7 +143,7 @@ def test_the_whole_loop_set_up_judge_blind_resume_compare_export(collection, app
     assert list(guide.columns) == ["configuration", "instruction", "input length", "dimensions", "retrieval",
                                    "accuracy (P@3)"]
     assert list(guide["accuracy (P@3)"]) == [f"{s.metrics['precision']:.0%}" for s in results.configs]
-    verdict = jm.verdict(jm.compare(results, 0, 1)[1], "A", "B", "P@3")
+    verdict = str(jm.verdict(jm.compare(results, 0, 1)[1], "A", "B", "P@3"))
     assert esc(verdict) in texts(again.info) + texts(again.success) + texts(again.warning)
     agreement = next(df.value for df in again.dataframe if "Cohen's kappa" in df.value.columns)
     ana_grades = {(j.query, j.chunk): j.grade for j in judgments if j.rater == "Ana"}
