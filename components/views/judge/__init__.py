@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from components import state as S
-from components.i18n import _, label_func
+from components.i18n import _, label_func, tr
 from components.instruction_picker import NO_INSTRUCTION
 from components.page import PageContext
 from components.views.judge import results
@@ -17,7 +17,7 @@ from components.widgets import download_table, ensure_local_model, error_text, l
 from embedlab import judgments as jd
 from embedlab import llm_judge
 from embedlab.backends import EmbeddingError
-from embedlab.messages import N_
+from embedlab.messages import N_, Message
 from embedlab.rerank import RerankClient
 from embedlab.stores.base import CollectionSpec, StoreError
 from embedlab.text import one_line
@@ -268,9 +268,9 @@ def _build(ctx: PageContext, store: jd.JudgmentStore, spec: CollectionSpec, conf
         reranker = RerankClient(ctx.settings.rerank_base_url, ctx.settings.rerank_model)
     bar = st.progress(0.0, text=_("Preparing"))
 
-    def progress(stage: str, done: int, total: int) -> None:
+    def progress(stage: Message, done: int, total: int) -> None:
         bar.progress(min(done / max(total, 1), 1.0), text=_("{stage}: {done} / {total}").format(
-            stage=literal(_(stage)), done=f"{done:,}", total=f"{total:,}"))
+            stage=literal(tr(stage)), done=f"{done:,}", total=f"{total:,}"))
 
     try:
         built = jd.build_pools(ctx.store, spec, ctx.embedder, queries, configs, int(ss[S.JUDGE_K]),
@@ -300,7 +300,7 @@ def _describe(store: jd.JudgmentStore, exp: jd.Experiment) -> None:
                      icon=":material/tune:"):
         st.dataframe(_config_rows(list(exp.configs)), hide_index=True, key="judge.exp_configs")
         for note in store.notes(exp.id):
-            st.caption(literal(note))
+            st.caption(literal(tr(note)))
         st.caption(_("Model {model} · built {created} UTC · {n} queries.").format(
             model=literal(exp.model.split("@", 1)[0]), created=exp.created_at[:16].replace("T", " "),
             n=len(exp.queries)))
