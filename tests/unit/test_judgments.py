@@ -124,7 +124,7 @@ def test_an_input_length_reembeds_only_the_longer_chunks_and_ranks_the_same_chun
     assert count_tokens(cut) <= 20 < count_tokens(long[0]["text"])
     embedded = [t for call in embedder.calls for t in call]
     assert cut in embedded and not any(t == long[0]["text"] for t in embedded)  # only the cut text was embedded
-    assert built.notes == ["B: 1 of 8 chunks are longer than 20 tokens and were embedded from their start."]
+    assert [str(n) for n in built.notes] == ["B: 1 of 8 chunks are longer than 20 tokens and were embedded from their start."]
     # B ranks by the cut vector: "work from home" (only at the start of the note) still finds it,
     # "report a lost laptop" (only in its cut-off end) finds it under A but not first under B.
     query = "can I work from home"
@@ -139,7 +139,7 @@ def test_an_input_length_reembeds_only_the_longer_chunks_and_ranks_the_same_chun
     # The pool shows the whole chunk, not the cut input.
     assert {it.text for it in built.items if it.source == "remote.md"} == {long[0]["text"]}
     same_length = build(store, embedder, [jd.JudgeConfig(), jd.JudgeConfig(max_tokens=2048)])
-    assert same_length.notes == ["B: 0 of 8 chunks are longer than 2,048 tokens and were embedded from their start: "
+    assert [str(n) for n in same_length.notes] == ["B: 0 of 8 chunks are longer than 2,048 tokens and were embedded from their start: "
                                  "this input length changes nothing here."]
 
 
