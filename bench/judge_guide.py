@@ -67,7 +67,7 @@ def main() -> None:
         store.close()
     print(f"{SET}: {report.summary()}")
     print(f"{len(records)} chunks, {len(built.items)} pooled chunks for {len(exp.queries)} queries (k = {exp.k}); "
-          + " ".join(built.notes))
+          + " ".join(str(n) for n in built.notes))
     print(f"ingest {t1 - t0:.1f} s · build pools {t2 - t1:.1f} s · grade and score {t3 - t2:.2f} s")
     print()
     for row in jm.guide_table(results):

@@ -36,6 +36,7 @@ from embedlab.judgments import (
     raters,
     select_grades,
 )
+from embedlab.messages import N_, Message
 from embedlab.significance import PairedTest, paired_test
 
 METRICS = ("precision", "strict_precision", "ndcg", "mrr")
@@ -166,14 +167,16 @@ def guide_table(results: Results) -> list[dict[str, object]]:
     return rows
 
 
-def coverage_warnings(results: Results) -> list[str]:
+def coverage_warnings(results: Results) -> list[Message]:
     """One sentence per configuration whose judged-coverage@k is below LOW_COVERAGE."""
     out = []
     for s in results.configs:
         if s.low_coverage and s.retrieved:
-            out.append(f"{s.name}: {s.retrieved - s.judged} of the {s.retrieved} chunks in its top {results.k} over "
-                       f"the judged queries have no grade (coverage {s.coverage:.0%}); they count as not relevant, "
-                       "so its scores are lower bounds until they are judged.")
+            out.append(Message(N_(
+                "{name}: {missing} of the {retrieved} chunks in its top {k} over the judged queries have no grade "
+                "(coverage {coverage}); they count as not relevant, so its scores are lower bounds until they are "
+                "judged."), {"name": s.name, "missing": s.retrieved - s.judged, "retrieved": s.retrieved,
+                             "k": results.k, "coverage": f"{s.coverage:.0%}"}))
     return out
 
 
@@ -210,32 +213,37 @@ def comparison_table(rows: Sequence[QueryComparison], name_a: str, name_b: str) 
              "result": r.label.replace("B", name_b)} for r in rows]
 
 
-def verdict(test: PairedTest, name_a: str, name_b: str, metric: str) -> str:
+def verdict(test: PairedTest, name_a: str, name_b: str, metric: str) -> Message:
     """One sentence saying whether B beats A on `metric` (a label such as "P@5"), from the test."""
     if test.n < 2 or test.p_value is None:
-        return (f"{test.n} judged query so far: judge at least two queries to compare {name_a} and {name_b}.")
-    counts = (f"{name_b} better on {test.better}, worse on {test.worse}, the same on {test.ties} of "
-              f"{test.n} queries")
-    figures = (f"{metric} {test.mean_b:.2f} vs {test.mean_a:.2f} ({test.diff:+.2f}, 95% CI {test.ci_low:+.2f} to "
-               f"{test.ci_high:+.2f}), paired permutation test p = {test.p_value:.3g}; {counts}")
+        return Message(N_("{n} judged query so far: judge at least two queries to compare {a} and {b}."),
+                       {"n": test.n, "a": name_a, "b": name_b})
+    figures = Message(N_(
+        "{metric} {mean_b} vs {mean_a} ({diff}, 95% CI {low} to {high}), paired permutation test p = {p}; {b} "
+        "better on {better}, worse on {worse}, the same on {ties} of {n} queries"), {
+        "metric": metric, "mean_b": f"{test.mean_b:.2f}", "mean_a": f"{test.mean_a:.2f}", "diff": f"{test.diff:+.2f}",
+        "low": f"{test.ci_low:+.2f}", "high": f"{test.ci_high:+.2f}", "p": f"{test.p_value:.3g}", "b": name_b,
+        "better": test.better, "worse": test.worse, "ties": test.ties, "n": test.n})
+    params = {"a": name_a, "b": name_b, "figures": figures, "level": "5%"}  # a placeholder: "% l" reads as printf
     if test.significant and test.diff > 0:
-        return f"{name_b} is better than {name_a}: {figures}. The difference is significant at the 5% level."
+        return Message(N_("{b} is better than {a}: {figures}. The difference is significant at the {level} level."), params)
     if test.significant and test.diff < 0:
-        return f"{name_b} is worse than {name_a}: {figures}. The difference is significant at the 5% level."
-    return (f"No significant difference between {name_a} and {name_b}: {figures}. Judge more queries to tell them "
-            "apart, or they really perform alike.")
+        return Message(N_("{b} is worse than {a}: {figures}. The difference is significant at the {level} level."), params)
+    return Message(N_("No significant difference between {a} and {b}: {figures}. Judge more queries to tell them "
+                      "apart, or they really perform alike."), params)
 
 
 # -- agreement -------------------------------------------------------------------------------
-KAPPA_SCALE = ((0.2, "slight"), (0.4, "fair"), (0.6, "moderate"), (0.8, "substantial"), (math.inf, "almost perfect"))
+KAPPA_SCALE = ((0.2, N_("slight")), (0.4, N_("fair")), (0.6, N_("moderate")), (0.8, N_("substantial")),
+               (math.inf, N_("almost perfect")))  # translated where shown
 
 
 def kappa_label(kappa: float | None) -> str:
     """Landis and Koch's words for a kappa: poor (< 0), slight, fair, moderate, substantial, almost perfect."""
     if kappa is None:
-        return "undefined"
+        return N_("undefined")
     if kappa < 0:
-        return "poor"
+        return N_("poor")
     return next(word for upper, word in KAPPA_SCALE if kappa <= upper)
 
 
@@ -307,7 +315,7 @@ def _pair(name_a: str, name_b: str, a: Mapping, b: Mapping) -> PairAgreement:
     return PairAgreement(name_a, name_b, len(common), agree, cohen_kappa(x, y), cohen_kappa(x, y, "linear"))
 
 
-CONSENSUS = "people (median)"
+CONSENSUS = N_("people (median)")  # translated where shown
 
 
 def agreement(judgments: Sequence[Judgment], pairs: set[tuple[str, str]] | None = None
@@ -360,25 +368,30 @@ def agreement_table(pairs: Sequence[PairAgreement]) -> list[dict[str, object]]:
 
 
 def agreement_sentence(group: GroupAgreement | None, pairs: Sequence[PairAgreement],
-                       people: Sequence[str] = ()) -> str:
+                       people: Sequence[str] = ()) -> Message:
     """What the agreement figures say, from the figures; `people` names the raters who are people."""
     if group is None and not pairs:
-        return "Agreement needs two or more raters who graded the same chunks."
+        return Message(N_("Agreement needs two or more raters who graded the same chunks."))
     two = [p for p in pairs if p.rater_a in people and p.rater_b in people]
     if group is None and len(two) == 1:
         p = two[0]
-        value = "undefined (one grade only)" if p.kappa is None else f"{p.kappa:.2f} ({kappa_label(p.kappa)} agreement)"
-        return (f"Cohen's kappa of {p.rater_a} and {p.rater_b} over the {p.items} chunks both graded: {value}; "
-                f"same grade on {p.agreement:.0%}.")
+        value = (Message(N_("undefined (one grade only)")) if p.kappa is None else
+                 Message(N_("{kappa} ({reading} agreement)"), {"kappa": f"{p.kappa:.2f}",
+                                                                "reading": Message(kappa_label(p.kappa))}))
+        return Message(N_("Cohen's kappa of {a} and {b} over the {n} chunks both graded: {value}; same grade on "
+                          "{same}."), {"a": p.rater_a, "b": p.rater_b, "n": p.items, "value": value,
+                                       "same": f"{p.agreement:.0%}"})
     if group is not None and group.kappa is not None:
-        return (f"Fleiss' kappa of the {len(group.raters)} people over the {group.items} chunks they all graded: "
-                f"{group.kappa:.2f} ({kappa_label(group.kappa)} agreement, Landis and Koch).")
+        return Message(N_("Fleiss' kappa of the {raters} people over the {n} chunks they all graded: {kappa} "
+                          "({reading} agreement, Landis and Koch)."),
+                       {"raters": len(group.raters), "n": group.items, "kappa": f"{group.kappa:.2f}",
+                        "reading": Message(kappa_label(group.kappa))})
     if group is not None:
-        return (f"The {len(group.raters)} people graded {group.items} chunk(s) in common: too few, or one grade "
-                "only, for Fleiss' kappa.")
+        return Message(N_("The {raters} people graded {n} chunk(s) in common: too few, or one grade only, for "
+                          "Fleiss' kappa."), {"raters": len(group.raters), "n": group.items})
     if not two:
-        return "One person so far: the table compares the LLM judge with them."
-    return "The table compares each pair of raters over the chunks both graded."
+        return Message(N_("One person so far: the table compares the LLM judge with them."))
+    return Message(N_("The table compares each pair of raters over the chunks both graded."))
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -405,7 +418,7 @@ def report(results: Results, judgments: Sequence[Judgment], a: int = 0, b: int =
         "queries": len(exp.queries),
         "judged_queries": len(results.judged_queries),
         "configurations": configs,
-        "coverage_warnings": coverage_warnings(results),
+        "coverage_warnings": [str(w) for w in coverage_warnings(results)],
     }
     if results.judged_queries and a != b:
         rows, test = compare(results, a, b, metric)
@@ -415,13 +428,13 @@ def report(results: Results, judgments: Sequence[Judgment], a: int = 0, b: int =
             "mean_a": test.mean_a, "mean_b": test.mean_b, "difference": test.diff,
             "ci95": [test.ci_low, test.ci_high], "p_value": test.p_value, "significant": test.significant,
             "better": test.better, "worse": test.worse, "same": test.ties,
-            "verdict": verdict(test, config_name(a), config_name(b), label),
+            "verdict": str(verdict(test, config_name(a), config_name(b), label)),
             "per_query": comparison_table(rows, config_name(a), config_name(b)),
         }
     pairs, group = agreement([j for j in judgments if j.query in exp.queries])
     payload["agreement"] = {
         "pairs": agreement_table(pairs),
         "fleiss": None if group is None else {"raters": list(group.raters), "items": group.items, "kappa": group.kappa},
-        "summary": agreement_sentence(group, pairs, [r for r, k in raters(judgments).items() if k == PERSON]),
+        "summary": str(agreement_sentence(group, pairs, [r for r, k in raters(judgments).items() if k == PERSON])),
     }
     return payload

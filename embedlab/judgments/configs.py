@@ -14,7 +14,8 @@ from embedlab.stores.base import CollectionSpec
 MIN_CONFIGS, MAX_CONFIGS = 2, 4
 CONFIG_NAMES = "ABCD"
 MODES = ("dense", "bm25", "hybrid-rrf", "hybrid-weighted")
-MODE_LABELS = {"dense": "dense", "bm25": "BM25", "hybrid-rrf": "hybrid RRF", "hybrid-weighted": "hybrid weighted"}
+MODE_LABELS = {"dense": N_("dense"), "bm25": "BM25", "hybrid-rrf": N_("hybrid RRF"),
+               "hybrid-weighted": N_("hybrid weighted")}  # translated where shown
 LENGTH_CHOICES: tuple[int | None, ...] = (None, 8192, 2048, 512)  # document input length; None = full
 DIMENSION_CHOICES: tuple[int | None, ...] = (None, 512, 256, 128, 64, 32)  # Matryoshka sizes; None = full
 COLLECTION_INSTRUCTION = "(the collection's instruction)"  # resolved when the pools are built

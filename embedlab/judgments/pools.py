@@ -17,7 +17,7 @@ from embedlab.judgments.base import JudgeError, chunk_key
 from embedlab.judgments.configs import JudgeConfig, check_configs, config_name
 from embedlab.judgments.queries import clean_queries
 from embedlab.keyword import DEFAULT_CACHE, BM25Index, IndexCache
-from embedlab.messages import N_
+from embedlab.messages import N_, Message
 from embedlab.rerank import RerankClient, RerankError
 from embedlab.stores.base import CollectionSpec, Hit, VectorStore
 from embedlab.tokens import count_tokens, truncate
@@ -28,7 +28,7 @@ RERANK_FETCH = 50  # candidates a reranking configuration hands to the reranker
 DEDUPE_SLACK = 20  # extra candidates fetched so that equal texts can be dropped and k remain
 CONTEXT_CHARS = 400
 
-StageProgress = Callable[[str, int, int], None]  # (what is being done, done, total)
+StageProgress = Callable[[Message, int, int], None]  # (what is being done, done, total)
 
 
 @dataclass(frozen=True)
@@ -84,10 +84,10 @@ class PoolBuild:
     seed: int
     runs: list[dict[str, list[tuple[str, float]]]]
     items: list[PoolItem]
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
 
 
-def _stage(progress: StageProgress | None, what: str) -> Callable[[int, int], None] | None:
+def _stage(progress: StageProgress | None, what: Message) -> Callable[[int, int], None] | None:
     """An embedder's progress(done, total) reported as one stage of `progress`."""
     if progress is None:
         return None
@@ -113,7 +113,8 @@ def _side_index(base: retrieval.ChunkIndex, name: str, max_tokens: int | None, e
         if not long:
             return _SideIndex(base, 0)
         cut = {i: truncate(base.texts[i], max_tokens) for i in long}
-        what = f"Embedding the chunks longer than {max_tokens:,} tokens from their start"
+        what = Message(N_("Embedding the chunks longer than {tokens} tokens from their start"),
+                       {"tokens": f"{max_tokens:,}"})
         vectors = base.vectors.copy()
         vectors[long] = embedder.embed([cut[i] for i in long], progress=_stage(progress, what))  # (len(long), dim)
         texts = tuple(cut.get(i, text) for i, text in enumerate(base.texts))
@@ -185,7 +186,7 @@ def _embed_queries(embedder: Embedder, queries: Sequence[str], configs: Sequence
     configurations that use vectors. Every distinct instructed text is embedded once."""
     sent = {i: [format_query(c.instruction, q) for q in queries] for i, c in enumerate(configs) if c.uses_vectors}
     distinct = list(dict.fromkeys(t for texts in sent.values() for t in texts))
-    vectors = (embedder.embed(distinct, progress=_stage(progress, "Embedding the queries")) if distinct
+    vectors = (embedder.embed(distinct, progress=_stage(progress, Message(N_("Embedding the queries")))) if distinct
                else np.zeros((0, embedder.dim), dtype=np.float32))  # (len(distinct), dim)
     row = {t: r for r, t in enumerate(distinct)}
     return {i: vectors[[row[t] for t in texts]] for i, texts in sent.items()}
@@ -193,17 +194,20 @@ def _embed_queries(embedder: Embedder, queries: Sequence[str], configs: Sequence
 
 def _config_indexes(base: retrieval.ChunkIndex, name: str, configs: Sequence[JudgeConfig], embedder: Embedder,
                     cache: IndexCache, progress: StageProgress | None
-                    ) -> tuple[dict[tuple[int | None, int | None], retrieval.ChunkIndex], list[str]]:
+                    ) -> tuple[dict[tuple[int | None, int | None], retrieval.ChunkIndex], list[Message]]:
     """(max_tokens, dimensions) -> the chunk index the configurations of that input length and size
     rank, and a note per configuration with an input length (how many chunks it cut)."""
-    notes: list[str] = []
+    notes: list[Message] = []
     indexes: dict[tuple[int | None, int | None], retrieval.ChunkIndex] = {}
     for i, cfg in enumerate(configs):
         side = _side_index(base, name, cfg.max_tokens, embedder, cache, progress)
         if cfg.max_tokens is not None:
-            notes.append(f"{config_name(i)}: {side.cut:,} of {len(base.ids):,} chunks are longer than "
-                         f"{cfg.max_tokens:,} tokens and were embedded from their start"
-                         + ("" if side.cut else ": this input length changes nothing here") + ".")
+            params = {"name": config_name(i), "cut": f"{side.cut:,}", "total": f"{len(base.ids):,}",
+                      "tokens": f"{cfg.max_tokens:,}"}
+            notes.append(Message(N_("{name}: {cut} of {total} chunks are longer than {tokens} tokens and were "
+                                    "embedded from their start.") if side.cut else
+                                 N_("{name}: {cut} of {total} chunks are longer than {tokens} tokens and were "
+                                    "embedded from their start: this input length changes nothing here."), params))
         key = (cfg.max_tokens, cfg.dimensions)
         if key not in indexes:
             index = side.index
@@ -227,7 +231,8 @@ def _retrieve(configs: Sequence[JudgeConfig], indexes: dict[tuple[int | None, in
         per_query: dict[str, list[tuple[str, float]]] = {}
         for j, query in enumerate(queries):
             if progress:
-                progress(f"Retrieving: configuration {config_name(i)}, query {j + 1} of {len(queries)}",
+                progress(Message(N_("Retrieving: configuration {name}, query {n} of {total}"),
+                                 {"name": config_name(i), "n": j + 1, "total": len(queries)}),
                          i * len(queries) + j, total)
             vec = None
             if cfg.uses_vectors:
@@ -272,5 +277,5 @@ def _pool_items(store: VectorStore, name: str, base: retrieval.ChunkIndex, queri
             items.append(PoolItem(query, key, position, base.ids[chunk], hit.source, base.texts[chunk],
                                   context.before, context.after))
         if progress:
-            progress("Reading each pooled chunk's context", len(items), total)
+            progress(Message(N_("Reading each pooled chunk's context")), len(items), total)
     return items

@@ -15,7 +15,7 @@ from typing import Any
 from embedlab.judgments.base import GRADES, LLM, PERSON, JudgeError
 from embedlab.judgments.configs import JudgeConfig
 from embedlab.judgments.pools import Experiment, PoolBuild, PoolItem
-from embedlab.messages import N_
+from embedlab.messages import N_, Message
 
 DB_FILE = "judgments.sqlite"
 
@@ -147,7 +147,7 @@ class JudgmentStore:
                 "INSERT INTO experiments (collection, name, k, configs, model, seed, notes, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (build.collection, name.strip(), build.k, json.dumps([c.to_dict() for c in build.configs]),
-                 build.model, build.seed, json.dumps(build.notes), created))
+                 build.model, build.seed, json.dumps([{"msgid": n.msgid, "params": n.params} for n in build.notes]), created))
             exp_id = int(cur.lastrowid)
             conn.executemany("INSERT INTO experiment_queries VALUES (?, ?, ?)",
                              [(exp_id, i, q) for i, q in enumerate(build.queries)])
@@ -188,10 +188,13 @@ class JudgmentStore:
         configs = tuple(JudgeConfig.from_dict(c) for c in json.loads(row[4]))
         return Experiment(row[0], row[1], row[2], row[3], configs, tuple(queries), row[5], row[6], row[7])
 
-    def notes(self, exp_id: int) -> list[str]:
+    def notes(self, exp_id: int) -> list[Message]:
+        """The sentences about the experiment's inputs, to be translated where shown."""
         with self._read() as conn:
             row = conn.execute("SELECT notes FROM experiments WHERE id = ?", (int(exp_id),)).fetchone()
-        return json.loads(row[0]) if row else []
+        # Older experiments stored their notes as English text.
+        return [Message(n["msgid"], n["params"]) if isinstance(n, dict) else Message("{text}", {"text": n})
+                for n in (json.loads(row[0]) if row else [])]
 
     def delete_experiment(self, exp_id: int) -> None:
         """Remove an experiment, its pools and runs; judgments stay (they belong to the collection)."""

@@ -12,6 +12,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 from streamlit.testing.v1 import AppTest
 
+from components.i18n import translations
 from components.widgets import literal as esc
 from embedlab import judge_metrics as jm
 from embedlab import judgments as jd
@@ -19,6 +20,7 @@ from embedlab.evaluation import datasets as evaluation
 from tests.app.test_search_page import create_and_fill
 from tests.support.apptest import SEARCH, open_page
 from tests.support.rerank_server import RerankServer
+from tests.support.untranslated import untranslated
 from tests.unit.test_judgments import ChatServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,7 +145,7 @@ def test_the_whole_loop_set_up_judge_blind_resume_compare_export(collection, app
     assert list(guide.columns) == ["configuration", "instruction", "input length", "dimensions", "retrieval",
                                    "accuracy (P@3)"]
     assert list(guide["accuracy (P@3)"]) == [f"{s.metrics['precision']:.0%}" for s in results.configs]
-    verdict = jm.verdict(jm.compare(results, 0, 1)[1], "A", "B", "P@3")
+    verdict = str(jm.verdict(jm.compare(results, 0, 1)[1], "A", "B", "P@3"))
     assert esc(verdict) in texts(again.info) + texts(again.success) + texts(again.warning)
     agreement = next(df.value for df in again.dataframe if "Cohen's kappa" in df.value.columns)
     ana_grades = {(j.query, j.chunk): j.grade for j in judgments if j.rater == "Ana"}
@@ -293,3 +295,47 @@ def test_in_chinese_the_page_without_a_collection_is_translated(app_env):
     assert at.title[0].value == "人工评判检索结果"
     assert any(i.value.startswith("还没有集合") for i in at.info)
     assert untranslated(SimpleNamespace(_tree=at.main)) == {}  # the page's own area (the sidebar is tested with it)
+
+
+def test_the_judge_page_in_chinese_after_set_up_grading_and_results(collection, app_env):
+    """Drawn in Chinese, the set-up, judging screen, results, verdict and agreement show no English UI text."""
+    zh = translations("zh").gettext
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception and untranslated_here(at) == {}
+    build_experiment(at, QUERIES[:2], k=2)
+    assert not at.exception and untranslated_here(at) == {}
+    at.text_input(key="judge.w.rater").input("Ana").run()
+    pool = store(app_env).pool(store(app_env).experiments(collection)[0].id)
+    assert progress_line_zh(at) == zh("{n} of {total} judged by {rater}").format(n=0, total=len(pool), rater="Ana")
+    at.button(key="judge.grade_2").click().run()
+    at.button(key="judge.skip").click().run()
+    assert not at.exception and untranslated_here(at) == {}
+    judge_all(at, lambda chunk: 2 if "leave" in chunk.lower() or "假" in chunk else 0)
+    other = AppTest.from_file(PAGE, default_timeout=120)  # a second rater, for the agreement figures
+    other.query_params["lang"] = "zh"
+    other.run()
+    other.text_input(key="judge.w.rater").input("Bob").run()
+    judge_all(other, lambda chunk: 1 if "taxi" in chunk.lower() else 0)
+    at.session_state["judge.tabs"] = zh("Results and export")
+    at.run()
+    assert not at.exception and zh("Export") in at.subheader.values
+    assert any(zh("Agreement between raters") == s for s in at.subheader.values)
+    assert untranslated_here(at) == {}
+
+
+def untranslated_here(at: AppTest) -> dict[str, str]:
+    """English UI text in the page's own area; the preset instruction names and tasks (embedlab/instructions.py)
+    are names and stay English on purpose, the sidebar is tested with its own owner."""
+    from types import SimpleNamespace
+
+    names = (ROOT / "embedlab" / "instructions.py").read_text(encoding="utf-8")
+    # Names kept in both languages: a statistic, a library, file formats and their fields, and the
+    # import's default rater name (stored with the grades, so not a UI text).
+    terms = frozenset({"Cohen's kappa", "scikit-learn", "TREC qrels", "TREC runs", "docno grade", "qrels import"})
+    return {p: seen for p, seen in untranslated(SimpleNamespace(_tree=at.main), terms).items() if p not in names}
+
+
+def progress_line_zh(at: AppTest) -> str:
+    return next(p.proto.text for p in at.get("progress") if "已评判" in p.proto.text)

@@ -124,7 +124,7 @@ def test_an_input_length_reembeds_only_the_longer_chunks_and_ranks_the_same_chun
     assert count_tokens(cut) <= 20 < count_tokens(long[0]["text"])
     embedded = [t for call in embedder.calls for t in call]
     assert cut in embedded and not any(t == long[0]["text"] for t in embedded)  # only the cut text was embedded
-    assert built.notes == ["B: 1 of 8 chunks are longer than 20 tokens and were embedded from their start."]
+    assert [str(n) for n in built.notes] == ["B: 1 of 8 chunks are longer than 20 tokens and were embedded from their start."]
     # B ranks by the cut vector: "work from home" (only at the start of the note) still finds it,
     # "report a lost laptop" (only in its cut-off end) finds it under A but not first under B.
     query = "can I work from home"
@@ -139,7 +139,7 @@ def test_an_input_length_reembeds_only_the_longer_chunks_and_ranks_the_same_chun
     # The pool shows the whole chunk, not the cut input.
     assert {it.text for it in built.items if it.source == "remote.md"} == {long[0]["text"]}
     same_length = build(store, embedder, [jd.JudgeConfig(), jd.JudgeConfig(max_tokens=2048)])
-    assert same_length.notes == ["B: 0 of 8 chunks are longer than 2,048 tokens and were embedded from their start: "
+    assert [str(n) for n in same_length.notes] == ["B: 0 of 8 chunks are longer than 2,048 tokens and were embedded from their start: "
                                  "this input length changes nothing here."]
 
 
@@ -357,7 +357,7 @@ def test_unjudged_chunks_count_as_not_relevant_and_low_coverage_is_flagged(store
     assert b.metrics["precision"] == pytest.approx(shared / 3) and b.coverage == pytest.approx(shared / 3)
     assert b.low_coverage == (shared < 3)
     warnings = jm.coverage_warnings(results)
-    assert len(warnings) == (shared < 3) and all(w.startswith("B:") and "lower bounds" in w for w in warnings)
+    assert len(warnings) == (shared < 3) and all(str(w).startswith("B:") and "lower bounds" in str(w) for w in warnings)
     row = jm.guide_table(results)[1]
     assert row == {"configuration": "B", "instruction": "HR policy", "input length": "≤2,048 tokens",
                    "dimensions": "full", "retrieval": "dense", "accuracy (P@3)": f"{shared / 3:.0%}"}
@@ -373,13 +373,13 @@ def test_the_paired_test_is_exact_for_few_queries_and_its_interval_holds_the_dif
     assert test.ci_low <= test.diff <= test.ci_high and test.ci_low > 0
     assert (test.better, test.worse, test.ties, test.n) == (6, 0, 2, 8) and test.significant
     assert paired_test(a, b) == test  # seeded
-    sentence = jm.verdict(test, "A", "B", "P@5")
+    sentence = str(jm.verdict(test, "A", "B", "P@5"))
     assert sentence.startswith("B is better than A: P@5 0.72 vs 0.45 (+0.28, 95% CI +")
     assert "significant at the 5% level" in sentence
-    assert jm.verdict(paired_test(b, a), "A", "B", "P@5").startswith("B is worse than A")
+    assert str(jm.verdict(paired_test(b, a), "A", "B", "P@5")).startswith("B is worse than A")
     same = paired_test(a, a)
-    assert same.p_value == 1.0 and jm.verdict(same, "A", "B", "P@5").startswith("No significant difference")
-    assert "judge at least two queries" in jm.verdict(paired_test([0.2], [0.4]), "A", "B", "P@5")
+    assert same.p_value == 1.0 and str(jm.verdict(same, "A", "B", "P@5")).startswith("No significant difference")
+    assert "judge at least two queries" in str(jm.verdict(paired_test([0.2], [0.4]), "A", "B", "P@5"))
     with pytest.raises(ValueError):
         paired_test([0.1, 0.2], [0.3])
 
@@ -423,13 +423,13 @@ def test_agreement_of_people_and_of_the_llm_judge_with_them():
             counts[i, g] += 1
     assert group.raters == ("ana", "bob", "eve") and group.items == 6
     assert group.kappa == pytest.approx(jm.fleiss_kappa(counts))
-    assert jm.agreement_sentence(group, pairs).startswith("Fleiss' kappa of the 3 people over the 6 chunks")
-    assert jm.agreement_sentence(None, []) == "Agreement needs two or more raters who graded the same chunks."
+    assert str(jm.agreement_sentence(group, pairs)).startswith("Fleiss' kappa of the 3 people over the 6 chunks")
+    assert str(jm.agreement_sentence(None, [])) == "Agreement needs two or more raters who graded the same chunks."
     # Two people: Cohen's kappa says it (Fleiss' kappa is for three or more).
     two = [x for x in judgments if x.rater in ("ana", "bob")]
     pairs, group = jm.agreement(two)
     kappa = cohen_kappa_score(grades["ana"], grades["bob"])
-    assert group is None and jm.agreement_sentence(group, pairs, ["ana", "bob"]) == (
+    assert group is None and str(jm.agreement_sentence(group, pairs, ["ana", "bob"])) == (
         f"Cohen's kappa of ana and bob over the 6 chunks both graded: {kappa:.2f} ({jm.kappa_label(kappa)} "
         "agreement); same grade on 83%.")
 
@@ -482,7 +482,7 @@ def test_cli_report_export_and_import(store, embedder, tmp_path, capsys):
     results = jm.results_from(exp, jstore.runs(exp.id), jstore.judgments(NAME, exp.queries), jd.PEOPLE)
     assert payload["experiment"]["id"] == exp.id and payload["judged_queries"] == 4
     assert [c["P@3"] for c in payload["configurations"]] == [s.metrics["precision"] for s in results.configs]
-    assert payload["comparison"]["verdict"] == jm.verdict(jm.compare(results, 0, 1)[1], "A", "B", "P@3")
+    assert payload["comparison"]["verdict"] == str(jm.verdict(jm.compare(results, 0, 1)[1], "A", "B", "P@3"))
     assert payload["agreement"]["pairs"][0]["rater A"] == "ana"
 
     assert judge.main(["report", "--collection", NAME, "--data-dir", str(data), "--format", "table"]) == 0
