@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Test processes: unit, AppTest and browser tests are shared out over them (pytest-xdist, work
-# stealing); each starts its own stand-in server, shared app and browser. 2 suits the 2-core CI.
-TEST_WORKERS ?= 2
+# stealing); each starts its own stand-in server, shared app and browser. Three on the 2-core CI:
+# the browser tests spend most of their time waiting on the app, so a third process fills the gaps.
+TEST_WORKERS ?= 3
 
 .PHONY: install install-dev browser run test bench lint i18n clean
 

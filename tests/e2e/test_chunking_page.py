@@ -72,8 +72,9 @@ def test_settings_are_kept_across_a_page_switch(shared_app, page):
     # The slider's range tells the two chunkings apart.
     assert n_windows != len(chunking.chunk_text(sample, "recursive", 256, 0))
     page.goto(f"{shared_app}/Chunking")
-    wait_idle(page)
-    page.locator(".ev-chunks").first.wait_for(timeout=60_000)
+    # The first run has begun once it draws the chunks, so only then does "idle" mean it has ended: a
+    # click on the select while that run still draws can land on a box the run then replaces.
+    wait_drawn(page, page.locator(".ev-chunks"), 60_000)
     page.get_by_role("combobox", name="Strategy").click()
     page.get_by_role("option", name="Fixed token windows", exact=True).click()
     # The new chunking draws a new step slider (its range changed): a key pressed on the old one,
