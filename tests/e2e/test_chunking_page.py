@@ -17,6 +17,7 @@ from tests.support.browser import (
     ROOT,
     SHOTS,
     assert_inert,
+    open_select,
     press_slider,
     shot,
     table_cells,
@@ -75,7 +76,7 @@ def test_settings_are_kept_across_a_page_switch(shared_app, page):
     # The first run has begun once it draws the chunks, so only then does "idle" mean it has ended: a
     # click on the select while that run still draws can land on a box the run then replaces.
     wait_drawn(page, page.locator(".ev-chunks"), 60_000)
-    page.get_by_role("combobox", name="Strategy").click()
+    open_select(page.get_by_role("combobox", name="Strategy"))
     page.get_by_role("option", name="Fixed token windows", exact=True).click()
     # The new chunking draws a new step slider (its range changed): a key pressed on the old one,
     # before that run has begun, is dropped with it.

@@ -218,3 +218,20 @@ def shot(page, tmp_path: Path, name: str, height: int = 3000, shown: Sequence = 
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(size)
     return path
+
+
+def open_select(box, tries: int = 3) -> None:
+    """Open a Streamlit selectbox (`box`: its combobox input) and wait until its list is shown.
+
+    In this Streamlit version the first click on a select after the page loads only focuses it
+    (its aria-expanded stays "false"); the next one opens it. Click until the box says it is open.
+    """
+    for _ in range(tries):
+        box.click()
+        try:
+            box.page.wait_for_function("e => e.getAttribute('aria-expanded') === 'true'", arg=box.element_handle(),
+                                       timeout=3_000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: not open yet, click again
+            continue
+    raise AssertionError(f"the select {box} did not open after {tries} clicks")
