@@ -9,7 +9,7 @@ import streamlit as st
 
 from components import state as S
 from components.i18n import _, label_func, tr
-from components.instruction_picker import NO_INSTRUCTION
+from components.instruction_picker import NO_INSTRUCTION, display_name
 from components.page import PageContext
 from components.views.judge import results
 from components.views.judge.labels import dimensions_label, instruction_label, length_label
@@ -56,7 +56,7 @@ def render(ctx: PageContext) -> None:
     assert spec is not None
     st.caption(_("{chunks} chunks · model {model} · {dim} dimensions · instruction: {instruction}").format(
         chunks=f"{info.count:,}", model=literal(spec.model_id.split("@", 1)[0]), dim=spec.dim,
-        instruction=literal(spec.instruction_name) if spec.instruction_name else _("none")))
+        instruction=literal(display_name(spec.instruction_name)) if spec.instruction_name else _("none")))
     store = _judgment_store(str(ctx.settings.data_path))
     st.subheader(_("1 · Set up an experiment"))
     experiments = store.experiments(name)
@@ -204,7 +204,7 @@ def _add_config_form(ctx: PageContext, spec: CollectionSpec, configs: list[jd.Ju
     can_rerank = bool(ctx.settings.rerank_base_url)
     length_names = {t: length_label(t) for t in lengths}
     dim_names = {d: f"{d}" if d else _("full ({dim})").format(dim=spec.dim) for d in dims}
-    instruction_names = {**{n: n for n in instructions}, NO_INSTRUCTION: _("(no instruction)"),
+    instruction_names = {**{n: display_name(n) for n in instructions}, NO_INSTRUCTION: _("(no instruction)"),
                          jd.COLLECTION_INSTRUCTION: _("(the collection's instruction)")}
     with st.form("judge.add_form", border=True):
         st.markdown(_("**Add a configuration**"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from components.i18n import _
+from components.instruction_picker import display_name
 from embedlab import judgments as jd
 
 
@@ -14,7 +15,7 @@ def instruction_label(c: jd.JudgeConfig) -> str:
         return _("the collection's")
     if not c.instruction.strip():
         return _("none")
-    return c.instruction_name or _("custom")
+    return display_name(c.instruction_name) if c.instruction_name else _("custom")
 
 
 def length_label(max_tokens: int | None) -> str:
