@@ -7,9 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-from tests.support.browser import SHOTS, open_expander, shot, wait_cell, wait_idle
+from tests.support.browser import SHOTS, open_expander, open_select, shot, wait_cell, wait_idle
 
 UPLOADER = "[data-testid='stFileUploaderDropzoneInput']"
 NUMBER = r"[+-]\d\.\d{3}"
@@ -44,13 +42,8 @@ def chips_cut(page) -> list[str]:
 def _choose(page, label: str, option: str) -> None:
     """Pick `option` in the Streamlit selectbox or multiselect labelled `label`."""
     box = page.get_by_test_id("stSelectbox").or_(page.get_by_test_id("stMultiSelect")).filter(has_text=label)
-    wanted = page.get_by_role("option", name=option, exact=True)
-    box.first.locator("input").click()
-    try:
-        wanted.wait_for(timeout=5_000)
-    except PlaywrightTimeout:  # a first click right after a rerun can be taken without opening the list
-        box.first.locator("input").click()
-    wanted.click()
+    open_select(box.first.locator("input"))
+    page.get_by_role("option", name=option, exact=True).click()
     page.keyboard.press("Escape")
 
 
