@@ -100,6 +100,12 @@ def tr(message: Message | str, **params: Any) -> str:
     return _(message).format(**params) if params else _(message)
 
 
+def bound_gettext() -> Callable[[str], str]:
+    """gettext of this session's language, bound now: for format functions of choice widgets, which
+    Streamlit may call outside the script run (AppTest does), where the language cannot be read."""
+    return translations(current_language()).gettext
+
+
 def label_func(labels: Mapping[Any, str]) -> Callable[[Any], str]:
     """A choice widget's `format_func` for `labels` ({stable key: N_-marked English label}),
     translated now, in this run's language: a function that translated when called would answer in

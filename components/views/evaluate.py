@@ -12,7 +12,7 @@ import streamlit as st
 
 from components import resources
 from components import state as S
-from components.i18n import _, current_language, tr, translations
+from components.i18n import _, bound_gettext, tr
 from components.instruction_picker import NO_INSTRUCTION
 from components.page import PageContext
 from components.widgets import (
@@ -115,11 +115,6 @@ def _shown(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> pd.Data
     return frame.rename(columns=lambda c: (labels or {}).get(c) or _header(c))
 
 
-def _bound() -> Callable[[str], str]:
-    """This run's translation function, bound to the session's language now: for the format_func of
-    choice widgets, which may also be called outside the run (AppTest formats values with it)."""
-    return translations(current_language()).gettext
-
 
 def _instruction_name(name: str, gettext: Callable[[str], str] = _) -> str:
     """A picker name as shown: the presets' names and "(no instruction)" translated, the user's own as typed."""
@@ -179,7 +174,7 @@ def _load_bundled(name: str) -> LabelledSet:
 
 def _labelled_set() -> LabelledSet | None:
     """A bundled set, or the two uploaded files; None (with the reason shown) when there is none."""
-    shown = _bound()
+    shown = bound_gettext()
     source = st.radio(_("Source"), list(SOURCES), horizontal=True, key=S.EVAL_SOURCE, persist_state="session",
                       format_func=lambda k: shown(SOURCES[k]))
     if source == "Bundled set":
@@ -238,7 +233,7 @@ def _grid_form(ctx: PageContext, dataset: LabelledSet | None) -> GridChoices | N
     tasks = {NO_INSTRUCTION: "", **{i.name: i.task for i in ctx.library.all()}}
     full_dim = _model_dimension(ctx)
 
-    shown = _bound()
+    shown = bound_gettext()
 
     def chosen(key: str) -> str:
         return choice_label(key, shown)
@@ -559,7 +554,7 @@ def _apply(ctx: PageContext, suggested: dict[str, float], model: str, data: Labe
     a, b = st.columns(2)
     name = a.selectbox(_("Collection"), list(by_name), index=None, key=S.EVAL_APPLY_COLLECTION,
                        persist_state="session", placeholder=_("Choose a collection"))
-    shown = _bound()
+    shown = bound_gettext()
     which = b.radio(_("Threshold"), list(suggested), key=S.EVAL_APPLY_WHICH, persist_state="session", horizontal=True,
                     format_func=lambda k: f"{_suggestion(k, shown)}: {suggested[k]:.4f}")
     if name is None:

@@ -3,17 +3,14 @@ tokens, chunk settings and the step slider, kept values, matching, and unusual p
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from components import i18n
 from embedlab import chunking, chunkview, tokens
-from embedlab.instructions import PRESETS
 from tests.support.apptest import CHUNKING, HOME, ROOT, open_page
 from tests.support.pdfs import deflated, pdf, pdf_with_text
-from tests.support.untranslated import WORDS, drawn_texts, untranslated
+from tests.support.untranslated import untranslated
 
 
 def html_bodies(at: AppTest) -> list[str]:
@@ -230,21 +227,12 @@ def test_a_pdf_bomb_is_refused_and_the_last_good_document_kept(app_env):
     assert at.session_state["chunk.uploaded"]["text"] == "Badge rules for visitors"
 
 
-def shared_parts(at: AppTest) -> frozenset[str]:
-    """English phrases drawn by parts other modules own or that are data: the sidebar, the
-    instruction picker (names stay as written) and the instructions' task texts (sent to the model)."""
-    texts = drawn_texts(SimpleNamespace(_tree=at.sidebar))
-    picker = at.selectbox(key="chunk.w.instruction")
-    texts += [*picker.options, picker.help or "", *(p.task for p in PRESETS)]
-    return frozenset(m.group(0) for text in texts for m in WORDS.finditer(text))
-
-
 def test_the_page_in_chinese_shows_no_untranslated_text_before_and_after_matching(app_env):
     at = AppTest.from_file(str(ROOT / CHUNKING), default_timeout=120)
     at.query_params["lang"] = "zh"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert untranslated(at, shared_parts(at)) == {}
+    assert untranslated(at) == {}
     assert at.radio(key="chunk.w.source").options == ["示例", "粘贴", "上传"]
     assert at.selectbox(key="chunk.w.strategy").options == ["固定词元窗口", "递归（段落 → 句子 → 词元）",
                                                            "Markdown 章节（过大时递归切分）"]
@@ -253,7 +241,7 @@ def test_the_page_in_chinese_shows_no_untranslated_text_before_and_after_matchin
     at.text_input(key="chunk.w.query").input("penetration test approval and external testers")
     at.button(key="chunk.w.match").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert untranslated(at, shared_parts(at)) == {}
+    assert untranslated(at) == {}
     result = at.session_state["chunk.match"]
     text = chunking.load_sample_document(next(iter(chunking.SAMPLES)))
     # The caption beside the pooling table says what its numbers say, in Chinese.

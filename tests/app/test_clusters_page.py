@@ -7,7 +7,6 @@ the column pickers), Search collections (and a store that cannot be read), kept 
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -22,7 +21,7 @@ from embedlab.stores.chroma import ChromaStore
 from embedlab.textio import text_columns
 from tests.support.apptest import CLUSTERS, HOME, ROOT, SEARCH, open_page
 from tests.support.markdown import shown
-from tests.support.untranslated import WORDS, drawn_texts, untranslated
+from tests.support.untranslated import untranslated
 
 
 def charts(at: AppTest, prefix: str = "umap.map_") -> list:
@@ -322,18 +321,6 @@ def test_search_rings_texts_on_both_maps_and_clusters_are_named(at):
         assert not spec["layout"].get("annotations") and not [t for t in spec["data"] if "contains" in t["name"]]
 
 
-def shared_parts(at: AppTest) -> frozenset[str]:
-    """English phrases drawn by parts every page shares and other modules own: the sidebar, the
-    instruction picker (preset names, its help, the instruction's task text, which stays as
-    written), and the bundled corpus' topic names (sample data). The rest of the page is this
-    page's own text and must all be Chinese."""
-    texts = drawn_texts(SimpleNamespace(_tree=at.sidebar))
-    picker = at.selectbox(key="umap.w.instruction")
-    texts += [*picker.options, picker.help or "", *(t.value for t in at.text)]
-    texts += list(dict.fromkeys(sample_corpus().labels or ()))
-    return frozenset(m.group(0) for text in texts for m in WORDS.finditer(text)) | LABEL_POSITIONS
-
-
 # plotly's textposition values in a chart's spec: settings, never shown as text.
 LABEL_POSITIONS = frozenset(f"{v} {h}" for v in ("top", "middle", "bottom") for h in ("left", "center", "right"))
 
@@ -343,19 +330,19 @@ def test_the_page_in_chinese_shows_no_english(app_env):
     at.query_params["lang"] = "zh"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert untranslated(at, shared_parts(at)) == {}
+    assert untranslated(at, LABEL_POSITIONS) == {}
     assert at.radio(key="umap.w.source").options == ["示例语料", "上传 CSV / JSONL", "已存储的集合"]
     at.number_input(key="umap.w.per_topic").set_value(6).run()
     [button] = [b for b in at.button if b.label == "生成图"]
     button.click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(charts(at)) == 2
-    assert untranslated(at, shared_parts(at)) == {}
+    assert untranslated(at, LABEL_POSITIONS) == {}
     assert any(m.value.startswith("**") and "项指标" in m.value for m in at.markdown)
     at.selectbox(key="umap.w.colour_by").set_value("language").run()
     at.text_area(key="umap.w.queries").set_value("年假有几天").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert untranslated(at, shared_parts(at)) == {}
+    assert untranslated(at, LABEL_POSITIONS) == {}
     for spec in (json.loads(c.proto.spec) for c in charts(at)):
         names = {t["name"] for t in spec["data"]}
         assert names == {"中文", "拉丁字母（英文等）", "你的查询"}, names

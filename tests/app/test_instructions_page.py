@@ -5,17 +5,15 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from embedlab.instruction_sets import sample_sets
-from embedlab.instructions import PRESETS
 from tests.support.apptest import INSTRUCTIONS, ROOT, open_page
 from tests.support.markdown import shown
-from tests.support.untranslated import WORDS, drawn_texts, untranslated
+from tests.support.untranslated import untranslated
 
 
 def fresh() -> AppTest:
@@ -248,30 +246,17 @@ def test_k_and_compared_instructions_follow_what_still_exists(at):
     assert at.selectbox(key="instr.w.pick").value == "Web search (Qwen default)"
 
 
-def shared_parts(at: AppTest) -> frozenset[str]:
-    """English phrases drawn by parts other modules own or that are data, not UI text: the sidebar,
-    the instruction picker and the library editor (instruction names stay as they are written), the
-    instructions' task texts (sent to the model, in English by design) and the bundled sets' names."""
-    texts = drawn_texts(SimpleNamespace(_tree=at.sidebar))
-    [editor] = [e for e in at.expander if e.label == "管理指令"]
-    texts += drawn_texts(SimpleNamespace(_tree=editor))
-    picker = at.selectbox(key="instr.w.pick")
-    texts += [*picker.options, picker.help or "", *at.multiselect(key="instr.w.compare").options]
-    texts += [p.task for p in PRESETS] + [s.name for s in sample_sets().values()]
-    return frozenset(m.group(0) for text in texts for m in WORDS.finditer(text))
-
-
 def test_the_page_in_chinese_shows_no_untranslated_text_before_and_after_compare(app_env):
     at = AppTest.from_file(str(ROOT / INSTRUCTIONS), default_timeout=120)
     at.query_params["lang"] = "zh"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert untranslated(at, shared_parts(at)) == {}
+    assert untranslated(at) == {}
     assert at.title[0].value == "指令实验室"
     assert at.radio(key="instr.w.mode").options == ["非对称：仅查询加指令（检索）", "对称：查询和文档都加指令"]
     at.button(key="instr.run").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert untranslated(at, shared_parts(at)) == {}
+    assert untranslated(at) == {}
     [verdict] = [i.value for i in at.info if "MRR" in i.value]
     result = at.session_state["instr.result"][1]
     test = result.mrr_test

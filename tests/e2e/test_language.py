@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from embedlab.instructions import PRESETS
-from embedlab.projection.mapdata import sample_corpus
 from tests.support.browser import shot, wait_idle
-from tests.support.untranslated import WORDS, code_phrases
+from tests.support.untranslated import WORDS, code_phrases, data_phrases
 
 
 def test_a_chinese_browser_gets_chinese_and_the_switch_changes_it_back(browser, shared_app, tmp_path):
@@ -35,10 +33,6 @@ def test_a_chinese_browser_gets_chinese_and_the_switch_changes_it_back(browser, 
         context.close()
 
 
-# The presets' task texts are shown as written: they are what the model receives, in English.
-# So are the bundled sample corpus's topic labels (data, like the user's own labels).
-DATA_TEXTS = frozenset(m.group(0) for text in [*(p.task for p in PRESETS), *set(sample_corpus().labels or ())]
-                       for m in WORDS.finditer(text))
 PAGES = ["", "Instructions", "Chunking", "Clusters", "Search", "Evaluate", "Judge", "Benchmark", "Server_check"]
 
 
@@ -55,7 +49,7 @@ def test_every_page_opens_in_chinese_with_no_english_of_the_app(path, browser, s
         page.get_by_test_id("stSidebar").get_by_role("link", name="首页").wait_for(timeout=30_000)
         shot(page, tmp_path, f"zh-{path or 'Home'}.png")
         drawn = page.get_by_test_id("stMain").inner_text() + "\n" + page.get_by_test_id("stSidebar").inner_text()
-        english = sorted({m.group(0) for m in WORDS.finditer(drawn)} & (code_phrases() - DATA_TEXTS))
+        english = sorted({m.group(0) for m in WORDS.finditer(drawn)} & (code_phrases() - data_phrases()))
         assert english == [], english
     finally:
         context.close()

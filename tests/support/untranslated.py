@@ -15,6 +15,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from embedlab.instruction_sets import sample_sets
+from embedlab.instructions import PRESETS
+from embedlab.projection.mapdata import sample_corpus
+
 ROOT = Path(__file__).resolve().parents[2]
 WORDS = re.compile(r"[A-Za-z]{2,}(?:[ '’-][A-Za-z]+)+")  # two English words or more in a row
 _PIECE = re.compile(r"\{[^{}]*\}|%[sd]")  # placeholders split a literal into pieces
@@ -36,6 +40,15 @@ def code_phrases() -> frozenset[str]:
                     for piece in _PIECE.split(node.value):
                         phrases.update(m.group(0) for m in WORDS.finditer(piece))
     return frozenset(p for p in phrases if len(p) >= 8)
+
+
+@functools.cache
+def data_phrases() -> frozenset[str]:
+    """English phrases that are data, shown as written in both languages: the presets' task texts
+    (what the model receives), the bundled sample sets' names and the sample corpus' topic labels."""
+    texts = [*(p.task for p in PRESETS), *(s.name for s in sample_sets().values()),
+             *set(sample_corpus().labels or ())]
+    return frozenset(m.group(0) for text in texts for m in WORDS.finditer(text))
 
 
 def _strings(proto) -> Iterator[str]:
@@ -65,9 +78,10 @@ def drawn_texts(at) -> list[str]:
 
 
 def untranslated(at, allowed: frozenset[str] = frozenset()) -> dict[str, str]:
-    """English code phrases visible in `at` (drawn in Chinese): phrase -> the text it was seen in."""
+    """English code phrases visible in `at` (drawn in Chinese), other than data shown as written
+    (`data_phrases`) and `allowed`: phrase -> the text it was seen in."""
     found: dict[str, str] = {}
-    phrases = code_phrases() - allowed
+    phrases = code_phrases() - data_phrases() - allowed
     for text in drawn_texts(at):
         for match in WORDS.finditer(_TAG.sub(" ", text)):
             phrase = match.group(0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from components.i18n import current_language, translations
+from components.i18n import bound_gettext
 from embedlab.messages import N_
 from embedlab.projection.mapdata import (
     COLOUR_CLUSTER,
@@ -25,11 +25,6 @@ CHOICES = {
     COLOUR_LABEL: N_("Label"), COLOUR_CLUSTER: N_("Found cluster"), COLOUR_LANGUAGE: N_("Language (detected)"),
 }
 
-
-def bound_gettext() -> Callable[[str], str]:
-    """gettext of this session's language, bound now: a format function may be called after the
-    script run (AppTest does), where the session's language is no longer known."""
-    return translations(current_language()).gettext
 
 
 def choice_names() -> Callable[[str], str]:

@@ -7,13 +7,12 @@ import pandas as pd
 import streamlit as st
 
 from components import state
-from components.i18n import _, tr
+from components.i18n import _, bound_gettext, tr
 from components.instruction_picker import display_name, pick_instruction
 from components.page import PageContext
 from components.views.search.names import (
     INGEST_SOURCES,
     STAGES,
-    session_gettext,
     translated_table,
 )
 from components.widgets import ensure_local_model, literal, show_error
@@ -159,7 +158,7 @@ def show_reports(reports: list[IngestReport]) -> None:
 
 
 def ingest_panel(ctx: PageContext, store: VectorStore, name: str) -> None:
-    now = session_gettext()
+    now = bound_gettext()
     source = st.radio(_("Documents from"), list(INGEST_SOURCES), format_func=lambda k: now(INGEST_SOURCES[k]),
                       horizontal=True, key=state.SEARCH_INGEST_SOURCE, persist_state="session")
     uploads = []

@@ -3,11 +3,9 @@ and the helpers that draw a table's headers and cells in the session's language.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pandas as pd
 
-from components.i18n import _, current_language, tr, translations
+from components.i18n import _, tr
 from embedlab.messages import N_
 from embedlab.stores.base import (
     CALIBRATED,
@@ -54,9 +52,3 @@ def collections_shown(table: pd.DataFrame) -> pd.DataFrame:
     out = table.assign(**{"usable now": table["usable now"].map(tr),
                           "threshold from": table["threshold from"].map(lambda k: _(THRESHOLD_FROM.get(k, k)))})
     return translated_table(out)
-
-
-def session_gettext() -> Callable[[str], str]:
-    """The session's translation as it is now, for format functions: Streamlit may call those
-    outside the script run (AppTest does), where the session's language cannot be read."""
-    return translations(current_language()).gettext

@@ -8,12 +8,11 @@ from pathlib import Path
 import streamlit as st
 
 from components import state
-from components.i18n import _, tr
+from components.i18n import _, bound_gettext, tr
 from components.page import PageContext
 from components.views.search.names import (
     FUSIONS,
     MODES,
-    session_gettext,
 )
 from components.views.search.results import show_outcome, why_it_matched
 from components.widgets import ensure_local_model, literal, show_error
@@ -66,7 +65,7 @@ def query_panel(ctx: PageContext, store: VectorStore, spec: CollectionSpec) -> N
 def _query_form(ctx: PageContext, spec: CollectionSpec, sources: list[str], can_rerank: bool,
                 sample: SampleCorpus | None) -> bool:
     """The question and its settings (top K, sources, compare, rerank, retrieval mode); True when submitted."""
-    now = session_gettext()
+    now = bound_gettext()
     with st.form("search.w.query_form", border=False):
         st.text_input(_("Question"), key=state.SEARCH_QUERY, persist_state="session",
                       placeholder=sample.questions[0] if sample else _("What do you want to find?"))

@@ -10,13 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from components import state
-from components.i18n import _, tr
+from components.i18n import _, bound_gettext, tr
 from components.instruction_picker import display_name
 from components.views.search.names import (
     CELLS,
     HEADERS,
     MODE_COLUMNS,
-    session_gettext,
     translated_table,
 )
 from components.widgets import download_figure, download_table, literal, show_error
@@ -174,7 +173,7 @@ def why_it_matched(store: VectorStore, out: QueryOutcome) -> None:
     if not out.hits:
         return
     st.subheader(_("Why it matched"))
-    now = session_gettext()
+    now = bound_gettext()
     options = list(range(len(out.hits)))
     state.keep_valid(state.SEARCH_DETAIL, options, fallback=0)  # the last outcome may have had more hits
     pick = st.selectbox(_("Result"), options, key=state.SEARCH_DETAIL, persist_state="session",
