@@ -195,7 +195,7 @@ def post_embeddings(client: Any, where: str, model: str, texts: list[str], dimen
         raise ServerTimeout(
             N_("The embedding server at {where} did not answer within {seconds} s. It may be "
                "overloaded or stuck; try fewer texts or check the server's log."),
-            where=where, seconds=f"{timeout_s:.0f}",
+            where=where, seconds=f"{timeout_s:g}",
         ) from None
     except openai.APIConnectionError as exc:
         raise ServerUnreachable(
@@ -572,8 +572,9 @@ def body_text(exc: object) -> str:
         return str(exc)
 
 
-def make_backend(settings: Settings, timeout_s: float = 30.0) -> Embedder:
-    """The embedder these settings describe: the configured server, else the in-process model."""
+def make_backend(settings: Settings, timeout_s: float | None = None) -> Embedder:
+    """The embedder these settings describe: the configured server (each request within `timeout_s`,
+    default the configured EMBEDDING_TIMEOUT), else the in-process model."""
     if settings.backend == "server":
         assert settings.embedding_base_url
         return OpenAICompatibleEmbedder(
@@ -581,7 +582,7 @@ def make_backend(settings: Settings, timeout_s: float = 30.0) -> Embedder:
             model=settings.embedding_model,
             api_key=settings.embedding_api_key,
             dimensions=settings.embedding_dimensions,
-            timeout_s=timeout_s,
+            timeout_s=settings.embedding_timeout_s if timeout_s is None else timeout_s,
         )
     from embedlab.local_model import LocalEmbedder  # it imports this module's errors and helpers
 

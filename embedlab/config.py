@@ -21,6 +21,8 @@ from embedlab.messages import N_, LocalizedError, Message
 
 DEFAULT_MODEL = "Qwen/Qwen3-Embedding-0.6B"
 SECRETS_PATH = Path(".streamlit") / "secrets.toml"
+DEFAULT_TIMEOUT_S = 30.0
+MAX_TIMEOUT_S = 600.0
 
 # Setting name -> environment / secrets key.
 ENV_KEYS: dict[str, str] = {
@@ -29,6 +31,7 @@ ENV_KEYS: dict[str, str] = {
     "embedding_api_key": "EMBEDDING_API_KEY",
     "embedding_dimensions": "EMBEDDING_DIMENSIONS",
     "embedding_local_path": "EMBEDDING_LOCAL_PATH",
+    "embedding_timeout_s": "EMBEDDING_TIMEOUT",
     "rerank_base_url": "RERANK_BASE_URL",
     "rerank_model": "RERANK_MODEL",
     "chroma_path": "CHROMA_PATH",
@@ -61,6 +64,7 @@ _QWEN3_NAME = re.compile(r"qwen3-embedding[-_:]?(0\.6b|4b|8b)(?![0-9a-z.])", re.
 _FALLBACKS = {
     "embedding_dimensions": N_("the model's full size is used"),
     "chroma_port": N_("port 8000 is used"),
+    "embedding_timeout_s": N_("30 s is used"),
     "milvus_uri": N_("the embedded Chroma store is used instead of Milvus"),
 }
 
@@ -95,6 +99,8 @@ class Settings:
     embedding_api_key: str | None = field(default=None, repr=False)
     embedding_dimensions: int | None = None
     embedding_local_path: str | None = None
+    # Seconds one embedding request may take before it counts as failed (a hung server costs this).
+    embedding_timeout_s: float = DEFAULT_TIMEOUT_S
     rerank_base_url: str | None = None
     rerank_model: str | None = None
     chroma_path: str | None = None
@@ -257,6 +263,15 @@ def _convert(name: str, raw: Any) -> Any:
         if value < 1:
             raise SettingsError(N_("EMBEDDING_DIMENSIONS must be positive, got {raw}"), raw=value)
         return value
+    if name == "embedding_timeout_s":
+        try:
+            seconds = float(raw)
+        except (TypeError, ValueError):
+            raise SettingsError(N_("EMBEDDING_TIMEOUT must be a number of seconds, got {raw}"), raw=repr(raw)) from None
+        if not 0 < seconds <= MAX_TIMEOUT_S:
+            raise SettingsError(N_("EMBEDDING_TIMEOUT must be more than 0 and at most {max} seconds, got {raw}"),
+                                max=f"{MAX_TIMEOUT_S:.0f}", raw=raw)
+        return seconds
     if name == "chroma_port":
         try:
             return int(raw)

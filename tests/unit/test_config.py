@@ -32,6 +32,24 @@ def test_bad_values_name_the_variable():
         load_settings(env={"CHROMA_PORT": "x"}, secrets={})
 
 
+@pytest.mark.parametrize(("raw", "why"), [
+    ("soon", "must be a number of seconds, got 'soon'"),
+    ("0", "must be more than 0 and at most 600 seconds, got 0"),
+    ("601", "must be more than 0 and at most 600 seconds, got 601"),
+])
+def test_the_request_timeout_is_configurable_and_a_bad_one_falls_back_to_30_s(raw, why):
+    from embedlab.backends import make_backend
+    from embedlab.config import read_settings
+
+    base = {"EMBEDDING_BASE_URL": "http://h:30000/v1"}
+    assert load_settings(env=base, secrets={}).embedding_timeout_s == 30.0
+    slow = load_settings(env={**base, "EMBEDDING_TIMEOUT": "90.5"}, secrets={})
+    assert make_backend(slow).timeout_s == 90.5 and make_backend(slow, timeout_s=5.0).timeout_s == 5.0
+    settings, problems = read_settings(env={**base, "EMBEDDING_TIMEOUT": raw}, secrets={})
+    assert [str(p) for p in problems] == [f"EMBEDDING_TIMEOUT {why}; 30 s is used."]
+    assert settings.embedding_timeout_s == 30.0 and settings.embedding_base_url == "http://h:30000/v1"
+
+
 def test_api_key_is_not_in_repr():
     s = load_settings(env={"EMBEDDING_API_KEY": "sk-secret"}, secrets={})
     assert s.embedding_api_key == "sk-secret" and "sk-secret" not in repr(s)

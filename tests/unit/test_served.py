@@ -65,7 +65,8 @@ def test_identity_check_passes_for_qwen_and_fails_for_other_vectors_and_is_none_
     for fault, status in ((None, "pass"), ("different_model", "fail")):
         server = ScriptedQwenServer(fault)
         try:
-            assert served.identity_check(server.url, MODEL).status == status
+            # A generous timeout: the page's 4 s is a policy for hung servers, and this test runs beside others.
+            assert served.identity_check(server.url, MODEL, timeout_s=30.0).status == status
         finally:
             server.close()
     assert served.identity_check("http://127.0.0.1:9/v1", MODEL, timeout_s=1.0) is None
