@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = EvalConfig(task, name, args.max_tokens, args.dimensions, args.chunked, args.chunk_tokens,
                         args.mode, args.precision, args.rescore).canonical()
     try:
-        embedder = _embedder(args)
+        embedder = _embedder(args) if config.uses_vectors else None  # BM25 asks no server anything
         [result] = run_grid(dataset, [config], embedder)
     except SettingsError as exc:
         print(f"error: configuration: {exc}", file=sys.stderr)
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.format == "json":
         payload = {"dataset": dataset.name, "model": getattr(embedder, "model_id", ""),
-                   "served_model": served_model_of(embedder),
+                   "served_model": served_model_of(embedder) if embedder is not None else None,
                    **result_json(result)}
         print(json.dumps(payload, ensure_ascii=False, indent=2))
     else:

@@ -114,6 +114,7 @@ def test_bm25_mode_needs_no_server_and_reports_no_vectors(tmp_path):
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert out["config"]["mode"] == "bm25" and out["bytes_per_vector"] is None and out["store_1m_vectors_gb"] is None
+    assert out["model"] == "" and out["served_model"] is None  # no model was asked, not even for its name
     assert out["ndcg@10"] > 0.4  # jieba-segmented BM25 finds the Chinese policies
     data = load_bundled("IT security policy (Chinese)")
     [mine] = run_grid(data, [EvalConfig(mode="bm25")], embedder=None)
