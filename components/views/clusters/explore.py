@@ -120,7 +120,7 @@ def show_selection(corpus: Corpus, sides: list[MapSide], found: Exploration, thr
     frame = selection_table(corpus, [(sides[source].title, r) for r in rows], sides, _(CLUSTER_NAME), _(NOISE))
     frame = frame.rename(columns={"map": _("map"), "text": _("text"), "label": _("label"), "cluster": _("cluster")})
     st.dataframe(frame, hide_index=True, key="umap.selected")
-    c1, c2 = st.columns([1, 4])
+    c1, c2 = st.columns([1, 4], vertical_alignment="bottom")
     with c1:
         download_table(frame, "selected_texts", key="umap.dl_selected", label=_("Download CSV"))
     c2.button(_("Clear the selection"), key="umap.clear_selection", on_click=_clear_selection)
@@ -149,7 +149,7 @@ def show_neighbours(corpus: Corpus, sides: list[MapSide], found: Exploration, fo
         text = corpus.texts[row]
         return f"{row + 1}. {text[:PICK_PREVIEW]}{'…' if len(text) > PICK_PREVIEW else ''}"
 
-    c1, c2 = st.columns([4, 1])
+    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
     c1.selectbox(
         _("Pick a text"), options, key=state.UMAP_PICK, persist_state="session", format_func=name,
         help=_("Or click a point on either map (after choosing Pan or Zoom in the chart's toolbar), or draw a "
