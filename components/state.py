@@ -167,6 +167,9 @@ UMAP_LINKED = value("umap.linked", None)  # (map index, row tuple): texts select
 UMAP_PICK = widget("umap.w.pick", -1)  # row of the text whose nearest neighbours are shown; -1: none
 UMAP_LARGE = value("umap.large", None)  # name of the large stored collection whose map was asked for
 UMAP_LARGE_COLOUR_BY = widget("umap.w.large_colour_by", "label")  # "label" (source) or "found cluster"
+UMAP_LARGE_EXPLORED = value("umap.large_explored", None)  # (collection, version) the large map's pick belongs to
+UMAP_LARGE_FIND = widget("umap.w.large_find")  # words narrowing the large map's chunk picker
+UMAP_LARGE_PICK = widget("umap.w.large_pick", -1)  # row of the chunk whose nearest neighbours are shown; -1: none
 
 # --- Search (search.) ------------------------------------------------------------------------------
 SEARCH_ACTIVE = value("search.active", None)  # name of the collection being worked on

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from components import state
 from embedlab.projection.mapdata import sample_corpus
-from embedlab.projection.neighbours import compare_neighbours
+from embedlab.projection.neighbours import compare_neighbours, point_neighbours
 from tests.app.test_clusters_page import LABEL_POSITIONS, build, charts
 from tests.support.apptest import CLUSTERS, ROOT, open_page
 from tests.support.markdown import shown
@@ -167,3 +167,36 @@ def test_exploring_in_chinese_shows_no_english(app_env):
     assert len(tables) == 2 and list(tables[0].columns) == ["排名", "文本", "余弦相似度", "标签", "簇"]
     names = {t["name"] for c in charts(at) for t in json.loads(c.proto.spec)["data"]}
     assert {"选取的文本", "它的 10 个最近邻", "在“不加指令”上选中"} <= names, names
+
+
+def test_a_chunk_picked_on_a_large_stored_map_gets_its_neighbours(app_env, monkeypatch):
+    from components.views.clusters import large as large_map
+    from tests.app.test_large_map_page import stored_collection
+
+    monkeypatch.setattr(large_map, "LARGE_COLLECTION", 40)
+    stored_collection(app_env["PLAYGROUND_DATA_DIR"])
+    at = open_page(CLUSTERS, 180)
+    at.radio(key="umap.w.source").set_value("Stored collection").run()
+    at.selectbox(key="umap.w.collection").set_value("big_docs_v1").run()
+    at.button(key="umap.large_build").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.text_input(key="umap.w.large_find").set_value("chunk 7 ").run()
+    picker = at.selectbox(key="umap.w.large_pick")
+    # The chunks holding both words, shown as written (not as HTML).
+    assert picker.options == ["(none)"] + [f"{i + 1}. <b>chunk {i}</b> of document {i % 3}" for i in range(7, 60, 10)]
+    picker.set_value(7).run()
+    assert not at.exception, [e.value for e in at.exception]
+    [table] = neighbour_tables(at)
+    result = list(large_map._kept()[1].values())[-1]  # the map just drawn (the last one used)
+    expected = point_neighbours(result.vectors, 7)
+    assert table["text"].tolist() == [result.texts[r] for r in expected.rows]
+    assert list(table.columns) == ["rank", "text", "cosine similarity", "source document", "cluster"]
+    # The stored vectors lie around three directions, one per document: chunk 7's ten nearest are of its document.
+    assert len(table) == 10 and set(table["source document"]) == {"doc1.md"}
+    assert all(t.endswith("of document 1") for t in table["text"]) and "<b>chunk 7</b> of document 1" not in set(table["text"])
+    assert table["cosine similarity"].is_monotonic_decreasing
+    [chart] = [c for c in at.get("plotly_chart") if "umap.large_map" in c.proto.id]
+    spec = json.loads(chart.proto.spec)
+    where = positions(spec)
+    assert coords(trace(spec, "picked text")) == [where[7]]
+    assert len(coords(trace(spec, "its 10 nearest neighbours"))) == 10

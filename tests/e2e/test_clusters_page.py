@@ -7,7 +7,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from tests.support.browser import SHOTS, shot, table_cells, wait_cell, wait_drawn, wait_idle
+from tests.support.browser import SHOTS, open_select, shot, table_cells, wait_cell, wait_drawn, wait_idle
 
 LABEL_MEASURES = ("Silhouette of labels (cosine)", "Adjusted Rand index (clusters vs labels)",
                   "NMI (clusters vs labels)", "kNN label agreement")
@@ -173,7 +173,15 @@ def test_the_page_in_chinese(shared_app, page, tmp_path):
     wait_drawn(page, maps.first.locator(".legendtext", has_text="中文"))
     assert "How well" not in page.inner_text("body")
     _screen(page, tmp_path, "clusters-zh-1440.png")
-    shot(page, tmp_path, "clusters-zh-full.png", 2800)
+    # Pick the first text in the list: its neighbours, in Chinese.
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="选取一条文本").locator("input")
+    picker.scroll_into_view_if_needed()
+    open_select(picker)
+    page.get_by_role("option").nth(1).click()
+    wait_drawn(page, maps.first.locator(".legendtext", has_text="选取的文本"))
+    page.get_by_text(re.compile(r"^10 个最近邻中有 \d+ 个在加指令后保持不变。$")).wait_for(timeout=10_000)
+    assert "neighbours" not in page.inner_text("body")
+    shot(page, tmp_path, "clusters-zh-full.png", 3400)
 
 
 # Each trace of a drawn map as plotly holds it: name, points, rows (customdata) and the points'

@@ -21,8 +21,16 @@ from components.i18n import _
 from components.views.clusters.names import CLUSTER_NAME, NOISE
 from components.widgets import download_table, literal
 from embedlab import figures
+from embedlab.projection.labels import search_texts
+from embedlab.projection.large import StoredMap
 from embedlab.projection.mapdata import Corpus, MapSide, neighbour_table, selected_rows, selection_table
-from embedlab.projection.neighbours import NEIGHBOURS, NeighbourComparison, compare_neighbours
+from embedlab.projection.neighbours import (
+    NEIGHBOURS,
+    NeighbourComparison,
+    PointNeighbours,
+    compare_neighbours,
+    point_neighbours,
+)
 
 ss = st.session_state
 NO_PICK = -1  # the picker's "no text" option
@@ -129,9 +137,22 @@ def show_selection(corpus: Corpus, sides: list[MapSide], found: Exploration, thr
 def _pick_options(corpus: Corpus, found_rows: np.ndarray, searching: bool, pick: int) -> list[int]:
     """The picker's options: none, the picked text, then the texts the search found (every text
     without a search), at most PICK_OPTIONS."""
-    listed = (found_rows if searching else np.arange(len(corpus.texts)))[:PICK_OPTIONS].tolist()
+    listed = (found_rows[:PICK_OPTIONS] if searching else np.arange(min(PICK_OPTIONS, len(corpus.texts)))).tolist()
     head = [NO_PICK] + ([pick] if pick != NO_PICK and pick not in listed else [])
     return head + listed
+
+
+def _pick_name(texts: tuple[str, ...]) -> Callable[[int], str]:
+    """Format function of a picker: "(none)", or a text's number and its beginning (shown as it is)."""
+    none_label = _("(none)")
+
+    def name(row: int) -> str:
+        if row == NO_PICK:
+            return none_label
+        text = texts[row]
+        return f"{row + 1}. {text[:PICK_PREVIEW]}{'…' if len(text) > PICK_PREVIEW else ''}"
+
+    return name
 
 
 def show_neighbours(corpus: Corpus, sides: list[MapSide], found: Exploration, found_rows: np.ndarray,
@@ -141,17 +162,9 @@ def show_neighbours(corpus: Corpus, sides: list[MapSide], found: Exploration, fo
     st.subheader(_("Nearest neighbours of a text"))
     options = _pick_options(corpus, found_rows, searching, found.pick)
     total = len(found_rows) if searching else len(corpus.texts)
-    none_label = _("(none)")
-
-    def name(row: int) -> str:
-        if row == NO_PICK:
-            return none_label
-        text = corpus.texts[row]
-        return f"{row + 1}. {text[:PICK_PREVIEW]}{'…' if len(text) > PICK_PREVIEW else ''}"
-
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
     c1.selectbox(
-        _("Pick a text"), options, key=state.UMAP_PICK, persist_state="session", format_func=name,
+        _("Pick a text"), options, key=state.UMAP_PICK, persist_state="session", format_func=_pick_name(corpus.texts),
         help=_("Or click a point on either map (after choosing Pan or Zoom in the chart's toolbar), or draw a "
                "box around a single point. Its {k} nearest neighbours are found in the full vectors of each "
                "setting, not on the 2-D map.").format(k=NEIGHBOURS),
@@ -180,3 +193,71 @@ def show_neighbours(corpus: Corpus, sides: list[MapSide], found: Exploration, fo
                 _("cosine similarity"): st.column_config.NumberColumn(format="%.3f")})
             download_table(frame, f"neighbours_{'plain' if i == 0 else 'instructed'}",
                            key=f"umap.dl_neighbours_{i}", label=_("Download CSV"))
+
+
+# --- The map of a large stored collection: one setting, the stored vectors ----------------------
+
+
+def large_pick(result: StoredMap) -> PointNeighbours | None:
+    """The neighbours of the chunk picked on the large map (none picked: None); the pick is
+    forgotten when the map is of another collection or content version."""
+    if ss[state.UMAP_LARGE_EXPLORED] != (result.name, result.version):
+        ss[state.UMAP_LARGE_EXPLORED] = (result.name, result.version)
+        ss[state.UMAP_LARGE_PICK] = NO_PICK
+    pick = ss.get(state.UMAP_LARGE_PICK, NO_PICK)
+    if not isinstance(pick, int) or not 0 <= pick < len(result.texts):
+        ss[state.UMAP_LARGE_PICK] = NO_PICK
+        return None
+    return point_neighbours(result.vectors, pick, NEIGHBOURS)
+
+
+def on_large_select(key: str, n: int) -> Callable[[], None]:
+    """The large map's selection callback: a selection of exactly one chunk picks it."""
+
+    def changed() -> None:
+        rows = [r for r in dict.fromkeys(selected_rows(points_of(ss.get(key)))) if r < n]
+        if len(rows) == 1:
+            ss[state.UMAP_LARGE_PICK] = rows[0]
+
+    return changed
+
+
+def draw_large(fig: go.Figure, result: StoredMap, neighbours: PointNeighbours | None) -> None:
+    """Mark the picked chunk and its neighbours on the large map."""
+    if neighbours is not None:
+        coords = result.projection.coords
+        figures.add_pick(fig, coords[ss[state.UMAP_LARGE_PICK]], coords[neighbours.rows], _("picked text"),
+                         _("its {k} nearest neighbours").format(k=len(neighbours.rows)))
+
+
+def show_large_neighbours(result: StoredMap, neighbours: PointNeighbours | None) -> None:
+    """The large map's picker (narrowed by words) and the picked chunk's neighbours among the stored vectors."""
+    st.subheader(_("Nearest neighbours of a chunk"))
+    c1, c2 = st.columns([1, 2])
+    words = c1.text_input(_("Find chunks"), key=state.UMAP_LARGE_FIND, persist_state="session",
+                          placeholder=_("words the chunks contain"),
+                          help=_("Narrows the list of chunks to pick from.")).strip()
+    pick = ss[state.UMAP_LARGE_PICK]
+    found = search_texts(result.texts, words) if words else np.arange(min(PICK_OPTIONS, len(result.texts)))
+    listed = found[:PICK_OPTIONS].tolist()
+    options = [NO_PICK] + ([pick] if pick != NO_PICK and pick not in listed else []) + listed
+    c2.selectbox(
+        _("Pick a chunk"), options, key=state.UMAP_LARGE_PICK, persist_state="session",
+        format_func=_pick_name(result.texts),
+        help=_("Or draw a box around a single point on the map, or click it after choosing Pan or Zoom in the "
+               "chart's toolbar. Its {k} nearest neighbours are found among the stored vectors, not on the "
+               "map.").format(k=NEIGHBOURS),
+    )
+    total = len(found) if words else len(result.texts)
+    if total > PICK_OPTIONS:
+        c2.caption(_("The first {n} of {total} chunks are listed: words in “Find chunks” narrow the list.").format(
+            n=f"{PICK_OPTIONS:,}", total=f"{total:,}"))
+    if neighbours is None:
+        return
+    corpus = Corpus(result.name, result.texts, result.labels)
+    frame = neighbour_table(corpus, neighbours, result.clustering.labels, _(CLUSTER_NAME), _(NOISE))
+    frame = frame.rename(columns={"rank": _("rank"), "text": _("text"), "similarity": _("cosine similarity"),
+                                  "label": _("source document"), "cluster": _("cluster")})
+    st.dataframe(frame, hide_index=True, key="umap.large_neighbours", column_config={
+        _("cosine similarity"): st.column_config.NumberColumn(format="%.3f")})
+    download_table(frame, "neighbours_stored", key="umap.dl_large_neighbours", label=_("Download CSV"))
