@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from embedlab import figures
 from embedlab.projection.mapdata import Corpus, neighbour_table
 from embedlab.projection.neighbours import compare_neighbours, point_neighbours
 from tests.support.word_embedder import WordEmbedder
@@ -97,3 +98,22 @@ def test_neighbour_table_rows_follow_the_neighbours():
     assert neighbour_table(unlabelled, found, np.zeros(4, dtype=int))["label"].tolist() == ["", ""]
     empty = neighbour_table(corpus, point_neighbours(angles([0]), 0), np.zeros(1, dtype=int))
     assert empty.empty and list(empty.columns) == ["rank", "text", "similarity", "label", "cluster"]
+
+
+def test_marks_dim_the_texts_and_never_carry_row_ids():
+    coords = angles([0, 40, 80, 120, 160])
+    fig = figures.umap_map(coords, list("abcde"), ["x", "x", "y", "y", "y"], "map")
+    figures.add_selection(fig, coords[[1, 3]], "selected on “map”")
+    figures.add_pick(fig, coords[0], coords[[1, 2]], "picked text", "its 2 nearest neighbours")
+    texts = figures.text_traces(fig)
+    assert [t.name for t in texts] == ["x", "y"] and all(t.marker.opacity == 0.25 for t in texts)
+    marks = fig.data[len(texts):]
+    assert [m.name for m in marks] == ["selected on “map”", "its 2 nearest neighbours", "picked text"]
+    # A selection over the marks counts each text once: they carry no row ids and no hover.
+    assert all(m.customdata is None and m.hoverinfo == "skip" for m in marks)
+    assert list(marks[0].x) == [coords[1, 0], coords[3, 0]] and list(marks[2].y) == [coords[0, 1]]
+    # 3-D maps get 3-D marks; user text in a legend name is escaped.
+    cube = np.hstack([coords, np.zeros((5, 1), np.float32)])
+    fig3 = figures.umap_map(cube, list("abcde"), ["x"] * 5, "map")
+    figures.add_pick(fig3, cube[0], cube[[1]], "<b>picked</b>", "ring")
+    assert fig3.data[-1].type == "scatter3d" and fig3.data[-1].name == "&lt;b&gt;picked&lt;/b&gt;"

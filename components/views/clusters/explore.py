@@ -155,6 +155,13 @@ def _pick_name(texts: tuple[str, ...]) -> Callable[[int], str]:
     return name
 
 
+def _neighbour_columns() -> dict:
+    """A neighbour table's columns: the text cut to a medium width so that the similarity shows
+    beside it in half a page (the whole text is in the cell and the CSV)."""
+    return {_("text"): st.column_config.TextColumn(width="medium"),
+            _("cosine similarity"): st.column_config.NumberColumn(format="%.3f")}
+
+
 def show_neighbours(corpus: Corpus, sides: list[MapSide], found: Exploration, found_rows: np.ndarray,
                     searching: bool) -> None:
     """The "Nearest neighbours" section: the picker, how many neighbours the instruction keeps,
@@ -189,8 +196,7 @@ def show_neighbours(corpus: Corpus, sides: list[MapSide], found: Exploration, fo
             st.markdown("**" + literal(side.title) + "**")
             frame = neighbour_table(corpus, neighbours, side.clustering.labels, _(CLUSTER_NAME), _(NOISE))
             frame = frame.rename(columns=columns)
-            st.dataframe(frame, hide_index=True, key=f"umap.neighbours_{i}", column_config={
-                _("cosine similarity"): st.column_config.NumberColumn(format="%.3f")})
+            st.dataframe(frame, hide_index=True, key=f"umap.neighbours_{i}", column_config=_neighbour_columns())
             download_table(frame, f"neighbours_{'plain' if i == 0 else 'instructed'}",
                            key=f"umap.dl_neighbours_{i}", label=_("Download CSV"))
 
@@ -258,6 +264,5 @@ def show_large_neighbours(result: StoredMap, neighbours: PointNeighbours | None)
     frame = neighbour_table(corpus, neighbours, result.clustering.labels, _(CLUSTER_NAME), _(NOISE))
     frame = frame.rename(columns={"rank": _("rank"), "text": _("text"), "similarity": _("cosine similarity"),
                                   "label": _("source document"), "cluster": _("cluster")})
-    st.dataframe(frame, hide_index=True, key="umap.large_neighbours", column_config={
-        _("cosine similarity"): st.column_config.NumberColumn(format="%.3f")})
+    st.dataframe(frame, hide_index=True, key="umap.large_neighbours", column_config=_neighbour_columns())
     download_table(frame, "neighbours_stored", key="umap.dl_large_neighbours", label=_("Download CSV"))
