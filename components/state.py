@@ -162,8 +162,14 @@ UMAP_COLOUR_BY = widget("umap.w.colour_by", "label")  # "label" or "found cluste
 UMAP_QUERIES = widget("umap.w.queries")  # text of the queries box (one query per line)
 UMAP_SEARCH = widget("umap.w.search")  # words to find in the mapped texts (highlighted on both maps)
 UMAP_NAME_CLUSTERS = widget("umap.w.name_clusters", True)  # found clusters named by their terms on the maps
+UMAP_EXPLORED = value("umap.explored", None)  # corpus key the selection and the picked text belong to
+UMAP_LINKED = value("umap.linked", None)  # (map index, row tuple): texts selected on one map, ringed on both
+UMAP_PICK = widget("umap.w.pick", -1)  # row of the text whose nearest neighbours are shown; -1: none
 UMAP_LARGE = value("umap.large", None)  # name of the large stored collection whose map was asked for
 UMAP_LARGE_COLOUR_BY = widget("umap.w.large_colour_by", "label")  # "label" (source) or "found cluster"
+UMAP_LARGE_EXPLORED = value("umap.large_explored", None)  # (collection, version) the large map's pick belongs to
+UMAP_LARGE_FIND = widget("umap.w.large_find")  # words narrowing the large map's chunk picker
+UMAP_LARGE_PICK = widget("umap.w.large_pick", -1)  # row of the chunk whose nearest neighbours are shown; -1: none
 
 # --- Search (search.) ------------------------------------------------------------------------------
 SEARCH_ACTIVE = value("search.active", None)  # name of the collection being worked on

@@ -36,6 +36,7 @@ from embedlab.figures.maps import (
     silhouette_by_k,
     umap_map,
 )
+from embedlab.figures.picks import add_pick, add_selection, text_traces
 from embedlab.figures.search import search_rank_moves, search_similarity_bars
 from embedlab.figures.servercheck import identity_heatmaps, truncation_probe
 
@@ -47,6 +48,8 @@ __all__ = [
     "SVG_POINT_LIMIT",
     "add_cluster_names",
     "add_highlight",
+    "add_pick",
+    "add_selection",
     "chunk_similarity_bars",
     "chunk_size_histogram",
     "difference_heatmap",
@@ -66,6 +69,7 @@ __all__ = [
     "silhouette_by_k",
     "similarity_distributions",
     "similarity_heatmap",
+    "text_traces",
     "threshold_metrics",
     "throughput_vs_concurrency",
     "truncation_probe",

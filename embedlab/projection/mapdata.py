@@ -16,6 +16,7 @@ import pandas as pd
 
 from embedlab.messages import N_, InputError
 from embedlab.projection.clustering import Clustering, Separation
+from embedlab.projection.neighbours import PointNeighbours
 from embedlab.projection.umap import Projection, UmapParams
 
 MIN_TEXTS = 5
@@ -264,3 +265,19 @@ def selection_table(corpus: Corpus, selected: Sequence[tuple[str, int]], sides: 
         "label": [corpus.labels[r] if corpus.labels is not None else "" for _, r in selected],
         "cluster": [names[m][r] for m, r in selected],
     })
+
+
+def neighbour_table(corpus: Corpus, neighbours: PointNeighbours, clusters: np.ndarray,
+                    cluster_name: str = "cluster {n}", noise: str = "noise") -> pd.DataFrame:
+    """One row per neighbour, nearest first: rank (1-based), text, similarity (cosine), label and
+    found cluster (`clusters`: the (n,) cluster ids of the setting the neighbours were found in).
+    English column names: the view translates them."""
+    rows = neighbours.rows.tolist()
+    names = cluster_names(np.asarray(clusters)[rows], cluster_name, noise) if rows else []
+    return pd.DataFrame({
+        "rank": list(range(1, len(rows) + 1)),
+        "text": [corpus.texts[r] for r in rows],
+        "similarity": neighbours.similarities.astype(float),
+        "label": [corpus.labels[r] if corpus.labels is not None else "" for r in rows],
+        "cluster": names,
+    }, columns=["rank", "text", "similarity", "label", "cluster"])

@@ -1,10 +1,13 @@
 """Exact cosine nearest neighbours (blocked matrix products), searched on a PCA reduction of large
-inputs: the neighbour graph of a UMAP map and of the kNN label agreement.
+inputs: the neighbour graph of a UMAP map and of the kNN label agreement; the neighbours of one
+picked point in the full vectors, without and with an instruction.
 
 All vectors are float32 with L2-normalised rows, so cosine similarity is a dot product.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -78,3 +81,72 @@ def cosine_knn(
             top[:, 0] = 1.0
         dists[start : start + len(sims)] = np.clip(1.0 - top, 0.0, 2.0)
     return indices, dists
+
+
+NEIGHBOURS = 10  # neighbours listed for a picked point
+
+
+@dataclass(frozen=True)
+class PointNeighbours:
+    """The nearest other points of one point: rows int64 (k,) and their cosine similarities
+    float32 (k,), nearest first (ties by row number)."""
+
+    rows: np.ndarray
+    similarities: np.ndarray
+
+
+def point_neighbours(vectors: np.ndarray, row: int, k: int = NEIGHBOURS) -> PointNeighbours:
+    """The k nearest neighbours of point `row` in the full vector space, by exact cosine similarity.
+
+    Args:
+        vectors: float32 (n, d), rows L2-normalised.
+        row: the point, 0 <= row < n. It is never its own neighbour; other rows with the same
+            vector (duplicate texts) are, with similarity 1.
+        k: neighbours wanted; fewer (n - 1) when there are not that many other points.
+
+    Returns:
+        PointNeighbours with min(k, n - 1) rows.
+    """
+    n = vectors.shape[0]
+    if not 0 <= row < n:
+        raise ValueError(f"row must be between 0 and {n - 1}, got {row}")
+    k = min(k, n - 1)
+    if k < 1:
+        return PointNeighbours(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+    found, _ = cosine_knn(vectors, k + 1, queries=vectors[row : row + 1])
+    # The point finds itself first, except among duplicates, where it may come later or not at all.
+    others = found[0][found[0] != row][:k].astype(np.int64)
+    sims = (vectors[others] @ vectors[row]).astype(np.float32)
+    order = np.lexsort((others, -sims))
+    return PointNeighbours(others[order], sims[order])
+
+
+@dataclass(frozen=True)
+class NeighbourComparison:
+    """The neighbours of one point in two vector spaces of the same texts (without and with an
+    instruction), and how many they share."""
+
+    row: int
+    plain: PointNeighbours
+    instructed: PointNeighbours
+
+    @property
+    def k(self) -> int:
+        """Neighbours listed per setting."""
+        return len(self.plain.rows)
+
+    @property
+    def shared(self) -> int:
+        """Neighbours found in both settings (0..k)."""
+        return len(np.intersect1d(self.plain.rows, self.instructed.rows))
+
+
+def compare_neighbours(plain: np.ndarray, instructed: np.ndarray, row: int, k: int = NEIGHBOURS) -> NeighbourComparison:
+    """The k nearest neighbours of `row` among the plain vectors and among the instructed ones.
+
+    Args:
+        plain, instructed: float32 (n, d) and (n, d'), rows L2-normalised, row i the same text in both.
+    """
+    if plain.shape[0] != instructed.shape[0]:
+        raise ValueError(f"the two settings hold {plain.shape[0]} and {instructed.shape[0]} vectors")
+    return NeighbourComparison(row, point_neighbours(plain, row, k), point_neighbours(instructed, row, k))

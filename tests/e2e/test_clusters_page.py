@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.support.browser import SHOTS, shot, table_cells, wait_cell, wait_drawn, wait_idle
+from playwright.sync_api import expect
+
+from tests.support.browser import SHOTS, open_select, shot, table_cells, wait_cell, wait_drawn, wait_idle
 
 LABEL_MEASURES = ("Silhouette of labels (cosine)", "Adjusted Rand index (clusters vs labels)",
                   "NMI (clusters vs labels)", "kNN label agreement")
@@ -171,4 +173,104 @@ def test_the_page_in_chinese(shared_app, page, tmp_path):
     wait_drawn(page, maps.first.locator(".legendtext", has_text="中文"))
     assert "How well" not in page.inner_text("body")
     _screen(page, tmp_path, "clusters-zh-1440.png")
-    shot(page, tmp_path, "clusters-zh-full.png", 2800)
+    # Pick the first text in the list: its neighbours, in Chinese.
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="选取一条文本").locator("input")
+    picker.scroll_into_view_if_needed()
+    open_select(picker)
+    page.get_by_role("option").nth(1).click()
+    wait_drawn(page, maps.first.locator(".legendtext", has_text="选取的文本"))
+    page.get_by_text(re.compile(r"^10 个最近邻中有 \d+ 个在加指令后保持不变。$")).wait_for(timeout=10_000)
+    assert "neighbours" not in page.inner_text("body")
+    shot(page, tmp_path, "clusters-zh-full.png", 3400)
+
+
+# Each trace of a drawn map as plotly holds it: name, points, rows (customdata) and the points'
+# pixel positions inside the plot area; the texts' opacity.
+MAP_TRACES = """gd => {
+    const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+    return gd._fullData.map(t => ({
+        name: t.name, x: Array.from(t.x), y: Array.from(t.y),
+        rows: t.customdata ? Array.from(t.customdata) : null,
+        px: Array.from(t.x).map(v => xa.d2p(v)), py: Array.from(t.y).map(v => ya.d2p(v)),
+        opacity: t.marker ? t.marker.opacity : null,
+    }));
+}"""
+
+
+def _texts(traces: list[dict]) -> dict[int, dict]:
+    """Row -> {"x", "y", "px", "py"} of every text on a map (traces whose rows are >= 0)."""
+    found = {}
+    for t in traces:
+        if t["rows"] and min(t["rows"]) >= 0:
+            for i, row in enumerate(t["rows"]):
+                found[row] = {k: t[k][i] for k in ("x", "y", "px", "py")}
+    return found
+
+
+def _rows_under(traces: list[dict], name: str) -> list[int]:
+    """The texts a marking trace (by legend name) sits on, in its order."""
+    [mark] = [t for t in traces if t["name"] == name]
+    where = {(p["x"], p["y"]): row for row, p in _texts(traces).items()}
+    return [where[xy] for xy in zip(mark["x"], mark["y"], strict=True)]
+
+
+def test_a_selection_shows_on_both_maps_and_a_clicked_point_gets_its_neighbours(shared_app, page, tmp_path):
+    page.set_viewport_size({"width": 1500, "height": 2200})
+    _build_small_maps(page, f"{shared_app}/Clusters?lang=en", "Texts per topic", "Build maps")
+    maps = page.locator(".js-plotly-plot").filter(has=page.locator(".scatterlayer"))
+    first, second = maps.nth(0), maps.nth(1)
+    first.scroll_into_view_if_needed()
+    before = _texts(first.evaluate(MAP_TRACES))
+
+    # Box-select the left part of the first map.
+    area = first.locator(".nsewdrag").first.bounding_box()
+    cut = area["width"] * 0.55
+    page.mouse.move(area["x"] + 3, area["y"] + 3)
+    page.mouse.down()
+    page.mouse.move(area["x"] + cut / 2, area["y"] + area["height"] / 2, steps=5)
+    page.mouse.move(area["x"] + cut, area["y"] + area["height"] - 3, steps=5)
+    page.mouse.up()
+    name = "selected on “Without instruction”"
+    wait_drawn(page, second.locator(".legendtext", has_text=name))
+    # The texts inside the box (by their pixel position then) are the ones ringed on both maps.
+    inside = {r for r, p in before.items() if 3 < p["px"] < cut and 3 < p["py"] < area["height"] - 3}
+    borderline = {r for r, p in before.items() if abs(p["px"] - cut) < 2}
+    on_first, on_second = _rows_under(first.evaluate(MAP_TRACES), name), _rows_under(second.evaluate(MAP_TRACES), name)
+    assert on_first == on_second and len(on_first) >= 2
+    assert set(on_first) - borderline == inside - borderline
+    # The rest is dimmed on the other map, and the table lists the same number of texts.
+    assert {t["opacity"] for t in second.evaluate(MAP_TRACES) if t["rows"] and min(t["rows"]) >= 0} == {0.25}
+    page.get_by_text(f"{len(on_first)} texts selected on “Without instruction”").wait_for(timeout=10_000)
+    selected = page.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="map"))
+    wait_cell(selected, "Without instruction")  # the grid draws only the rows in view: the caption counts
+    shot(page, tmp_path, "clusters-linked-selection.png", 2200)
+
+    # Click a text on the second map in Pan mode (a click selects one point there): its neighbours.
+    second.scroll_into_view_if_needed()
+    second.hover()
+    second.locator(".modebar-btn[data-title='Pan']").click()
+    texts = _texts(second.evaluate(MAP_TRACES))
+
+    def room(row: int) -> float:  # pixels to the nearest other text: click where no other point is near
+        p = texts[row]
+        return min((p["px"] - q["px"]) ** 2 + (p["py"] - q["py"]) ** 2 for r, q in texts.items() if r != row)
+
+    row = max(texts, key=room)
+    area = second.locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(area["x"] + texts[row]["px"], area["y"] + texts[row]["py"])
+    wait_drawn(page, second.locator(".legendtext", has_text="picked text"))
+    for chart in (first, second):
+        traces = chart.evaluate(MAP_TRACES)
+        assert _rows_under(traces, "picked text") == [row]
+        assert len(_rows_under(traces, "its 10 nearest neighbours")) == 10
+    page.get_by_text(re.compile(r"^\d+ of 10 neighbours are the same with the instruction\.$")).wait_for(timeout=10_000)
+    tables = page.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="rank"))
+    expect(tables).to_have_count(2, timeout=10_000)  # glide draws its header after the run
+    for i in range(2):
+        expect(tables.nth(i).locator("tbody tr")).to_have_count(10, timeout=10_000)
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="Pick a text")
+    assert picker.locator("input").input_value().startswith(f"{row + 1}. ")
+    # The selection gave way to the pick.
+    assert second.locator(".legendtext", has_text=name).count() == 0
+    shot(page, tmp_path, "clusters-neighbours.png", 2800, shown=[tables.nth(1)])
+    assert not page.dialogs

@@ -14,6 +14,7 @@ import streamlit as st
 from components import resources, state
 from components.i18n import _, tr
 from components.page import PageContext
+from components.views.clusters import explore
 from components.views.clusters.names import CLUSTER_NAME, NOISE, OTHER_GROUPS
 from components.widgets import error_text, literal, show_error
 from embedlab import figures
@@ -102,10 +103,14 @@ def _show(result: StoredMap) -> None:
     colours = figures.group_colours(groups.order, noise=_(NOISE), other=groups.other)
     fig = figures.umap_map(result.projection.coords, list(result.texts), groups.of_text,
                            _("Stored vectors of {name}").format(name=result.name), colours, details=details)
-    st.plotly_chart(fig, key="umap.large_map")
+    neighbours = explore.large_pick(result)
+    explore.draw_large(fig, result, neighbours)
+    st.plotly_chart(fig, key="umap.large_map", on_select=explore.on_large_select("umap.large_map", len(result.texts)),
+                    selection_mode=("points", "box", "lasso"))
     sep = result.separation
     st.dataframe(pd.DataFrame({
         _("measure"): [_(MEASURES[m]) for m in MEASURES],
         _("value"): [getattr(sep, m) for m in MEASURES],
     }), hide_index=True, key="umap.large_measures",
         column_config={_("value"): st.column_config.NumberColumn(format="%.3f")})
+    explore.show_large_neighbours(result, neighbours)

@@ -1,5 +1,5 @@
 """The Clusters page's results: measures and verdict, the two maps with their colours, queries,
-search and cluster names, and the selected texts."""
+search and cluster names; the selected texts and a picked text's neighbours (`explore`)."""
 
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from components import state
 from components.i18n import _, tr
 from components.instruction_picker import display_name
 from components.page import PageContext
+from components.views.clusters import explore
 from components.views.clusters.names import CLUSTER_NAME, NOISE, OTHER_GROUPS, choice_names
 from components.widgets import download_figure, download_table, embed_with_progress, literal, show_error
 from embedlab import figures
@@ -38,8 +39,6 @@ from embedlab.projection.mapdata import (
     colour_keys,
     field_values,
     query_lines,
-    selected_rows,
-    selection_table,
     top_groups,
 )
 from embedlab.projection.umap import auto_epochs, place_queries
@@ -70,11 +69,6 @@ def _place_queries(ctx: PageContext, sides: list[MapSide], queries: list[str]) -
             show_error(exc)
             placed.append(None)
     return placed
-
-
-def _points(event) -> list[dict]:
-    """The selected points of a chart's selection event (none when the chart reports no selection)."""
-    return list(getattr(getattr(event, "selection", None), "points", None) or [])
 
 
 @st.fragment
@@ -116,24 +110,16 @@ def show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: l
     # A field's colours are taken over all texts once, so a group has the same colour on both maps.
     shared = _shared_groups(corpus, colour_by, languages)
     three_d = request.params.n_components == 3
-    selected: list[tuple[str, int]] = []
+    found = explore.current(corpus, sides)
     for i, (column, side) in enumerate(zip(st.columns(2), sides, strict=True)):
         with column:
             groups, colours = shared if shared is not None else _cluster_groups(side)
             details = _hover_details(corpus, side, colour_by)
-            selected += _show_map(i, side, corpus, groups.of_text, colours, details, placed[i], queries, three_d,
-                                  marks)
+            _show_map(i, side, corpus, groups.of_text, colours, details, placed[i], queries, three_d, marks,
+                      (found, [s.title for s in sides]))
 
-    st.subheader(_("Selected texts"))
-    if three_d:
-        st.caption(_("Box and lasso selection work on 2-D maps."))
-    if not selected:
-        st.caption(_("Use the box or lasso tool on a map (top right of each chart) to list texts here."))
-        return
-    frame = selection_table(corpus, selected, sides, _(CLUSTER_NAME), _(NOISE))
-    frame = frame.rename(columns={"map": _("map"), "text": _("text"), "label": _("label"), "cluster": _("cluster")})
-    st.dataframe(frame, hide_index=True, key="umap.selected")
-    download_table(frame, "selected_texts", key="umap.dl_selected", label=_("Download CSV"))
+    explore.show_selection(corpus, sides, found, three_d)
+    explore.show_neighbours(corpus, sides, found, marks.found, bool(search))
 
 
 def _language_names(languages: list[str]) -> list[str]:
@@ -228,8 +214,9 @@ def _show_measures(plain: MapSide, instructed: MapSide, corpus: Corpus, language
 
 def _show_map(i: int, side: MapSide, corpus: Corpus, groups: list[str], colours: dict[str, str],
               details: list[str] | None, placed: np.ndarray | None, queries: list[str],
-              three_d: bool, marks: Marks) -> list[tuple[str, int]]:
-    """Map i (0 plain, 1 instructed) with its caption, download and k search; the texts selected on it."""
+              three_d: bool, marks: Marks, exploration: tuple[explore.Exploration, list[str]]) -> None:
+    """Map i (0 plain, 1 instructed) with its caption, download and k search; the selection and the
+    picked text of `exploration` (with both maps' titles) drawn on it."""
     fig = figures.umap_map(
         side.projection.coords, list(corpus.texts), groups, side.title, colours,
         query_coords=placed, queries=queries if placed is not None else None,
@@ -243,13 +230,14 @@ def _show_map(i: int, side: MapSide, corpus: Corpus, groups: list[str], colours:
     if len(marks.found):
         figures.add_highlight(fig, side.projection.coords[marks.found], _("contains “{words}”").format(
             words=marks.search))
+    explore.draw(fig, i, side, *exploration)
     key = f"umap.map_{i}"
-    selected: list[tuple[str, int]] = []
     if three_d:
         st.plotly_chart(fig, key=key)
     else:
-        event = st.plotly_chart(fig, key=key, on_select="rerun", selection_mode=("box", "lasso"))
-        selected = [(side.title, row) for row in selected_rows(_points(event))]
+        # A click selects one point once Pan or Zoom is chosen; box and lasso are the drag tools.
+        st.plotly_chart(fig, key=key, on_select=explore.on_select(i, key, len(corpus.texts)),
+                        selection_mode=("points", "box", "lasso"))
     p = side.projection
     st.caption(_(
         "{n} texts · {method}, clusters found: {k} · map fitted in {seconds} s (n_neighbors {neighbours}, "
@@ -271,4 +259,3 @@ def _show_map(i: int, side: MapSide, corpus: Corpus, groups: list[str], colours:
                                         _("k (clusters)"), _("cosine silhouette")),
                 key=f"umap.kscores_{i}",
             )
-    return selected
