@@ -164,6 +164,11 @@ UMAP_SEARCH = widget("umap.w.search")  # words to find in the mapped texts (high
 UMAP_NAME_CLUSTERS = widget("umap.w.name_clusters", True)  # found clusters named by their terms on the maps
 UMAP_LARGE = value("umap.large", None)  # name of the large stored collection whose map was asked for
 UMAP_LARGE_COLOUR_BY = widget("umap.w.large_colour_by", "label")  # "label" (source) or "found cluster"
+UMAP_OVERLAY_QUERY = widget("umap.w.overlay_query")  # the question whose retrieval is drawn on the maps
+UMAP_OVERLAY_K = widget("umap.w.overlay_k", 10)  # its top k per retrieval mode
+UMAP_OVERLAY_SET_QUERY = widget("umap.w.overlay_set_query", -1)  # index of a labelled-set question (-1: own)
+UMAP_OVERLAY_ASKED = value("umap.overlay_asked", None)  # (collection, question, k) of the last submitted question
+UMAP_OVERLAY = value("umap.overlay", None)  # (key, views.clusters.overlay.Retrieved) of the drawn question
 
 # --- Search (search.) ------------------------------------------------------------------------------
 SEARCH_ACTIVE = value("search.active", None)  # name of the collection being worked on

@@ -14,6 +14,7 @@ import streamlit as st
 from components import resources, state
 from components.i18n import _, tr
 from components.page import PageContext
+from components.views.clusters import overlay as query_overlay
 from components.views.clusters.names import CLUSTER_NAME, NOISE, OTHER_GROUPS
 from components.widgets import error_text, literal, show_error
 from embedlab import figures
@@ -79,12 +80,13 @@ def render(ctx: PageContext, name: str, count: int) -> None:
         return
     finally:
         bar.empty()
-    _show(result)
+    _show(ctx, result)
 
 
 @st.fragment
-def _show(result: StoredMap) -> None:
-    """The map with its colour choice (a fragment: a colour change redraws only this), and the measures."""
+def _show(ctx: PageContext, result: StoredMap) -> None:
+    """The map with its colour choice (a fragment: a colour change redraws only this), a question and
+    what it retrieves, and the measures."""
     seconds = result.seconds
     st.caption(_("{n} chunks · read in {read:.1f} s · map {map:.1f} s · clusters {clusters:.1f} s · "
                  "measures {measures:.1f} s").format(n=f"{len(result.ids):,}", **seconds))
@@ -100,9 +102,15 @@ def _show(result: StoredMap) -> None:
         groups = top_groups(clusters, order=order, other=_(OTHER_GROUPS))
         details = [_("source: {name}").format(name=label) for label in result.labels]
     colours = figures.group_colours(groups.order, noise=_(NOISE), other=groups.other)
+    retrieved = query_overlay.ask_for_stored(ctx, result)
     fig = figures.umap_map(result.projection.coords, list(result.texts), groups.of_text,
                            _("Stored vectors of {name}").format(name=result.name), colours, details=details)
+    if retrieved is not None:
+        query_overlay.draw(fig, retrieved, 0, result.projection.coords,
+                           webgl=len(result.ids) > figures.SVG_POINT_LIMIT)
     st.plotly_chart(fig, key="umap.large_map")
+    if retrieved is not None:
+        query_overlay.show(retrieved, [_("Stored vectors of {name}").format(name=result.name)])
     sep = result.separation
     st.dataframe(pd.DataFrame({
         _("measure"): [_(MEASURES[m]) for m in MEASURES],

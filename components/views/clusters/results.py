@@ -14,6 +14,7 @@ from components import state
 from components.i18n import _, tr
 from components.instruction_picker import display_name
 from components.page import PageContext
+from components.views.clusters import overlay as query_overlay
 from components.views.clusters.names import CLUSTER_NAME, NOISE, OTHER_GROUPS, choice_names
 from components.widgets import download_figure, download_table, embed_with_progress, literal, show_error
 from embedlab import figures
@@ -111,7 +112,8 @@ def show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: l
     e2.checkbox(_("Name the clusters on the maps"), key=state.UMAP_NAME_CLUSTERS, persist_state="session",
                 help=_("Each found cluster is named by its most distinctive terms (class-based TF-IDF; "
                        "Chinese cut into words by jieba)."))
-    marks = Marks(search, found, bool(ss[state.UMAP_NAME_CLUSTERS]))
+    marks = Marks(search, found, bool(ss[state.UMAP_NAME_CLUSTERS]),
+                  query_overlay.ask_for_sides(ctx, corpus, request, sides))
 
     # A field's colours are taken over all texts once, so a group has the same colour on both maps.
     shared = _shared_groups(corpus, colour_by, languages)
@@ -123,6 +125,8 @@ def show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: l
             details = _hover_details(corpus, side, colour_by)
             selected += _show_map(i, side, corpus, groups.of_text, colours, details, placed[i], queries, three_d,
                                   marks)
+    if marks.retrieved is not None:
+        query_overlay.show(marks.retrieved, [side.title for side in sides])
 
     st.subheader(_("Selected texts"))
     if three_d:
@@ -181,6 +185,7 @@ class Marks:
     search: str
     found: np.ndarray  # int row indices
     name_clusters: bool
+    retrieved: query_overlay.Retrieved | None = None  # a question on a stored collection and its hits
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -243,6 +248,9 @@ def _show_map(i: int, side: MapSide, corpus: Corpus, groups: list[str], colours:
     if len(marks.found):
         figures.add_highlight(fig, side.projection.coords[marks.found], _("contains “{words}”").format(
             words=marks.search))
+    if marks.retrieved is not None:
+        query_overlay.draw(fig, marks.retrieved, i, side.projection.coords,
+                           webgl=len(corpus.texts) > figures.SVG_POINT_LIMIT)
     key = f"umap.map_{i}"
     selected: list[tuple[str, int]] = []
     if three_d:
