@@ -132,6 +132,7 @@ def ask(ctx: PageContext, name: str, map_ids: Sequence[str], maps: Sequence[MapT
             ss[state.UMAP_OVERLAY_ASKED] = None
             return None
         ss[state.UMAP_OVERLAY_ASKED] = (name, question, int(ss[state.UMAP_OVERLAY_K]))
+        ss[state.UMAP_OVERLAY] = None  # asked again: answer afresh (new judgments count)
     asked = ss[state.UMAP_OVERLAY_ASKED]
     if not asked or asked[0] != name:
         return None
