@@ -13,36 +13,22 @@ from components import state
 from components.views.clusters import large as large_map
 from embedlab import figures
 from embedlab import judgments as jd
-from embedlab.backends import OpenAICompatibleEmbedder
 from embedlab.evaluation.datasets import load_bundled
 from embedlab.figures.maps import HIT_SYMBOLS
 from embedlab.projection.overlay import MODES
-from embedlab.stores.base import CollectionSpec
 from embedlab.stores.chroma import ChromaStore, open_client
 from tests.support import procs
 from tests.support.apptest import CLUSTERS, ROOT, SEARCH, open_page
+from tests.support.labelled import HANDBOOK as SET
+from tests.support.labelled import HANDBOOK_TASK as TASK
+from tests.support.labelled import fill_with_set
 from tests.support.markdown import shown
 from tests.support.untranslated import untranslated
 
 COLUMNS = ("rank", "text", "score", "relevant", "source", "on the map")
-SET = "Engineering handbook (English / mixed)"
-TASK = "Given an engineer's question, retrieve handbook passages that answer it"
 # plotly's textposition and marker symbol values in a chart's spec: settings, never shown as text.
 LABEL_POSITIONS = frozenset(f"{v} {h}" for v in ("top", "middle", "bottom") for h in ("left", "center", "right")
                             ) | frozenset(HIT_SYMBOLS.values())
-
-
-def fill_with_set(app_env: dict[str, str], name: str) -> None:
-    """A collection in the app's embedded Chroma holding each document of the bundled set as one
-    chunk whose source is the document's id (as Search names the lines of an uploaded JSONL
-    corpus), embedded by the stand-in server, with an instruction for its queries."""
-    data = load_bundled(SET)
-    model = app_env["EMBEDDING_MODEL"]
-    vectors = OpenAICompatibleEmbedder(app_env["EMBEDDING_BASE_URL"], model).embed([d.text for d in data.documents])
-    store = ChromaStore(open_client(path=f"{app_env['PLAYGROUND_DATA_DIR']}/chroma"))
-    store.create(CollectionSpec(name, model, vectors.shape[1], "handbook", TASK))
-    store.upsert(name, model, [f"{d.id}#0" for d in data.documents], [d.text for d in data.documents],
-                 [{"source": d.id, "chunk": 0} for d in data.documents], vectors)
 
 
 def map_collection(at: AppTest, name: str, build: str = "Build maps") -> AppTest:
@@ -87,7 +73,7 @@ def traces(at: AppTest, prefix: str = "umap.map_") -> list[list[dict]]:
 
 
 def test_a_labelled_sets_question_shows_its_hits_per_mode_as_hits_and_misses(app_env):
-    fill_with_set(app_env, "handbook_v1")
+    fill_with_set(app_env["PLAYGROUND_DATA_DIR"], "handbook_v1", app_env["EMBEDDING_BASE_URL"], SET, TASK)
     at = map_collection(open_page(CLUSTERS, 240), "handbook_v1")
     assert any(s.value == "Queries and what they retrieve" for s in at.subheader)
     data = load_bundled(SET)
@@ -205,7 +191,7 @@ def test_the_large_stored_map_gets_the_question_and_its_hits(app_env, monkeypatc
 
 
 def test_the_overlay_in_chinese_shows_no_english(app_env):
-    fill_with_set(app_env, "handbook_v1")
+    fill_with_set(app_env["PLAYGROUND_DATA_DIR"], "handbook_v1", app_env["EMBEDDING_BASE_URL"], SET, TASK)
     at = AppTest.from_file(str(ROOT / CLUSTERS), default_timeout=240)
     at.query_params["lang"] = "zh"
     at.run()
