@@ -205,3 +205,19 @@ def test_the_overlay_in_chinese_shows_no_english(app_env):
     zh = ("排名", "文本", "分数", "相关", "来源文件", "在图上")
     assert set(tables(at, zh)) == set(MODES)
     assert untranslated(at, LABEL_POSITIONS) == {}
+
+
+def test_the_large_map_overlay_in_chinese_shows_no_english(app_env, monkeypatch):
+    monkeypatch.setattr(large_map, "LARGE_COLLECTION", 10)
+    search = open_page(SEARCH, 180)
+    search.button(key="search.w.build_samples").click().run()
+    at = AppTest.from_file(str(ROOT / CLUSTERS), default_timeout=240)
+    at.query_params["lang"] = "zh"
+    at.run()
+    at.radio(key="umap.w.source").set_value("Stored collection").run()
+    at.selectbox(key="umap.w.collection").set_value("hr_policy_v1").run()
+    at.button(key="umap.large_build").click().run()
+    ask(at, "年假有几天", 3, label="显示检索结果")
+    zh = ("排名", "文本", "分数", "相关", "来源文件", "在图上")
+    assert set(tables(at, zh)) == set(MODES)
+    assert untranslated(at, LABEL_POSITIONS) == {}

@@ -12,12 +12,13 @@ import pandas as pd
 import streamlit as st
 
 from components import resources, state
-from components.i18n import _, tr
+from components.i18n import _, label_func, tr
 from components.page import PageContext
 from components.views.clusters import overlay as query_overlay
 from components.views.clusters.names import CLUSTER_NAME, NOISE, OTHER_GROUPS
 from components.widgets import error_text, literal, show_error
 from embedlab import figures
+from embedlab.messages import N_
 from embedlab.projection.clustering import MEASURES
 from embedlab.projection.large import MEASURE_SAMPLE, StoredMap, stored_map
 from embedlab.projection.mapdata import MAX_TEXTS, cluster_names, top_groups
@@ -28,6 +29,7 @@ ss = st.session_state
 LARGE_COLLECTION = MAX_TEXTS  # above this many chunks a collection gets this map instead of the two
 
 
+LARGE_COLOURS = {"label": N_("source document"), "found cluster": N_("found cluster")}  # colour choices
 KEEP = 2  # maps kept per process (each holds its collection's vectors)
 
 
@@ -91,7 +93,7 @@ def _show(ctx: PageContext, result: StoredMap) -> None:
     st.caption(_("{n} chunks · read in {read:.1f} s · map {map:.1f} s · clusters {clusters:.1f} s · "
                  "measures {measures:.1f} s").format(n=f"{len(result.ids):,}", **seconds))
     by = st.radio(_("Colour by"), ["label", "found cluster"], horizontal=True, key=state.UMAP_LARGE_COLOUR_BY,
-                  persist_state="session", format_func=lambda k: _("source document") if k == "label" else _("found cluster"))
+                  persist_state="session", format_func=label_func(LARGE_COLOURS))
     clusters = cluster_names(result.clustering.labels, _(CLUSTER_NAME), _(NOISE))
     if by == "label":
         groups = top_groups(list(result.labels), order=list(dict.fromkeys(result.labels)), other=_(OTHER_GROUPS))
