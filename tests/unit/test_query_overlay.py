@@ -13,6 +13,7 @@ from embedlab import figures, retrieval
 from embedlab.instructions import format_query
 from embedlab.judgments import chunk_key
 from embedlab.keyword import IndexCache
+from embedlab.projection.mapdata import records_corpus
 from embedlab.projection.overlay import (
     FROM_JUDGMENTS,
     FROM_SET,
@@ -180,3 +181,13 @@ def test_a_three_d_map_gets_three_d_traces():
     figures.add_query_hits(fig, coords[0], "q", [layer("dense", coords[[1]], [True])], query_name="q",
                            relevance_names={True: "relevant"}, rank_name="rank", k=1)
     assert all(isinstance(t, go.Scatter3d) for t in fig.data)
+
+
+def test_a_collections_corpus_keeps_each_texts_chunk_id():
+    records = [{"id": "a", "text": "Leave is ten days.", "metadata": {"source": "l.md"}},
+               {"id": "b", "text": "  ", "metadata": {"source": "l.md"}},  # left out: no text
+               {"id": "c", "text": "Taxis are refunded.", "metadata": {"source": "e.md"}}]
+    corpus = records_corpus("collection hr", records, "source", collection="hr")
+    assert corpus.collection == "hr" and corpus.ids == ("a", "c")
+    assert corpus.texts == ("Leave is ten days.", "Taxis are refunded.")
+    assert records_corpus("collection hr", records).ids == ()  # without a collection: no ids kept
