@@ -268,6 +268,7 @@ def add_query_hits(fig: go.Figure, query_point: np.ndarray, query: str, layers: 
               {"size": 20, "color": "black", "symbol": "star", "line": {"width": 1, "color": "white"}})
     fig.add_trace(_scatter(origin, marker, trace_2d, mode="markers+text",
                            name=hover_text(query_name, 40), text=[hover_text(query, 30)],
+                           textfont={"color": "#111", "size": 13},
                            textposition=label_positions(origin, _trace_points(fig)),
                            hovertext=[hover_text(query)], hovertemplate="%{hovertext}<extra></extra>"))
     if not three_d and not webgl:
