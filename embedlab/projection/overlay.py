@@ -94,7 +94,11 @@ def judged_relevance(grades: Mapping[tuple[str, str], int], question: str) -> Re
 def hit_rows(map_ids: Sequence[str], hits: Sequence[ModeHit]) -> np.ndarray:
     """int (len(hits),): the row of each hit on a map whose row i shows chunk map_ids[i]; -1 for
     a hit the map does not show (an empty chunk or one beyond the map's cap)."""
-    row_of = {chunk: i for i, chunk in enumerate(map_ids)}
+    return _rows({chunk: i for i, chunk in enumerate(map_ids)}, hits)
+
+
+def _rows(row_of: Mapping[str, int], hits: Sequence[ModeHit]) -> np.ndarray:
+    """int (len(hits),): row_of[hit id] per hit, -1 when absent."""
     return np.asarray([row_of.get(h.id, -1) for h in hits], dtype=np.int64)
 
 
@@ -189,8 +193,9 @@ def relevant_value(relevant: bool | None) -> str:
 def query_overlay(lists: ModeLists, map_ids: Sequence[str], relevance: Relevance, k: int) -> QueryOverlay:
     """The three lists of `lists` (a query's top `k` per mode) placed on a map of `map_ids` (row i
     shows chunk map_ids[i]) and graded by `relevance`."""
+    row_of = {chunk: i for i, chunk in enumerate(map_ids)}  # once for the three lists (100,000 ids: ~25 ms)
     modes = {}
     for mode in MODES:
         hits = list(getattr(lists, mode))
-        modes[mode] = ModeOverlay(mode, hits, hit_rows(map_ids, hits), [relevance.of(h) for h in hits])
+        modes[mode] = ModeOverlay(mode, hits, _rows(row_of, hits), [relevance.of(h) for h in hits])
     return QueryOverlay(lists.query, k, relevance, modes)
