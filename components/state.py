@@ -170,6 +170,11 @@ UMAP_LARGE_COLOUR_BY = widget("umap.w.large_colour_by", "label")  # "label" (sou
 UMAP_LARGE_EXPLORED = value("umap.large_explored", None)  # (collection, version) the large map's pick belongs to
 UMAP_LARGE_FIND = widget("umap.w.large_find")  # words narrowing the large map's chunk picker
 UMAP_LARGE_PICK = widget("umap.w.large_pick", -1)  # row of the chunk whose nearest neighbours are shown; -1: none
+UMAP_OVERLAY_QUERY = widget("umap.w.overlay_query")  # the question whose retrieval is drawn on the maps
+UMAP_OVERLAY_K = widget("umap.w.overlay_k", 10)  # its top k per retrieval mode
+UMAP_OVERLAY_SET_QUERY = widget("umap.w.overlay_set_query", -1)  # index of a labelled-set question (-1: own)
+UMAP_OVERLAY_ASKED = value("umap.overlay_asked", None)  # (collection, question, k) of the last submitted question
+UMAP_OVERLAY = value("umap.overlay", None)  # (key, views.clusters.overlay.Retrieved) of the drawn question
 
 # --- Search (search.) ------------------------------------------------------------------------------
 SEARCH_ACTIVE = value("search.active", None)  # name of the collection being worked on

@@ -26,11 +26,14 @@ from embedlab.figures.instructions import (
     similarity_heatmap,
 )
 from embedlab.figures.maps import (
+    HIT_COLOURS,
     MAP_PALETTE,
     NOISE_COLOUR,
     SVG_POINT_LIMIT,
+    HitLayer,
     add_cluster_names,
     add_highlight,
+    add_query_hits,
     group_colours,
     label_positions,
     silhouette_by_k,
@@ -41,15 +44,18 @@ from embedlab.figures.search import search_rank_moves, search_similarity_bars
 from embedlab.figures.servercheck import identity_heatmaps, truncation_probe
 
 __all__ = [
+    "HIT_COLOURS",
     "MAP_PALETTE",
     "NOISE_COLOUR",
     "NON_RELEVANT_COLOUR",
     "RELEVANT_COLOUR",
     "SVG_POINT_LIMIT",
     "add_cluster_names",
+    "HitLayer",
     "add_highlight",
     "add_pick",
     "add_selection",
+    "add_query_hits",
     "chunk_similarity_bars",
     "chunk_size_histogram",
     "difference_heatmap",

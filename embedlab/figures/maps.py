@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -182,3 +185,101 @@ def add_highlight(fig: go.Figure, points: np.ndarray, name: str) -> None:
     if points.shape[1] == 3:
         marker = {"size": 6, "color": "#d62728", "symbol": "circle-open"}
     fig.add_trace(_scatter(points, marker, go.Scatter, mode="markers", name=hover_text(name, 40), hoverinfo="skip"))
+
+
+# A question's hits over a map: one marker symbol and line dash per retrieval mode (nested open
+# shapes, so a chunk several modes retrieve shows each ring), coloured by relevance when known.
+HIT_SYMBOLS = {"dense": "circle-open", "bm25": "square-open", "hybrid": "diamond-open"}
+HIT_SIZES = {"dense": 20, "bm25": 14, "hybrid": 27}
+HIT_DASHES = {"dense": "solid", "bm25": "dot", "hybrid": "dash"}
+HIT_COLOURS = {True: "#2ca02c", False: "#d62728", None: "#7f7f7f"}  # relevant, not relevant, not known
+RANK_SCALE = "Plasma"  # rank colours when nothing is known about relevance (rank 1 darkest)
+
+
+@dataclass(frozen=True)
+class HitLayer:
+    """One retrieval mode's hits on a map (only those the map shows).
+
+    mode: a key of HIT_SYMBOLS; name: its legend entry (translated by the caller);
+    points: (m, 2|3) map positions; ranks: (m,) 1-based; relevant: (m,) True / False / None;
+    hovers: (m,) plain text per hit (user text: escaped here).
+    """
+
+    mode: str
+    name: str
+    points: np.ndarray
+    ranks: Sequence[int]
+    relevant: Sequence[bool | None]
+    hovers: Sequence[str]
+
+
+def add_query_hits(fig: go.Figure, query_point: np.ndarray, query: str, layers: Sequence[HitLayer], *,
+                   query_name: str, relevance_names: Mapping[bool | None, str] | None, rank_name: str, k: int,
+                   webgl: bool = False) -> None:
+    """Draw a question and its hits per retrieval mode on a map from `umap_map`.
+
+    Args:
+        query_point: (2,) or (3,) the question's map position; query: its text (escaped here), written
+            next to a black star (a diamond in 3-D).
+        layers: one per retrieval mode: thin lines from the question to each hit (the mode's dash)
+            and a ring of the mode's symbol around each hit.
+        relevance_names: legend names of the hit colours {True: relevant, False: not relevant,
+            None: not known}, or None when nothing is known: the rings are then coloured by rank
+            (1..k) with a colour bar titled `rank_name`.
+        webgl: draw with WebGL traces (a map drawn with them covers SVG traces).
+    The overlay traces carry no row ids (customdata), so a selection on the map lists texts only.
+    """
+    three_d = len(query_point) == 3
+    trace_2d = go.Scattergl if webgl else go.Scatter
+    origin = np.asarray(query_point, dtype=float).reshape(1, -1)
+    for n, layer in enumerate(layers):
+        pts = np.asarray(layer.points, dtype=float).reshape(-1, len(query_point))
+        if not len(pts):
+            continue
+        # Segments query -> hit, separated by gaps (None: plain lists, as a typed array has no gaps).
+        axes = [[v for p in pts for v in (float(origin[0, a]), float(p[a]), None)] for a in range(pts.shape[1])]
+        line = {"color": "rgba(60,60,60,0.55)", "width": 1.2, "dash": HIT_DASHES[layer.mode]}
+        common = {"mode": "lines", "legendgroup": layer.mode, "showlegend": False, "hoverinfo": "skip",
+                  "name": hover_text(layer.name, 40), "line": line}
+        fig.add_trace(go.Scatter3d(x=axes[0], y=axes[1], z=axes[2], **common) if three_d else
+                      trace_2d(x=axes[0], y=axes[1], **common))
+        if relevance_names is not None:
+            colour: object = [HIT_COLOURS[r] for r in layer.relevant]
+            extra: dict = {}
+        else:
+            colour = list(layer.ranks)
+            extra = {"colorscale": RANK_SCALE, "cmin": 1, "cmax": max(k, 2), "showscale": n == 0,
+                     "colorbar": {"title": {"text": rank_name}, "len": 0.5, "thickness": 12}}
+        size = HIT_SIZES[layer.mode] // (2 if three_d else 1)
+        marker = {"symbol": HIT_SYMBOLS[layer.mode], "size": size, "color": colour,
+                  "line": {"width": 2.5, "color": colour}, **extra}
+        if three_d:
+            marker = {"symbol": HIT_SYMBOLS[layer.mode], "size": size, "color": colour, **extra}
+        fig.add_trace(_scatter(pts, marker, trace_2d, mode="markers", name=hover_text(layer.name, 40),
+                               legendgroup=layer.mode, hovertext=[hover_text(h) for h in layer.hovers],
+                               hovertemplate="%{hovertext}<extra></extra>"))
+    if relevance_names is not None:  # legend entries for the colours (no points of their own)
+        for value, label in relevance_names.items():
+            key = {"mode": "markers", "name": hover_text(label, 40), "hoverinfo": "skip",
+                   "marker": {"symbol": "circle", "size": 10, "color": HIT_COLOURS[value]}}
+            fig.add_trace(go.Scatter3d(x=[None], y=[None], z=[None], **key) if three_d else
+                          trace_2d(x=[None], y=[None], **key))
+    marker = ({"size": 7, "color": "black", "symbol": "diamond"} if three_d else
+              {"size": 20, "color": "black", "symbol": "star", "line": {"width": 1, "color": "white"}})
+    fig.add_trace(_scatter(origin, marker, trace_2d, mode="markers+text",
+                           name=hover_text(query_name, 40), text=[hover_text(query, 30)],
+                           textfont={"color": "#111", "size": 13},
+                           textposition=label_positions(origin, _trace_points(fig)),
+                           hovertext=[hover_text(query)], hovertemplate="%{hovertext}<extra></extra>"))
+    if not three_d and not webgl:
+        fig.data[-1].cliponaxis = False
+
+
+def _trace_points(fig: go.Figure) -> np.ndarray:
+    """(n, 2) the x, y of every point of the figure's traces (gaps left out), for label placement."""
+    xs = [np.asarray(t.x, dtype=float) for t in fig.data if t.x is not None]
+    ys = [np.asarray(t.y, dtype=float) for t in fig.data if t.y is not None]
+    if not xs:
+        return np.zeros((0, 2))
+    points = np.column_stack([np.concatenate(xs), np.concatenate(ys)])
+    return points[np.isfinite(points).all(axis=1)]

@@ -94,6 +94,8 @@ class Corpus:
     texts: tuple[str, ...]
     labels: tuple[str, ...] | None
     fields: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, values) pairs
+    collection: str = ""  # the stored collection the texts are the chunks of ("" for other texts)
+    ids: tuple[str, ...] = ()  # with a collection: the chunk id of each text
 
     @property
     def key(self) -> str:
@@ -136,15 +138,18 @@ def metadata_fields(records: Sequence[dict]) -> list[str]:
     return sorted({k for r in records for k, v in r["metadata"].items() if isinstance(v, str)})
 
 
-def records_corpus(name: str, records: Sequence[dict], label_field: str | None = None) -> Corpus:
-    """Stored records ({"text", "metadata"} dicts) with a text as a Corpus, capped at MAX_TEXTS;
+def records_corpus(name: str, records: Sequence[dict], label_field: str | None = None,
+                   collection: str = "") -> Corpus:
+    """Stored records ({"id", "text", "metadata"} dicts) with a text as a Corpus, capped at MAX_TEXTS;
     labelled by a metadata field (missing: "") when `label_field` is given; every other metadata
-    field (missing: "(missing)") is a field to colour by."""
+    field (missing: "(missing)") is a field to colour by. With `collection` (the records' collection),
+    the corpus keeps it and each text's chunk id."""
     kept = [r for r in records[:MAX_TEXTS] if r["text"] and r["text"].strip()]
     labels = tuple(str(r["metadata"].get(label_field, "")) for r in kept) if label_field else None
     others = sorted({k for r in kept for k in r["metadata"]} - {label_field})
     fields = tuple((k, tuple(_cell(r["metadata"].get(k)) for r in kept)) for k in others)
-    return Corpus(name, tuple(r["text"] for r in kept), labels, fields)
+    ids = tuple(str(r["id"]) for r in kept) if collection else ()
+    return Corpus(name, tuple(r["text"] for r in kept), labels, fields, collection, ids)
 
 
 @dataclass(frozen=True)

@@ -42,3 +42,27 @@ def small_set(unmatched_query: bool = False) -> LabelledSet:
         Query("q3", "are backups tested", {"d4": 1}),
     ) + ((Query("q4", "zebra", {"d5": 1}),) if unmatched_query else ())
     return LabelledSet("small", docs, queries)
+
+
+HANDBOOK = "Engineering handbook (English / mixed)"  # a bundled labelled set
+HANDBOOK_TASK = "Given an engineer's question, retrieve handbook passages that answer it"
+
+
+def fill_with_set(data_dir: str, name: str, base_url: str, dataset: str = HANDBOOK, task: str = HANDBOOK_TASK,
+                  model: str = "multilingual-e5-small-q4") -> None:
+    """A collection `name` in the embedded Chroma of the data directory `data_dir` holding each
+    document of the bundled set `dataset` as one chunk whose source is the document's id (as Search
+    names the lines of an uploaded JSONL corpus), embedded by the server at `base_url`, with `task`
+    as the instruction of its queries."""
+    from embedlab.backends import OpenAICompatibleEmbedder
+    from embedlab.evaluation.datasets import load_bundled
+    from embedlab.stores.base import CollectionSpec
+    from embedlab.stores.chroma import ChromaStore, open_client
+
+    data = load_bundled(dataset)
+    vectors = OpenAICompatibleEmbedder(base_url, model).embed([d.text for d in data.documents])
+    store = ChromaStore(open_client(path=f"{data_dir}/chroma"))
+    store.create(CollectionSpec(name, model, vectors.shape[1], "handbook", task))
+    store.upsert(name, model, [f"{d.id}#0" for d in data.documents], [d.text for d in data.documents],
+                 [{"source": d.id, "chunk": 0} for d in data.documents], vectors)
+    store.close()

@@ -214,7 +214,8 @@ def _collection_source(ctx: PageContext) -> Corpus | None:
         format_func=_label_names(),
         help=_("Chunks of one document share its source: they should sit together."),
     )
-    corpus = records_corpus(f"collection {name}", records, None if label_key == NO_LABEL else label_key)
+    corpus = records_corpus(f"collection {name}", records, None if label_key == NO_LABEL else label_key,
+                            collection=name)
     if len(corpus.texts) < MIN_TEXTS:
         st.error(literal(_("A map needs at least {min} texts; {name} has {n}.").format(
             min=MIN_TEXTS, name=name, n=len(corpus.texts))))

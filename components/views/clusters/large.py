@@ -12,12 +12,14 @@ import pandas as pd
 import streamlit as st
 
 from components import resources, state
-from components.i18n import _, tr
+from components.i18n import _, label_func, tr
 from components.page import PageContext
 from components.views.clusters import explore
+from components.views.clusters import overlay as query_overlay
 from components.views.clusters.names import CLUSTER_NAME, NOISE, OTHER_GROUPS
 from components.widgets import error_text, literal, show_error
 from embedlab import figures
+from embedlab.messages import N_
 from embedlab.projection.clustering import MEASURES
 from embedlab.projection.large import MEASURE_SAMPLE, StoredMap, stored_map
 from embedlab.projection.mapdata import MAX_TEXTS, cluster_names, top_groups
@@ -28,6 +30,7 @@ ss = st.session_state
 LARGE_COLLECTION = MAX_TEXTS  # above this many chunks a collection gets this map instead of the two
 
 
+LARGE_COLOURS = {"label": N_("source document"), "found cluster": N_("found cluster")}  # colour choices
 KEEP = 2  # maps kept per process (each holds its collection's vectors)
 
 
@@ -80,17 +83,18 @@ def render(ctx: PageContext, name: str, count: int) -> None:
         return
     finally:
         bar.empty()
-    _show(result)
+    _show(ctx, result)
 
 
 @st.fragment
-def _show(result: StoredMap) -> None:
-    """The map with its colour choice (a fragment: a colour change redraws only this), and the measures."""
+def _show(ctx: PageContext, result: StoredMap) -> None:
+    """The map with its colour choice (a fragment: a colour change redraws only this), a question and
+    what it retrieves, and the measures."""
     seconds = result.seconds
     st.caption(_("{n} chunks · read in {read:.1f} s · map {map:.1f} s · clusters {clusters:.1f} s · "
                  "measures {measures:.1f} s").format(n=f"{len(result.ids):,}", **seconds))
     by = st.radio(_("Colour by"), ["label", "found cluster"], horizontal=True, key=state.UMAP_LARGE_COLOUR_BY,
-                  persist_state="session", format_func=lambda k: _("source document") if k == "label" else _("found cluster"))
+                  persist_state="session", format_func=label_func(LARGE_COLOURS))
     clusters = cluster_names(result.clustering.labels, _(CLUSTER_NAME), _(NOISE))
     if by == "label":
         groups = top_groups(list(result.labels), order=list(dict.fromkeys(result.labels)), other=_(OTHER_GROUPS))
@@ -101,12 +105,18 @@ def _show(result: StoredMap) -> None:
         groups = top_groups(clusters, order=order, other=_(OTHER_GROUPS))
         details = [_("source: {name}").format(name=label) for label in result.labels]
     colours = figures.group_colours(groups.order, noise=_(NOISE), other=groups.other)
+    retrieved = query_overlay.ask_for_stored(ctx, result)
     fig = figures.umap_map(result.projection.coords, list(result.texts), groups.of_text,
                            _("Stored vectors of {name}").format(name=result.name), colours, details=details)
     neighbours = explore.large_pick(result)
     explore.draw_large(fig, result, neighbours)
+    if retrieved is not None:
+        query_overlay.draw(fig, retrieved, 0, result.projection.coords,
+                           webgl=len(result.ids) > figures.SVG_POINT_LIMIT)
     st.plotly_chart(fig, key="umap.large_map", on_select=explore.on_large_select("umap.large_map", len(result.texts)),
                     selection_mode=("points", "box", "lasso"))
+    if retrieved is not None:
+        query_overlay.show(retrieved, [_("Stored vectors of {name}").format(name=result.name)])
     sep = result.separation
     st.dataframe(pd.DataFrame({
         _("measure"): [_(MEASURES[m]) for m in MEASURES],

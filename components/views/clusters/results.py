@@ -15,6 +15,7 @@ from components.i18n import _, tr
 from components.instruction_picker import display_name
 from components.page import PageContext
 from components.views.clusters import explore
+from components.views.clusters import overlay as query_overlay
 from components.views.clusters.names import CLUSTER_NAME, NOISE, OTHER_GROUPS, choice_names
 from components.widgets import download_figure, download_table, embed_with_progress, literal, show_error
 from embedlab import figures
@@ -105,7 +106,8 @@ def show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: l
     e2.checkbox(_("Name the clusters on the maps"), key=state.UMAP_NAME_CLUSTERS, persist_state="session",
                 help=_("Each found cluster is named by its most distinctive terms (class-based TF-IDF; "
                        "Chinese cut into words by jieba)."))
-    marks = Marks(search, found, bool(ss[state.UMAP_NAME_CLUSTERS]))
+    marks = Marks(search, found, bool(ss[state.UMAP_NAME_CLUSTERS]),
+                  query_overlay.ask_for_sides(ctx, corpus, request, sides))
 
     # A field's colours are taken over all texts once, so a group has the same colour on both maps.
     shared = _shared_groups(corpus, colour_by, languages)
@@ -117,6 +119,8 @@ def show_results(ctx: PageContext, corpus: Corpus, request: MapRequest, sides: l
             details = _hover_details(corpus, side, colour_by)
             _show_map(i, side, corpus, groups.of_text, colours, details, placed[i], queries, three_d, marks,
                       (found, [s.title for s in sides]))
+    if marks.retrieved is not None:
+        query_overlay.show(marks.retrieved, [side.title for side in sides])
 
     explore.show_selection(corpus, sides, found, three_d)
     explore.show_neighbours(corpus, sides, found, marks.found, bool(search))
@@ -167,6 +171,7 @@ class Marks:
     search: str
     found: np.ndarray  # int row indices
     name_clusters: bool
+    retrieved: query_overlay.Retrieved | None = None  # a question on a stored collection and its hits
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -231,6 +236,9 @@ def _show_map(i: int, side: MapSide, corpus: Corpus, groups: list[str], colours:
         figures.add_highlight(fig, side.projection.coords[marks.found], _("contains “{words}”").format(
             words=marks.search))
     explore.draw(fig, i, side, *exploration)
+    if marks.retrieved is not None:
+        query_overlay.draw(fig, marks.retrieved, i, side.projection.coords,
+                           webgl=len(corpus.texts) > figures.SVG_POINT_LIMIT)
     key = f"umap.map_{i}"
     if three_d:
         st.plotly_chart(fig, key=key)
