@@ -18,7 +18,8 @@ $(BIN)/python:
 $(BIN)/uv: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet uv==0.13.9
 
-UV_INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python
+# --compile-bytecode as pip does: otherwise every process started at once compiles the same imports.
+UV_INSTALL := $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python
 
 $(VENV)/.installed: requirements.txt | $(BIN)/uv
 	$(UV_INSTALL) -r requirements.txt
