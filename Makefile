@@ -63,7 +63,7 @@ run: install $(CATALOGS)
 test: install-dev $(CATALOGS)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 ## bench: every benchmark script in bench/, printing figures
 bench: install-dev

@@ -59,26 +59,3 @@ def app_env(monkeypatch, tmp_path, embedding_server) -> dict[str, str]:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
-
-
-# Files that take longest (measured: a minute or more each in a parallel run), started first.
-LONG_FILES = (
-    "e2e/test_security_payloads.py", "e2e/test_judge_page.py", "e2e/test_store_recovery.py",
-    "e2e/test_secrets_and_config.py", "e2e/test_search_page.py", "e2e/test_clusters_page.py",
-    "e2e/test_language.py", "e2e/test_chunking_page.py", "e2e/test_search_milvus.py",
-    "e2e/test_several_users.py", "unit/test_verdict.py", "unit/test_instruction_sets.py",
-)
-KIND_ORDER = ("e2e", "app", "unit")
-
-
-def pytest_collection_modifyitems(config, items):
-    """Long files first, then browser, AppTest and unit files (each file's tests kept together and in
-    order): `make test` hands out whole files (--dist loadfile) to whichever process is free, so the
-    long ones start early and short unit files fill the end instead of one long file ending last."""
-    def rank(item) -> tuple[int, int]:
-        path = item.path.as_posix()
-        long = next((i for i, name in enumerate(LONG_FILES) if path.endswith(name)), len(LONG_FILES))
-        kind = next((i for i, k in enumerate(KIND_ORDER) if f"/tests/{k}/" in path), len(KIND_ORDER))
-        return long, kind
-
-    items.sort(key=rank)  # stable: the order inside a file and among equals stays
