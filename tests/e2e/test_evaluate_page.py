@@ -47,8 +47,10 @@ def _choose(page, label: str, option: str) -> None:
     page.keyboard.press("Escape")
 
 
-def test_upload_errors_then_grid_with_table_and_charts(shared_app, page, tmp_path):
-    page.goto(f"{shared_app}/Evaluate")
+def test_upload_errors_then_grid_with_table_and_charts(start_app, page, tmp_path):
+    # An app of its own: the shared one may hold collections of other tests, and this test checks
+    # what the calibration says when there is none.
+    page.goto(f"{start_app()}/Evaluate")
     wait_idle(page)
     page.get_by_role("heading", name="Evaluate retrieval quality").wait_for(timeout=30_000)
 
