@@ -134,6 +134,9 @@ def test_two_people_judge_a_pool_by_keyboard_at_once_and_see_the_verdict(start_a
             has_text=re.compile(r"(B is better than A|B is worse than A|No significant difference between A and B)"))
         verdict.wait_for(timeout=30_000)
         assert "paired permutation test" in verdict.inner_text()
+        # The verdict is drawn mid-run, the agreement below it later: read the page once the run has ended.
+        ana.get_by_role("heading", name="Agreement between raters").wait_for(timeout=30_000)
+        wait_idle(ana)
         body = ana.inner_text("body")
         assert "accuracy (P@2)" in body or "The tuning guide's table" in body
         assert "Agreement between raters" in body
