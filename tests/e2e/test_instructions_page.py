@@ -9,7 +9,7 @@ import pytest
 
 from components import state
 from embedlab.instruction_sets import sample_sets
-from tests.support.browser import SHOTS, app_value, hover, press_slider, shot, wait_idle
+from tests.support.browser import SHOTS, app_value, hover, press_slider, shot, wait_drawn, wait_idle
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
 
@@ -26,9 +26,9 @@ def test_heatmaps_render_and_script_payload_stays_text(shared_app, page, tmp_pat
     page.get_by_role("button", name="Apply texts").click()
     wait_idle(page)
     page.get_by_role("button", name="Compare").click()
-    wait_idle(page)
     charts = page.locator("[data-testid='stPlotlyChart']")
-    charts.nth(2).wait_for(timeout=60_000)
+    # Each chart mounts a moment after the run that draws it: wait for the fourth, then the run's end.
+    wait_drawn(page, charts.nth(3), 60_000)
     added = len(next(iter(sample_sets().values())).documents) + 1  # after the opening set's documents
     # Past 16 documents the columns are labelled by number; the texts are in the hover.
     page.locator(".xtick text").filter(has_text=re.compile(rf"^D{added}$")).first.wait_for(timeout=30_000)

@@ -56,94 +56,91 @@ def _press(page, key: str, expect_done: int, says: str = "") -> None:
     wait_idle(page)
 
 
-def test_two_people_judge_a_pool_by_keyboard_at_once_and_see_the_verdict(start_app, browser, tmp_path):
+def test_two_people_judge_a_pool_by_keyboard_at_once_and_see_the_verdict(start_app, two_pages, tmp_path):
     url = start_app()
-    contexts = [browser.new_context(viewport={"width": 1500, "height": 1100}) for _ in range(2)]
-    ana, bob = (c.new_page() for c in contexts)
-    try:
-        ana.goto(f"{url}/Search")
-        wait_idle(ana)
-        create_collection(ana, "policy_judge_v1")
-        paste_document(ana, "policy.md", POLICY, max_tokens=16)
-        ana.get_by_text("added").first.wait_for(timeout=120_000)
-        wait_idle(ana)
+    ana, bob = two_pages
+    for page in two_pages:
+        page.set_viewport_size({"width": 1500, "height": 1100})
+    ana.goto(f"{url}/Search")
+    wait_idle(ana)
+    create_collection(ana, "policy_judge_v1")
+    paste_document(ana, "policy.md", POLICY, max_tokens=16)
+    ana.get_by_text("added").first.wait_for(timeout=120_000)
+    wait_idle(ana)
 
-        ana.goto(f"{url}/Judge")
-        wait_idle(ana)
-        ana.get_by_text("Type them").first.click()
-        wait_idle(ana)
-        box = ana.get_by_role("textbox", name="Queries, one per line")
-        box.fill("\n".join(QUERIES))
-        box.press("Tab")
-        depth = ana.get_by_role("spinbutton", name="Depth k (top k of each configuration)")
-        app_value(depth)
-        depth.fill("2")
-        depth.press("Tab")
-        wait_idle(ana)
-        shot(ana, tmp_path, "judge-setup.png", 2400)
-        ana.get_by_role("button", name="Build pools").click()
-        ana.get_by_text("Built the pools").wait_for(timeout=120_000)
-        wait_idle(ana)
+    ana.goto(f"{url}/Judge")
+    wait_idle(ana)
+    ana.get_by_text("Type them").first.click()
+    wait_idle(ana)
+    box = ana.get_by_role("textbox", name="Queries, one per line")
+    box.fill("\n".join(QUERIES))
+    box.press("Tab")
+    depth = ana.get_by_role("spinbutton", name="Depth k (top k of each configuration)")
+    app_value(depth)
+    depth.fill("2")
+    depth.press("Tab")
+    wait_idle(ana)
+    shot(ana, tmp_path, "judge-setup.png", 2400)
+    ana.get_by_role("button", name="Build pools").click()
+    ana.get_by_text("Built the pools").wait_for(timeout=120_000)
+    wait_idle(ana)
 
-        _sign_in(ana, url, "Ana")
-        done, total = _progress(ana)
-        assert done == 0 and 2 <= total <= 2 * 2 * len(QUERIES)
-        assert ana.get_by_role("heading", name=QUERIES[0]).count() == 1
-        shot(ana, tmp_path, "judge-first-chunk.png", 2400)
-        _sign_in(bob, url, "Bob")
+    _sign_in(ana, url, "Ana")
+    done, total = _progress(ana)
+    assert done == 0 and 2 <= total <= 2 * 2 * len(QUERIES)
+    assert ana.get_by_role("heading", name=QUERIES[0]).count() == 1
+    shot(ana, tmp_path, "judge-first-chunk.png", 2400)
+    _sign_in(bob, url, "Bob")
 
-        # Keyboard only: 2 grades, S skips, U undoes; both people at once, interleaved.
-        _press(ana, "2", 1, "Saved 2 (relevant)")
-        # Keys typed into a text box are text, not shortcuts.
-        open_expander(ana, "New experiment")
-        box = ana.get_by_role("textbox", name="Queries, one per line")
-        box.click()
-        box.press_sequentially(" 0 1 2 S U", delay=50)
-        wait_idle(ana)
-        assert box.input_value().endswith(" 0 1 2 S U") and _progress(ana) == (1, total)
-        ana.get_by_role("heading", name="Judge retrieval results").click()
-        _press(bob, "1", 1, "Saved 1 (partly relevant)")
-        _press(ana, "S", 1, "Skipped: it comes back")
-        _press(ana, "0", 2, "Saved 0 (not relevant)")
-        _press(ana, "U", 1, "Undone: your grade 0")
-        shot(ana, tmp_path, "judge-after-undo.png", 2400)
-        ana_done, bob_done = 1, 1
-        while ana_done < total - 1 or bob_done < total:
-            if ana_done < total - 1:
-                ana_done += 1
-                _press(ana, "2" if ana_done % 2 else "0", ana_done)
-            if bob_done < total:
-                bob_done += 1
-                _press(bob, "1", bob_done)
-        ana.get_by_text("except the 1 you skipped").wait_for(timeout=30_000)
-        ana.get_by_role("button", name="Judge the skipped ones now").click()
-        wait_idle(ana)
-        _press(ana, "1", total)
-        ana.get_by_text(f"You have judged all {total} pooled chunks").wait_for(timeout=30_000)
-        bob.get_by_text(f"You have judged all {total} pooled chunks").wait_for(timeout=30_000)
+    # Keyboard only: 2 grades, S skips, U undoes; both people at once, interleaved.
+    _press(ana, "2", 1, "Saved 2 (relevant)")
+    # Keys typed into a text box are text, not shortcuts.
+    open_expander(ana, "New experiment")
+    box = ana.get_by_role("textbox", name="Queries, one per line")
+    box.click()
+    box.press_sequentially(" 0 1 2 S U", delay=50)
+    wait_idle(ana)
+    assert box.input_value().endswith(" 0 1 2 S U") and _progress(ana) == (1, total)
+    ana.get_by_role("heading", name="Judge retrieval results").click()
+    _press(bob, "1", 1, "Saved 1 (partly relevant)")
+    _press(ana, "S", 1, "Skipped: it comes back")
+    _press(ana, "0", 2, "Saved 0 (not relevant)")
+    _press(ana, "U", 1, "Undone: your grade 0")
+    shot(ana, tmp_path, "judge-after-undo.png", 2400)
+    ana_done, bob_done = 1, 1
+    while ana_done < total - 1 or bob_done < total:
+        if ana_done < total - 1:
+            ana_done += 1
+            _press(ana, "2" if ana_done % 2 else "0", ana_done)
+        if bob_done < total:
+            bob_done += 1
+            _press(bob, "1", bob_done)
+    ana.get_by_text("except the 1 you skipped").wait_for(timeout=30_000)
+    ana.get_by_role("button", name="Judge the skipped ones now").click()
+    wait_idle(ana)
+    _press(ana, "1", total)
+    ana.get_by_text(f"You have judged all {total} pooled chunks").wait_for(timeout=30_000)
+    bob.get_by_text(f"You have judged all {total} pooled chunks").wait_for(timeout=30_000)
 
-        # Nothing was lost: both people's grades are in the data directory.
-        store = jd.JudgmentStore.in_data_dir(tmp_path / "data")
-        current = store.judgments("policy_judge_v1")
-        assert sorted(j.rater for j in current) == ["Ana"] * total + ["Bob"] * total
-        assert {j.grade for j in current if j.rater == "Bob"} == {1}
+    # Nothing was lost: both people's grades are in the data directory.
+    store = jd.JudgmentStore.in_data_dir(tmp_path / "data")
+    current = store.judgments("policy_judge_v1")
+    assert sorted(j.rater for j in current) == ["Ana"] * total + ["Bob"] * total
+    assert {j.grade for j in current if j.rater == "Bob"} == {1}
 
-        ana.get_by_role("tab", name="Results and export").click()
-        wait_idle(ana)
-        verdict = ana.get_by_test_id("stAlert").filter(
-            has_text=re.compile(r"(B is better than A|B is worse than A|No significant difference between A and B)"))
-        verdict.wait_for(timeout=30_000)
-        assert "paired permutation test" in verdict.inner_text()
-        # The verdict is drawn mid-run, the agreement below it later: read the page once the run has ended.
-        ana.get_by_role("heading", name="Agreement between raters").wait_for(timeout=30_000)
-        wait_idle(ana)
-        body = ana.inner_text("body")
-        assert "accuracy (P@2)" in body or "The tuning guide's table" in body
-        assert "Agreement between raters" in body
-        shot(ana, tmp_path, "judge-results.png", 2400)
-    finally:
-        for context in contexts:
-            context.close()
+    ana.get_by_role("tab", name="Results and export").click()
+    wait_idle(ana)
+    verdict = ana.get_by_test_id("stAlert").filter(
+        has_text=re.compile(r"(B is better than A|B is worse than A|No significant difference between A and B)"))
+    verdict.wait_for(timeout=30_000)
+    assert "paired permutation test" in verdict.inner_text()
+    # The verdict is drawn mid-run, the agreement below it later: read the page once the run has ended.
+    ana.get_by_role("heading", name="Agreement between raters").wait_for(timeout=30_000)
+    wait_idle(ana)
+    body = ana.inner_text("body")
+    assert "accuracy (P@2)" in body or "The tuning guide's table" in body
+    assert "Agreement between raters" in body
+    shot(ana, tmp_path, "judge-results.png", 2400)
 
 
 def test_payloads_in_queries_chunks_names_and_raters_stay_text(shared_app, page, tmp_path):

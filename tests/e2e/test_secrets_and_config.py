@@ -59,10 +59,8 @@ def _every_download(page) -> dict[str, str]:
 
 def _sidebar_settings(page):
     """The sidebar's Settings form, opened (it stays open across reruns)."""
-    form = page.get_by_test_id("stSidebar").get_by_test_id("stForm")
-    if not form.is_visible():
-        open_expander(page, "Settings")
-    return form
+    open_expander(page, "Settings")
+    return page.get_by_test_id("stSidebar").get_by_test_id("stForm")
 
 
 def _wait_until(condition, timeout_s: float = 30.0) -> None:

@@ -270,7 +270,11 @@ def test_markdown_in_names_headers_and_server_answers_stays_text(start_app, page
     server = UntrustedServer("placeholder")
     payload = server.payload = f"![t]({server.url}/x.png) $x^2$ <b>b</b> **bold**"
     fetched: list[str] = []
-    page.on("request", lambda request: fetched.append(request.url))
+
+    def record(request) -> None:
+        fetched.append(request.url)
+
+    page.on("request", record)
     try:
         url = start_app(EMBEDDING_BASE_URL=server.url + "/v1", EMBEDDING_MODEL="fake")
         page.goto(url)
@@ -328,6 +332,7 @@ def test_markdown_in_names_headers_and_server_answers_stays_text(start_app, page
         _wait_shown(page, "[data-testid='stAlert']", f"Collection name '{payload}' cannot be used")
         _no_markup(page, server, fetched, "payload-search.png", tmp_path)
     finally:
+        page.remove_listener("request", record)  # the tab goes on to other tests
         server.close()
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.support.browser import (
     app_value,
     assert_inert,
@@ -26,21 +24,6 @@ BOB = {
     "documents": ["The VPN gateway listens on UDP port 51820.",
                   "Backups are restored into a sandbox every quarter.", "The cafeteria serves soup on Fridays."],
 }
-
-
-@pytest.fixture
-def two_pages(browser):
-    """Two independent browser contexts (separate cookies and Streamlit sessions)."""
-    contexts = [browser.new_context(viewport={"width": 1500, "height": 1000}) for _ in range(2)]
-    pages = []
-    for context in contexts:
-        page = context.new_page()
-        page.dialogs = []
-        page.on("dialog", lambda d, page=page: (page.dialogs.append(d.message), d.dismiss()))
-        pages.append(page)
-    yield pages
-    for context in contexts:
-        context.close()
 
 
 def _enter_texts(page, texts: dict) -> None:

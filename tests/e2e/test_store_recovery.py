@@ -21,10 +21,8 @@ def _chunks(page) -> int:
     return int(caption.inner_text().split()[0].replace(",", ""))
 
 
-def test_kill_9_during_ingestion_then_restart_completes_it(tmp_path, embedding_server, browser):
+def test_kill_9_during_ingestion_then_restart_completes_it(tmp_path, embedding_server, page):
     proc, url = launch_app(tmp_path, embedding_server)
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
     try:
         page.goto(f"{url}/Search")
         wait_idle(page)
@@ -34,11 +32,8 @@ def test_kill_9_during_ingestion_then_restart_completes_it(tmp_path, embedding_s
         page.get_by_test_id("stProgress").filter(has_text=f"writing {BATCH} / ").wait_for(timeout=120_000)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-        context.close()
 
         proc, url = launch_app(tmp_path, embedding_server)  # same PLAYGROUND_DATA_DIR, lock released
-        context = browser.new_context(viewport={"width": 1500, "height": 1000})
-        page = context.new_page()
         page.goto(f"{url}/Search")
         wait_idle(page)
         stored = _chunks(page)
@@ -58,5 +53,4 @@ def test_kill_9_during_ingestion_then_restart_completes_it(tmp_path, embedding_s
         page.get_by_text("Why it matched").wait_for(timeout=60_000)
         assert page.get_by_test_id("stException").count() == 0
     finally:
-        context.close()
         procs.stop(proc)

@@ -82,14 +82,19 @@ def app_value(box, timeout_ms: int = 30_000) -> str:
 
 
 def open_expander(page, label: str, timeout_ms: int = 10_000) -> None:
-    """Open the st.expander whose title contains `label`; wait until its opening animation ends.
+    """Open the st.expander whose title contains `label`, unless it is open; wait until its opening
+    animation ends.
 
-    A click on a widget inside the expander while its height is still animating can be lost
-    (the content is clipped under the pointer): the browser sends no message at all.
+    Whether it is open is read from the panel, not from whether a widget inside it shows: widgets
+    can appear a moment after the run has ended (their code loads lazily), and a click then folds
+    the panel. A click on a widget inside the expander while its height is still animating can be
+    lost (the content is clipped under the pointer): the browser sends no message at all.
     """
     expander = page.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=label)).first
-    expander.locator("summary").click()
-    expander.locator("details[open]").wait_for(state="attached", timeout=timeout_ms)
+    expander.wait_for(state="attached", timeout=timeout_ms)
+    if expander.locator("details[open]").count() == 0:
+        expander.locator("summary").click()
+        expander.locator("details[open]").wait_for(state="attached", timeout=timeout_ms)
     page.wait_for_function("e => e.getAnimations({subtree: true}).length === 0", arg=expander.element_handle(),
                            timeout=timeout_ms)
 
@@ -130,9 +135,9 @@ def assert_inert(page) -> None:
 
 def create_collection(page, name: str, description: str = "") -> None:
     """Create a Search collection (the "New collection" panel is folded once any exists)."""
+    open_expander(page, "New collection")
     field = page.get_by_role("textbox", name="Name", exact=True)
-    if not field.is_visible():
-        open_expander(page, "New collection")
+    field.wait_for(state="visible", timeout=10_000)
     field.fill(name)
     if description:
         desc = page.get_by_role("textbox", name="Description", exact=True)
