@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from tests.support.browser import SHOTS, open_expander, open_select, shot, wait_cell, wait_idle
+from tests.support.browser import SHOTS, open_expander, open_select, rerun_by, shot, wait_cell, wait_idle
 
 UPLOADER = "[data-testid='stFileUploaderDropzoneInput']"
 NUMBER = r"[+-]\d\.\d{3}"
@@ -58,11 +58,9 @@ def test_upload_errors_then_grid_with_table_and_charts(start_app, page, tmp_path
     corpus, queries = tmp_path / "corpus.jsonl", tmp_path / "queries.jsonl"
     corpus.write_text(json.dumps({"id": "d1", "text": "<b>alpha</b>"}) + "\n", encoding="utf-8")
     queries.write_text(json.dumps({"id": "q1", "text": "a", "relevant": ["d1", "d404"]}) + "\n", encoding="utf-8")
-    page.get_by_text("Upload my own").click()
-    wait_idle(page)
+    rerun_by(page, lambda: page.get_by_text("Upload my own").click())
     uploads = page.locator(UPLOADER)
-    uploads.nth(0).set_input_files(str(corpus))
-    wait_idle(page)
+    rerun_by(page, lambda: uploads.nth(0).set_input_files(str(corpus)))  # before the second, or it is lost
     uploads.nth(1).set_input_files(str(queries))
     wait_idle(page)
     error = page.get_by_test_id("stAlert").filter(has_text="unknown document id(s) 'd404'")
@@ -154,10 +152,8 @@ def test_evaluate_broken_jsonl_line_is_named(shared_app, page, tmp_path):
                        encoding="utf-8")
     page.goto(f"{shared_app}/Evaluate")
     wait_idle(page)
-    page.get_by_text("Upload my own").click()
-    wait_idle(page)
-    page.locator(UPLOADER).nth(0).set_input_files(str(corpus))
-    wait_idle(page)
+    rerun_by(page, lambda: page.get_by_text("Upload my own").click())
+    rerun_by(page, lambda: page.locator(UPLOADER).nth(0).set_input_files(str(corpus)))
     page.locator(UPLOADER).nth(1).set_input_files(str(queries))
     error = page.get_by_test_id("stAlertContentError").filter(has_text="Line 2")
     error.wait_for(timeout=30_000)

@@ -22,6 +22,7 @@ from tests.support.browser import (
     hover_mark,
     open_expander,
     paste_document,
+    rerun_by,
     shot,
     table_cells,
     wait_cell,
@@ -164,11 +165,9 @@ def test_evaluate_uploaded_texts_and_custom_instruction(shared_app, page, tmp_pa
         encoding="utf-8")
     page.goto(f"{shared_app}/Evaluate")
     wait_idle(page)
-    page.get_by_text("Upload my own").click()
-    wait_idle(page)
+    rerun_by(page, lambda: page.get_by_text("Upload my own").click())
     uploads = page.locator("[data-testid='stFileUploaderDropzoneInput']")
-    uploads.nth(0).set_input_files(str(corpus))
-    wait_idle(page)
+    rerun_by(page, lambda: uploads.nth(0).set_input_files(str(corpus)))  # before the second, or it is lost
     uploads.nth(1).set_input_files(str(queries))
     page.get_by_test_id("stMetric").filter(has_text="Documents").filter(has_text="3").wait_for(timeout=30_000)
     wait_idle(page)

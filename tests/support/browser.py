@@ -58,6 +58,27 @@ def wait_drawn(page, drawn, timeout_ms: int = 30_000) -> None:
     wait_idle(page, timeout_ms)
 
 
+def rerun_by(page, action, timeout_ms: int = 60_000) -> None:
+    """Do `action` (a callable that changes a widget), then wait until the run it causes has ended.
+
+    For an action after which nothing new is drawn (e.g. the first of two uploads): the page's
+    script state is watched from before the action, so a run that has not begun yet is waited for.
+    """
+    page.evaluate("""() => {
+        const app = document.querySelector("[data-testid='stApp']");
+        window.__rerunSeen = false;
+        window.__rerunWatch?.disconnect();
+        window.__rerunWatch = new MutationObserver(() => {
+            if (app.dataset.testScriptState !== "notRunning") window.__rerunSeen = true;
+        });
+        window.__rerunWatch.observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
+    }""")
+    action()
+    page.wait_for_function("""() => window.__rerunSeen &&
+        document.querySelector("[data-testid='stApp']").dataset.testScriptState === "notRunning" """,
+                           timeout=timeout_ms)
+
+
 def press_slider(page, slider, key: str, value: int, drawn, timeout_ms: int = 30_000) -> None:
     """Press `key` on the st.slider `slider`, see its thumb move to `value`, then `wait_drawn(drawn)`.
 
