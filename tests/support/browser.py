@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -196,9 +197,11 @@ def table_cells(page, scope=None) -> list[str]:
     return page.locator("[data-testid='stDataFrame'] td").all_text_contents()
 
 
-def wait_cell(scope, text: str, timeout_ms: int = 30_000) -> None:
-    """Wait until a grid under `scope` has drawn a cell containing `text` (glide fills its cells
-    after the script has finished, so reading them straight away can miss some)."""
+def wait_cell(scope, text: str | re.Pattern, timeout_ms: int = 30_000) -> None:
+    """Wait until a grid under `scope` has drawn a cell containing `text` (a pattern: matching it),
+    since glide fills its cells after the script has finished, so reading them straight away can
+    miss some. A cell of another grid can contain the text too: a pattern such as ^text$ waits for
+    the cell itself."""
     scope.locator("td").filter(has_text=text).first.wait_for(state="attached", timeout=timeout_ms)
 
 
