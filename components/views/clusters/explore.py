@@ -134,12 +134,12 @@ def show_selection(corpus: Corpus, sides: list[MapSide], found: Exploration, thr
     c2.button(_("Clear the selection"), key="umap.clear_selection", on_click=_clear_selection)
 
 
-def _pick_options(corpus: Corpus, found_rows: np.ndarray, searching: bool, pick: int) -> list[int]:
-    """The picker's options: none, the picked text, then the texts the search found (every text
-    without a search), at most PICK_OPTIONS."""
-    listed = (found_rows[:PICK_OPTIONS] if searching else np.arange(min(PICK_OPTIONS, len(corpus.texts)))).tolist()
+def _pick_options(n_texts: int, found_rows: np.ndarray, searching: bool, pick: int) -> tuple[list[int], int]:
+    """A picker's options: none, the picked text, then the texts the search found (every text
+    without a search), at most PICK_OPTIONS; and how many texts could be listed."""
+    listed = (found_rows[:PICK_OPTIONS] if searching else np.arange(min(PICK_OPTIONS, n_texts))).tolist()
     head = [NO_PICK] + ([pick] if pick != NO_PICK and pick not in listed else [])
-    return head + listed
+    return head + listed, len(found_rows) if searching else n_texts
 
 
 def _pick_name(texts: tuple[str, ...]) -> Callable[[int], str]:
@@ -167,8 +167,7 @@ def show_neighbours(corpus: Corpus, sides: list[MapSide], found: Exploration, fo
     """The "Nearest neighbours" section: the picker, how many neighbours the instruction keeps,
     and one table per setting."""
     st.subheader(_("Nearest neighbours of a text"))
-    options = _pick_options(corpus, found_rows, searching, found.pick)
-    total = len(found_rows) if searching else len(corpus.texts)
+    options, total = _pick_options(len(corpus.texts), found_rows, searching, found.pick)
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
     c1.selectbox(
         _("Pick a text"), options, key=state.UMAP_PICK, persist_state="session", format_func=_pick_name(corpus.texts),
@@ -243,10 +242,8 @@ def show_large_neighbours(result: StoredMap, neighbours: PointNeighbours | None)
     words = c1.text_input(_("Find chunks"), key=state.UMAP_LARGE_FIND, persist_state="session",
                           placeholder=_("words the chunks contain"),
                           help=_("Narrows the list of chunks to pick from.")).strip()
-    pick = ss[state.UMAP_LARGE_PICK]
-    found = search_texts(result.texts, words) if words else np.arange(min(PICK_OPTIONS, len(result.texts)))
-    listed = found[:PICK_OPTIONS].tolist()
-    options = [NO_PICK] + ([pick] if pick != NO_PICK and pick not in listed else []) + listed
+    found_rows = search_texts(result.texts, words)  # none without words
+    options, total = _pick_options(len(result.texts), found_rows, bool(words), ss[state.UMAP_LARGE_PICK])
     c2.selectbox(
         _("Pick a chunk"), options, key=state.UMAP_LARGE_PICK, persist_state="session",
         format_func=_pick_name(result.texts),
@@ -254,7 +251,6 @@ def show_large_neighbours(result: StoredMap, neighbours: PointNeighbours | None)
                "chart's toolbar. Its {k} nearest neighbours are found among the stored vectors, not on the "
                "map.").format(k=NEIGHBOURS),
     )
-    total = len(found) if words else len(result.texts)
     if total > PICK_OPTIONS:
         c2.caption(_("The first {n} of {total} chunks are listed: words in “Find chunks” narrow the list.").format(
             n=f"{PICK_OPTIONS:,}", total=f"{total:,}"))
